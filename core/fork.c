@@ -1,0 +1,30 @@
+/* Tasks: spawn, fork, vfork, clone, exit, exec, context switch (kernel/fork.c, kernel/exit.c). */
+#include "kernel.h"
+
+const struct event_table fork_events = {4, NULL, 0};
+
+int fork_init(struct machine *m)
+{
+	(void)m;
+	return 0;
+}
+
+void fork_release(struct machine *m)
+{
+	(void)m;
+}
+
+enum vm_err fork_apply(struct machine *m, const struct op *op, struct op_result *res)
+{
+	(void)m;
+	(void)op;
+	return op_fail(res, VM_EINVAL, "op %#x is not available on this machine yet", op->kind);
+}
+
+int fork_check(const struct machine *m, char *buf, size_t len)
+{
+	(void)m;
+	(void)buf;
+	(void)len;
+	return 0;
+}

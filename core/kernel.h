@@ -1,0 +1,53 @@
+/*
+ * struct machine: everything a simulated machine owns. Each subsystem keeps its state in
+ * its own struct, declared in its own header, so files stay independent. No globals:
+ * two machines never share anything.
+ */
+#ifndef VMSIM_KERNEL_H
+#define VMSIM_KERNEL_H
+
+#include <stdint.h>
+
+#include "events.h"
+#include "filemap.h"
+#include "fork.h"
+#include "machine.h"
+#include "map_driver.h"
+#include "memory.h"
+#include "mm_types.h"
+#include "mmap.h"
+#include "page_alloc.h"
+#include "slab.h"
+#include "strbuf.h"
+#include "swapfile.h"
+#include "vmalloc.h"
+#include "vmscan.h"
+
+struct machine {
+	struct machine_config cfg;
+	uint64_t seq; /* ops applied so far: the machine's logical clock */
+	uint64_t rng; /* xorshift state, seeded from cfg.seed */
+	struct event_ring events;
+
+	struct page_alloc_state pa;
+	struct slab_state slab;
+	struct vmalloc_state vmalloc;
+	struct fork_state tasks;
+	struct mmap_state mmap;
+	struct memory_state memory;
+	struct filemap_state filemap;
+	struct swapfile_state swap;
+	struct vmscan_state vmscan;
+	struct map_driver_state driver;
+};
+
+/* Fills res with an error and returns it: `return op_fail(res, VM_EINVAL, "...", ...);` */
+enum vm_err op_fail(struct op_result *res, enum vm_err err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Deterministic PRNG of the machine (xorshift64*). */
+uint64_t machine_random(struct machine *m);
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

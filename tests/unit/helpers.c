@@ -1,0 +1,74 @@
+#include "helpers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct machine *new_machine(enum machine_arch arch, uint64_t ram)
+{
+	struct machine_config cfg;
+	char err[256];
+	machine_config_default(&cfg, arch, ram);
+	struct machine *m = machine_create(&cfg, err, sizeof(err));
+	if (!m)
+		fail_msg("machine_create: %s", err);
+	assert_machine_ok(m);
+	return m;
+}
+
+void assert_machine_ok(const struct machine *m)
+{
+	char buf[512];
+	if (machine_check(m, buf, sizeof(buf)))
+		fail_msg("machine_check: %s", buf);
+}
+
+struct op_result apply_expect(struct machine *m, const struct op *op, enum vm_err want)
+{
+	struct op_result res;
+	enum vm_err e = machine_apply(m, op, &res);
+	if (e != want)
+		fail_msg("op %#x: got %s (%s), want %s", op->kind, vm_strerror(e), res.msg,
+		         vm_strerror(want));
+	assert_machine_ok(m);
+	return res;
+}
+
+void assert_golden(const char *name, const char *text)
+{
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/%s", VMSIM_GOLDEN_DIR, name);
+	if (getenv("VMSIM_UPDATE_GOLDEN")) {
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		fputs(text, f);
+		fclose(f);
+		return;
+	}
+	FILE *f = fopen(path, "r");
+	if (!f)
+		fail_msg("golden file %s missing (run with VMSIM_UPDATE_GOLDEN=1 to create)", path);
+	static char want[1 << 20];
+	size_t n = fread(want, 1, sizeof(want) - 1, f);
+	fclose(f);
+	want[n] = '\0';
+	if (strcmp(want, text) != 0)
+		fail_msg("%s differs:\n--- want\n%s--- got\n%s", name, want, text);
+}
+
+uint32_t t_alloc_pages(struct machine *m, uint32_t gfp, unsigned order)
+{
+	struct op op = {.kind = OP_ALLOC_PAGES};
+	op.u.alloc_pages.gfp = gfp;
+	op.u.alloc_pages.order = order;
+	struct op_result r = apply_expect(m, &op, VM_OK);
+	return (uint32_t)r.value;
+}
+
+void t_free_pages(struct machine *m, uint32_t pfn, unsigned order)
+{
+	struct op op = {.kind = OP_FREE_PAGES};
+	op.u.free_pages.pfn = pfn;
+	op.u.free_pages.order = order;
+	apply_expect(m, &op, VM_OK);
+}
