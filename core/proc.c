@@ -1,0 +1,66 @@
+/*
+ * The text views, one table of path -> renderer. Renderers live next to the data they show
+ * (buddyinfo in page_alloc.c, slabinfo in slab.c, ...) the way the kernel keeps them with
+ * their subsystems; this file routes paths, including the per-pid ones.
+ */
+#include "proc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel.h"
+
+struct proc_view {
+	const char *name;
+	void (*show)(const struct machine *m, struct strbuf *sb);
+};
+
+static const struct proc_view views[] = {
+    {"buddyinfo", buddyinfo_show},
+    {"pagetypeinfo", pagetypeinfo_show},
+    {"extfrag_index", extfrag_show},
+};
+
+const char *const proc_view_names[] = {
+    "buddyinfo",
+    "pagetypeinfo",
+    "extfrag_index",
+    NULL,
+};
+
+struct proc_pid_view {
+	const char *name;
+	/* Returns VM_ENOENT when pid does not exist. */
+	enum vm_err (*show)(const struct machine *m, uint32_t pid, struct strbuf *sb);
+};
+
+static const struct proc_pid_view pid_views[] = {
+    {NULL, NULL},
+};
+
+static enum vm_err render_pid_view(const struct machine *m, const char *path, struct strbuf *out)
+{
+	char *end;
+	unsigned long pid = strtoul(path, &end, 10);
+	if (end == path || *end != '/' || pid == 0 || pid > UINT32_MAX)
+		return VM_ENOENT;
+	for (size_t i = 0; i < ARRAY_SIZE(pid_views); i++)
+		if (pid_views[i].name && strcmp(end + 1, pid_views[i].name) == 0)
+			return pid_views[i].show(m, (uint32_t)pid, out);
+	return VM_ENOENT;
+}
+
+enum vm_err proc_render(const struct machine *m, const char *path, struct strbuf *out)
+{
+	if (strncmp(path, "/proc/", 6) == 0)
+		path += 6;
+	for (size_t i = 0; i < ARRAY_SIZE(views); i++) {
+		if (strcmp(path, views[i].name) == 0) {
+			views[i].show(m, out);
+			return VM_OK;
+		}
+	}
+	if (path[0] >= '0' && path[0] <= '9')
+		return render_pid_view(m, path, out);
+	return VM_ENOENT;
+}
