@@ -6,12 +6,15 @@ set -eu
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
 libuv1-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev sqlite3
 libcurl4-openssl-dev libhttp-parser-dev libjansson-dev libcmocka-dev libreadline-dev libssl-dev
-curl jq python3 tmux docker-compose chromium nodejs npm"
+curl jq python3 tmux wrk docker-compose chromium"
 
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
+
+# Node.js may come from another repository (with npm inside); only add Debian's when absent.
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
