@@ -635,7 +635,7 @@ static int check_allocated(const struct machine *m, const uint8_t *seen, char *b
 		if (!(p->flags & PG_head) || (p->flags & PG_tail))
 			return check_fail(
 			    buf, len, "pfn %#llx (type %llu) is not the head of a block", pfn, t);
-		uint64_t size = 1ull << p->private;
+		uint64_t size = p->private < MAX_ORDER ? 1ull << p->private : 0; /* no UB on junk */
 		if (p->private >= MAX_ORDER || pfn + size > n || (pfn & (size - 1)))
 			return check_fail(buf, len, "block at pfn %#llx has bad order %llu", pfn,
 			                  p->private);
