@@ -6,6 +6,7 @@ set -eu
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
 libuv1-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev sqlite3
 libcurl4-openssl-dev libhttp-parser-dev libjansson-dev libcmocka-dev libreadline-dev libssl-dev
+zlib1g-dev
 curl jq python3 tmux docker-compose chromium nodejs npm"
 
 missing=""
