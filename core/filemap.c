@@ -1,5 +1,6 @@
 /* Simulated files, the page cache and buffers (mm/filemap.c). */
 #include "kernel.h"
+#include "snapshot.h"
 
 const struct event_table filemap_events = {7, NULL, 0};
 
@@ -27,4 +28,16 @@ int filemap_check(const struct machine *m, char *buf, size_t len)
 	(void)buf;
 	(void)len;
 	return 0;
+}
+
+void filemap_save(const struct machine *m, struct snap_writer *w)
+{
+	(void)m;
+	snap_put_tag(w, "FILE");
+}
+
+int filemap_load(struct machine *m, struct snap_reader *r)
+{
+	(void)m;
+	return snap_expect_tag(r, "FILE");
 }

@@ -1,5 +1,6 @@
 /* Slab allocator and kmalloc (mm/slub.c, mm/slab_common.c). */
 #include "kernel.h"
+#include "snapshot.h"
 
 const struct event_table slab_events = {2, NULL, 0};
 
@@ -27,4 +28,16 @@ int slab_check(const struct machine *m, char *buf, size_t len)
 	(void)buf;
 	(void)len;
 	return 0;
+}
+
+void slab_save(const struct machine *m, struct snap_writer *w)
+{
+	(void)m;
+	snap_put_tag(w, "SLAB");
+}
+
+int slab_load(struct machine *m, struct snap_reader *r)
+{
+	(void)m;
+	return snap_expect_tag(r, "SLAB");
 }

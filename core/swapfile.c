@@ -1,5 +1,6 @@
 /* Swap areas, slots and the swap cache (mm/swapfile.c, mm/swap_state.c). */
 #include "kernel.h"
+#include "snapshot.h"
 
 const struct event_table swapfile_events = {8, NULL, 0};
 
@@ -27,4 +28,16 @@ int swapfile_check(const struct machine *m, char *buf, size_t len)
 	(void)buf;
 	(void)len;
 	return 0;
+}
+
+void swapfile_save(const struct machine *m, struct snap_writer *w)
+{
+	(void)m;
+	snap_put_tag(w, "SWAP");
+}
+
+int swapfile_load(struct machine *m, struct snap_reader *r)
+{
+	(void)m;
+	return snap_expect_tag(r, "SWAP");
 }

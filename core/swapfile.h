@@ -20,4 +20,9 @@ void swapfile_release(struct machine *m);
 enum vm_err swapfile_apply(struct machine *m, const struct op *op, struct op_result *res);
 int swapfile_check(const struct machine *m, char *buf, size_t len);
 
+struct snap_writer;
+struct snap_reader;
+void swapfile_save(const struct machine *m, struct snap_writer *w);
+int swapfile_load(struct machine *m, struct snap_reader *r);
+
 #endif

@@ -1,5 +1,6 @@
 /* LRU lists, kswapd, direct reclaim and the OOM killer (mm/vmscan.c, mm/oom_kill.c). */
 #include "kernel.h"
+#include "snapshot.h"
 
 const struct event_table vmscan_events = {9, NULL, 0};
 
@@ -43,4 +44,16 @@ uint64_t try_to_free_pages(struct machine *m, unsigned order, uint32_t gfp)
 	(void)order;
 	(void)gfp;
 	return 0;
+}
+
+void vmscan_save(const struct machine *m, struct snap_writer *w)
+{
+	(void)m;
+	snap_put_tag(w, "SCAN");
+}
+
+int vmscan_load(struct machine *m, struct snap_reader *r)
+{
+	(void)m;
+	return snap_expect_tag(r, "SCAN");
 }
