@@ -8,7 +8,8 @@ MODE="${1:-all}"
 
 BUILD_PKGS="build-essential cmake pkg-config
 libuv1-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
-libcurl4-openssl-dev libhttp-parser-dev libjansson-dev libcmocka-dev libreadline-dev libssl-dev"
+libcurl4-openssl-dev libhttp-parser-dev libjansson-dev libcmocka-dev libreadline-dev libssl-dev
+zlib1g-dev"
 
 PKGS="$BUILD_PKGS clang libclang-rt-14-dev clang-format sqlite3
 curl jq python3 tmux wrk docker-compose chromium"
