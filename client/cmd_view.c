@@ -32,7 +32,7 @@ static int cmd_cat(struct ctl *c, const struct ctl_cmd *self, int argc, char **a
 	if (argc == 1) {
 		/* No path: list what there is to read. */
 		Vmsim__V1__ProcResponse *p;
-		rc = proc_get(c, "meminfo", &p);
+		rc = proc_get(c, "buddyinfo", &p); /* every machine has it; the answer lists all */
 		if (rc)
 			return rc;
 		if (c->output == CTL_OUT_JSON)

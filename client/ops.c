@@ -23,6 +23,7 @@ enum ptype {
 	P_GFP,    /* kernel, atomic, noretry, high or a number: the other gfp bits */
 	P_ADVICE, /* madvise advice by name */
 	P_FLAG,   /* option without value: ORs bits into the field (or sets an enum) */
+	P_DRIVER, /* mmap --driver MINOR: file = MINOR and MAP_DRIVER in flags */
 };
 
 struct ctl_param {
@@ -58,6 +59,7 @@ static const struct {
 #define MAP_PRIVATE_BIT   0x02u
 #define MAP_FIXED_BIT     0x10u
 #define MAP_ANONYMOUS_BIT 0x20u
+#define MAP_DRIVER_BIT    0x1000000u /* vmsim: `file` is a map_driver minor */
 
 /* mmap(2) wants exactly one of MAP_SHARED/MAP_PRIVATE, and MAP_ANONYMOUS when no file. */
 static void mmap_fixup(ProtobufCMessage *req)
@@ -142,14 +144,16 @@ const struct ctl_cmd ctl_cmds_ops[] = {
 	      2, {{"PID", "pid", P_U32}, {"ADJ", "oom_score_adj", P_I32}}),
 	/* mmap.c */
 	OPCMD("mmap", "PID LEN [PROT] [--prot rwx] [--shared] [--file INO] [--offset OFF] "
-	      "[--addr ADDR] [--fixed]",
+	      "[--addr ADDR] [--fixed] [--driver MINOR]",
 	      "map memory into a process (prints the address)",
 	      "PROT is any of r, w, x (default none); the mapping is private and anonymous unless\n"
-	      "--shared or --file INO (an inode from `file create`, or a map_driver minor) is given.",
+	      "--shared or --file INO (an inode from `file create`) is given. --driver MINOR maps\n"
+	      "the seed's map_driver device opened with `driver open`.",
 	      "mmap", 2, {{"PID", "pid", P_U32}, {"LEN", "len", P_SIZE}, {"PROT", "prot", P_PROT}},
 	      {{"prot", "prot", P_PROT}, {"shared", "flags", P_FLAG, MAP_SHARED_BIT},
 	       {"file", "file", P_U32}, {"offset", "offset", P_SIZE}, {"addr", "addr", P_ADDR},
-	       {"fixed", "flags", P_FLAG, MAP_FIXED_BIT}}, "%v", mmap_fixup),
+	       {"fixed", "flags", P_FLAG, MAP_FIXED_BIT}, {"driver", "file", P_DRIVER}},
+	      "%v", mmap_fixup),
 	OPCMD("munmap", "PID ADDR LEN", "unmap a range of a process", NULL, "munmap", 3,
 	      {{"PID", "pid", P_U32}, {"ADDR", "addr", P_ADDR}, {"LEN", "len", P_SIZE}}),
 	OPCMD("mprotect", "PID ADDR LEN PROT", "change the protection of a range", NULL, "mprotect",
@@ -337,10 +341,14 @@ static const char *ptype_hint(enum ptype t)
 	}
 }
 
+#define NEG_MARK '\x01'
+
 /* One argument word -> its field. Returns 0 or -1 after printing what was expected. */
 static int param_set(ProtobufCMessage *req, const struct ctl_param *p, const char *word,
                      const char *prog)
 {
+	if (word[0] == NEG_MARK)
+		word++;
 	const ProtobufCFieldDescriptor *f =
 	    protobuf_c_message_descriptor_get_field_by_name(req->descriptor, p->field);
 	uint64_t v = 0;
@@ -400,6 +408,15 @@ static int param_set(ProtobufCMessage *req, const struct ctl_param *p, const cha
 	case P_FLAG:
 		v = p->bits;
 		break;
+	case P_DRIVER: {
+		rc = ctl_parse_u32(word, &v32);
+		v = v32;
+		const ProtobufCFieldDescriptor *ff =
+		    protobuf_c_message_descriptor_get_field_by_name(req->descriptor, "flags");
+		if (!rc && ff)
+			field_set(req, ff, field_get(req, ff) | MAP_DRIVER_BIT);
+		break;
+	}
 	}
 	if (rc) {
 		fprintf(stderr, "%s: bad %s%s '%s': expected %s\n", prog,
@@ -455,9 +472,25 @@ Vmsim__V1__Op *ctl_op_parse(const struct ctl_opdef *def, int argc, char **argv, 
 	*(ProtobufCMessage **)((char *)op + of->offset) = req;
 
 	/* getopt_long prints errors with argv[0]; the caller's prog names the command or the
-	 * trace line. optind = 0 makes glibc start afresh for every command. */
-	char *saved0 = argv[0];
+	 * trace line. optind = 0 makes glibc start afresh for every command. A negative number
+	 * (`oom-adj 2 -1000`) would look like options to getopt: a leading NEG_MARK hides its
+	 * sign until param_set reads it. */
+	char negbuf[8][24];
+	int nneg = 0;
+	char *saved[64];
+	if (argc > 64) {
+		fprintf(stderr, "%s: too many arguments\n", prog);
+		ctl_op_free(op);
+		return NULL;
+	}
+	memcpy(saved, argv, (size_t)argc * sizeof(char *)); /* getopt permutes argv */
 	argv[0] = (char *)prog;
+	for (int i = 1; i < argc && nneg < 8; i++)
+		if (argv[i][0] == '-' && argv[i][1] >= '0' && argv[i][1] <= '9' &&
+		    strlen(argv[i]) < sizeof(negbuf[0]) - 1) {
+			snprintf(negbuf[nneg], sizeof(negbuf[0]), "%c%s", NEG_MARK, argv[i]);
+			argv[i] = negbuf[nneg++];
+		}
 	optind = 0;
 	/* GNU getopt_long permutes: options may come before or after the positionals. */
 	int ch, bad = 0;
@@ -476,7 +509,7 @@ Vmsim__V1__Op *ctl_op_parse(const struct ctl_opdef *def, int argc, char **argv, 
 		}
 		bad = param_set(req, &def->pos[pi++], argv[optind++], prog);
 	}
-	argv[0] = saved0;
+	memcpy(argv, saved, (size_t)argc * sizeof(char *));
 	if (!bad && pi < (int)def->nreq) {
 		const struct ctl_cmd *cmd = cmd_of_def(def);
 		fprintf(stderr, "%s: missing %s (usage: %s %s)\n", prog, def->pos[pi].name,
@@ -566,7 +599,14 @@ static int param_present(const ProtobufCMessage *req, const struct ctl_param *p)
 		return s && *s;
 	}
 	uint64_t v = field_get(req, f);
+	const ProtobufCFieldDescriptor *ff =
+	    protobuf_c_message_descriptor_get_field_by_name(req->descriptor, "flags");
+	int driver = ff && strcmp(p->field, "file") == 0 && (field_get(req, ff) & MAP_DRIVER_BIT);
 	switch (p->type) {
+	case P_DRIVER:
+		return driver;
+	case P_U32:
+		return v != 0 && !driver;
 	case P_FLAG:
 		return f->type == PROTOBUF_C_TYPE_ENUM ? v == p->bits : (v & p->bits) == p->bits;
 	case P_ZONE:

@@ -274,15 +274,25 @@ static int32_t choose_victim(struct sim *s)
 	return 0;
 }
 
-static void print_frames(const struct sim *s, char *buf, size_t len)
+static uint64_t pow10u(int n)
+{
+	uint64_t v = 1;
+	while (n-- > 0)
+		v *= 10;
+	return v;
+}
+
+/* The frames in slot order, each page right-aligned in pw columns, '-' for an empty slot. */
+static void print_frames(const struct sim *s, int pw, char *buf, size_t len)
 {
 	size_t n = 0;
+	buf[0] = '\0';
 	for (size_t i = 0; i < s->frames && n < len; i++) {
 		if (i < s->used)
-			n += (size_t)snprintf(buf + n, len - n, "%s%" PRIu64, i ? " " : "",
+			n += (size_t)snprintf(buf + n, len - n, "%s%*" PRIu64, i ? " " : "", pw,
 			                      s->page[i]);
 		else
-			n += (size_t)snprintf(buf + n, len - n, "%s-", i ? " " : "");
+			n += (size_t)snprintf(buf + n, len - n, "%s%*s", i ? " " : "", pw, "-");
 	}
 }
 
@@ -295,6 +305,7 @@ static int simulate(enum policy pol, size_t frames, const struct refs *r, int st
 	s.refbit = calloc(frames, 1);
 	s.nextuse = calloc(frames, sizeof(*s.nextuse));
 	uint64_t *nextref = NULL;
+	char *fr = NULL;
 	int rc = CTL_OK;
 	if (!s.page || !s.prev || !s.next || !s.refbit || !s.nextuse || pmap_init(&s.map, frames)) {
 		rc = CTL_EUSAGE;
@@ -325,12 +336,22 @@ static int simulate(enum policy pol, size_t frames, const struct refs *r, int st
 		free(last.slot);
 		free(lastidx);
 	}
+	/* Pages print right-aligned in the width of the largest page number. */
+	int pw = 1;
+	for (size_t i = 0; i < r->n; i++)
+		while (pw < 20 && r->v[i] >= pow10u(pw))
+			pw++;
+	int fw = (int)frames * (pw + 1) - 1;
 	if (steps)
-		printf("%-5s %s, %zu frames, %zu references\n%6s %8s  %-*s  %s\n", "",
-		       policy_names[pol], frames, r->n, "step", "ref",
-		       (int)(frames * 2 > 6 ? frames * 2 - 1 : 6), "frames", "result");
+		printf("%s, %zu frames, %zu references\n%6s  %*s  %-*s  %s\n", policy_names[pol],
+		       frames, r->n, "step", pw > 3 ? pw : 3, "ref", fw, "frames", "result");
 	uint64_t faults = 0;
-	char fr[4096];
+	size_t frlen = frames * 22 + 8;
+	fr = malloc(frlen);
+	if (!fr) {
+		rc = CTL_EUSAGE;
+		goto out;
+	}
 	for (size_t i = 0; i < r->n; i++) {
 		uint64_t p = r->v[i];
 		int32_t slot = pmap_get(&s.map, p);
@@ -369,13 +390,13 @@ static int simulate(enum policy pol, size_t frames, const struct refs *r, int st
 			}
 		}
 		if (steps) {
-			print_frames(&s, fr, sizeof(fr));
+			print_frames(&s, pw, fr, frlen);
 			if (evicted)
-				printf("%6zu %8" PRIu64 "  %-6s  fault, evict %" PRIu64 "\n", i + 1,
-				       p, fr, victim_page);
+				printf("%6zu  %*" PRIu64 "  %-*s  fault, evict %" PRIu64 "\n",
+				       i + 1, pw > 3 ? pw : 3, p, fw, fr, victim_page);
 			else
-				printf("%6zu %8" PRIu64 "  %-6s  %s\n", i + 1, p, fr,
-				       hit ? "hit" : "fault");
+				printf("%6zu  %*" PRIu64 "  %-*s  %s\n", i + 1, pw > 3 ? pw : 3, p,
+				       fw, fr, hit ? "hit" : "fault");
 		}
 	}
 	if (steps)
@@ -385,6 +406,7 @@ static int simulate(enum policy pol, size_t frames, const struct refs *r, int st
 	       policy_names[pol], frames, r->n, faults, (uint64_t)r->n - faults,
 	       r->n ? 100.0 * (double)faults / (double)r->n : 0.0);
 out:
+	free(fr);
 	free(s.page);
 	free(s.prev);
 	free(s.next);
@@ -427,12 +449,13 @@ static int cmd_simulate(struct ctl *c, const struct ctl_cmd *self, int argc, cha
 					if (strcasecmp(w, policy_names[i]) == 0)
 						k = i;
 				if (k < 0 || npol == 5) {
-					free(list);
-					free(r.v);
-					return ctl_usage_error(
+					rc = ctl_usage_error(
 					    self,
 					    "bad --policy '%s': use fifo, lru, mru, opt or clock",
 					    w);
+					free(list);
+					free(r.v);
+					return rc;
 				}
 				pols[npol++] = k;
 			}
