@@ -21,17 +21,14 @@ static const char *const filemap_tmpl[] = {
     [EV_FILE_CREATE & 0xff] = "file create: {s} inode {a} size {b} bytes on 08:01",
     [EV_FILE_READ & 0xff] = "vfs_read: inode {a} {b} bytes, {c} pages from the page cache",
     [EV_FILE_CACHE_HIT & 0xff] = "find_get_page: inode {a} page {b} cached at pfn {C}",
-    [EV_FILE_READPAGE & 0xff] = "add_to_page_cache: inode {a} page {b} read from disk into pfn "
-                                "{C}",
+    [EV_FILE_READPAGE & 0xff] = "add_to_page_cache: inode {a} page {b} read into pfn {C}",
     [EV_FILE_WRITE & 0xff] = "vfs_write: inode {a} {b} bytes, size now {c}",
     [EV_FILE_DIRTY & 0xff] = "set_page_dirty: inode {a} page {b} (pfn {C})",
     [EV_FILE_WRITEBACK & 0xff] = "writepage: inode {a} page {b} (pfn {C}) written to disk",
     [EV_FILE_SYNC & 0xff] = "sync: {a} dirty pages written back ({s})",
     [EV_FILE_DELETE & 0xff] = "unlink: {s} inode {a}, {b} cached pages dropped",
-    [EV_FILE_BUFFER_READ & 0xff] = "__bread: block {b} of inode {a} metadata into buffer pfn "
-                                   "{C}",
-    [EV_FILE_NOMEM & 0xff] = "page_cache_alloc: no memory for inode {a} page {b}: short "
-                             "{s}",
+    [EV_FILE_BUFFER_READ & 0xff] = "__bread: inode {a} metadata block {b} into pfn {C}",
+    [EV_FILE_NOMEM & 0xff] = "page_cache_alloc: no memory for inode {a} page {b} ({s})",
     [EV_FILE_FAULT & 0xff] = "filemap_fault: inode {a} page {b} -> pfn {C} ({s})",
 };
 

@@ -21,8 +21,7 @@
 #include <string.h>
 
 static const char *const swapfile_tmpl[] = {
-    [EV_MKSWAP & 0xff] = "mkswap {s}: Setting up swapspace version 1, size = {a} bytes "
-                         "({b} pages)",
+    [EV_MKSWAP & 0xff] = "mkswap {s}: Setting up swapspace version 1, size = {a} bytes",
     [EV_SWAPON & 0xff] = "swapon {s}: Adding {a}k swap, priority {b}",
     [EV_SWAPOFF & 0xff] = "swapoff {s}: {a}k swap removed",
     [EV_SWAPOFF_UNUSE & 0xff] = "try_to_unuse: {a} pages brought back from {s}",

@@ -27,8 +27,7 @@ static const char *const vmscan_tmpl[] = {
     [EV_DEACTIVATE & 0xff] = "shrink_active_list: {a} pages scanned, {b} deactivated ({s})",
     [EV_KSWAPD_WAKE & 0xff] = "wakeup_kswapd: zone {s} free {a} below low watermark {b}",
     [EV_KSWAPD_DONE & 0xff] = "kswapd: balance_pgdat reclaimed {a} pages, scanned {b} ({s})",
-    [EV_DIRECT_RECLAIM & 0xff] = "try_to_free_pages: direct reclaim for order {a}, reclaimed "
-                                 "{b} pages",
+    [EV_DIRECT_RECLAIM & 0xff] = "try_to_free_pages: order {a}, reclaimed {b} pages",
     [EV_SHRINK_LIST & 0xff] = "shrink_inactive_list: {s} scanned {a}, reclaimed {b}",
     [EV_RECLAIM_CLEAN & 0xff] = "shrink_page_list: pfn {A} clean {s} page freed",
     [EV_RECLAIM_DIRTY & 0xff] = "pageout: pfn {A} dirty {s} page written back, then freed",
@@ -36,15 +35,13 @@ static const char *const vmscan_tmpl[] = {
     [EV_KEEP & 0xff] = "shrink_page_list: pfn {A} kept ({s})",
     [EV_SCAN_COUNT & 0xff] = "get_scan_count: priority {a}, scan anon {b}, file {c}",
     [EV_DROP_CACHES & 0xff] = "drop_caches {a}: {b} page-cache pages freed",
-    [EV_OOM_KILL & 0xff] = "Out of memory: Killed process {a} ({s}) total-vm:{b}kB, "
-                           "anon-rss:{c}kB",
+    [EV_OOM_KILL & 0xff] = "Out of memory: Killed process {a} ({s}) score {b}, rss {c}kB",
     [EV_OOM_NONE & 0xff] = "out_of_memory: no killable task ({s})",
     [EV_RECLAIM_DONE & 0xff] = "reclaim: {a} pages reclaimed of {b} asked",
     [EV_TICK & 0xff] = "tick: {a} s since boot",
     [EV_SWAPPINESS & 0xff] = "vm.swappiness = {a} (was {b})",
     [EV_FLUSHER & 0xff] = "flusher: {a} dirty pages written back ({s})",
-    [EV_RLIMIT_RECLAIM & 0xff] = "mem_cgroup: pid {a} at its limit of {b} pages, reclaim "
-                                 "{c}",
+    [EV_RLIMIT_RECLAIM & 0xff] = "memcg: pid {a} at its limit of {b} pages, reclaim {c}",
 };
 
 const struct event_table vmscan_events = {9, vmscan_tmpl, ARRAY_SIZE(vmscan_tmpl)};
@@ -387,12 +384,24 @@ static uint64_t balance_pgdat(struct machine *m)
 	return total;
 }
 
+/*
+ * Pages reclaim could look at. With none, kswapd and direct reclaim return at once and change
+ * nothing, so an allocation that then fails leaves the machine exactly as it was.
+ */
+static uint64_t nr_evictable(const struct machine *m)
+{
+	uint64_t n = 0;
+	for (int l = 0; l < LRU_UNEVICTABLE; l++)
+		n += m->vmscan.lru[l].nr;
+	return n;
+}
+
 uint64_t wakeup_kswapd(struct machine *m, unsigned order, uint32_t gfp)
 {
 	(void)order;
 	(void)gfp;
 	int z = zone_below(m, WMARK_LOW);
-	if (z < 0)
+	if (z < 0 || !nr_evictable(m))
 		return 0;
 	const struct zone *zone = &m->pa.zones[z];
 	ev_emit(m, EV_KSWAPD_WAKE, zone->free_pages, zone->watermark[WMARK_LOW], 0, zone->name);
@@ -402,6 +411,8 @@ uint64_t wakeup_kswapd(struct machine *m, unsigned order, uint32_t gfp)
 uint64_t try_to_free_pages(struct machine *m, unsigned order, uint32_t gfp)
 {
 	(void)gfp;
+	if (!nr_evictable(m))
+		return 0;
 	int z = zone_below(m, WMARK_MIN);
 	count_vm_event(m, ALLOCSTALL_DMA + (z < 0 ? ZONE_NORMAL : z));
 	uint64_t want = (1ull << order) > SWAP_CLUSTER_MAX ? 1ull << order : SWAP_CLUSTER_MAX;
