@@ -1,5 +1,6 @@
 /* Tasks: spawn, fork, vfork, clone, exit, exec, context switch (kernel/fork.c, kernel/exit.c). */
 #include "kernel.h"
+#include "snapshot.h"
 
 const struct event_table fork_events = {4, NULL, 0};
 
@@ -27,4 +28,16 @@ int fork_check(const struct machine *m, char *buf, size_t len)
 	(void)buf;
 	(void)len;
 	return 0;
+}
+
+void fork_save(const struct machine *m, struct snap_writer *w)
+{
+	(void)m;
+	snap_put_tag(w, "TASK");
+}
+
+int fork_load(struct machine *m, struct snap_reader *r)
+{
+	(void)m;
+	return snap_expect_tag(r, "TASK");
 }

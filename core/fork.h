@@ -20,4 +20,9 @@ void fork_release(struct machine *m);
 enum vm_err fork_apply(struct machine *m, const struct op *op, struct op_result *res);
 int fork_check(const struct machine *m, char *buf, size_t len);
 
+struct snap_writer;
+struct snap_reader;
+void fork_save(const struct machine *m, struct snap_writer *w);
+int fork_load(struct machine *m, struct snap_reader *r);
+
 #endif

@@ -22,12 +22,14 @@
 #include "swapfile.h"
 #include "vmalloc.h"
 #include "vmscan.h"
+#include "vmstat.h"
 
 struct machine {
 	struct machine_config cfg;
 	uint64_t seq; /* ops applied so far: the machine's logical clock */
 	uint64_t rng; /* xorshift state, seeded from cfg.seed */
 	struct event_ring events;
+	uint64_t vm_events[NR_VM_EVENT_ITEMS];
 
 	struct page_alloc_state pa;
 	struct slab_state slab;
@@ -44,6 +46,12 @@ struct machine {
 /* Fills res with an error and returns it: `return op_fail(res, VM_EINVAL, "...", ...);` */
 enum vm_err op_fail(struct op_result *res, enum vm_err err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+struct snap_writer;
+struct snap_reader;
+/* Each subsystem's snapshot section, in op-block order (snapshot.c frames them). */
+void machine_subsystems_save(const struct machine *m, struct snap_writer *w);
+int machine_subsystems_load(struct machine *m, struct snap_reader *r);
 
 /* Deterministic PRNG of the machine (xorshift64*). */
 uint64_t machine_random(struct machine *m);

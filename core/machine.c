@@ -4,6 +4,7 @@
  * owns the mechanism.
  */
 #include "kernel.h"
+#include "snapshot.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -116,20 +117,25 @@ struct subsystem {
 	void (*release)(struct machine *m);
 	enum vm_err (*apply)(struct machine *m, const struct op *op, struct op_result *res);
 	int (*check)(const struct machine *m, char *buf, size_t len);
+	void (*save)(const struct machine *m, struct snap_writer *w);
+	int (*load)(struct machine *m, struct snap_reader *r);
 };
 
 /* Indexed by OP_BLOCK; boot runs init in this order, teardown in reverse. */
 static const struct subsystem subsystems[] = {
-    [1] = {page_alloc_init, page_alloc_release, page_alloc_apply, page_alloc_check},
-    [2] = {slab_init, slab_release, slab_apply, slab_check},
-    [3] = {vmalloc_init, vmalloc_release, vmalloc_apply, vmalloc_check},
-    [4] = {fork_init, fork_release, fork_apply, fork_check},
-    [5] = {mmap_init, mmap_release, mmap_apply, mmap_check},
-    [6] = {memory_init, memory_release, memory_apply, memory_check},
-    [7] = {filemap_init, filemap_release, filemap_apply, filemap_check},
-    [8] = {swapfile_init, swapfile_release, swapfile_apply, swapfile_check},
-    [9] = {vmscan_init, vmscan_release, vmscan_apply, vmscan_check},
-    [10] = {map_driver_init, map_driver_release, map_driver_apply, map_driver_check},
+    [1] = {page_alloc_init, page_alloc_release, page_alloc_apply, page_alloc_check, page_alloc_save,
+           page_alloc_load},
+    [2] = {slab_init, slab_release, slab_apply, slab_check, slab_save, slab_load},
+    [3] = {vmalloc_init, vmalloc_release, vmalloc_apply, vmalloc_check, vmalloc_save, vmalloc_load},
+    [4] = {fork_init, fork_release, fork_apply, fork_check, fork_save, fork_load},
+    [5] = {mmap_init, mmap_release, mmap_apply, mmap_check, mmap_save, mmap_load},
+    [6] = {memory_init, memory_release, memory_apply, memory_check, memory_save, memory_load},
+    [7] = {filemap_init, filemap_release, filemap_apply, filemap_check, filemap_save, filemap_load},
+    [8] = {swapfile_init, swapfile_release, swapfile_apply, swapfile_check, swapfile_save,
+           swapfile_load},
+    [9] = {vmscan_init, vmscan_release, vmscan_apply, vmscan_check, vmscan_save, vmscan_load},
+    [10] = {map_driver_init, map_driver_release, map_driver_apply, map_driver_check,
+            map_driver_save, map_driver_load},
 };
 
 struct machine *machine_create(const struct machine_config *cfg, char *err, size_t errlen)
@@ -205,6 +211,20 @@ int machine_check(const struct machine *m, char *buf, size_t len)
 {
 	for (size_t i = 1; i < ARRAY_SIZE(subsystems); i++)
 		if (subsystems[i].check(m, buf, len))
+			return -1;
+	return 0;
+}
+
+void machine_subsystems_save(const struct machine *m, struct snap_writer *w)
+{
+	for (size_t i = 1; i < ARRAY_SIZE(subsystems); i++)
+		subsystems[i].save(m, w);
+}
+
+int machine_subsystems_load(struct machine *m, struct snap_reader *r)
+{
+	for (size_t i = 1; i < ARRAY_SIZE(subsystems); i++)
+		if (subsystems[i].load(m, r) || r->err)
 			return -1;
 	return 0;
 }

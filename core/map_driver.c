@@ -1,5 +1,6 @@
 /* The seed's map_driver: a character device whose vmalloc buffer is mapped by a fault handler. */
 #include "kernel.h"
+#include "snapshot.h"
 
 const struct event_table map_driver_events = {10, NULL, 0};
 
@@ -27,4 +28,16 @@ int map_driver_check(const struct machine *m, char *buf, size_t len)
 	(void)buf;
 	(void)len;
 	return 0;
+}
+
+void map_driver_save(const struct machine *m, struct snap_writer *w)
+{
+	(void)m;
+	snap_put_tag(w, "DRVR");
+}
+
+int map_driver_load(struct machine *m, struct snap_reader *r)
+{
+	(void)m;
+	return snap_expect_tag(r, "DRVR");
 }

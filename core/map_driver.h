@@ -20,4 +20,9 @@ void map_driver_release(struct machine *m);
 enum vm_err map_driver_apply(struct machine *m, const struct op *op, struct op_result *res);
 int map_driver_check(const struct machine *m, char *buf, size_t len);
 
+struct snap_writer;
+struct snap_reader;
+void map_driver_save(const struct machine *m, struct snap_writer *w);
+int map_driver_load(struct machine *m, struct snap_reader *r);
+
 #endif

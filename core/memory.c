@@ -1,5 +1,6 @@
 /* Page faults: handle_mm_fault, demand paging, COW (mm/memory.c). */
 #include "kernel.h"
+#include "snapshot.h"
 
 const struct event_table memory_events = {6, NULL, 0};
 
@@ -27,4 +28,16 @@ int memory_check(const struct machine *m, char *buf, size_t len)
 	(void)buf;
 	(void)len;
 	return 0;
+}
+
+void memory_save(const struct machine *m, struct snap_writer *w)
+{
+	(void)m;
+	snap_put_tag(w, "MEMO");
+}
+
+int memory_load(struct machine *m, struct snap_reader *r)
+{
+	(void)m;
+	return snap_expect_tag(r, "MEMO");
 }

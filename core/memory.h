@@ -20,4 +20,9 @@ void memory_release(struct machine *m);
 enum vm_err memory_apply(struct machine *m, const struct op *op, struct op_result *res);
 int memory_check(const struct machine *m, char *buf, size_t len);
 
+struct snap_writer;
+struct snap_reader;
+void memory_save(const struct machine *m, struct snap_writer *w);
+int memory_load(struct machine *m, struct snap_reader *r);
+
 #endif

@@ -1,5 +1,6 @@
 /* Address spaces: mm_struct, VMAs, do_mmap, do_munmap, mprotect, brk (mm/mmap.c). */
 #include "kernel.h"
+#include "snapshot.h"
 
 const struct event_table mmap_events = {5, NULL, 0};
 
@@ -27,4 +28,16 @@ int mmap_check(const struct machine *m, char *buf, size_t len)
 	(void)buf;
 	(void)len;
 	return 0;
+}
+
+void mmap_save(const struct machine *m, struct snap_writer *w)
+{
+	(void)m;
+	snap_put_tag(w, "MMAP");
+}
+
+int mmap_load(struct machine *m, struct snap_reader *r)
+{
+	(void)m;
+	return snap_expect_tag(r, "MMAP");
 }

@@ -20,4 +20,9 @@ void mmap_release(struct machine *m);
 enum vm_err mmap_apply(struct machine *m, const struct op *op, struct op_result *res);
 int mmap_check(const struct machine *m, char *buf, size_t len);
 
+struct snap_writer;
+struct snap_reader;
+void mmap_save(const struct machine *m, struct snap_writer *w);
+int mmap_load(struct machine *m, struct snap_reader *r);
+
 #endif

@@ -10,6 +10,7 @@
  * Boot frees RAM to the tail (like FPI_TO_TAIL) so a fresh machine hands out low pfns first.
  */
 #include "kernel.h"
+#include "snapshot.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -423,6 +424,7 @@ static uint32_t get_page_from_freelist(struct machine *m, uint32_t gfp, unsigned
 		if (pfn == PFN_NONE)
 			continue;
 		prep_new_page(m, pfn, order, type);
+		count_vm_events(m, PGALLOC_DMA + z, 1ull << order);
 		ev_emit(m, EV_ALLOC_DONE, pfn, order, 0, zone->name);
 		return pfn;
 	}
@@ -456,6 +458,7 @@ uint32_t alloc_pages(struct machine *m, uint32_t gfp, unsigned order, enum page_
 void __free_pages(struct machine *m, uint32_t pfn, unsigned order)
 {
 	ev_emit(m, EV_FREE_PAGES, pfn, order, 0, NULL);
+	count_vm_events(m, PGFREE, 1ull << order);
 	free_one_page(m, page_zone(m, pfn), pfn, order, 0, 1);
 }
 
@@ -605,6 +608,21 @@ static int check_free_lists(const struct machine *m, uint8_t *seen, char *buf, s
 	return 0;
 }
 
+/*
+ * The order of the allocated block headed by pfn: heads keep it in page->private, except slab
+ * heads, whose private indexes their struct slab (the cache knows the order).
+ */
+static uint32_t block_order(const struct machine *m, uint32_t pfn)
+{
+	const struct page *p = &m->pa.mem_map[pfn];
+	if (page_type(p) == PT_SLAB)
+		return (uint32_t)slab_page_order(m, pfn); /* -1: no slab, a bad order */
+	/* User pages are order 0 and lend private to rmap, the page cache, the swap cache. */
+	if (page_type(p) == PT_ANON || page_type(p) == PT_FILE)
+		return 0;
+	return p->private;
+}
+
 /* Every allocated block: a head with its order, then exactly its tails. */
 static int check_allocated(const struct machine *m, const uint8_t *seen, char *buf, size_t len)
 {
@@ -631,10 +649,11 @@ static int check_allocated(const struct machine *m, const uint8_t *seen, char *b
 		if (!(p->flags & PG_head) || (p->flags & PG_tail))
 			return check_fail(
 			    buf, len, "pfn %#llx (type %llu) is not the head of a block", pfn, t);
-		uint64_t size = 1ull << p->private;
-		if (p->private >= MAX_ORDER || pfn + size > n || (pfn & (size - 1)))
+		uint32_t order = block_order(m, (uint32_t)pfn);
+		uint64_t size = 1ull << (order & 31);
+		if (order >= MAX_ORDER || pfn + size > n || (pfn & (size - 1)))
 			return check_fail(buf, len, "block at pfn %#llx has bad order %llu", pfn,
-			                  p->private);
+			                  order);
 		for (uint64_t i = 1; i < size; i++) {
 			const struct page *tp = &map[pfn + i];
 			if (!(tp->flags & PG_tail) || page_type(tp) != t || tp->private != i)
@@ -726,4 +745,80 @@ void pagetypeinfo_show(const struct machine *m, struct strbuf *sb)
 			strbuf_addf(sb, "%6llu ", (unsigned long long)zone->free_area[o].nr_free);
 		strbuf_adds(sb, "\n");
 	}
+}
+
+static void page_list_save(struct snap_writer *w, const struct page_list *l)
+{
+	snap_put_u32(w, l->head);
+	snap_put_u32(w, l->tail);
+	snap_put_u64(w, l->nr);
+}
+
+static void page_list_load(struct snap_reader *r, struct page_list *l)
+{
+	l->head = snap_get_u32(r);
+	l->tail = snap_get_u32(r);
+	l->nr = snap_get_u64(r);
+}
+
+void page_alloc_save(const struct machine *m, struct snap_writer *w)
+{
+	const struct page_alloc_state *pa = &m->pa;
+	snap_put_tag(w, "PAGE");
+	snap_put_u64(w, pa->nr_frames);
+	for (uint64_t i = 0; i < pa->nr_frames; i++) {
+		const struct page *p = &pa->mem_map[i];
+		snap_put_u32(w, p->next);
+		snap_put_u32(w, p->prev);
+		snap_put_u32(w, p->private);
+		snap_put_u16(w, p->flags);
+		snap_put_u16(w, p->refcount);
+	}
+	snap_put_u64(w, pa->min_free_kbytes);
+	snap_put_u64(w, pa->totalram_pages);
+	snap_put_u64(w, pa->reserved_pages);
+	for (int z = 0; z < MAX_NR_ZONES; z++) {
+		const struct zone *zone = &pa->zones[z];
+		snap_put_u64(w, zone->managed_pages);
+		snap_put_u64(w, zone->free_pages);
+		for (int i = 0; i < NR_WMARK; i++)
+			snap_put_u64(w, zone->watermark[i]);
+		for (int o = 0; o < MAX_ORDER; o++) {
+			page_list_save(w, &zone->free_area[o].free_list);
+			snap_put_u64(w, zone->free_area[o].nr_free);
+		}
+	}
+}
+
+/* The zone layout is recomputed by boot from the config; the rest comes from the snapshot. */
+int page_alloc_load(struct machine *m, struct snap_reader *r)
+{
+	struct page_alloc_state *pa = &m->pa;
+	if (snap_expect_tag(r, "PAGE"))
+		return -1;
+	if (snap_get_u64(r) != pa->nr_frames)
+		return snap_fail(r, "frame count differs from the config's RAM size");
+	for (uint64_t i = 0; i < pa->nr_frames && !r->err; i++) {
+		struct page *p = &pa->mem_map[i];
+		p->next = snap_get_u32(r);
+		p->prev = snap_get_u32(r);
+		p->private = snap_get_u32(r);
+		p->flags = snap_get_u16(r);
+		p->refcount = snap_get_u16(r);
+	}
+	pa->min_free_kbytes = snap_get_u64(r);
+	pa->totalram_pages = snap_get_u64(r);
+	pa->reserved_pages = snap_get_u64(r);
+	for (int z = 0; z < MAX_NR_ZONES; z++) {
+		struct zone *zone = &pa->zones[z];
+		zone->managed_pages = snap_get_u64(r);
+		zone->free_pages = snap_get_u64(r);
+		for (int i = 0; i < NR_WMARK; i++)
+			zone->watermark[i] = snap_get_u64(r);
+		for (int o = 0; o < MAX_ORDER; o++) {
+			page_list_load(r, &zone->free_area[o].free_list);
+			zone->free_area[o].nr_free = snap_get_u64(r);
+		}
+	}
+	return r->err ? -1 : 0;
 }

@@ -67,6 +67,11 @@ void page_alloc_release(struct machine *m);
 enum vm_err page_alloc_apply(struct machine *m, const struct op *op, struct op_result *res);
 int page_alloc_check(const struct machine *m, char *buf, size_t len);
 
+struct snap_writer;
+struct snap_reader;
+void page_alloc_save(const struct machine *m, struct snap_writer *w);
+int page_alloc_load(struct machine *m, struct snap_reader *r);
+
 /* Kernel-internal API used by the other allocators. Returns the head pfn or PFN_NONE. */
 uint32_t alloc_pages(struct machine *m, uint32_t gfp, unsigned order, enum page_type type);
 void __free_pages(struct machine *m, uint32_t pfn, unsigned order);

@@ -1,5 +1,6 @@
 /* vmalloc: virtually contiguous kernel memory from scattered frames (mm/vmalloc.c). */
 #include "kernel.h"
+#include "snapshot.h"
 
 const struct event_table vmalloc_events = {3, NULL, 0};
 
@@ -27,4 +28,16 @@ int vmalloc_check(const struct machine *m, char *buf, size_t len)
 	(void)buf;
 	(void)len;
 	return 0;
+}
+
+void vmalloc_save(const struct machine *m, struct snap_writer *w)
+{
+	(void)m;
+	snap_put_tag(w, "VMAL");
+}
+
+int vmalloc_load(struct machine *m, struct snap_reader *r)
+{
+	(void)m;
+	return snap_expect_tag(r, "VMAL");
 }

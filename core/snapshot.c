@@ -1,0 +1,348 @@
+/*
+ * Machine snapshots: the envelope (magic, version, length, checksum), the primitive writers
+ * and readers every subsystem uses for its section, and machine_save()/machine_load().
+ */
+#include "snapshot.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel.h"
+
+static const char snap_magic[8] = {'V', 'M', 'S', 'I', 'M', 'S', 'N', 'P'};
+
+static void snap_grow(struct snap_writer *w, size_t n)
+{
+	if (w->len + n <= w->cap)
+		return;
+	size_t cap = w->cap ? w->cap : 4096;
+	while (cap < w->len + n)
+		cap *= 2;
+	uint8_t *nb = realloc(w->buf, cap);
+	if (!nb)
+		abort(); /* host out of memory: no sane way to go on */
+	w->buf = nb;
+	w->cap = cap;
+}
+
+void snap_put_bytes(struct snap_writer *w, const void *p, size_t n)
+{
+	snap_grow(w, n);
+	if (n)
+		memcpy(w->buf + w->len, p, n);
+	w->len += n;
+}
+
+/* Little-endian on every host, so snapshots move between machines. */
+static void put_le(struct snap_writer *w, uint64_t v, int bytes)
+{
+	uint8_t b[8];
+	for (int i = 0; i < bytes; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+	snap_put_bytes(w, b, (size_t)bytes);
+}
+
+void snap_put_u8(struct snap_writer *w, uint8_t v)
+{
+	put_le(w, v, 1);
+}
+
+void snap_put_u16(struct snap_writer *w, uint16_t v)
+{
+	put_le(w, v, 2);
+}
+
+void snap_put_u32(struct snap_writer *w, uint32_t v)
+{
+	put_le(w, v, 4);
+}
+
+void snap_put_u64(struct snap_writer *w, uint64_t v)
+{
+	put_le(w, v, 8);
+}
+
+void snap_put_str(struct snap_writer *w, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	snap_put_u32(w, (uint32_t)n);
+	snap_put_bytes(w, s, n);
+}
+
+void snap_put_tag(struct snap_writer *w, const char tag[4])
+{
+	snap_put_bytes(w, tag, 4);
+}
+
+int snap_fail(struct snap_reader *r, const char *fmt, ...)
+{
+	if (!r->err) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
+		va_end(ap);
+		r->err = 1;
+	}
+	return -1;
+}
+
+void snap_get_bytes(struct snap_reader *r, void *dst, size_t n)
+{
+	if (r->err || n > r->len - r->off) {
+		snap_fail(r, "snapshot truncated at byte %zu", r->off);
+		memset(dst, 0, n);
+		return;
+	}
+	memcpy(dst, r->p + r->off, n);
+	r->off += n;
+}
+
+static uint64_t get_le(struct snap_reader *r, int bytes)
+{
+	uint8_t b[8];
+	uint64_t v = 0;
+	snap_get_bytes(r, b, (size_t)bytes);
+	for (int i = bytes - 1; i >= 0; i--)
+		v = v << 8 | b[i];
+	return v;
+}
+
+uint8_t snap_get_u8(struct snap_reader *r)
+{
+	return (uint8_t)get_le(r, 1);
+}
+
+uint16_t snap_get_u16(struct snap_reader *r)
+{
+	return (uint16_t)get_le(r, 2);
+}
+
+uint32_t snap_get_u32(struct snap_reader *r)
+{
+	return (uint32_t)get_le(r, 4);
+}
+
+uint64_t snap_get_u64(struct snap_reader *r)
+{
+	return get_le(r, 8);
+}
+
+void snap_get_str(struct snap_reader *r, char *dst, size_t cap)
+{
+	uint32_t n = snap_get_u32(r);
+	if (n >= cap) {
+		snap_fail(r, "string of %u bytes does not fit (max %zu)", n, cap - 1);
+		dst[0] = '\0';
+		return;
+	}
+	snap_get_bytes(r, dst, n);
+	dst[r->err ? 0 : n] = '\0';
+}
+
+int snap_expect_tag(struct snap_reader *r, const char tag[4])
+{
+	char got[4];
+	snap_get_bytes(r, got, 4);
+	if (r->err)
+		return -1;
+	if (memcmp(got, tag, 4))
+		return snap_fail(r, "expected section %.4s at byte %zu, found %.4s", tag,
+		                 r->off - 4, got);
+	return 0;
+}
+
+static uint64_t fnv1a(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static void config_save(struct snap_writer *w, const struct machine_config *c)
+{
+	snap_put_tag(w, "CONF");
+	snap_put_u32(w, c->arch);
+	snap_put_u64(w, c->ram_bytes);
+	snap_put_u32(w, c->tlb_entries);
+	snap_put_u32(w, c->tlb_ways);
+	snap_put_u32(w, c->policy);
+	snap_put_u32(w, c->swappiness);
+	snap_put_u32(w, c->swappiness_set);
+	snap_put_u64(w, c->seed);
+	snap_put_u32(w, c->min_free_kbytes);
+	snap_put_u32(w, c->event_ring);
+}
+
+static void config_load(struct snap_reader *r, struct machine_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snap_expect_tag(r, "CONF");
+	c->arch = (enum machine_arch)snap_get_u32(r);
+	c->ram_bytes = snap_get_u64(r);
+	c->tlb_entries = snap_get_u32(r);
+	c->tlb_ways = snap_get_u32(r);
+	c->policy = (enum reclaim_policy)snap_get_u32(r);
+	c->swappiness = snap_get_u32(r);
+	c->swappiness_set = snap_get_u32(r);
+	c->seed = snap_get_u64(r);
+	c->min_free_kbytes = snap_get_u32(r);
+	c->event_ring = snap_get_u32(r);
+}
+
+static void events_save(struct snap_writer *w, const struct machine *m)
+{
+	snap_put_tag(w, "EVNT");
+	uint64_t first = events_first_id(m), next = events_next_id(m);
+	snap_put_u64(w, next);
+	uint64_t n = 0;
+	for (uint64_t id = first; id < next; id++)
+		n += event_get(m, id) != NULL;
+	snap_put_u64(w, n);
+	for (uint64_t id = first; id < next; id++) {
+		const struct event *e = event_get(m, id);
+		if (!e)
+			continue;
+		snap_put_u64(w, e->id);
+		snap_put_u64(w, e->seq);
+		snap_put_u16(w, e->type);
+		snap_put_u64(w, e->a);
+		snap_put_u64(w, e->b);
+		snap_put_u64(w, e->c);
+		snap_put_bytes(w, e->s, sizeof(e->s));
+	}
+}
+
+static int events_load(struct snap_reader *r, struct machine *m)
+{
+	struct event_ring *ring = &m->events;
+	if (snap_expect_tag(r, "EVNT"))
+		return -1;
+	uint64_t next = snap_get_u64(r), n = snap_get_u64(r);
+	if (n > ring->cap || n >= next)
+		return snap_fail(r, "event ring holds %llu events, more than it can",
+		                 (unsigned long long)n);
+	memset(ring->ev, 0, ring->slots * sizeof(*ring->ev));
+	for (uint64_t i = 0; i < n && !r->err; i++) {
+		struct event e = {0};
+		e.id = snap_get_u64(r);
+		e.seq = snap_get_u64(r);
+		e.type = snap_get_u16(r);
+		e.a = snap_get_u64(r);
+		e.b = snap_get_u64(r);
+		e.c = snap_get_u64(r);
+		snap_get_bytes(r, e.s, sizeof(e.s));
+		e.s[sizeof(e.s) - 1] = '\0';
+		if (e.id >= next || e.id + ring->cap < next)
+			return snap_fail(r, "event id %llu out of range", (unsigned long long)e.id);
+		*event_slot(ring, e.id) = e;
+	}
+	ring->next_id = next;
+	return r->err ? -1 : 0;
+}
+
+static void machine_state_save(struct snap_writer *w, const struct machine *m)
+{
+	config_save(w, &m->cfg);
+	snap_put_tag(w, "MACH");
+	snap_put_u64(w, m->seq);
+	snap_put_u64(w, m->rng);
+	snap_put_u32(w, NR_VM_EVENT_ITEMS);
+	for (int i = 0; i < NR_VM_EVENT_ITEMS; i++)
+		snap_put_u64(w, m->vm_events[i]);
+	events_save(w, m);
+	machine_subsystems_save(m, w);
+	snap_put_tag(w, "END.");
+}
+
+int machine_save(const struct machine *m, uint8_t **out, size_t *len)
+{
+	struct snap_writer w = {0};
+	snap_put_bytes(&w, snap_magic, sizeof(snap_magic));
+	snap_put_u32(&w, SNAPSHOT_VERSION);
+	snap_put_u64(&w, 0); /* payload length, patched below */
+	size_t start = w.len;
+	machine_state_save(&w, m);
+	uint64_t plen = w.len - start;
+	for (int i = 0; i < 8; i++)
+		w.buf[12 + i] = (uint8_t)(plen >> (8 * i));
+	snap_put_u64(&w, fnv1a(w.buf + start, plen));
+	*out = w.buf;
+	*len = w.len;
+	return 0;
+}
+
+static int envelope_check(struct snap_reader *r, char *err, size_t errlen)
+{
+	char magic[8];
+	snap_get_bytes(r, magic, sizeof(magic));
+	if (r->err || memcmp(magic, snap_magic, sizeof(magic))) {
+		snprintf(err, errlen, "not a vmsim snapshot (bad magic)");
+		return -1;
+	}
+	uint32_t version = snap_get_u32(r);
+	if (version != SNAPSHOT_VERSION) {
+		snprintf(err, errlen, "snapshot version %u is not supported (this build reads %d)",
+		         version, SNAPSHOT_VERSION);
+		return -1;
+	}
+	uint64_t plen = snap_get_u64(r);
+	if (r->err || plen > r->len - r->off || r->len - r->off - plen != 8) {
+		snprintf(err, errlen, "snapshot length does not match its header (truncated?)");
+		return -1;
+	}
+	uint64_t sum = 0;
+	for (int i = 7; i >= 0; i--)
+		sum = sum << 8 | r->p[r->off + plen + (size_t)i];
+	if (sum != fnv1a(r->p + r->off, plen)) {
+		snprintf(err, errlen, "snapshot checksum mismatch: the data is corrupt");
+		return -1;
+	}
+	r->len = r->off + plen;
+	return 0;
+}
+
+static int machine_state_load(struct snap_reader *r, struct machine *m)
+{
+	if (snap_expect_tag(r, "MACH"))
+		return -1;
+	m->seq = snap_get_u64(r);
+	m->rng = snap_get_u64(r);
+	if (snap_get_u32(r) != NR_VM_EVENT_ITEMS)
+		return snap_fail(r, "counter table size differs");
+	for (int i = 0; i < NR_VM_EVENT_ITEMS; i++)
+		m->vm_events[i] = snap_get_u64(r);
+	if (events_load(r, m) || machine_subsystems_load(m, r))
+		return -1;
+	return snap_expect_tag(r, "END.");
+}
+
+struct machine *machine_load(const uint8_t *buf, size_t len, char *err, size_t errlen)
+{
+	struct snap_reader r = {.p = buf, .len = len};
+	if (envelope_check(&r, err, errlen))
+		return NULL;
+	struct machine_config cfg;
+	config_load(&r, &cfg);
+	if (r.err) {
+		snprintf(err, errlen, "%s", r.msg);
+		return NULL;
+	}
+	struct machine *m = machine_create(&cfg, err, errlen);
+	if (!m)
+		return NULL;
+	if (machine_state_load(&r, m) || r.off != r.len) {
+		snprintf(err, errlen, "%s", r.err ? r.msg : "trailing bytes after the snapshot");
+		machine_destroy(m);
+		return NULL;
+	}
+	char why[256];
+	if (machine_check(m, why, sizeof(why))) {
+		snprintf(err, errlen, "snapshot loads to an inconsistent machine: %s", why);
+		machine_destroy(m);
+		return NULL;
+	}
+	return m;
+}
