@@ -152,21 +152,25 @@ static int machine_create(struct ctl *c, const struct ctl_cmd *self, int argc, c
 	Vmsim__V1__Machine *m = (Vmsim__V1__Machine *)resp;
 	if (swap) {
 		/* The seed's scenario: dd a swap file, mkswap it, swapon it. */
+		Vmsim__V1__FileCreateRequest dd = VMSIM__V1__FILE_CREATE_REQUEST__INIT;
 		Vmsim__V1__MkswapRequest mk = VMSIM__V1__MKSWAP_REQUEST__INIT;
 		Vmsim__V1__SwaponRequest on = VMSIM__V1__SWAPON_REQUEST__INIT;
-		mk.name = on.name = "/swapfile";
-		mk.size = swap;
-		mk.prio = on.prio = -2;
-		Vmsim__V1__Op ops[2] = {VMSIM__V1__OP__INIT, VMSIM__V1__OP__INIT};
-		ops[0].op_case = VMSIM__V1__OP__OP_MKSWAP;
-		ops[0].mkswap = &mk;
-		ops[1].op_case = VMSIM__V1__OP__OP_SWAPON;
-		ops[1].swapon = &on;
-		Vmsim__V1__Op *pops[2] = {&ops[0], &ops[1]};
+		dd.name = mk.name = on.name = "/swapfile";
+		dd.size = mk.size = swap;
+		mk.prio = on.prio = INT32_MIN; /* automatic, like swapon without -p */
+		Vmsim__V1__Op ops[3] = {VMSIM__V1__OP__INIT, VMSIM__V1__OP__INIT,
+		                        VMSIM__V1__OP__INIT};
+		ops[0].op_case = VMSIM__V1__OP__OP_FILE_CREATE;
+		ops[0].file_create = &dd;
+		ops[1].op_case = VMSIM__V1__OP__OP_MKSWAP;
+		ops[1].mkswap = &mk;
+		ops[2].op_case = VMSIM__V1__OP__OP_SWAPON;
+		ops[2].swapon = &on;
+		Vmsim__V1__Op *pops[3] = {&ops[0], &ops[1], &ops[2]};
 		Vmsim__V1__ApplyRequest ar = VMSIM__V1__APPLY_REQUEST__INIT;
 		ar.machine_id = m->id;
 		ar.ops = pops;
-		ar.n_ops = 2;
+		ar.n_ops = 3;
 		ProtobufCMessage *aresp;
 		rc = ctl_rpc(c, "Apply", &ar.base, &aresp);
 		if (rc == CTL_OK) {

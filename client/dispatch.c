@@ -185,7 +185,10 @@ int ctl_dispatch(struct ctl *c, int argc, char **argv)
 static int cmd_help(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
 {
 	(void)c;
-	(void)self;
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		ctl_print_cmd_help(stdout, self);
+		return CTL_OK;
+	}
 	if (argc < 2) {
 		ctl_usage(stdout);
 		return CTL_OK;
@@ -222,30 +225,49 @@ static int cmd_use(struct ctl *c, const struct ctl_cmd *self, int argc, char **a
 	return CTL_OK;
 }
 
+struct completion {
+	const char *prefix;
+	char words[256][32];
+	size_t n;
+};
+
 static void complete_word(const struct ctl_cmd *cmd, void *arg)
 {
-	const char *prefix = arg;
-	size_t n = strlen(prefix);
-	/* Complete the next word of commands whose words start with the typed prefix. */
-	if (strncmp(cmd->words, prefix, n) != 0)
+	struct completion *x = arg;
+	size_t n = strlen(x->prefix);
+	if (cmd->words[0] == '_' || x->n == 256)
 		return;
-	const char *rest = cmd->words + n;
-	size_t w = strcspn(rest, " ");
-	printf("%.*s\n", (int)w, rest);
+	/* After complete words, offer the next word of the commands that begin with them. */
+	if (n && (strncmp(cmd->words, x->prefix, n) != 0 || cmd->words[n] != ' '))
+		return;
+	const char *rest = cmd->words + (n ? n + 1 : 0);
+	snprintf(x->words[x->n++], sizeof(x->words[0]), "%.*s", (int)strcspn(rest, " "), rest);
 }
 
-/* Hidden: `vmsimctl __complete WORDS...` prints the candidates for the next word (the bash
- * completion script and the shell use it so that they never drift from the table). */
+static int cmp_word(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Hidden: `vmsimctl __complete WORDS...` prints the candidates for the word after WORDS,
+ * sorted and unique (the bash completion script uses it, so it never drifts from the table). */
 static int cmd_complete(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
 {
 	(void)c;
 	(void)self;
+	static struct completion x;
 	char prefix[256] = "";
 	size_t n = 0;
 	for (int i = 1; i < argc && n < sizeof(prefix); i++)
-		n += (size_t)snprintf(prefix + n, sizeof(prefix) - n, "%s%s", argv[i],
-		                      i < argc - 1 ? " " : "");
-	ctl_each_cmd(complete_word, prefix);
+		n += (size_t)snprintf(prefix + n, sizeof(prefix) - n, "%s%s", i > 1 ? " " : "",
+		                      argv[i]);
+	x.prefix = prefix;
+	x.n = 0;
+	ctl_each_cmd(complete_word, &x);
+	qsort(x.words, x.n, sizeof(x.words[0]), cmp_word);
+	for (size_t i = 0; i < x.n; i++)
+		if (i == 0 || strcmp(x.words[i], x.words[i - 1]) != 0)
+			printf("%s\n", x.words[i]);
 	return CTL_OK;
 }
 

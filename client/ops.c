@@ -42,6 +42,7 @@ struct ctl_opdef {
 	 * access outcome, %n faults, %m major faults, %s seq. NULL: nothing (Unix silence). */
 	const char *result;
 	void (*fixup)(ProtobufCMessage *req); /* derives implied fields after parsing */
+	void (*init)(ProtobufCMessage *req);  /* defaults that are not zero, before parsing */
 };
 
 /* gfp bits (core/machine.h): zone modifiers and behaviour. */
@@ -71,6 +72,37 @@ static void mmap_fixup(ProtobufCMessage *req)
 		m->flags |= MAP_ANONYMOUS_BIT;
 	else
 		m->flags &= ~MAP_ANONYMOUS_BIT;
+}
+
+/* swapon(8) without -p: the kernel picks -2, -3, ... (core's SWAP_PRIO_NONE). */
+#define SWAP_PRIO_AUTO INT32_MIN
+
+static void swap_init(ProtobufCMessage *req)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(req->descriptor, "prio");
+	if (f)
+		*(int32_t *)((char *)req + f->offset) = SWAP_PRIO_AUTO;
+}
+
+/* Fields that default to something else than 0 when the argument is left out. */
+static void set_u64(ProtobufCMessage *req, const char *field, uint64_t v)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(req->descriptor, field);
+	if (f)
+		*(uint64_t *)((char *)req + f->offset) = v;
+}
+
+/* try_to_free_pages asks for SWAP_CLUSTER_MAX pages. */
+static void reclaim_init(ProtobufCMessage *req)
+{
+	set_u64(req, "nr_pages", 32);
+}
+
+static void tick_init(ProtobufCMessage *req)
+{
+	set_u64(req, "n", 1);
 }
 
 #define OP(...) (&(const struct ctl_opdef){__VA_ARGS__})
@@ -190,19 +222,25 @@ const struct ctl_cmd ctl_cmds_ops[] = {
 	OPCMD("file rm", "INO", "unlink(2): delete a file and its cached pages", NULL, "file_delete",
 	      1, {{"INO", "ino", P_U32}}),
 	/* swapfile.c */
-	OPCMD("swap mk", "NAME SIZE [--prio N]", "mkswap: create a swap area", NULL, "mkswap", 2,
-	      {{"NAME", "name", P_STR}, {"SIZE", "size", P_SIZE}}, {{"prio", "prio", P_I32}}),
-	OPCMD("swap on", "NAME [--prio N]", "swapon: start using a swap area", NULL, "swapon", 1,
-	      {{"NAME", "name", P_STR}}, {{"prio", "prio", P_I32}}),
+	OPCMD("swap mk", "FILE SIZE", "mkswap: make FILE (from `file create`) a swap area",
+	      "As in the seed: `file create /swapfile 64M` (dd), `swap mk /swapfile 64M`,\n"
+	      "`swap on /swapfile`.",
+	      "mkswap", 2, {{"FILE", "name", P_STR}, {"SIZE", "size", P_SIZE}},
+	      .init = swap_init),
+	OPCMD("swap on", "FILE [--prio N]",
+	      "swapon: start using a swap area (no --prio: -2, -3, ... like the kernel)", NULL,
+	      "swapon", 1, {{"FILE", "name", P_STR}}, {{"prio", "prio", P_I32}}, .init = swap_init),
 	OPCMD("swap off", "NAME", "swapoff: bring every page back and stop using the area", NULL,
 	      "swapoff", 1, {{"NAME", "name", P_STR}}),
 	/* vmscan.c */
-	OPCMD("reclaim", "[PAGES]", "direct reclaim of up to PAGES pages (try_to_free_pages)", NULL,
-	      "reclaim", 0, {{"PAGES", "nr_pages", P_U64}}, .result = "%d pages reclaimed"),
+	OPCMD("reclaim", "[PAGES]",
+	      "direct reclaim of up to PAGES pages (try_to_free_pages; default 32, SWAP_CLUSTER_MAX)",
+	      NULL, "reclaim", 0, {{"PAGES", "nr_pages", P_U64}}, .result = "%d pages reclaimed",
+	      .init = reclaim_init),
 	OPCMD("drop-caches", "MODE", "echo MODE > /proc/sys/vm/drop_caches (1 page cache, 2 slab, 3)",
 	      NULL, "drop_caches", 1, {{"MODE", "mode", P_U32}}),
-	OPCMD("tick", "[N]", "let kswapd and writeback run for N ticks", NULL, "tick", 0,
-	      {{"N", "n", P_U64}}),
+	OPCMD("tick", "[N]", "let kswapd and writeback run for N ticks (default 1)", NULL, "tick", 0,
+	      {{"N", "n", P_U64}}, .init = tick_init),
 	OPCMD("swappiness", "VALUE", "echo VALUE > /proc/sys/vm/swappiness (0..200)", NULL,
 	      "set_swappiness", 1, {{"VALUE", "swappiness", P_U32}}),
 	/* map_driver.c */
@@ -467,6 +505,8 @@ Vmsim__V1__Op *ctl_op_parse(const struct ctl_opdef *def, int argc, char **argv, 
 		return NULL;
 	}
 	protobuf_c_message_init(rd, req);
+	if (def->init)
+		def->init(req);
 	vmsim__v1__op__init(op);
 	op->op_case = (Vmsim__V1__Op__OpCase)of->id;
 	*(ProtobufCMessage **)((char *)op + of->offset) = req;
@@ -590,7 +630,8 @@ static int param_format(const ProtobufCMessage *req, const struct ctl_param *p, 
 }
 
 /* Is the option's value worth printing (i.e. not what leaving it out gives)? */
-static int param_present(const ProtobufCMessage *req, const struct ctl_param *p)
+static int param_present(const ProtobufCMessage *req, const ProtobufCMessage *dflt,
+                         const struct ctl_param *p)
 {
 	const ProtobufCFieldDescriptor *f =
 	    protobuf_c_message_descriptor_get_field_by_name(req->descriptor, p->field);
@@ -614,7 +655,7 @@ static int param_present(const ProtobufCMessage *req, const struct ctl_param *p)
 	case P_GFP:
 		return (v & ~GFP_ZONE_MASK) != 0;
 	default:
-		return v != 0;
+		return v != field_get(dflt, f);
 	}
 }
 
@@ -625,12 +666,19 @@ int ctl_op_format(const Vmsim__V1__Op *op, char *buf, size_t len)
 	if (!def || !req)
 		return -1;
 	const struct ctl_cmd *cmd = cmd_of_def(def);
+	/* What the parser starts from: values equal to it need not be printed. */
+	ProtobufCMessage *dflt = calloc(1, req->descriptor->sizeof_message);
+	if (!dflt)
+		return -1;
+	protobuf_c_message_init(req->descriptor, dflt);
+	if (def->init)
+		def->init(dflt);
 	size_t n = (size_t)snprintf(buf, len, "%s", cmd->words);
 	int npos = count_params(def->pos, 5), nopt = count_params(def->opt, 7);
 	/* Optional positionals are printed up to the last one that is set. */
 	int last = (int)def->nreq;
 	for (int i = (int)def->nreq; i < npos; i++)
-		if (param_present(req, &def->pos[i]))
+		if (param_present(req, dflt, &def->pos[i]))
 			last = i + 1;
 	for (int i = 0; i < last && n < len; i++) {
 		n += (size_t)snprintf(buf + n, len - n, " ");
@@ -642,7 +690,7 @@ int ctl_op_format(const Vmsim__V1__Op *op, char *buf, size_t len)
 		int dup = 0; /* an option that repeats a positional's field (mmap --prot) */
 		for (int j = 0; j < npos; j++)
 			dup |= strcmp(def->pos[j].field, p->field) == 0;
-		if (dup || !param_present(req, p))
+		if (dup || !param_present(req, dflt, p))
 			continue;
 		n += (size_t)snprintf(buf + n, len - n, " --%s", p->name);
 		if (p->type != P_FLAG && n < len) {
@@ -651,6 +699,7 @@ int ctl_op_format(const Vmsim__V1__Op *op, char *buf, size_t len)
 				n += (size_t)param_format(req, p, buf + n, len - n);
 		}
 	}
+	free(dflt);
 	return n < len ? (int)n : -1;
 }
 
