@@ -44,8 +44,10 @@ if [ "$RC" != 0 ] || [ -z "$lru" ] || [ -z "$opt" ] || [ "$opt" -gt "$lru" ] ||
 	! grep -q "1000000 references" "$OUT"; then
 	_fail "1M refs: rc $RC lru $lru opt $opt"
 fi
-run "$CTL" policy simulate --policy opt --frames 16 --refs-file "$refs"
+head -100000 "$refs" >"$refs.100k"
+run "$CTL" policy simulate --policy opt --frames 16 --refs-file "$refs.100k"
 CHECKS=$((CHECKS + 1))
-[ "$RC" = 0 ] && [ "$(wc -l <"$OUT")" = 1000004 ] || _fail "1M steps: rc $RC, $(wc -l <"$OUT") lines"
+[ "$RC" = 0 ] && [ "$(wc -l <"$OUT")" = 100004 ] || _fail "100k steps: rc $RC, $(wc -l <"$OUT") lines"
+rm -f "$refs.100k"
 rm -f "$refs"
 finish
