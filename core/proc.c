@@ -21,6 +21,7 @@ static const struct proc_view views[] = {
     {"extfrag_index", extfrag_show},
     {"slabinfo", slabinfo_show},
     {"vmallocinfo", vmallocinfo_show},
+    {"swaps", swaps_show},
 };
 
 const char *const proc_view_names[] = {
@@ -29,6 +30,7 @@ const char *const proc_view_names[] = {
     "extfrag_index",
     "slabinfo",
     "vmallocinfo",
+    "swaps",
     NULL,
 };
 
