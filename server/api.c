@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "events.h"
+#include "exercise_api.h"
 #include "ops.h"
 #include "proc.h"
 #include "query.h"
@@ -547,6 +548,10 @@ static const struct {
     {"FrameMap", frame_map},
     {"Counters", counters},
     {"Events", events},
+    {"ExerciseTopics", exercise_topics_rpc},
+    {"ExerciseNew", exercise_new_rpc},
+    {"ExerciseAnswer", exercise_answer_rpc},
+    {"ExerciseSolve", exercise_solve_rpc},
 };
 
 rpc_handler_fn api_handler(const ProtobufCMethodDescriptor *md)
