@@ -44,67 +44,68 @@ class Server:
 
 
 def test_rpcs(s):
-    st, r = s.rpc("ExerciseTopics", {})
-    expect(st == 200, "ExerciseTopics %d" % st)
+    st, r = s.rpc("ListExercises", {})
+    expect(st == 200, "ListExercises %d" % st)
     names = [t["name"] for t in r["topics"]]
     expect(names[:3] == ["buddy", "buddyinfo", "slab"], "topics %r" % names)
     expect(all(t["summary"] for t in r["topics"]), "a topic without a summary")
 
-    # Explicit seed: exactly the exercise the core unit test works by hand.
-    st, ex = s.rpc("ExerciseNew", {"topic": "slab", "seed": "3"})
-    expect(st == 200 and ex["seed"] == "3" and ex["topic"] == "slab", "ExerciseNew %r" % ex)
+    # Exactly the exercise the core unit test works by hand.
+    st, ex = s.rpc("NewExercise", {"topic": "slab", "seed": "3"})
+    expect(st == 200 and ex["seed"] == "3" and ex["topic"] == "slab", "NewExercise %r" % ex)
     expect("size 3353" in ex["question"] and "183 times" in ex["question"], ex["question"])
     expect([f["name"] for f in ex["fields"]] == ["objsize", "objperslab", "pagesperslab",
                                                  "num_slabs"], "fields %r" % ex["fields"])
-    expect(all(f["value"] == "" for f in ex["fields"]), "ExerciseNew leaked the answer")
-    # Same seed, same exercise.
-    st, ex2 = s.rpc("ExerciseNew", {"topic": "slab", "seed": "3"})
-    expect(ex2 == ex, "ExerciseNew is not deterministic")
+    expect("3360" not in json.dumps(ex), "NewExercise leaked the answer")
+    st, ex2 = s.rpc("NewExercise", {"topic": "slab", "seed": "3"})
+    expect(ex2 == ex, "NewExercise is not deterministic")
 
-    st, v = s.rpc("ExerciseAnswer", {"topic": "slab", "seed": "3", "answer": "3360 9 8 21"})
+    st, v = s.rpc("CheckExercise", {"topic": "slab", "seed": "3", "answer": "3360 9 8 21"})
     expect(st == 200 and v["correct"] is True and v["right"] == 4 and v["total"] == 4, "%r" % v)
-    st, v = s.rpc("ExerciseAnswer", {"topic": "slab", "seed": "3", "answer": "3360, 9, 8, 20"})
+    expect(v["solution"].startswith("Answer: objsize=3360 objperslab=9 pagesperslab=8 "
+                                    "num_slabs=21\n"), v["solution"])
+    st, v = s.rpc("CheckExercise", {"topic": "slab", "seed": "3", "answer": "3360, 9, 8, 20"})
     expect(st == 200 and v["correct"] is False and v["right"] == 3, "%r" % v)
     expect("num_slabs: 20 wrong, the kernel gave 21" in v["feedback"], v["feedback"])
+    expect(v.get("solution", "") == "", "a wrong answer got the solution without reveal")
 
-    st, sol = s.rpc("ExerciseSolve", {"topic": "buddy", "seed": "1"})
-    expect(st == 200, "ExerciseSolve %d" % st)
-    expect([f["value"] for f in sol["exercise"]["fields"]] == ["0x1028", "0x1010", "0x1014"],
-           "solve values %r" % sol["exercise"]["fields"])
+    # reveal: the worked solution (OSTEP's -c).
+    st, sol = s.rpc("CheckExercise", {"topic": "buddy", "seed": "1", "answer": "",
+                                      "reveal": True})
+    expect(st == 200 and sol["correct"] is False, "reveal %d %r" % (st, sol))
     expect(sol["solution"].startswith("Answer: pfn1=0x1028 pfn2=0x1010 pfn3=0x1014\n"),
            sol["solution"])
     expect("expand: split order-3 block, upper half pfn 0x1014 to free_area[2]" in
            sol["solution"], sol["solution"])
 
-    # Server-picked seeds are returned and reproducible.
-    st, ex = s.rpc("ExerciseNew", {"topic": "buddyinfo"})
-    seed = int(ex["seed"])
-    expect(st == 200 and 1 <= seed <= 1000000, "picked seed %r" % ex["seed"])
-    st, again = s.rpc("ExerciseNew", {"topic": "buddyinfo", "seed": ex["seed"]})
-    expect(again["question"] == ex["question"], "picked seed does not reproduce")
-    st, sol = s.rpc("ExerciseSolve", {"topic": "buddyinfo", "seed": ex["seed"]})
-    answer = " ".join(f["value"] for f in sol["exercise"]["fields"])
-    st, v = s.rpc("ExerciseAnswer", {"topic": "buddyinfo", "seed": ex["seed"], "answer": answer})
-    expect(v["correct"] is True and v["total"] == 11, "solved answer judged %r" % v)
+    # Any seed reproduces; the revealed answer is judged right.
+    for topic in names:
+        for seed in ("0", "77", "18446744073709551615"):
+            st, ex = s.rpc("NewExercise", {"topic": topic, "seed": seed})
+            expect(st == 200, "%s seed %s: %d %r" % (topic, seed, st, ex))
+            st, sol = s.rpc("CheckExercise", {"topic": topic, "seed": seed, "answer": "",
+                                              "reveal": True})
+            answer = sol["solution"].split("\n", 1)[0][len("Answer: "):]
+            st, v = s.rpc("CheckExercise", {"topic": topic, "seed": seed, "answer": answer})
+            expect(v["correct"] is True and v["total"] == len(ex["fields"]),
+                   "%s seed %s: revealed answer %r judged %r" % (topic, seed, answer, v))
 
-    # Errors: each a Twirp invalid_argument with a message saying what to do.
+    # Errors: each a Twirp invalid_argument with a message saying what was wrong.
     bad = [
-        ("ExerciseNew", {"topic": "nope"}, "unknown exercise topic \"nope\": choose one of buddy"),
-        ("ExerciseNew", {}, "unknown exercise topic \"\""),
-        ("ExerciseAnswer", {"topic": "slab", "answer": "1"}, "seed is required"),
-        ("ExerciseSolve", {"topic": "slab"}, "seed is required"),
-        ("ExerciseAnswer", {"topic": "slab", "seed": "3", "answer": "zz"},
+        ("NewExercise", {"topic": "nope"}, "no exercise topic \"nope\" (topics: buddy"),
+        ("NewExercise", {}, "no exercise topic \"\""),
+        ("CheckExercise", {"topic": "slab", "seed": "3", "answer": "zz"},
          "cannot read \"zz\" as a number for objsize"),
-        ("ExerciseAnswer", {"topic": "slab", "seed": "3", "answer": "1 2 3 4 5"},
+        ("CheckExercise", {"topic": "slab", "seed": "3", "answer": "1 2 3 4 5"},
          "too many values"),
-        ("ExerciseAnswer", {"topic": "slab", "seed": "3", "answer": "bogus=1"},
+        ("CheckExercise", {"topic": "slab", "seed": "3", "answer": "bogus=1"},
          "no field named \"bogus\""),
     ]
     for method, body, msg in bad:
         st, e = s.rpc(method, body)
         expect(st == 400 and e.get("code") == "invalid_argument" and msg in e.get("msg", ""),
                "%s %r -> %d %r" % (method, body, st, e))
-    st, e = s.rpc("ExerciseNew", {"topic": "slab", "bogusField": 1})
+    st, e = s.rpc("NewExercise", {"topic": "slab", "bogusField": 1})
     expect(st == 400 and e["code"] == "malformed", "unknown JSON field -> %d %r" % (st, e))
 
 
