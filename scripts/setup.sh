@@ -1,12 +1,27 @@
 #!/bin/sh
 # Idempotent install of every Debian package vmsim needs to build, test and run.
 # Works as root or through sudo; does nothing when everything is already there.
+# `setup.sh build` installs only what compiling needs (the docker image's build stage).
 set -eu
 
-PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
-libuv1-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev sqlite3
+MODE="${1:-all}"
+
+BUILD_PKGS="build-essential cmake pkg-config
+libuv1-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
 libcurl4-openssl-dev libhttp-parser-dev libjansson-dev libcmocka-dev libreadline-dev libssl-dev
+zlib1g-dev"
+
+PKGS="$BUILD_PKGS clang libclang-rt-14-dev clang-format sqlite3
 curl jq python3 tmux wrk docker-compose chromium"
+
+case "$MODE" in
+all) ;;
+build) PKGS="$BUILD_PKGS" ;;
+*)
+	echo "usage: setup.sh [all|build]" >&2
+	exit 2
+	;;
+esac
 
 missing=""
 for p in $PKGS; do
@@ -14,7 +29,7 @@ for p in $PKGS; do
 done
 
 # Node.js may come from another repository (with npm inside); only add Debian's when absent.
-command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
+[ "$MODE" = build ] || command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -27,7 +42,7 @@ fi
 
 # Browser tests drive Debian's chromium through playwright-core from the npm registry.
 here="$(cd "$(dirname "$0")/.." && pwd)"
-if [ -f "$here/tests/browser/package.json" ] && [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
+if [ "$MODE" = all ] && [ -f "$here/tests/browser/package.json" ] && [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
 	(cd "$here/tests/browser" && npm install --no-audit --no-fund --silent)
 fi
 echo "setup: ok"
