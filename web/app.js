@@ -4,7 +4,7 @@
 
 import { call, subscribe, getToken, setToken, n, has } from './api.js';
 import { parseNumber, opInfo } from './ops.js';
-import { FrameMap } from './framemap.js';
+import { FrameMap, categoryColour } from './framemap.js';
 import { mountSideForms, mountTrace, feed } from './drive.js';
 import { updateBuddy, updateSlab, updateVmalloc, updateProcs, updateReclaim, animateChain, renderWalk } from './views.js';
 import { mountExercises, updateExercises } from './exercises.js';
@@ -24,6 +24,7 @@ const app = {
   lastChain: null,
 };
 window.vmsim = app; // for the browser tests and the curious
+app.categoryColour = categoryColour;
 
 // ---------------------------------------------------------------------------------------------
 // A snapshot: every query the views make during one refresh, memoized, at one point in time.
@@ -248,7 +249,7 @@ async function refresh() {
       if (live) app.current = await call('GetMachine', { machineId: app.current.id });
       const snap = new Snapshot(app.current, timeTravel.at);
       const fm = await snap.frameMap();
-      frameMap.setData(fm);
+      frameMap.setData(fm, app.current.id);
       renderStats(app.current, fm);
       timeTravel.update(app.current);
       if (live) recordHistory(snap);

@@ -81,7 +81,7 @@ export class FrameMap {
   }
 
   // Takes a FrameMapResponse (whole machine) and recomputes every frame's category and colour.
-  setData(resp) {
+  setData(resp, machineId) {
     const nr = n(resp.count) || n(resp.nrFrames);
     const flags = bytes(resp.flags);
     const orders = bytes(resp.orders);
@@ -127,6 +127,11 @@ export class FrameMap {
     this.canvas.dataset.seq = String(this.seq);
     this.canvas.dataset.frames = String(nr);
     this.renderLegend();
+    if (machineId !== this.machineId) {
+      this.machineId = machineId;
+      this.cursor = -1;
+      this.fitZoom();
+    }
     this.layout(true);
     this.showInfo(this.hover >= 0 ? this.hover : this.cursor);
   }
@@ -149,6 +154,16 @@ export class FrameMap {
 
   get cell() { return CELLS[this.cellIdx]; }
 
+  // The biggest cells with which the whole machine fits the window (1 px for 1 GiB).
+  fitZoom() {
+    const w = Math.max(100, this.scroll.clientWidth - GUTTER - 4), h = this.scroll.clientHeight || 600;
+    this.cellIdx = 0;
+    for (let i = CELLS.length - 1; i >= 0; i--) {
+      const cols = Math.floor(w / CELLS[i]);
+      if (Math.ceil(this.nr / cols) * CELLS[i] <= h) { this.cellIdx = i; break; }
+    }
+  }
+
   zoom(d) {
     const i = Math.max(0, Math.min(CELLS.length - 1, this.cellIdx + d));
     if (i === this.cellIdx) return;
@@ -163,12 +178,16 @@ export class FrameMap {
   layout(force) {
     if (!this.nr) return;
     const w = Math.max(100, this.scroll.clientWidth - GUTTER - 4);
+    // powers of two up to 64, then multiples of 64: rows start on 64-frame boundaries
     let cols = 16;
-    while (cols * 2 * this.cell <= w && cols * 2 <= 4096) cols *= 2;
+    while (cols < 64 && cols * 2 * this.cell <= w) cols *= 2;
+    if (cols === 64) cols = Math.max(64, Math.min(4096, Math.floor(w / this.cell / 64) * 64));
     const rows = Math.ceil(this.nr / cols);
     const changed = cols !== this.cols || rows !== this.rows;
     this.cols = cols;
     this.rows = rows;
+    // the window shrinks to a small machine's map; big ones scroll inside max-height
+    this.scroll.style.height = `${rows * this.cell + 2}px`;
     this.zoomLabel.textContent = `${this.cell} px/frame · ${cols} frames/row`;
     if (changed || force) this.paintOffscreen();
     this.draw();

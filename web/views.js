@@ -40,7 +40,7 @@ export async function updateBuddy(snap) {
     }
     const bars = z.free.map((c, o) => `<div class="hbar" data-order="${o}" data-count="${c}">
         <span class="count">${c}</span>
-        <span class="bar" style="height:${c ? Math.max(3, (100 * Math.sqrt(c)) / Math.sqrt(max)) : 0}%;background:${categoryColour('free' + o)}"></span>
+        <span class="bar"${c ? '' : ' data-zero'} style="height:${c ? Math.max(3, (100 * Math.sqrt(c)) / Math.sqrt(max)) : 0}%;background:${categoryColour('free' + o)}"></span>
         <span class="order">${o}</span></div>`).join('');
     return `<figure class="zone-hist" data-zone="${esc(z.zone)}">
       <figcaption><b>zone ${esc(z.zone)}</b> <span class="muted">free_area[0..10]: ${pages} free pages</span></figcaption>
