@@ -116,9 +116,9 @@ export function bytes(b64) {
 // Server-sent events over fetch (EventSource cannot send the Authorization header).
 // Calls onEvent({id, event, data}) for each event; resumes after a drop with Last-Event-ID.
 // Returns a function that closes the stream.
-export function subscribe(machineId, onEvent, onState) {
+export function subscribe(machineId, onEvent, onState, fromId = '') {
   let closed = false;
-  let lastId = '';
+  let lastId = fromId ? String(fromId) : '';
   let ctrl = null;
   let retry = 500;
 

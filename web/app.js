@@ -246,7 +246,14 @@ async function refresh() {
   app.refreshing = (async () => {
     try {
       const live = timeTravel.at === null;
-      if (live) app.current = await call('GetMachine', { machineId: app.current.id });
+      if (live) {
+        app.current = await call('GetMachine', { machineId: app.current.id });
+        const i = app.machines.findIndex((x) => x.id === app.current.id);
+        if (i >= 0 && n(app.machines[i].seq) !== n(app.current.seq)) {
+          app.machines[i] = app.current;
+          renderMachineList();
+        }
+      }
       const snap = new Snapshot(app.current, timeTravel.at);
       const fm = await snap.frameMap();
       frameMap.setData(fm, app.current.id);
@@ -311,14 +318,18 @@ function eventClass(type) {
 async function startEvents(id) {
   if (app.stopSSE) app.stopSSE();
   app.stopSSE = null;
+  let from = '';
   try {
     const r = await call('Events', { machineId: id, afterId: '0', limit: 1000 });
     addEvents(r.events || []);
+    // resume the stream right after the last event we have: nothing falls between
+    from = n(r.nextId) > 1 ? String(n(r.nextId) - 1) : '';
   } catch (err) {
     $('#ev-state').textContent = `${err.code}: ${err.msg}`;
   }
+  if (!app.current || app.current.id !== id) return;
   app.stopSSE = subscribe(id, (ev) => {
-    let e;
+    let e = null;
     try {
       e = JSON.parse(ev.data);
     } catch {
@@ -327,14 +338,28 @@ async function startEvents(id) {
     if (ev.event === 'reset') {
       app.events = [];
       $('#events').innerHTML = '';
+      markDirty(false);
+      return;
     }
-    addEvents(Array.isArray(e) ? e : e.events || [e]);
+    if (ev.event === 'deleted') {
+      toast(new Error(`machine ${id} was deleted`), 'info');
+      loadMachines();
+      return;
+    }
+    if (ev.event === 'gap') {
+      const li = document.createElement('li');
+      li.className = 'ev gap';
+      li.textContent = `… ${n(e.lost)} events left the ring before they could be sent`;
+      $('#events').appendChild(li);
+      return;
+    }
+    addEvents([e]);
     if (timeTravel.at === null) markDirty(false);
   }, (state, msg) => {
     const el = $('#ev-state');
     el.textContent = state === 'open' ? 'live (SSE)' : state === 'reconnecting' ? 'reconnecting…' : `SSE: ${msg || state}`;
     el.dataset.state = state;
-  });
+  }, from);
 }
 
 function addEvents(list) {
@@ -351,7 +376,7 @@ function addEvents(list) {
     li.className = `ev ${eventClass(n(e.type))}${seq !== prevSeq ? ' newop' : ''}`;
     li.dataset.id = String(n(e.id));
     li.dataset.seq = String(seq);
-    li.innerHTML = `<span class="eid">#${n(e.id)}</span><span class="eseq">${seq ? `op ${seq}` : 'boot'}</span><span class="etag">${eventClass(n(e.type))}</span><span class="etext">${esc(e.text)}</span>`;
+    li.innerHTML = `<span class="eid">#${n(e.id)}</span><span class="eseq">${eventClass(n(e.type)) === 'boot' && n(e.type) < 4 ? 'boot' : `op ${seq}`}</span><span class="etag">${eventClass(n(e.type))}</span><span class="etext">${esc(e.text)}</span>`;
     if (filter && !e.text.toLowerCase().includes(filter)) li.hidden = true;
     frag.appendChild(li);
     prevSeq = seq;

@@ -351,8 +351,9 @@ export class FrameMap {
       PageUp: -this.cols * 16, PageDown: this.cols * 16 }[e.key];
     if (step !== undefined) {
       e.preventDefault();
-      const cur = this.cursor < 0 ? this.start : this.cursor;
-      this.setCursor(Math.max(this.start, Math.min(this.start + this.nr - 1, cur + step)));
+      // the first key press lands on the first frame, later ones move from there
+      if (this.cursor < 0) this.setCursor(this.start);
+      else this.setCursor(Math.max(this.start, Math.min(this.start + this.nr - 1, this.cursor + step)));
     } else if (e.key === '+' || e.key === '=') { e.preventDefault(); this.zoom(1); }
     else if (e.key === '-') { e.preventDefault(); this.zoom(-1); }
     else if (e.key === 'Home') { e.preventDefault(); this.setCursor(this.start); }
