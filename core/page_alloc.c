@@ -617,6 +617,9 @@ static uint32_t block_order(const struct machine *m, uint32_t pfn)
 	const struct page *p = &m->pa.mem_map[pfn];
 	if (page_type(p) == PT_SLAB)
 		return (uint32_t)slab_page_order(m, pfn); /* -1: no slab, a bad order */
+	/* User pages are order 0 and lend private to rmap, the page cache, the swap cache. */
+	if (page_type(p) == PT_ANON || page_type(p) == PT_FILE)
+		return 0;
 	return p->private;
 }
 

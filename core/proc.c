@@ -20,6 +20,7 @@ static const struct proc_view views[] = {
     {"pagetypeinfo", pagetypeinfo_show},
     {"extfrag_index", extfrag_show},
     {"slabinfo", slabinfo_show},
+    {"swaps", swaps_show},
 };
 
 const char *const proc_view_names[] = {
@@ -27,6 +28,7 @@ const char *const proc_view_names[] = {
     "pagetypeinfo",
     "extfrag_index",
     "slabinfo",
+    "swaps",
     NULL,
 };
 
