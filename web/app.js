@@ -106,6 +106,8 @@ async function loadMachines(selectId) {
     if (err.code !== 'unavailable') toast(err);
   }
   renderMachineList();
+  // on a phone the create form would push the machine below the fold
+  if (app.machines.length && window.matchMedia('(max-width: 760px)').matches) $('#create').open = false;
   const want = selectId || (app.current && app.current.id) || location.hash.slice(1);
   const m = app.machines.find((x) => x.id === want);
   if (m) await selectMachine(m.id);
