@@ -152,21 +152,24 @@ export class FrameMap {
       `<span style="background:${c}" title="order ${o}">${o}</span>`).join('');
   }
 
-  get cell() { return CELLS[this.cellIdx]; }
+  get cell() { return this.cellPx || CELLS[this.cellIdx]; }
 
   // The biggest cells with which the whole machine fits the window (1 px for 1 GiB).
   fitZoom() {
-    const w = Math.max(100, this.scroll.clientWidth - GUTTER - 4), h = this.scroll.clientHeight || 600;
+    const w = Math.max(100, this.scroll.clientWidth - GUTTER - 4);
+    const h = parseFloat(getComputedStyle(this.scroll).maxHeight) || 600;
     this.cellIdx = 0;
     for (let i = CELLS.length - 1; i >= 0; i--) {
-      const cols = Math.floor(w / CELLS[i]);
-      if (Math.ceil(this.nr / cols) * CELLS[i] <= h) { this.cellIdx = i; break; }
+      const cols = this.colsFor(CELLS[i]);
+      if (Math.ceil(this.nr / cols) * Math.max(CELLS[i], Math.floor(w / cols)) <= h) { this.cellIdx = i; break; }
     }
   }
 
   zoom(d) {
-    const i = Math.max(0, Math.min(CELLS.length - 1, this.cellIdx + d));
-    if (i === this.cellIdx) return;
+    // the next cell size that changes the number of columns
+    let i = this.cellIdx + d;
+    while (i >= 0 && i < CELLS.length && this.colsFor(CELLS[i]) === this.cols) i += d;
+    if (i < 0 || i >= CELLS.length) return;
     // keep the frame at the top of the window in view
     const top = this.cols ? Math.floor(this.scroll.scrollTop / this.cell) * this.cols : 0;
     this.cellIdx = i;
@@ -174,14 +177,22 @@ export class FrameMap {
     this.scrollToPfn(top, false);
   }
 
-  // Chooses the columns: a power of two that fits, so rows line up with buddy blocks.
+  // Columns for a cell size: powers of two up to 64, then multiples of 64, so rows start on
+  // 64-frame boundaries and buddy blocks line up.
+  colsFor(base) {
+    const w = Math.max(100, this.scroll.clientWidth - GUTTER - 4);
+    let cols = 16;
+    while (cols < 64 && cols * 2 * base <= w) cols *= 2;
+    if (cols === 64) cols = Math.max(64, Math.min(4096, Math.floor(w / base / 64) * 64));
+    return cols;
+  }
+
   layout(force) {
     if (!this.nr) return;
     const w = Math.max(100, this.scroll.clientWidth - GUTTER - 4);
-    // powers of two up to 64, then multiples of 64: rows start on 64-frame boundaries
-    let cols = 16;
-    while (cols < 64 && cols * 2 * this.cell <= w) cols *= 2;
-    if (cols === 64) cols = Math.max(64, Math.min(4096, Math.floor(w / this.cell / 64) * 64));
+    const cols = this.colsFor(CELLS[this.cellIdx]);
+    // then grow the cells (whole pixels) to fill the width
+    this.cellPx = Math.max(CELLS[this.cellIdx], Math.floor(w / cols));
     const rows = Math.ceil(this.nr / cols);
     const changed = cols !== this.cols || rows !== this.rows;
     this.cols = cols;
