@@ -214,7 +214,7 @@ async function runOp(name, body) {
       + `${(r.events || []).length ? `<ol class="res-events">${r.events.map((t) => `<li>${esc(t)}</li>`).join('')}</ol>` : ''}</div>`;
     feed(name, r, body);
     if (['alloc_pages', 'free_pages'].includes(name)) app.lastChain = r.events || [];
-    if (name === 'access') renderWalk(r);
+    if (name === 'access') renderWalk(r, app.current.config?.arch);
     markDirty(true);
     return r;
   } catch (err) {

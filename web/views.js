@@ -253,22 +253,46 @@ function drawAddressSpace(vmas, arch) {
   $('#as-bar').innerHTML = `<div class="as">${parts.join('')}</div><div class="vaxis"><span>0</span><span>${hexs(arch === 'ARCH_I386' ? 0x100000000n : top)}</span></div>`;
 }
 
-// A walk as the server tells it: structured levels when the API gives them, else the op's events.
-export function renderWalk(result, levels) {
-  const box = $('#walk');
-  const head = `<p><b>${esc(result.fault || 'FAULT_NONE')}</b> · physical address ${hexs(result.value2 || result.value || 0)}`
-    + ` · TLB ${result.tlbHits || 0} hit / ${result.tlbMisses || 0} miss · seq ${result.seq}</p>`;
-  if (levels && levels.length) {
-    box.innerHTML = head + `<ol class="walk-levels">${levels.map((l) => `<li><b>${esc(l.level)}</b> index ${l.index} · entry ${hexs(l.entry || 0)}`
-      + ` ${(l.flags || []).map((f) => `<span class="bit">${esc(f)}</span>`).join('')}</li>`).join('')}</ol>`;
-  } else {
-    const ev = result.events || [];
-    box.innerHTML = head + `<ol class="walk-levels">${ev.map((t) => `<li>${highlightBits(t)}</li>`).join('')}</ol>`;
-  }
+// x86 page-table entry bits (arch/x86/include/asm/pgtable_types.h), plus vmsim's software bits.
+const PTE_BITS = [
+  [0x1n, 'PRESENT'], [0x2n, 'RW'], [0x4n, 'USER'], [0x8n, 'PWT'], [0x10n, 'PCD'], [0x20n, 'ACCESSED'],
+  [0x40n, 'DIRTY'], [0x80n, 'PSE'], [0x100n, 'GLOBAL'], [0x200n, 'COW'], [0x400n, 'SPECIAL'], [1n << 63n, 'NX'],
+];
+const LEVELS = { ARCH_X86_64: ['pgd', 'pud', 'pmd', 'pte'], ARCH_I386: ['pgd', 'pte'] };
+
+export function pteBits(entry) {
+  const e = BigInt(entry);
+  const bits = PTE_BITS.filter(([b]) => e & b).map(([, name]) => name);
+  const pfn = (e & 0x000ffffffffff000n) >> 12n;
+  return { bits, pfn, present: !!(e & 1n) };
 }
 
-function highlightBits(t) {
-  return esc(t).replace(/\b(_PAGE_[A-Z]+|PRESENT|RW|USER|ACCESSED|DIRTY|NX|pgd|p4d|pud|pmd|pte)\b/g, '<span class="bit">$1</span>');
+function entryHtml(entry) {
+  const d = pteBits(entry);
+  return `<code>${hexs(entry)}</code> ${d.present ? `→ pfn ${hexs(d.pfn)}` : '<span class="bit off">not present</span>'} `
+    + d.bits.map((b) => `<span class="bit">${b}</span>`).join('');
+}
+
+// A walk as the server tells it: structured steps when the API gives them (Translate), else the
+// op's events, with every "pte 0x..." decoded into its bits.
+export function renderWalk(result, arch) {
+  const box = $('#walk');
+  const steps = result.walk && result.walk.steps;
+  const phys = result.value2 ?? result.phys ?? result.value;
+  const head = `<p><b>${esc(result.fault || 'FAULT_NONE')}</b>${phys !== undefined ? ` · physical address <code>${hexs(phys || 0)}</code>` : ''}`
+    + `${result.tlbHits !== undefined || result.tlbMisses !== undefined ? ` · TLB ${result.tlbHits || 0} hit / ${result.tlbMisses || 0} miss` : ''}`
+    + `${result.seq ? ` · seq ${result.seq}` : ''}</p>`;
+  if (steps && steps.length) {
+    const names = LEVELS[arch] || LEVELS.ARCH_X86_64;
+    box.innerHTML = head + `<ol class="walk-levels">${steps.map((s) => `<li data-level="${n(s.level)}"><b>${names[n(s.level)] || 'level ' + n(s.level)}</b>`
+      + ` table pfn ${hexs(s.tablePfn || 0)} [${n(s.index)}] = ${entryHtml(s.entry || 0)}</li>`).join('')}</ol>`;
+    return;
+  }
+  const ev = result.events || [];
+  box.innerHTML = head + `<ol class="walk-levels">${ev.map((t) => {
+    const m = /pte (0x[0-9a-f]+)/.exec(t);
+    return `<li>${esc(t)}${m ? `<div class="pte">${entryHtml(m[1])}</div>` : ''}</li>`;
+  }).join('')}</ol>`;
 }
 
 // ---------------------------------------------------------------------------------------------
