@@ -27,6 +27,7 @@ enum {
 	ST_JOURNAL,
 	ST_SNAPSHOT,
 	ST_SDELETE,
+	ST_QUARANTINE,
 	ST_UDELETE,
 	ST_BEGIN,
 	ST_COMMIT,
@@ -47,6 +48,8 @@ static const char *const writer_sql[ST_COUNT] = {
     "INSERT INTO journal(machine_id,seq,op,crc,created) VALUES(?1,?2,?3,?4,?5)",
     "INSERT INTO snapshots(machine_id,seq,name,state,crc,created) VALUES(?1,?2,?3,?4,?5,?6)",
     "DELETE FROM snapshots WHERE machine_id=?1 AND name=?2 AND name<>''",
+    "INSERT INTO journal_quarantine(machine_id,seq,op,crc,created,quarantined)"
+    " SELECT machine_id,seq,op,crc,created,?3 FROM journal WHERE machine_id=?1 AND seq>=?2",
     "DELETE FROM users WHERE id=?1",
     "BEGIN IMMEDIATE",
     "COMMIT",
@@ -76,6 +79,10 @@ static const char *const migrations[] = {
     " name TEXT NOT NULL, state BLOB NOT NULL, crc INTEGER NOT NULL, created INTEGER NOT NULL);"
     "CREATE UNIQUE INDEX snapshots_by_name ON snapshots(machine_id, name) WHERE name<>'';"
     "CREATE INDEX snapshots_by_seq ON snapshots(machine_id, seq);",
+    /* 2: where recovery puts a corrupt journal tail instead of replaying it */
+    "CREATE TABLE journal_quarantine(machine_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " op BLOB NOT NULL, crc INTEGER NOT NULL, created INTEGER NOT NULL,"
+    " quarantined INTEGER NOT NULL);",
 };
 
 struct waiter {
@@ -276,7 +283,12 @@ struct store *store_open(const struct store_opts *opts, char *err, size_t el)
 		set_err(err, el, "out of memory%s%s", "", NULL);
 		return NULL;
 	}
-	pthread_mutex_init(&s->rmu, NULL);
+	/* recursive: a scan's callback may read more (a restore entry fetches its checkpoint) */
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&s->rmu, &attr);
+	pthread_mutexattr_destroy(&attr);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work, NULL);
 	s->window_us = opts->batch_window_us;
@@ -386,11 +398,17 @@ static int write_one(struct store *s, struct store_rec *r, int64_t now)
 	case STORE_SNAPSHOT_DELETE:
 		bind_text(st, 2, r->name);
 		break;
+	case STORE_JOURNAL_QUARANTINE:
+		sqlite3_bind_int64(st, 2, (int64_t)r->seq);
+		sqlite3_bind_int64(st, 3, now);
+		break;
 	}
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE) {
 		int changed = sqlite3_changes(s->wdb);
+		if (changed == 0 && r->kind == STORE_JOURNAL_QUARANTINE)
+			return 0; /* nothing to move is fine */
 		if (changed == 0) {
 			snprintf(r->err, sizeof(r->err), "no such %s",
 			         r->kind == STORE_TOKEN_REVOKE      ? "token (or already revoked)"
@@ -404,10 +422,32 @@ static int write_one(struct store *s, struct store_rec *r, int64_t now)
 	return (rc & 0xff) == SQLITE_CONSTRAINT ? STORE_EEXIST : STORE_EFAIL;
 }
 
-/* A user and their first token go in together or not at all. */
+/* Runs a one-off statement of the writer (quarantine's delete half). */
+static int writer_exec(struct store *s, const char *sql, int64_t a, int64_t b, char *err, size_t el)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->wdb, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, a);
+		sqlite3_bind_int64(st, 2, b);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	if (rc != SQLITE_DONE) {
+		snprintf(err, el, "%s", sqlite3_errmsg(s->wdb));
+		return STORE_EFAIL;
+	}
+	return 0;
+}
+
+/* A user and their first token go in together or not at all; a quarantine copies then
+ * deletes. */
 static int write_rec(struct store *s, struct store_rec *r, int64_t now)
 {
 	int rc = write_one(s, r, now);
+	if (rc == 0 && r->kind == STORE_JOURNAL_QUARANTINE)
+		return writer_exec(s, "DELETE FROM journal WHERE machine_id=?1 AND seq>=?2", r->id,
+		                   (int64_t)r->seq, r->err, sizeof(r->err));
 	if (rc || r->kind != STORE_USER_CREATE || r->len != 32)
 		return rc;
 	struct store_rec tok = {.kind = STORE_TOKEN_CREATE,
@@ -789,6 +829,23 @@ int store_list_machines(struct store *s, struct store_machine **out, size_t *n, 
 	            0, sizeof(**out), (void **)out, n, fill_machine, err, el);
 }
 
+int store_get_machine(struct store *s, int64_t id, struct store_machine *m, char *err, size_t el)
+{
+	struct store_machine *all = NULL;
+	size_t n = 0;
+	int rc = list(s,
+	              "SELECT id,owner,name,config,shared,created,"
+	              " (SELECT ifnull(max(seq),0) FROM journal j WHERE j.machine_id=m.id)"
+	              " FROM machines m WHERE deleted=0 AND id=?1",
+	              id, sizeof(*all), (void **)&all, &n, fill_machine, err, el);
+	if (rc)
+		return -1;
+	if (n == 1)
+		*m = all[0];
+	free(all);
+	return n == 1;
+}
+
 void store_free_machines(struct store_machine *m, size_t n)
 {
 	for (size_t i = 0; m && i < n; i++)
@@ -806,13 +863,38 @@ static void fill_snapshot(sqlite3_stmt *st, void *p)
 	sn->len = (size_t)sqlite3_column_int64(st, 4);
 }
 
-int store_list_snapshots(struct store *s, int64_t machine, struct store_snapshot **out, size_t *n,
-                         char *err, size_t el)
+static void fill_snapshot_state(sqlite3_stmt *st, void *p)
 {
+	struct store_snapshot *sn = p;
+	fill_snapshot(st, sn);
+	sn->state = copy_blob(st, 5, &sn->len);
+	uint32_t crc = (uint32_t)sqlite3_column_int64(st, 6);
+	if (sn->state && crc != store_checksum(sn->machine, sn->seq, sn->state, sn->len)) {
+		free(sn->state);
+		sn->state = NULL;
+		sn->corrupt = 1;
+	}
+}
+
+int store_list_snapshots(struct store *s, int64_t machine, int with_state,
+                         struct store_snapshot **out, size_t *n, char *err, size_t el)
+{
+	if (with_state)
+		return list(s,
+		            "SELECT machine_id,seq,name,created,length(state),state,crc"
+		            " FROM snapshots WHERE machine_id=?1 ORDER BY seq, rowid",
+		            machine, sizeof(**out), (void **)out, n, fill_snapshot_state, err, el);
 	return list(s,
 	            "SELECT machine_id,seq,name,created,length(state) FROM snapshots"
 	            " WHERE machine_id=?1 ORDER BY seq, rowid",
 	            machine, sizeof(**out), (void **)out, n, fill_snapshot, err, el);
+}
+
+void store_free_snapshots(struct store_snapshot *sn, size_t n)
+{
+	for (size_t i = 0; sn && i < n; i++)
+		free(sn[i].state);
+	free(sn);
 }
 
 /* Reads one snapshot row (machine_id,seq,name,created,state,crc) and verifies its checksum. */

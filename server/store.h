@@ -17,7 +17,7 @@
 
 #include <uv.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_ERRLEN         256
 
 struct store;
@@ -47,6 +47,7 @@ enum store_rec_kind {
 	STORE_JOURNAL,
 	STORE_SNAPSHOT,
 	STORE_SNAPSHOT_DELETE,
+	STORE_JOURNAL_QUARANTINE,
 };
 
 /* Completion status of a record: 0 committed, else not committed and err says why. */
@@ -71,6 +72,8 @@ typedef void (*store_done_cb)(struct store_rec *rec, int status, const char *err
  *   JOURNAL          id=machine, seq, blob=op
  *   SNAPSHOT         id=machine, seq, name ("" = automatic checkpoint), blob=state
  *   SNAPSHOT_DELETE  id=machine, name
+ *   JOURNAL_QUARANTINE id=machine, seq: moves journal records >= seq to journal_quarantine
+ *                    (a corrupt tail found at recovery: kept for inspection, never replayed)
  */
 struct store_rec {
 	enum store_rec_kind kind;
@@ -147,7 +150,8 @@ struct store_snapshot {
 	char name[64]; /* "" for an automatic checkpoint */
 	int64_t created;
 	size_t len;
-	uint8_t *state; /* malloc'd (NULL from store_list_snapshots) */
+	uint8_t *state; /* malloc'd (NULL from store_list_snapshots without states) */
+	int corrupt;    /* with states: the stored checksum did not match (state is NULL) */
 };
 
 /* Each list call returns a malloc'd array (count in *n) or -1 with err. */
@@ -157,9 +161,13 @@ int store_list_tokens(struct store *s, struct store_token **out, size_t *n, char
 int store_list_machines(struct store *s, struct store_machine **out, size_t *n, char *err,
                         size_t el);
 void store_free_machines(struct store_machine *m, size_t n);
-/* Snapshots of one machine in seq order, without their state. */
-int store_list_snapshots(struct store *s, int64_t machine, struct store_snapshot **out, size_t *n,
-                         char *err, size_t el);
+/* One live machine: 1 found, 0 none (or deleted), -1 error. Free m->config. */
+int store_get_machine(struct store *s, int64_t id, struct store_machine *m, char *err, size_t el);
+/* Snapshots of one machine in seq order, with their states (checksums verified) if asked.
+ * Free with store_free_snapshots. */
+int store_list_snapshots(struct store *s, int64_t machine, int with_state,
+                         struct store_snapshot **out, size_t *n, char *err, size_t el);
+void store_free_snapshots(struct store_snapshot *sn, size_t n);
 
 /* The latest snapshot (checkpoint or named) with seq <= max_seq. Returns 1 found, 0 none,
  * -1 error. snap->state is malloc'd; its stored checksum is verified (-1 if it mismatches). */
