@@ -91,15 +91,24 @@ export function mountSideForms(ctx) {
   }
 }
 
-const EXAMPLE = `# The buddy allocator splits and merges
+const EXAMPLE = `# The buddy allocator splits blocks and merges buddies back
 alloc_pages order=0
 alloc_pages order=3
 alloc_pages order=0
-# free them again: watch the buddies merge back
 free_pages pfn=PFN1 order=0
-# a process and a page fault (needs the process ops)
-spawn name=demo
-access_range pid=1 addr=0x400000 len=16K kind=read
+free_pages pfn=PFN2 order=3
+# kmalloc takes objects from the kmalloc-N slab caches
+kmalloc size=100
+kmalloc size=3000
+kfree addr=ADDR1
+# files go through the page cache; writes dirty pages
+file_create name=/data/f1 size=1M
+file_read ino=INO1 offset=0 len=256K
+file_write ino=INO1 offset=0 len=64K
+# a swap file: create it, mkswap, swapon
+file_create name=/swapfile size=8M
+mkswap name=/swapfile
+swapon name=/swapfile
 `;
 
 export function mountTrace(ctx) {

@@ -130,7 +130,7 @@ export class FrameMap {
     if (machineId !== this.machineId) {
       this.machineId = machineId;
       this.cursor = -1;
-      this.fitZoom();
+      this.needFit = true;
     }
     this.layout(true);
     this.showInfo(this.hover >= 0 ? this.hover : this.cursor);
@@ -161,7 +161,7 @@ export class FrameMap {
     this.cellIdx = 0;
     for (let i = CELLS.length - 1; i >= 0; i--) {
       const cols = this.colsFor(CELLS[i]);
-      if (Math.ceil(this.nr / cols) * Math.max(CELLS[i], Math.floor(w / cols)) <= h) { this.cellIdx = i; break; }
+      if (Math.ceil(this.nr / cols) * Math.max(CELLS[i], Math.floor(w / cols)) <= h * 1.1) { this.cellIdx = i; break; }
     }
   }
 
@@ -188,7 +188,12 @@ export class FrameMap {
   }
 
   layout(force) {
-    if (!this.nr) return;
+    // a hidden panel has no width: lay out when it is shown again
+    if (!this.nr || !this.scroll.clientWidth) return;
+    if (this.needFit) {
+      this.needFit = false;
+      this.fitZoom();
+    }
     const w = Math.max(100, this.scroll.clientWidth - GUTTER - 4);
     const cols = this.colsFor(CELLS[this.cellIdx]);
     // then grow the cells (whole pixels) to fill the width
@@ -223,7 +228,7 @@ export class FrameMap {
   }
 
   draw() {
-    if (!this.nr) return;
+    if (!this.nr || !this.cols || !this.scroll.clientWidth) return;
     const dpr = window.devicePixelRatio || 1;
     const cssW = this.scroll.clientWidth;
     const cssH = Math.min(this.scroll.clientHeight, this.rows * this.cell + 2);

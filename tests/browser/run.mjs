@@ -7,7 +7,7 @@
 // usage: node run.mjs --vmsimd build/server/vmsimd --web web --out build/tests/browser/out
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, accessSync, constants } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -207,6 +207,44 @@ async function colourOf(cat) {
 
 // ---------------------------------------------------------------------------------------------
 
+// The dashboard's op table (web/ops.js) against the wire contract: every form sends exactly the
+// fields of its request message, under the RPC and Op oneof field the proto names.
+{
+  const src = readFileSync(join(WEB, 'ops.js'), 'utf8');
+  const tmp = mkdtempSync(join(tmpdir(), 'vmsim-ops-'));
+  writeFileSync(join(tmp, 'ops.mjs'), src);
+  const { OPS } = await import(join(tmp, 'ops.mjs'));
+  rmSync(tmp, { recursive: true, force: true });
+  const proto = readFileSync(resolve(WEB, '..', 'proto', 'vmsim', 'v1', 'vmsim.proto'), 'utf8');
+  const msgs = {};
+  for (const m of proto.matchAll(/message (\w+) \{([\s\S]*?)\n\}/g)) {
+    msgs[m[1]] = [...m[2].matchAll(/^\s+(?:repeated\s+)?(\w+)\s+(\w+)\s*=\s*\d+;/gm)].map((f) => ({ type: f[1], name: f[2] }));
+  }
+  const rpcs = Object.fromEntries([...proto.matchAll(/rpc (\w+)\((\w+)\) returns/g)].map((m) => [m[1], m[2]]));
+  const oneof = msgs.Op || [];
+  const kinds = { u32: ['uint32'], u64: ['uint64'], i32: ['int32'], str: ['string'] };
+  const problems = [];
+  for (const [name, [method, , ...fields]] of Object.entries(OPS)) {
+    const req = rpcs[method];
+    if (!req) { problems.push(`${name}: no rpc ${method}`); continue; }
+    const pf = msgs[req].filter((f) => f.name !== 'machine_id');
+    if (pf.length !== fields.length) problems.push(`${name}: ${fields.length} fields, proto has ${pf.length}`);
+    for (const [fname, kind] of fields) {
+      const p = pf.find((f) => f.name === fname);
+      if (!p) problems.push(`${name}.${fname}: not in ${req}`);
+      else if (Array.isArray(kind) ? p.type !== 'AccessKind' : !kinds[kind].includes(p.type)) problems.push(`${name}.${fname}: ${kind} vs ${p.type}`);
+    }
+    if (!oneof.some((f) => f.type === req && f.name === name)) problems.push(`${name}: not the Op field for ${req}`);
+  }
+  stepNo++;
+  if (problems.length) {
+    console.log(`not ok ${stepNo} - the dashboard's op forms match vmsim.proto\n  ${problems.join('\n  ')}`);
+    await cleanup();
+    process.exit(1);
+  }
+  console.log(`ok ${stepNo} - the dashboard's ${Object.keys(OPS).length} op forms match vmsim.proto`);
+}
+
 let machineId = null;
 const consoleLines = [];
 const pageErrors = [];
@@ -364,6 +402,34 @@ await step('the trace editor steps, runs and pauses', async () => {
   const err = await page.textContent('#result .res.err');
   assert(/order 11 is too big/.test(err), `server's message shown: ${err}`);
   await shot('06-drive');
+});
+
+await step('the example trace runs to its end and paints file cache and slab frames', async () => {
+  await page.click('#tr-example');
+  await page.fill('#tr-delay', '0');
+  const seq0 = Number((await api('GetMachine', { machineId })).seq);
+  const ops = (await page.inputValue('#trace')).split('\n').filter((l) => l.replace(/#.*/, '').trim()).length;
+  await page.click('#tr-run');
+  await page.waitForFunction(() => /end of trace|failed/.test(document.querySelector('#tr-state').textContent), null, { timeout: 20000 });
+  eq(await page.textContent('#tr-state'), 'end of trace', 'trace state');
+  await settle();
+  eq(Number((await api('GetMachine', { machineId })).seq), seq0 + ops, 'one op per trace line');
+  await tab('memory');
+  const cats = decodeFrames(await api('FrameMap', { machineId }));
+  for (const cat of ['file', 'slab', 'dirty']) {
+    const pfn = cats.indexOf(cat);
+    assert(pfn >= 0, `server has a ${cat} frame`);
+    eq(await pixel(pfn), await colourOf(cat), `colour of ${cat} pfn ${pfn}`);
+    const count = cats.filter((c) => c === cat).length;
+    assert((await page.textContent(`.fm-legend [data-cat="${cat}"]`)).includes(`(${count})`), `legend counts ${count} ${cat} frames`);
+  }
+  await page.evaluate(() => { window.vmsim.frameMap.scroll.scrollTop = 0; window.vmsim.frameMap.draw(); });
+  await page.keyboard.press('Escape'); // dismiss earlier toasts for the picture
+  await shot('dashboard');
+  await tab('reclaim');
+  const swaps = (await api('Proc', { machineId, path: 'swaps' })).text;
+  assert(/\/swapfile/.test(swaps), 'server has the swap area');
+  eq(await page.textContent('#swaps-table tbody tr td:first-child'), '/swapfile', 'swap table row');
 });
 
 const views = (await api('Proc', { machineId, path: 'buddyinfo' })).views || [];
