@@ -32,8 +32,9 @@ static const struct event_table *event_tables[] = {
 
 int event_ring_init(struct event_ring *r, uint32_t cap)
 {
-	r->ev = calloc(cap, sizeof(*r->ev));
+	r->ev = calloc(2 * (size_t)cap, sizeof(*r->ev));
 	r->cap = cap;
+	r->slots = 2 * cap;
 	r->next_id = 1;
 	return r->ev ? 0 : -1;
 }
@@ -47,7 +48,7 @@ void event_ring_release(struct event_ring *r)
 void ev_emit(struct machine *m, uint16_t type, uint64_t a, uint64_t b, uint64_t c, const char *s)
 {
 	struct event_ring *r = &m->events;
-	struct event *e = &r->ev[r->next_id % r->cap];
+	struct event *e = event_slot(r, r->next_id);
 	e->id = r->next_id++;
 	e->seq = m->seq + 1; /* events belong to the op being applied */
 	e->type = type;
@@ -74,7 +75,7 @@ const struct event *event_get(const struct machine *m, uint64_t id)
 {
 	if (id < events_first_id(m) || id >= events_next_id(m))
 		return NULL;
-	const struct event *e = &m->events.ev[id % m->events.cap];
+	const struct event *e = event_slot(&m->events, id);
 	return e->id == id ? e : NULL; /* a slot reused by a failed op's discarded events */
 }
 

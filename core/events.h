@@ -28,11 +28,22 @@ struct event {
 	char s[EVENT_STR_LEN];
 };
 
+/*
+ * The ring keeps the last cap events but has 2 * cap slots (event id % slots): the events of
+ * an op that then fails land in slots outside the window, so dropping them (events_truncate)
+ * leaves the window exactly as it was, as long as the op recorded fewer than cap events.
+ */
 struct event_ring {
 	struct event *ev;
-	uint32_t cap;     /* slots */
+	uint32_t cap;     /* events kept */
+	uint32_t slots;   /* 2 * cap */
 	uint64_t next_id; /* id the next event gets */
 };
+
+static inline struct event *event_slot(const struct event_ring *r, uint64_t id)
+{
+	return &r->ev[id % r->slots];
+}
 
 struct event_table {
 	unsigned block; /* OP_BLOCK of the subsystem */

@@ -253,6 +253,9 @@ struct op {
 			uint64_t n;
 		} tick;
 		struct {
+			uint32_t value;
+		} sysctl; /* set_swappiness */
+		struct {
 			uint64_t size;
 			uint32_t minor;
 		} driver;

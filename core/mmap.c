@@ -465,7 +465,8 @@ static struct vm_area_struct *mmap_region(struct machine *m, struct mm_struct *m
 	v->vm_end = addr + len;
 	v->vm_flags = vm_flags;
 	v->vm_file = file;
-	v->vm_pgoff = (file || (vm_flags & VM_EXECIMAGE)) ? pgoff : addr >> PAGE_SHIFT;
+	v->vm_pgoff =
+	    (file || (vm_flags & (VM_EXECIMAGE | VM_MIXEDMAP))) ? pgoff : addr >> PAGE_SHIFT;
 	char p[5];
 	prot_str(vm_flags, p);
 	vma_link(mm, v, prev);
@@ -1187,12 +1188,19 @@ static void check_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_
 		c->rss[MM_SWAPENTS]++;
 		return;
 	}
-	if (!vm_normal_page(m, pte))
+	if (!vm_normal_page(m, pte)) {
+		if (pte_pfn(m, pte) != zero_pfn(m) || (pte & _PAGE_RW)) {
+			c->bad = 1;
+			snprintf(c->why, sizeof(c->why),
+			         "mm %u: special PTE at %#llx is not the zero page", c->mm->id,
+			         (unsigned long long)va);
+		}
 		return;
+	}
 	uint32_t pfn = pte_pfn(m, pte);
-	const struct page *p = &m->pa.mem_map[pfn];
-	enum page_type t = page_type(p);
-	if (pfn >= m->pa.nr_frames || (t != PT_ANON && t != PT_FILE && t != PT_VMALLOC)) {
+	const struct page *p = pfn < m->pa.nr_frames ? &m->pa.mem_map[pfn] : NULL;
+	enum page_type t = p ? page_type(p) : PT_FREE;
+	if (t != PT_ANON && t != PT_FILE && t != PT_VMALLOC) {
 		c->bad = 1;
 		snprintf(c->why, sizeof(c->why), "mm %u: PTE at %#llx maps pfn %#x of type %d",
 		         c->mm->id, (unsigned long long)va, pfn, (int)t);

@@ -418,7 +418,6 @@ static uint32_t get_page_from_freelist(struct machine *m, uint32_t gfp, unsigned
 		if (!zone_watermark_ok(zone, order, zone->watermark[wmark], gfp)) {
 			ev_emit(m, EV_ZONE_SKIP, zone->free_pages, zone->watermark[wmark],
 			        1ull << order, zone->name);
-			count_vm_event(m, PGSKIP_DMA + z);
 			continue;
 		}
 		uint32_t pfn = __rmqueue_smallest(m, zone, order);
@@ -609,6 +608,21 @@ static int check_free_lists(const struct machine *m, uint8_t *seen, char *buf, s
 	return 0;
 }
 
+/*
+ * The order of the allocated block headed by pfn: heads keep it in page->private, except slab
+ * heads, whose private indexes their struct slab (the cache knows the order).
+ */
+static uint32_t block_order(const struct machine *m, uint32_t pfn)
+{
+	const struct page *p = &m->pa.mem_map[pfn];
+	if (page_type(p) == PT_SLAB)
+		return (uint32_t)slab_page_order(m, pfn); /* -1: no slab, a bad order */
+	/* User pages are order 0 and lend private to rmap, the page cache, the swap cache. */
+	if (page_type(p) == PT_ANON || page_type(p) == PT_FILE)
+		return 0;
+	return p->private;
+}
+
 /* Every allocated block: a head with its order, then exactly its tails. */
 static int check_allocated(const struct machine *m, const uint8_t *seen, char *buf, size_t len)
 {
@@ -635,14 +649,11 @@ static int check_allocated(const struct machine *m, const uint8_t *seen, char *b
 		if (!(p->flags & PG_head) || (p->flags & PG_tail))
 			return check_fail(
 			    buf, len, "pfn %#llx (type %llu) is not the head of a block", pfn, t);
-		if (t == PT_ANON || t == PT_FILE) { /* order 0; private is page->index (rmap.h) */
-			pfn++;
-			continue;
-		}
-		uint64_t size = 1ull << p->private;
-		if (p->private >= MAX_ORDER || pfn + size > n || (pfn & (size - 1)))
+		uint32_t order = block_order(m, (uint32_t)pfn);
+		uint64_t size = 1ull << (order & 31);
+		if (order >= MAX_ORDER || pfn + size > n || (pfn & (size - 1)))
 			return check_fail(buf, len, "block at pfn %#llx has bad order %llu", pfn,
-			                  p->private);
+			                  order);
 		for (uint64_t i = 1; i < size; i++) {
 			const struct page *tp = &map[pfn + i];
 			if (!(tp->flags & PG_tail) || page_type(tp) != t || tp->private != i)

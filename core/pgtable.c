@@ -206,9 +206,13 @@ int copy_user_highpage(struct machine *m, uint32_t dst, uint32_t src)
 
 /* ---- entries ------------------------------------------------------------------------ */
 
+/* A table frame without contents reads as empty (only a corrupt snapshot has one; the
+ * check then rejects it instead of crashing). */
 uint64_t pt_read(const struct machine *m, uint32_t tpfn, unsigned idx)
 {
 	const uint8_t *t = kmap(m, tpfn);
+	if (!t)
+		return 0;
 	if (is_i386(m))
 		return ((const uint32_t *)t)[idx];
 	return ((const uint64_t *)t)[idx];
@@ -217,6 +221,8 @@ uint64_t pt_read(const struct machine *m, uint32_t tpfn, unsigned idx)
 void pt_write(struct machine *m, uint32_t tpfn, unsigned idx, uint64_t val)
 {
 	uint8_t *t = kmap(m, tpfn);
+	if (!t)
+		return;
 	if (is_i386(m))
 		((uint32_t *)t)[idx] = (uint32_t)val;
 	else
@@ -239,6 +245,8 @@ uint32_t pte_pfn(const struct machine *m, uint64_t pte)
 static int table_empty(const struct machine *m, uint32_t tpfn)
 {
 	const uint64_t *t = (const uint64_t *)kmap(m, tpfn);
+	if (!t)
+		return 1;
 	for (unsigned i = 0; i < PAGE_SIZE / 8; i++)
 		if (t[i])
 			return 0;

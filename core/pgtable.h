@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "machine.h"
+#include "swapfile.h"
 
 struct mm_struct;
 
@@ -100,33 +101,20 @@ static inline int pte_none(uint64_t pte)
 }
 
 /*
- * Swap entries in non-present PTEs (include/linux/swapops.h): type in bits 1-5, offset
- * from bit 12 (PFN position), present bit clear. swp_entry_t is (offset << 5) | type.
+ * Swap entries (swapfile.h: type << 27 | offset) in non-present PTEs, the way the 2-level
+ * i386 format keeps them: present bit clear, type in bits 1-5, offset from bit 8.
  */
-#define SWP_TYPE_BITS 5
-static inline uint64_t swp_entry(unsigned type, uint64_t offset)
-{
-	return (offset << SWP_TYPE_BITS) | type;
-}
-static inline unsigned swp_type(uint64_t e)
-{
-	return (unsigned)(e & ((1u << SWP_TYPE_BITS) - 1));
-}
-static inline uint64_t swp_offset(uint64_t e)
-{
-	return e >> SWP_TYPE_BITS;
-}
 static inline int is_swap_pte(uint64_t pte)
 {
 	return !pte_none(pte) && !pte_present(pte);
 }
-static inline uint64_t swp_entry_to_pte(uint64_t e)
+static inline uint64_t swp_entry_to_pte(uint32_t e)
 {
-	return ((uint64_t)swp_type(e) << 1) | (swp_offset(e) << 12);
+	return ((uint64_t)swp_type(e) << 1) | ((uint64_t)swp_offset(e) << 8);
 }
-static inline uint64_t pte_to_swp_entry(uint64_t pte)
+static inline uint32_t pte_to_swp_entry(uint64_t pte)
 {
-	return swp_entry((unsigned)((pte >> 1) & 0x1f), pte >> 12);
+	return swp_entry((unsigned)((pte >> 1) & 0x1f), (uint32_t)(pte >> 8) & SWP_OFFSET_MASK);
 }
 
 /* A new pgd whose kernel half is copied from init_mm's (pgd_alloc + pgd_ctor). */

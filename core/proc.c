@@ -19,12 +19,16 @@ static const struct proc_view views[] = {
     {"buddyinfo", buddyinfo_show},
     {"pagetypeinfo", pagetypeinfo_show},
     {"extfrag_index", extfrag_show},
+    {"slabinfo", slabinfo_show},
+    {"swaps", swaps_show},
 };
 
 const char *const proc_view_names[] = {
     "buddyinfo",
     "pagetypeinfo",
     "extfrag_index",
+    "slabinfo",
+    "swaps",
     NULL,
 };
 

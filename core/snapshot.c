@@ -224,7 +224,7 @@ static int events_load(struct snap_reader *r, struct machine *m)
 	if (n > ring->cap || n >= next)
 		return snap_fail(r, "event ring holds %llu events, more than it can",
 		                 (unsigned long long)n);
-	memset(ring->ev, 0, ring->cap * sizeof(*ring->ev));
+	memset(ring->ev, 0, ring->slots * sizeof(*ring->ev));
 	for (uint64_t i = 0; i < n && !r->err; i++) {
 		struct event e = {0};
 		e.id = snap_get_u64(r);
@@ -237,7 +237,7 @@ static int events_load(struct snap_reader *r, struct machine *m)
 		e.s[sizeof(e.s) - 1] = '\0';
 		if (e.id >= next || e.id + ring->cap < next)
 			return snap_fail(r, "event id %llu out of range", (unsigned long long)e.id);
-		ring->ev[e.id % ring->cap] = e;
+		*event_slot(ring, e.id) = e;
 	}
 	ring->next_id = next;
 	return r->err ? -1 : 0;

@@ -1,4 +1,8 @@
-/* Swap areas, slots and the swap cache (mm/swapfile.c, mm/swap_state.c). */
+/*
+ * Swap areas, their slots and the swap cache (mm/swapfile.c, mm/swap_state.c): mkswap,
+ * swapon with priorities, swapoff, get_swap_page/swap_free, and the swap cache that makes a
+ * page being swapped in or out findable by its swap entry.
+ */
 #ifndef VMSIM_SWAPFILE_H
 #define VMSIM_SWAPFILE_H
 
@@ -9,11 +13,78 @@
 #include "machine.h"
 #include "strbuf.h"
 
+/*
+ * A swap entry (swp_entry_t) as vmsim stores it in page->private and hands to the page
+ * tables (pgtable.c packs it into a non-present PTE):
+ *
+ *   31    27 26                       0
+ *   +-------+--------------------------+
+ *   | type  |          offset          |
+ *   +-------+--------------------------+
+ *
+ * type is the area's index in swap_info[] (MAX_SWAPFILES areas), offset the slot. Slot 0 of
+ * every area is the swap header, so a valid entry is never 0.
+ */
+#define MAX_SWAPFILES   32
+#define SWP_TYPE_SHIFT  27
+#define SWP_OFFSET_MASK ((1u << SWP_TYPE_SHIFT) - 1)
+#define SWAP_AREA_MAX   (16ull << 30) /* bytes per area */
+#define SWAP_HAS_CACHE  0x8000u       /* swap_map bit: a swap-cache page holds this slot */
+#define SWAP_COUNT_MASK 0x7fffu       /* swap_map: number of swap PTEs naming this slot */
+#define SWAP_PRIO_NONE  INT32_MIN     /* op.u.swap.prio: let swapon choose (-2, -3, ...) */
+
+static inline uint32_t swp_entry(unsigned type, uint32_t offset)
+{
+	return ((uint32_t)type << SWP_TYPE_SHIFT) | offset;
+}
+static inline unsigned swp_type(uint32_t e)
+{
+	return e >> SWP_TYPE_SHIFT;
+}
+static inline uint32_t swp_offset(uint32_t e)
+{
+	return e & SWP_OFFSET_MASK;
+}
+
+enum swap_flags {
+	SWP_USED = 1,      /* the slot of swap_info[] holds a formatted area */
+	SWP_WRITEOK = 2,   /* swapon'ed: slots may be allocated */
+	SWP_PARTITION = 4, /* a block device ("/dev/..."), not a file */
+};
+
+struct swap_info_struct {
+	char name[NAME_LEN];
+	uint32_t flags;
+	int32_t prio;
+	uint32_t ino;   /* the swap file's inode (0 for a partition) */
+	uint32_t pages; /* slots including the header slot 0 */
+	uint32_t inuse_pages;
+	uint32_t cluster_next; /* where the next slot scan starts */
+	uint16_t *swap_map;    /* per slot: count | SWAP_HAS_CACHE (allocated by swapon) */
+	uint32_t *cache;       /* per slot: pfn of the swap-cache page or PFN_NONE */
+};
+
 struct swapfile_state {
-	uint64_t unused; /* filled in as the subsystem is built */
+	struct swap_info_struct si[MAX_SWAPFILES];
+	int32_t least_priority; /* the kernel starts at -1: the first automatic prio is -2 */
+	uint32_t rr_next;       /* round-robin cursor among areas of equal priority */
+	uint64_t nr_swapcache;  /* pages in the swap cache (SwapCached) */
 };
 
 extern const struct event_table swapfile_events;
+
+enum {
+	EV_MKSWAP = 0x800,
+	EV_SWAPON,
+	EV_SWAPOFF,
+	EV_SWAPOFF_UNUSE,
+	EV_GET_SWAP_PAGE,
+	EV_SWAP_FULL,
+	EV_SWAP_WRITEPAGE,
+	EV_SWAP_READPAGE,
+	EV_SWAP_FREE,
+	EV_SWAPCACHE_HIT,
+};
 
 int swapfile_init(struct machine *m);
 void swapfile_release(struct machine *m);
@@ -24,5 +95,37 @@ struct snap_writer;
 struct snap_reader;
 void swapfile_save(const struct machine *m, struct snap_writer *w);
 int swapfile_load(struct machine *m, struct snap_reader *r);
+
+/* Totals in pages over active areas (header slots excluded): SwapTotal, SwapFree. */
+uint64_t total_swap_pages(const struct machine *m);
+uint64_t nr_swap_pages(const struct machine *m);
+
+/*
+ * Kernel-internal API for vmscan.c and memory.c.
+ * add_to_swap: gives an anon page a slot and puts it in the swap cache (dirty, so it will be
+ * written); 0 when swap is full or off. delete_from_swap_cache takes the page out again.
+ */
+int add_to_swap(struct machine *m, uint32_t pfn);
+void delete_from_swap_cache(struct machine *m, uint32_t pfn);
+/* The page in the swap cache for this entry, or PFN_NONE. */
+uint32_t lookup_swap_cache(const struct machine *m, uint32_t entry);
+/* swap_writepage/swap_readpage: the I/O, counted in pswpout/pswpin. */
+void swap_writepage(struct machine *m, uint32_t pfn);
+void swap_readpage(struct machine *m, uint32_t pfn);
+/* swap_duplicate: one more PTE names entry (fork, unmap); swap_free: one less. */
+void swap_duplicate(struct machine *m, uint32_t entry, uint32_t n);
+void swap_free(struct machine *m, uint32_t entry);
+/* Swap count (PTEs naming the slot), without the cache bit. */
+uint32_t swap_count(const struct machine *m, uint32_t entry);
+/* 1 if entry names an allocated slot of a used area. */
+int swap_entry_valid(const struct machine *m, uint32_t entry);
+/* Adds a freshly read page to the swap cache under entry (swapin_readahead's one page). */
+void add_to_swap_cache(struct machine *m, uint32_t pfn, uint32_t entry);
+/* vm_swap_full(): more than half of the swap is in use. */
+int vm_swap_full(const struct machine *m);
+/* try_to_free_swap: drops the swap copy of a swap-cache page no PTE names any more. */
+int try_to_free_swap(struct machine *m, uint32_t pfn);
+
+void swaps_show(const struct machine *m, struct strbuf *sb);
 
 #endif

@@ -1,12 +1,79 @@
-/* LRU lists, kswapd, direct reclaim and the OOM killer (mm/vmscan.c, mm/oom_kill.c). */
+/*
+ * Page reclaim (mm/vmscan.c, mm/swap.c, mm/oom_kill.c). Every user page (PT_ANON, PT_FILE)
+ * sits on exactly one of the lruvec's lists; reclaim scans the inactive lists from the tail,
+ * ages the active lists into them, writes dirty file pages back, swaps anon pages out and
+ * frees what it can. kswapd runs (synchronously, as if on another CPU) when an allocation
+ * finds a zone below its low watermark and works until every zone is above high; direct
+ * reclaim runs in the allocating context when even min is not met.
+ *
+ * Policies for user pages (machine_config.policy):
+ *   linux  two lists: a page used twice while inactive (PG_referenced, PTE young bits via
+ *          page_referenced) is activated; the active list is aged into the inactive one
+ *          when inactive is smaller (inactive_is_low).
+ *   fifo   one list per kind, evict the oldest page; accesses change nothing.
+ *   lru    every access (mark_page_accessed) moves the page to the head; evict the tail.
+ *   clock  second chance: the tail page with its reference bit set gets the bit cleared
+ *          and goes to the head (the hand moves on); the first page without it is evicted.
+ */
 #include "kernel.h"
 #include "snapshot.h"
 
-const struct event_table vmscan_events = {9, NULL, 0};
+#include <stdio.h>
+#include <string.h>
+
+static const char *const vmscan_tmpl[] = {
+    [EV_LRU_ADD & 0xff] = "lru_cache_add: pfn {A} to {s}",
+    [EV_ACTIVATE & 0xff] = "activate_page: pfn {A} to {s} (referenced twice)",
+    [EV_DEACTIVATE & 0xff] = "shrink_active_list: {a} pages scanned, {b} deactivated ({s})",
+    [EV_KSWAPD_WAKE & 0xff] = "wakeup_kswapd: zone {s} free {a} below low watermark {b}",
+    [EV_KSWAPD_DONE & 0xff] = "kswapd: balance_pgdat reclaimed {a} pages, scanned {b} ({s})",
+    [EV_DIRECT_RECLAIM & 0xff] = "try_to_free_pages: order {a}, reclaimed {b} pages",
+    [EV_SHRINK_LIST & 0xff] = "shrink_inactive_list: {s} scanned {a}, reclaimed {b}",
+    [EV_RECLAIM_CLEAN & 0xff] = "shrink_page_list: pfn {A} clean {s} page freed",
+    [EV_RECLAIM_DIRTY & 0xff] = "pageout: pfn {A} dirty {s} page written back, then freed",
+    [EV_SWAP_OUT & 0xff] = "shrink_page_list: anon pfn {A} swapped out to entry {B}",
+    [EV_KEEP & 0xff] = "shrink_page_list: pfn {A} kept ({s})",
+    [EV_SCAN_COUNT & 0xff] = "get_scan_count: priority {a}, scan anon {b}, file {c}",
+    [EV_DROP_CACHES & 0xff] = "drop_caches {a}: {b} page-cache pages freed",
+    [EV_OOM_KILL & 0xff] = "Out of memory: Killed process {a} ({s}) score {b}, rss {c}kB",
+    [EV_OOM_NONE & 0xff] = "out_of_memory: no killable task ({s})",
+    [EV_RECLAIM_DONE & 0xff] = "reclaim: {a} pages reclaimed of {b} asked",
+    [EV_TICK & 0xff] = "tick: {a} s since boot",
+    [EV_SWAPPINESS & 0xff] = "vm.swappiness = {a} (was {b})",
+    [EV_FLUSHER & 0xff] = "flusher: {a} dirty pages written back ({s})",
+    [EV_RLIMIT_RECLAIM & 0xff] = "memcg: pid {a} at its limit of {b} pages, reclaim {c}",
+};
+
+const struct event_table vmscan_events = {9, vmscan_tmpl, ARRAY_SIZE(vmscan_tmpl)};
+
+static const char *const lru_names[NR_LRU_LISTS] = {
+    "inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable",
+};
+
+#define SWAP_CLUSTER_MAX   32
+#define DIRTY_EXPIRE_TICKS 30 /* dirty_expire_centisecs 3000: the flusher's period */
+
+enum page_references {
+	PAGEREF_RECLAIM,
+	PAGEREF_KEEP,
+	PAGEREF_ACTIVATE,
+};
+
+struct scan_control {
+	uint64_t nr_to_reclaim;
+	uint64_t nr_reclaimed;
+	uint64_t nr_scanned;
+	int priority;
+	int is_kswapd;
+};
 
 int vmscan_init(struct machine *m)
 {
-	(void)m;
+	struct vmscan_state *vs = &m->vmscan;
+	memset(vs, 0, sizeof(*vs));
+	for (int i = 0; i < NR_LRU_LISTS; i++)
+		page_list_init(&vs->lru[i]);
+	vs->swappiness = m->cfg.swappiness;
 	return 0;
 }
 
@@ -15,45 +82,522 @@ void vmscan_release(struct machine *m)
 	(void)m;
 }
 
-enum vm_err vmscan_apply(struct machine *m, const struct op *op, struct op_result *res)
+enum lru_list page_lru(const struct machine *m, uint32_t pfn)
 {
-	(void)m;
-	(void)op;
-	return op_fail(res, VM_EINVAL, "op %#x is not available on this machine yet", op->kind);
+	const struct page *p = &m->pa.mem_map[pfn];
+	if (p->flags & PG_unevictable)
+		return LRU_UNEVICTABLE;
+	enum lru_list base = page_type(p) == PT_FILE ? LRU_INACTIVE_FILE : LRU_INACTIVE_ANON;
+	return base + ((p->flags & PG_active) ? 1 : 0);
 }
 
-int vmscan_check(const struct machine *m, char *buf, size_t len)
+static int is_file_lru(enum lru_list l)
+{
+	return l == LRU_INACTIVE_FILE || l == LRU_ACTIVE_FILE;
+}
+
+void lru_cache_add(struct machine *m, uint32_t pfn)
+{
+	struct page *p = &m->pa.mem_map[pfn];
+	p->flags &= (uint16_t) ~(PG_active | PG_referenced);
+	p->flags |= PG_lru;
+	enum lru_list l = page_lru(m, pfn);
+	page_list_add(m->pa.mem_map, &m->vmscan.lru[l], pfn);
+	ev_emit(m, EV_LRU_ADD, pfn, 0, 0, lru_names[l]);
+}
+
+void lru_cache_del(struct machine *m, uint32_t pfn)
+{
+	struct page *p = &m->pa.mem_map[pfn];
+	if (!(p->flags & PG_lru))
+		return;
+	page_list_del(m->pa.mem_map, &m->vmscan.lru[page_lru(m, pfn)], pfn);
+	p->flags &= (uint16_t) ~(PG_lru | PG_active | PG_referenced);
+}
+
+/* Moves a page to the head of another list (or of its own). */
+static void lru_move(struct machine *m, uint32_t pfn, uint16_t set, uint16_t clear)
+{
+	struct page *p = &m->pa.mem_map[pfn];
+	page_list_del(m->pa.mem_map, &m->vmscan.lru[page_lru(m, pfn)], pfn);
+	p->flags = (uint16_t)((p->flags | set) & ~clear);
+	page_list_add(m->pa.mem_map, &m->vmscan.lru[page_lru(m, pfn)], pfn);
+}
+
+static void activate_page(struct machine *m, uint32_t pfn)
+{
+	lru_move(m, pfn, PG_active, PG_referenced);
+	count_vm_event(m, PGACTIVATE);
+	ev_emit(m, EV_ACTIVATE, pfn, 0, 0, lru_names[page_lru(m, pfn)]);
+}
+
+void mark_page_accessed(struct machine *m, uint32_t pfn)
+{
+	struct page *p = &m->pa.mem_map[pfn];
+	if (!(p->flags & PG_lru) || (p->flags & PG_unevictable))
+		return;
+	switch (m->cfg.policy) {
+	case POLICY_FIFO:
+		return;
+	case POLICY_LRU:
+		lru_move(m, pfn, 0, 0);
+		return;
+	case POLICY_CLOCK:
+		p->flags |= PG_referenced;
+		return;
+	case POLICY_LINUX:
+		/* mm/swap.c: inactive,unreferenced -> inactive,referenced -> active */
+		if (!(p->flags & PG_active) && (p->flags & PG_referenced))
+			activate_page(m, pfn);
+		else
+			p->flags |= PG_referenced;
+		return;
+	}
+}
+
+/* References the page has beyond the page cache's own: a mapping or a transient user. */
+static int page_mapped_refs(const struct page *p)
+{
+	return p->refcount > 1 ? p->refcount - 1 : 0;
+}
+
+/* page_check_references() for the Linux policy, the reference bit for CLOCK. */
+static enum page_references page_check_references(struct machine *m, uint32_t pfn)
+{
+	struct page *p = &m->pa.mem_map[pfn];
+	int referenced_page = !!(p->flags & PG_referenced);
+	switch (m->cfg.policy) {
+	case POLICY_FIFO:
+	case POLICY_LRU:
+		return PAGEREF_RECLAIM;
+	case POLICY_CLOCK:
+		p->flags &= (uint16_t)~PG_referenced;
+		return referenced_page ? PAGEREF_KEEP : PAGEREF_RECLAIM;
+	case POLICY_LINUX:
+		break;
+	}
+	p->flags &= (uint16_t)~PG_referenced;
+	/* An unmapped file page read twice is reclaimed only if clean (PAGEREF_RECLAIM_CLEAN);
+	 * vmsim writes it back first, so it behaves as RECLAIM. */
+	return PAGEREF_RECLAIM;
+}
+
+/*
+ * Tries to free one inactive page. Returns 1 when freed, else sets *ref to where it goes.
+ * Mapped file pages need rmap to be unmapped: they are kept until it is available.
+ */
+static int shrink_page(struct machine *m, uint32_t pfn, enum page_references *ref)
+{
+	struct page *p = &m->pa.mem_map[pfn];
+	*ref = page_check_references(m, pfn);
+	if (*ref != PAGEREF_RECLAIM)
+		return 0;
+	if (page_type(p) != PT_FILE || page_mapped_refs(p)) {
+		*ref = PAGEREF_ACTIVATE;
+		return 0;
+	}
+	int dirty = !!(p->flags & PG_dirty);
+	if (dirty) {
+		filemap_writepage(m, pfn); /* pageout() */
+		m->vmscan.nr_vmscan_write++;
+	}
+	ev_emit(m, dirty ? EV_RECLAIM_DIRTY : EV_RECLAIM_CLEAN, pfn, 0, 0, "file");
+	lru_cache_del(m, pfn);
+	filemap_remove_page(m, pfn);
+	__free_pages(m, pfn, 0);
+	return 1;
+}
+
+static void put_back(struct machine *m, uint32_t pfn, enum page_references ref)
+{
+	if (ref == PAGEREF_ACTIVATE && m->cfg.policy == POLICY_LINUX) {
+		activate_page(m, pfn);
+		return;
+	}
+	lru_move(m, pfn, 0, 0); /* rotate: the clock hand moves past it */
+	if (ref == PAGEREF_KEEP)
+		ev_emit(m, EV_KEEP, pfn, 0, 0, "referenced: second chance");
+}
+
+static uint64_t shrink_inactive_list(struct machine *m, enum lru_list l, uint64_t nr_to_scan,
+                                     struct scan_control *sc)
+{
+	struct page_list *list = &m->vmscan.lru[l];
+	uint64_t scanned = 0, reclaimed = 0;
+	while (scanned < nr_to_scan && list->nr && sc->nr_reclaimed < sc->nr_to_reclaim) {
+		uint32_t pfn = list->tail;
+		enum page_references ref;
+		scanned++;
+		if (shrink_page(m, pfn, &ref)) {
+			reclaimed++;
+			sc->nr_reclaimed++;
+		} else {
+			put_back(m, pfn, ref);
+		}
+	}
+	int file = is_file_lru(l);
+	count_vm_events(m, sc->is_kswapd ? PGSCAN_KSWAPD : PGSCAN_DIRECT, scanned);
+	count_vm_events(m, sc->is_kswapd ? PGSTEAL_KSWAPD : PGSTEAL_DIRECT, reclaimed);
+	count_vm_events(m, file ? PGSCAN_FILE : PGSCAN_ANON, scanned);
+	count_vm_events(m, file ? PGSTEAL_FILE : PGSTEAL_ANON, reclaimed);
+	sc->nr_scanned += scanned;
+	if (scanned)
+		ev_emit(m, EV_SHRINK_LIST, scanned, reclaimed, 0, lru_names[l]);
+	return reclaimed;
+}
+
+/* Ages the active list: its oldest pages go to the head of the inactive list. */
+static void shrink_active_list(struct machine *m, enum lru_list l, uint64_t nr_to_scan)
+{
+	struct page_list *list = &m->vmscan.lru[l];
+	uint64_t scanned = 0;
+	while (scanned < nr_to_scan && list->nr) {
+		lru_move(m, list->tail, 0, PG_active | PG_referenced);
+		scanned++;
+	}
+	count_vm_events(m, PGREFILL, scanned);
+	count_vm_events(m, PGDEACTIVATE, scanned);
+	if (scanned)
+		ev_emit(m, EV_DEACTIVATE, scanned, scanned, 0, lru_names[l]);
+}
+
+static uint64_t int_sqrt64(uint64_t x)
+{
+	uint64_t r = 0;
+	while ((r + 1) * (r + 1) <= x)
+		r++;
+	return r;
+}
+
+/* inactive_is_low(): inactive * inactive_ratio < active, ratio = sqrt(10 * GiB of LRU). */
+static int inactive_is_low(const struct machine *m, enum lru_list inactive)
+{
+	uint64_t in = m->vmscan.lru[inactive].nr, act = m->vmscan.lru[inactive + 1].nr;
+	uint64_t gb = (in + act) >> (30 - PAGE_SHIFT);
+	uint64_t ratio = gb ? int_sqrt64(10 * gb) : 1;
+	return in * ratio < act;
+}
+
+static int can_reclaim_anon_pages(const struct machine *m)
 {
 	(void)m;
-	(void)buf;
-	(void)len;
-	return 0;
+	return 0; /* anon reclaim needs rmap to unmap pages */
+}
+
+/*
+ * get_scan_count(): how many pages of each list to look at this round. Anon and file are
+ * weighed by swappiness (anon gets swappiness, file 200 - swappiness, the pre-5.9 split
+ * without the rotation feedback). With no swap, only file pages are scanned.
+ */
+static void get_scan_count(struct machine *m, int priority, uint64_t nr[NR_LRU_LISTS])
+{
+	const struct vmscan_state *vs = &m->vmscan;
+	uint64_t ap = vs->swappiness, fp = 200 - vs->swappiness;
+	int anon_ok = can_reclaim_anon_pages(m);
+	uint64_t file = vs->lru[LRU_INACTIVE_FILE].nr + vs->lru[LRU_ACTIVE_FILE].nr;
+	if (!anon_ok) {
+		ap = 0;
+		fp = 1;
+	} else if (!file) {
+		ap = 1;
+		fp = 0;
+	} else if (priority == 0 && ap) {
+		ap = fp = 1; /* SCAN_EQUAL when nothing else worked */
+	}
+	for (int l = 0; l < LRU_UNEVICTABLE; l++) {
+		uint64_t size = vs->lru[l].nr;
+		uint64_t scan = size >> priority;
+		if (scan < SWAP_CLUSTER_MAX)
+			scan = size < SWAP_CLUSTER_MAX ? size : SWAP_CLUSTER_MAX;
+		uint64_t num = is_file_lru(l) ? fp : ap;
+		nr[l] = ap + fp ? scan * num / (ap + fp) : 0;
+		if (num && !nr[l] && size)
+			nr[l] = 1;
+	}
+	ev_emit(m, EV_SCAN_COUNT, priority, nr[LRU_INACTIVE_ANON] + nr[LRU_ACTIVE_ANON],
+	        nr[LRU_INACTIVE_FILE] + nr[LRU_ACTIVE_FILE], NULL);
+}
+
+static void shrink_lruvec(struct machine *m, struct scan_control *sc)
+{
+	uint64_t nr[NR_LRU_LISTS];
+	get_scan_count(m, sc->priority, nr);
+	for (enum lru_list in = LRU_INACTIVE_ANON; in <= LRU_INACTIVE_FILE; in += 2) {
+		if (!nr[in] && !nr[in + 1])
+			continue;
+		if (m->cfg.policy == POLICY_LINUX && inactive_is_low(m, in))
+			shrink_active_list(m, in + 1, nr[in + 1]);
+		shrink_inactive_list(m, in, nr[in], sc);
+		if (sc->nr_reclaimed >= sc->nr_to_reclaim)
+			return;
+	}
+}
+
+uint64_t shrink_node(struct machine *m, uint64_t nr, int is_kswapd)
+{
+	struct scan_control sc = {.nr_to_reclaim = nr, .is_kswapd = is_kswapd};
+	for (sc.priority = DEF_PRIORITY; sc.priority >= 0; sc.priority--) {
+		shrink_lruvec(m, &sc);
+		if (sc.nr_reclaimed >= sc.nr_to_reclaim)
+			break;
+	}
+	return sc.nr_reclaimed;
+}
+
+static int zone_below(const struct machine *m, int wmark)
+{
+	for (int z = 0; z < MAX_NR_ZONES; z++) {
+		const struct zone *zone = &m->pa.zones[z];
+		if (zone_populated(zone) && zone->free_pages < zone->watermark[wmark])
+			return z;
+	}
+	return -1;
+}
+
+/* How far the neediest zone is below the mark, in pages. */
+static uint64_t pages_below(const struct machine *m, int wmark)
+{
+	uint64_t need = 0;
+	for (int z = 0; z < MAX_NR_ZONES; z++) {
+		const struct zone *zone = &m->pa.zones[z];
+		if (zone_populated(zone) && zone->free_pages < zone->watermark[wmark])
+			need += zone->watermark[wmark] - zone->free_pages;
+	}
+	return need;
+}
+
+/* balance_pgdat(): reclaim in SWAP_CLUSTER_MAX batches until every zone is above high. */
+static uint64_t balance_pgdat(struct machine *m)
+{
+	uint64_t total = 0, scanned0 = vm_event(m, PGSCAN_KSWAPD);
+	count_vm_event(m, PAGEOUTRUN);
+	m->vmscan.kswapd_runs++;
+	while (zone_below(m, WMARK_HIGH) >= 0) {
+		uint64_t need = pages_below(m, WMARK_HIGH);
+		uint64_t got = shrink_node(m, need < SWAP_CLUSTER_MAX ? need : SWAP_CLUSTER_MAX, 1);
+		total += got;
+		if (!got)
+			break;
+	}
+	ev_emit(m, EV_KSWAPD_DONE, total, vm_event(m, PGSCAN_KSWAPD) - scanned0, 0,
+	        zone_below(m, WMARK_HIGH) < 0 ? "all zones above high" : "nothing reclaimable");
+	return total;
+}
+
+/*
+ * Pages reclaim could look at. With none, kswapd and direct reclaim return at once and change
+ * nothing, so an allocation that then fails leaves the machine exactly as it was.
+ */
+static uint64_t nr_evictable(const struct machine *m)
+{
+	uint64_t n = 0;
+	for (int l = 0; l < LRU_UNEVICTABLE; l++)
+		n += m->vmscan.lru[l].nr;
+	return n;
 }
 
 uint64_t wakeup_kswapd(struct machine *m, unsigned order, uint32_t gfp)
 {
-	(void)m;
 	(void)order;
 	(void)gfp;
-	return 0;
+	int z = zone_below(m, WMARK_LOW);
+	if (z < 0 || !nr_evictable(m))
+		return 0;
+	const struct zone *zone = &m->pa.zones[z];
+	ev_emit(m, EV_KSWAPD_WAKE, zone->free_pages, zone->watermark[WMARK_LOW], 0, zone->name);
+	return balance_pgdat(m);
 }
 
 uint64_t try_to_free_pages(struct machine *m, unsigned order, uint32_t gfp)
 {
-	(void)m;
-	(void)order;
 	(void)gfp;
+	if (!nr_evictable(m))
+		return 0;
+	int z = zone_below(m, WMARK_MIN);
+	count_vm_event(m, ALLOCSTALL_DMA + (z < 0 ? ZONE_NORMAL : z));
+	uint64_t want = (1ull << order) > SWAP_CLUSTER_MAX ? 1ull << order : SWAP_CLUSTER_MAX;
+	uint64_t got = shrink_node(m, want, 0);
+	ev_emit(m, EV_DIRECT_RECLAIM, order, got, 0, NULL);
+	return got;
+}
+
+static uint64_t drop_mapping(struct machine *m, struct sim_file *f)
+{
+	uint64_t n = 0;
+	for (uint32_t i = 0; i < f->cap && f->nrpages; i++) {
+		uint32_t pfn = f->pages[i];
+		if (pfn == PFN_NONE)
+			continue;
+		const struct page *p = &m->pa.mem_map[pfn];
+		if ((p->flags & (PG_dirty | PG_writeback)) || p->refcount > 1)
+			continue; /* invalidate_mapping_pages skips dirty, mapped and busy pages */
+		lru_cache_del(m, pfn);
+		filemap_remove_page(m, pfn);
+		__free_pages(m, pfn, 0);
+		n++;
+	}
+	return n;
+}
+
+uint64_t drop_pagecache(struct machine *m)
+{
+	uint64_t n = 0;
+	for (uint32_t i = 0; i < m->filemap.nr_slots; i++)
+		if (m->filemap.files[i].ino)
+			n += drop_mapping(m, &m->filemap.files[i]);
+	return n + drop_mapping(m, &m->filemap.bdev);
+}
+
+/* The flusher threads: every dirty_expire interval, all dirty data goes to disk. */
+static void wb_workfn(struct machine *m)
+{
+	if (m->vmscan.ticks % DIRTY_EXPIRE_TICKS || !m->filemap.nr_dirty)
+		return;
+	uint64_t n = filemap_sync(m, 0);
+	ev_emit(m, EV_FLUSHER, n, 0, 0, "dirty_expire_centisecs");
+}
+
+static enum vm_err op_tick(struct machine *m, uint64_t n, struct op_result *res)
+{
+	if (n == 0 || n > 1000000)
+		return op_fail(res, VM_EINVAL, "tick count must be 1..1000000 (got %llu)",
+		               (unsigned long long)n);
+	for (uint64_t i = 0; i < n; i++) {
+		m->vmscan.ticks++;
+		wb_workfn(m);
+		if (zone_below(m, WMARK_LOW) >= 0)
+			res->value += wakeup_kswapd(m, 0, GFP_KERNEL);
+	}
+	ev_emit(m, EV_TICK, m->vmscan.ticks, 0, 0, NULL);
+	return VM_OK;
+}
+
+enum vm_err vmscan_apply(struct machine *m, const struct op *op, struct op_result *res)
+{
+	switch (op->kind) {
+	case OP_RECLAIM: {
+		uint64_t nr = op->u.reclaim.nr_pages;
+		if (nr == 0 || nr > m->pa.nr_frames)
+			return op_fail(res, VM_EINVAL,
+			               "pages to reclaim must be 1..%llu (the machine's frames)",
+			               (unsigned long long)m->pa.nr_frames);
+		res->value = shrink_node(m, nr, 0);
+		ev_emit(m, EV_RECLAIM_DONE, res->value, nr, 0, NULL);
+		return VM_OK;
+	}
+	case OP_DROP_CACHES: {
+		uint32_t mode = op->u.reclaim.mode;
+		if (mode < 1 || mode > 3)
+			return op_fail(res, VM_EINVAL,
+			               "drop_caches mode must be 1 (page cache), 2 (slab) or 3 "
+			               "(both), got %u",
+			               mode);
+		if (mode & 1) {
+			res->value = drop_pagecache(m);
+			count_vm_event(m, DROP_PAGECACHE);
+		}
+		if (mode & 2)
+			count_vm_event(m, DROP_SLAB);
+		ev_emit(m, EV_DROP_CACHES, mode, res->value, 0, NULL);
+		return VM_OK;
+	}
+	case OP_TICK:
+		return op_tick(m, op->u.tick.n, res);
+	case OP_SET_SWAPPINESS: {
+		uint32_t v = op->u.sysctl.value;
+		if (v > 200)
+			return op_fail(res, VM_EINVAL, "swappiness must be 0..200, got %u", v);
+		ev_emit(m, EV_SWAPPINESS, v, m->vmscan.swappiness, 0, NULL);
+		res->value = m->vmscan.swappiness;
+		m->vmscan.swappiness = v;
+		return VM_OK;
+	}
+	default:
+		return op_fail(res, VM_EINVAL, "unknown reclaim op %#x", op->kind);
+	}
+}
+
+static int check_fail(char *buf, size_t len, const char *fmt, unsigned long long a, const char *s)
+{
+	snprintf(buf, len, fmt, a, s);
+	return -1;
+}
+
+/* Every list is well linked and holds only pages that belong on it; every user page is on one. */
+int vmscan_check(const struct machine *m, char *buf, size_t len)
+{
+	const struct page *map = m->pa.mem_map;
+	uint64_t on_lists = 0, user = 0;
+	for (int l = 0; l < NR_LRU_LISTS; l++) {
+		const struct page_list *list = &m->vmscan.lru[l];
+		uint64_t n = 0;
+		uint32_t prev = PFN_NONE;
+		for (uint32_t pfn = list->head; pfn != PFN_NONE; pfn = map[pfn].next) {
+			if (pfn >= m->pa.nr_frames || n > list->nr)
+				return check_fail(buf, len, "%s list is broken at pfn %#llx", pfn,
+				                  lru_names[l]);
+			enum page_type t = page_type(&map[pfn]);
+			if ((t != PT_ANON && t != PT_FILE) || !(map[pfn].flags & PG_lru) ||
+			    page_lru(m, pfn) != (enum lru_list)l || map[pfn].prev != prev)
+				return check_fail(buf, len, "pfn %#llx does not belong on %s", pfn,
+				                  lru_names[l]);
+			prev = pfn;
+			n++;
+		}
+		if (n != list->nr || list->tail != prev)
+			return check_fail(buf, len, "%s counts %llu pages wrongly", n,
+			                  lru_names[l]);
+		on_lists += n;
+	}
+	for (uint64_t pfn = 0; pfn < m->pa.nr_frames; pfn++) {
+		enum page_type t = page_type(&map[pfn]);
+		if (t != PT_ANON && t != PT_FILE)
+			continue;
+		user++;
+		if (!(map[pfn].flags & PG_lru))
+			return check_fail(buf, len, "user pfn %#llx is on no LRU list%s", pfn, "");
+	}
+	if (user != on_lists)
+		return check_fail(buf, len,
+		                  "%llu user pages but the LRU lists hold a different "
+		                  "number%s",
+		                  user, "");
+	if (m->vmscan.swappiness > 200)
+		return check_fail(buf, len, "swappiness %llu out of range%s", m->vmscan.swappiness,
+		                  "");
 	return 0;
 }
 
 void vmscan_save(const struct machine *m, struct snap_writer *w)
 {
-	(void)m;
+	const struct vmscan_state *vs = &m->vmscan;
 	snap_put_tag(w, "SCAN");
+	for (int l = 0; l < NR_LRU_LISTS; l++) {
+		snap_put_u32(w, vs->lru[l].head);
+		snap_put_u32(w, vs->lru[l].tail);
+		snap_put_u64(w, vs->lru[l].nr);
+	}
+	snap_put_u32(w, vs->swappiness);
+	snap_put_u64(w, vs->ticks);
+	snap_put_u64(w, vs->kswapd_runs);
+	snap_put_u64(w, vs->nr_vmscan_write);
 }
 
 int vmscan_load(struct machine *m, struct snap_reader *r)
 {
-	(void)m;
-	return snap_expect_tag(r, "SCAN");
+	struct vmscan_state *vs = &m->vmscan;
+	if (snap_expect_tag(r, "SCAN"))
+		return -1;
+	for (int l = 0; l < NR_LRU_LISTS; l++) {
+		vs->lru[l].head = snap_get_u32(r);
+		vs->lru[l].tail = snap_get_u32(r);
+		vs->lru[l].nr = snap_get_u64(r);
+	}
+	vs->swappiness = snap_get_u32(r);
+	if (vs->swappiness > 200)
+		return snap_fail(r, "swappiness %u out of range", vs->swappiness);
+	vs->ticks = snap_get_u64(r);
+	vs->kswapd_runs = snap_get_u64(r);
+	vs->nr_vmscan_write = snap_get_u64(r);
+	return r->err ? -1 : 0;
 }

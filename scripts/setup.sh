@@ -1,17 +1,35 @@
 #!/bin/sh
 # Idempotent install of every Debian package vmsim needs to build, test and run.
 # Works as root or through sudo; does nothing when everything is already there.
+# `setup.sh build` installs only what compiling needs (the docker image's build stage).
 set -eu
 
-PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
-libuv1-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev sqlite3
+MODE="${1:-all}"
+
+BUILD_PKGS="build-essential cmake pkg-config
+libuv1-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
 libcurl4-openssl-dev libhttp-parser-dev libjansson-dev libcmocka-dev libreadline-dev libssl-dev
-curl jq python3 tmux docker-compose chromium nodejs npm"
+zlib1g-dev"
+
+PKGS="$BUILD_PKGS clang libclang-rt-14-dev clang-format sqlite3
+curl jq python3 tmux wrk docker-compose chromium"
+
+case "$MODE" in
+all) ;;
+build) PKGS="$BUILD_PKGS" ;;
+*)
+	echo "usage: setup.sh [all|build]" >&2
+	exit 2
+	;;
+esac
 
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
+
+# Node.js may come from another repository (with npm inside); only add Debian's when absent.
+[ "$MODE" = build ] || command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -24,7 +42,7 @@ fi
 
 # Browser tests drive Debian's chromium through playwright-core from the npm registry.
 here="$(cd "$(dirname "$0")/.." && pwd)"
-if [ -f "$here/tests/browser/package.json" ] && [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
+if [ "$MODE" = all ] && [ -f "$here/tests/browser/package.json" ] && [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
 	(cd "$here/tests/browser" && npm install --no-audit --no-fund --silent)
 fi
 echo "setup: ok"

@@ -1,0 +1,568 @@
+/*
+ * Exercise generators and the answer checker (see exercise.h). Every generator draws its
+ * scenario from a PRNG seeded by the exercise seed, runs it on a scratch machine through
+ * machine_apply(), and reads the answer back from that machine's state and results; the
+ * scratch machine's events become the worked solution.
+ */
+#include "exercise.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel.h"
+#include "proc.h"
+
+/* ---- deterministic choices (splitmix64 seeding, xorshift64*) ---- */
+
+struct ex_rng {
+	uint64_t s;
+};
+
+static void rng_seed(struct ex_rng *r, uint64_t seed, enum exercise_topic t)
+{
+	uint64_t z = seed + 0x9e3779b97f4a7c15ull * (t + 1);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	r->s = (z ^ (z >> 31)) | 1;
+}
+
+static uint64_t rng_next(struct ex_rng *r)
+{
+	r->s ^= r->s >> 12;
+	r->s ^= r->s << 25;
+	r->s ^= r->s >> 27;
+	return r->s * 0x2545f4914f6cdd1dull;
+}
+
+/* Uniform in lo..hi inclusive (the tiny modulo bias does not matter for exercises). */
+static unsigned rng_range(struct ex_rng *r, unsigned lo, unsigned hi)
+{
+	return lo + (unsigned)(rng_next(r) % (hi - lo + 1));
+}
+
+/* ---- scratch machines ---- */
+
+static struct machine *scratch_new(enum machine_arch arch, uint64_t ram, uint64_t seed, char *err,
+                                   size_t errlen)
+{
+	struct machine_config cfg;
+	machine_config_default(&cfg, arch, ram);
+	cfg.seed = seed;
+	return machine_create(&cfg, err, errlen);
+}
+
+/* Runs one op; a refusal is a generator bug (its scenario must be valid), reported as such. */
+static enum vm_err scratch_apply(struct machine *m, const struct op *op, struct op_result *res,
+                                 char *err, size_t errlen)
+{
+	enum vm_err e = machine_apply(m, op, res);
+	if (e)
+		snprintf(err, errlen, "exercise scenario refused by the scratch machine: %s",
+		         res->msg);
+	return e;
+}
+
+static void add_field(struct exercise *ex, const char *name, enum exercise_field_kind kind,
+                      uint64_t value)
+{
+	if (ex->nfields >= EXERCISE_MAX_FIELDS)
+		return;
+	struct exercise_field *f = &ex->field[ex->nfields++];
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->kind = kind;
+	f->value = value;
+}
+
+/* The kernel's steps from event id `from` on: the worked solution. */
+static void explain_events(struct exercise *ex, const struct machine *m, uint64_t from)
+{
+	uint64_t first = events_first_id(m), next = events_next_id(m);
+	if (from < first) {
+		strbuf_addf(&ex->solution, "  (%llu earlier steps left the event ring)\n",
+		            (unsigned long long)(first - from));
+		from = first;
+	}
+	for (uint64_t id = from; id < next; id++) {
+		const struct event *e = event_get(m, id);
+		if (!e)
+			continue;
+		strbuf_adds(&ex->solution, "  ");
+		event_render(e, &ex->solution);
+		strbuf_adds(&ex->solution, "\n");
+	}
+}
+
+static void solution_fields(struct exercise *ex)
+{
+	strbuf_adds(&ex->solution, "Answer:");
+	for (unsigned i = 0; i < ex->nfields; i++) {
+		char v[32];
+		exercise_format_value(&ex->field[i], ex->field[i].value, v, sizeof(v));
+		strbuf_addf(&ex->solution, " %s=%s", ex->field[i].name, v);
+	}
+	strbuf_adds(&ex->solution, "\n");
+}
+
+/* ---- buddy allocator topics ---- */
+
+/* GFP_KERNEL's first zone on a 64 MiB machine: Normal on i386, DMA32 on x86_64. */
+static enum zone_type kernel_zone(const struct machine *m)
+{
+	return m->cfg.arch == ARCH_I386 ? ZONE_NORMAL : ZONE_DMA32;
+}
+
+/* Lists each free_area of a zone, head first, as the student's starting state. */
+static void show_free_area(struct strbuf *sb, const struct machine *m, enum zone_type zt)
+{
+	const struct zone *z = &m->pa.zones[zt];
+	strbuf_addf(sb, "Free lists of zone %s (block head pfns, list head first):\n", z->name);
+	for (unsigned o = 0; o < MAX_ORDER; o++) {
+		const struct free_area *fa = &z->free_area[o];
+		strbuf_addf(sb, "  free_area[%2u] (%llu):", o, (unsigned long long)fa->nr_free);
+		unsigned shown = 0;
+		for (uint32_t pfn = fa->free_list.head; pfn != PFN_NONE && shown < 6;
+		     pfn = m->pa.mem_map[pfn].next, shown++)
+			strbuf_addf(sb, " %#x", pfn);
+		if (fa->nr_free > shown)
+			strbuf_addf(sb, " ... (%llu more)",
+			            (unsigned long long)(fa->nr_free - shown));
+		strbuf_adds(sb, "\n");
+	}
+}
+
+static enum vm_err alloc_block(struct machine *m, unsigned order, uint32_t *pfn, char *err,
+                               size_t errlen)
+{
+	struct op op = {.kind = OP_ALLOC_PAGES};
+	op.u.alloc_pages.gfp = GFP_KERNEL;
+	op.u.alloc_pages.order = order;
+	struct op_result res;
+	enum vm_err e = scratch_apply(m, &op, &res, err, errlen);
+	*pfn = (uint32_t)res.value;
+	return e;
+}
+
+static enum vm_err free_block(struct machine *m, uint32_t pfn, unsigned order, char *err,
+                              size_t errlen)
+{
+	struct op op = {.kind = OP_FREE_PAGES};
+	op.u.free_pages.pfn = pfn;
+	op.u.free_pages.order = order;
+	struct op_result res;
+	return scratch_apply(m, &op, &res, err, errlen);
+}
+
+static const char buddy_rules[] =
+    "Rules (mm/page_alloc.c as vmsim models it): alloc_pages(order) takes the block at the\n"
+    "head of the smallest non-empty free_area[k], k >= order, of the zone. expand() splits it:\n"
+    "the lower half is kept, each upper half goes to the head of free_area[k-1], and so on\n"
+    "down to the order asked. __free_pages() merges a block with its buddy (pfn ^ (1 <<\n"
+    "order)) while the buddy is free with the same order, and puts the result at the head of\n"
+    "its free list.\n";
+
+/* Allocates `n` blocks of random small orders and frees every other one: fragmentation. */
+static enum vm_err fragment(struct machine *m, struct ex_rng *r, unsigned n, char *err,
+                            size_t errlen)
+{
+	uint32_t pfn[8];
+	unsigned order[8];
+	for (unsigned i = 0; i < n; i++) {
+		order[i] = rng_range(r, 0, 3);
+		enum vm_err e = alloc_block(m, order[i], &pfn[i], err, errlen);
+		if (e)
+			return e;
+	}
+	for (unsigned i = rng_range(r, 0, 1); i < n; i += 2) {
+		enum vm_err e = free_block(m, pfn[i], order[i], err, errlen);
+		if (e)
+			return e;
+	}
+	return VM_OK;
+}
+
+static enum vm_err gen_buddy_alloc(struct exercise *ex, struct ex_rng *r, struct machine *m,
+                                   char *err, size_t errlen)
+{
+	enum zone_type zt = kernel_zone(m);
+	enum vm_err e = fragment(m, r, rng_range(r, 4, 8), err, errlen);
+	if (e)
+		return e;
+	strbuf_addf(&ex->question, "%s machine with 64 MiB of RAM has been running for a while.\n",
+	            m->cfg.arch == ARCH_I386 ? "An i386" : "An x86_64");
+	show_free_area(&ex->question, m, zt);
+	strbuf_adds(&ex->question, buddy_rules);
+	unsigned n = rng_range(r, 2, 4);
+	unsigned orders[4];
+	strbuf_adds(&ex->question, "\nThe kernel now calls, in this order:\n");
+	for (unsigned i = 0; i < n; i++) {
+		orders[i] = rng_range(r, 0, 3);
+		strbuf_addf(&ex->question, "  %u. alloc_pages(GFP_KERNEL, order %u)\n", i + 1,
+		            orders[i]);
+	}
+	strbuf_adds(&ex->question,
+	            "Which pfn does each call return? Answer with the pfns in hex, in order.\n");
+	uint64_t from = events_next_id(m);
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t pfn;
+		if ((e = alloc_block(m, orders[i], &pfn, err, errlen)))
+			return e;
+		char name[EXERCISE_NAME_LEN];
+		snprintf(name, sizeof(name), "pfn%u", i + 1);
+		add_field(ex, name, EXF_HEX, pfn);
+	}
+	solution_fields(ex);
+	strbuf_adds(&ex->solution, "What the kernel did:\n");
+	explain_events(ex, m, from);
+	return VM_OK;
+}
+
+/* The zone's line of /proc/buddyinfo, exactly as the view prints it. */
+static void buddyinfo_line(struct strbuf *sb, const struct machine *m, enum zone_type zt)
+{
+	struct strbuf all;
+	strbuf_init(&all);
+	proc_render(m, "buddyinfo", &all);
+	char key[32];
+	snprintf(key, sizeof(key), "zone %8s ", m->pa.zones[zt].name);
+	const char *line = all.buf ? strstr(all.buf, key) : NULL;
+	if (line) {
+		while (line > all.buf && line[-1] != '\n')
+			line--;
+		const char *end = strchr(line, '\n');
+		strbuf_add(sb, line, end ? (size_t)(end - line + 1) : strlen(line));
+	}
+	strbuf_release(&all);
+}
+
+static enum vm_err gen_buddyinfo(struct exercise *ex, struct ex_rng *r, struct machine *m,
+                                 char *err, size_t errlen)
+{
+	enum zone_type zt = kernel_zone(m);
+	unsigned n = rng_range(r, 4, 7);
+	uint32_t pfn[7];
+	unsigned order[7];
+	strbuf_addf(&ex->question, "A fresh %s machine with 64 MiB of RAM runs:\n",
+	            m->cfg.arch == ARCH_I386 ? "i386" : "x86_64");
+	for (unsigned i = 0; i < n; i++) {
+		order[i] = rng_range(r, 0, 3);
+		enum vm_err e = alloc_block(m, order[i], &pfn[i], err, errlen);
+		if (e)
+			return e;
+		strbuf_addf(&ex->question, "  alloc_pages(GFP_KERNEL, order %u) = pfn %#x\n",
+		            order[i], pfn[i]);
+	}
+	strbuf_adds(&ex->question, "and /proc/buddyinfo shows for its zone:\n  ");
+	buddyinfo_line(&ex->question, m, zt);
+	/* Free a shuffled subset of at least two blocks. */
+	unsigned idx[7];
+	for (unsigned i = 0; i < n; i++)
+		idx[i] = i;
+	for (unsigned i = n - 1; i > 0; i--) {
+		unsigned j = rng_range(r, 0, i), t = idx[i];
+		idx[i] = idx[j];
+		idx[j] = t;
+	}
+	unsigned nfree = rng_range(r, 2, n - 1); /* keep one: not always a full merge */
+	strbuf_adds(&ex->question, "Then it frees:\n");
+	uint64_t from = events_next_id(m);
+	for (unsigned i = 0; i < nfree; i++) {
+		unsigned k = idx[i];
+		strbuf_addf(&ex->question, "  __free_pages(pfn %#x, order %u)\n", pfn[k], order[k]);
+		enum vm_err e = free_block(m, pfn[k], order[k], err, errlen);
+		if (e)
+			return e;
+	}
+	strbuf_adds(&ex->question, buddy_rules);
+	strbuf_addf(&ex->question,
+	            "What does the zone %s line of /proc/buddyinfo show now? Answer with the 11\n"
+	            "free block counts, order 0 to order 10.\n",
+	            m->pa.zones[zt].name);
+	for (unsigned o = 0; o < MAX_ORDER; o++) {
+		char name[EXERCISE_NAME_LEN];
+		snprintf(name, sizeof(name), "order%u", o);
+		add_field(ex, name, EXF_DEC, m->pa.zones[zt].free_area[o].nr_free);
+	}
+	solution_fields(ex);
+	strbuf_adds(&ex->solution, "/proc/buddyinfo now:\n  ");
+	buddyinfo_line(&ex->solution, m, zt);
+	strbuf_adds(&ex->solution, "What the kernel did:\n");
+	explain_events(ex, m, from);
+	return VM_OK;
+}
+
+/* ---- slab ---- */
+
+static enum vm_err gen_slab(struct exercise *ex, struct ex_rng *r, struct machine *m, char *err,
+                            size_t errlen)
+{
+	static const uint32_t aligns[] = {0, 8, 16, 32, 64};
+	uint32_t size = rng_range(r, 0, 3) ? rng_range(r, 8, 1024) : rng_range(r, 1025, 4096);
+	uint32_t align = aligns[rng_range(r, 0, ARRAY_SIZE(aligns) - 1)];
+	unsigned n = rng_range(r, 1, 200);
+	struct op op = {.kind = OP_KMEM_CACHE_CREATE};
+	snprintf(op.u.cache_create.name, NAME_LEN, "exercise_cache");
+	op.u.cache_create.size = size;
+	op.u.cache_create.align = align;
+	struct op_result res;
+	uint64_t from = events_next_id(m);
+	enum vm_err e = scratch_apply(m, &op, &res, err, errlen);
+	if (e)
+		return e;
+	int id = (int)res.value;
+	for (unsigned i = 0; i < n; i++) {
+		struct op a = {.kind = OP_KMEM_CACHE_ALLOC};
+		snprintf(a.u.cache.name, NAME_LEN, "exercise_cache");
+		if ((e = scratch_apply(m, &a, &res, err, errlen)))
+			return e;
+	}
+	const struct kmem_cache *c = kmem_cache_get(m, id);
+	uint64_t slabs = c->slabs_full.nr + c->slabs_partial.nr + c->slabs_free.nr;
+	strbuf_addf(
+	    &ex->question,
+	    "A module calls kmem_cache_create(\"exercise_cache\", size %u, align %u)\n"
+	    "and then kmem_cache_alloc() %u times (nothing is freed).\n"
+	    "Rules (mm/slub.c as vmsim models it, one CPU): objects are aligned to\n"
+	    "max(align, 8) bytes; calculate_order() picks the smallest slab order (at most\n"
+	    "3) that holds at least 8 objects while wasting at most 1/16 of the slab, then\n"
+	    "1/8, then 1/4; a new slab is allocated only when every slab is full.\n"
+	    "Give the /proc/slabinfo columns <objsize> <objperslab> <pagesperslab> and the\n"
+	    "number of slabs <num_slabs> the cache has now.\n",
+	    size, align, n);
+	add_field(ex, "objsize", EXF_DEC, c->size);
+	add_field(ex, "objperslab", EXF_DEC, c->objects);
+	add_field(ex, "pagesperslab", EXF_DEC, 1ull << c->order);
+	add_field(ex, "num_slabs", EXF_DEC, slabs);
+	solution_fields(ex);
+	strbuf_addf(&ex->solution,
+	            "objsize %u = %u rounded up to %u; an order-%u slab is %llu bytes, %u objects "
+	            "fit; %u objects need ceil(%u / %u) = %llu slabs.\n",
+	            c->size, size, c->align, c->order, (unsigned long long)(4096ull << c->order),
+	            c->objects, n, n, c->objects, (unsigned long long)slabs);
+	strbuf_adds(&ex->solution, "What the kernel did (first steps):\n");
+	/* The creation and the first slab tell the story; the rest repeats. */
+	uint64_t next = events_next_id(m), stop = from + 12 < next ? from + 12 : next;
+	for (uint64_t id2 = from; id2 < stop; id2++) {
+		const struct event *ev = event_get(m, id2);
+		if (!ev)
+			continue;
+		strbuf_adds(&ex->solution, "  ");
+		event_render(ev, &ex->solution);
+		strbuf_adds(&ex->solution, "\n");
+	}
+	if (stop < next)
+		strbuf_addf(&ex->solution, "  ... (%llu more steps)\n",
+		            (unsigned long long)(next - stop));
+	return VM_OK;
+}
+
+/* ---- topic table ---- */
+
+typedef enum vm_err (*exercise_gen)(struct exercise *ex, struct ex_rng *r, struct machine *m,
+                                    char *err, size_t errlen);
+
+static const struct topic {
+	const char *name;
+	const char *summary;
+	exercise_gen gen;
+	int random_arch; /* 1: i386 or x86_64 by seed; 0: x86_64 */
+} topics[EX_NR_TOPICS] = {
+    [EX_BUDDY_ALLOC] = {"buddy", "which pfn does each alloc_pages() call return?", gen_buddy_alloc,
+                        1},
+    [EX_BUDDYINFO] = {"buddyinfo", "what does /proc/buddyinfo show after these frees?",
+                      gen_buddyinfo, 1},
+    [EX_SLAB] = {"slab", "objects per slab, pages per slab, slabs for N objects", gen_slab, 0},
+};
+
+const char *exercise_topic_name(enum exercise_topic t)
+{
+	return (unsigned)t < EX_NR_TOPICS ? topics[t].name : NULL;
+}
+
+const char *exercise_topic_summary(enum exercise_topic t)
+{
+	return (unsigned)t < EX_NR_TOPICS ? topics[t].summary : NULL;
+}
+
+int exercise_topic_parse(const char *name)
+{
+	for (unsigned t = 0; name && t < EX_NR_TOPICS; t++)
+		if (!strcmp(name, topics[t].name))
+			return (int)t;
+	return -1;
+}
+
+enum vm_err exercise_new(enum exercise_topic t, uint64_t seed, struct exercise *ex, char *err,
+                         size_t errlen)
+{
+	memset(ex, 0, sizeof(*ex));
+	strbuf_init(&ex->question);
+	strbuf_init(&ex->solution);
+	if ((unsigned)t >= EX_NR_TOPICS) {
+		snprintf(err, errlen, "unknown exercise topic %d", (int)t);
+		return VM_EINVAL;
+	}
+	ex->topic = t;
+	ex->seed = seed;
+	struct ex_rng r;
+	rng_seed(&r, seed, t);
+	enum machine_arch arch =
+	    topics[t].random_arch && (rng_next(&r) & 1) ? ARCH_I386 : ARCH_X86_64;
+	struct machine *m = scratch_new(arch, 64ull << 20, seed, err, errlen);
+	if (!m)
+		return VM_ENOMEM;
+	strbuf_addf(&ex->question, "[%s exercise, seed %llu]\n", topics[t].name,
+	            (unsigned long long)seed);
+	enum vm_err e = topics[t].gen(ex, &r, m, err, errlen);
+	machine_destroy(m);
+	if (e) {
+		exercise_release(ex);
+		strbuf_init(&ex->question);
+		strbuf_init(&ex->solution);
+		ex->nfields = 0;
+	}
+	return e;
+}
+
+void exercise_release(struct exercise *ex)
+{
+	strbuf_release(&ex->question);
+	strbuf_release(&ex->solution);
+}
+
+/* ---- answers ---- */
+
+void exercise_format_value(const struct exercise_field *f, uint64_t v, char *buf, size_t len)
+{
+	switch (f->kind) {
+	case EXF_HEX:
+		snprintf(buf, len, "%#llx", (unsigned long long)v);
+		break;
+	case EXF_HITMISS:
+		snprintf(buf, len, "%s", v ? "H" : "M");
+		break;
+	default:
+		snprintf(buf, len, "%llu", (unsigned long long)v);
+		break;
+	}
+}
+
+/* Reads one value of the field's kind; 0 on success. */
+static int parse_value(const struct exercise_field *f, const char *tok, uint64_t *out)
+{
+	if (f->kind == EXF_HITMISS) {
+		if (!strcasecmp(tok, "h") || !strcasecmp(tok, "hit") || !strcmp(tok, "1")) {
+			*out = 1;
+			return 0;
+		}
+		if (!strcasecmp(tok, "m") || !strcasecmp(tok, "miss") || !strcmp(tok, "0")) {
+			*out = 0;
+			return 0;
+		}
+		return -1;
+	}
+	if (!isdigit((unsigned char)tok[0]))
+		return -1;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(tok, &end, 0);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int field_index(const struct exercise *ex, const char *name, size_t n)
+{
+	for (unsigned i = 0; i < ex->nfields; i++)
+		if (strlen(ex->field[i].name) == n && !strncasecmp(ex->field[i].name, name, n))
+			return (int)i;
+	return -1;
+}
+
+enum vm_err exercise_check(const struct exercise *ex, const char *answer,
+                           struct exercise_verdict *v, char *err, size_t errlen)
+{
+	memset(v, 0, sizeof(*v));
+	strbuf_init(&v->feedback);
+	uint64_t got[EXERCISE_MAX_FIELDS];
+	int have[EXERCISE_MAX_FIELDS] = {0};
+	unsigned pos = 0;
+	const char *p = answer ? answer : "";
+	char tok[64];
+	while (*p) {
+		size_t n = strcspn(p, " \t\r\n,;");
+		if (!n) {
+			p++;
+			continue;
+		}
+		if (n >= sizeof(tok)) {
+			snprintf(err, errlen, "answer token \"%.20s...\" is too long", p);
+			return VM_EINVAL;
+		}
+		memcpy(tok, p, n);
+		tok[n] = '\0';
+		p += n;
+		const char *val = tok;
+		int idx;
+		char *eq = strchr(tok, '=');
+		if (eq) {
+			idx = field_index(ex, tok, (size_t)(eq - tok));
+			if (idx < 0) {
+				snprintf(err, errlen, "no field named \"%.*s\" in this exercise",
+				         (int)(eq - tok), tok);
+				return VM_EINVAL;
+			}
+			val = eq + 1;
+		} else {
+			if (pos >= ex->nfields) {
+				snprintf(
+				    err, errlen,
+				    "too many values: this exercise asks for %u (extra \"%s\")",
+				    ex->nfields, tok);
+				return VM_EINVAL;
+			}
+			idx = (int)pos++;
+		}
+		const struct exercise_field *f = &ex->field[idx];
+		if (parse_value(f, val, &got[idx])) {
+			snprintf(err, errlen, "cannot read \"%s\" as %s for %s", val,
+			         f->kind == EXF_HITMISS ? "H or M"
+			         : f->kind == EXF_HEX   ? "a number (hex as 0x...)"
+			                                : "a number",
+			         f->name);
+			return VM_EINVAL;
+		}
+		have[idx] = 1;
+	}
+	v->total = ex->nfields;
+	for (unsigned i = 0; i < ex->nfields; i++) {
+		const struct exercise_field *f = &ex->field[i];
+		char want[32], gave[32];
+		exercise_format_value(f, f->value, want, sizeof(want));
+		if (!have[i]) {
+			strbuf_addf(&v->feedback, "%s: missing (the kernel gave %s)\n", f->name,
+			            want);
+			continue;
+		}
+		exercise_format_value(f, got[i], gave, sizeof(gave));
+		if (got[i] == f->value) {
+			v->right++;
+			strbuf_addf(&v->feedback, "%s: %s right\n", f->name, gave);
+		} else {
+			strbuf_addf(&v->feedback, "%s: %s wrong, the kernel gave %s\n", f->name,
+			            gave, want);
+		}
+	}
+	v->correct = v->right == v->total;
+	strbuf_addf(&v->feedback, "%u of %u right%s\n", v->right, v->total,
+	            v->correct ? ": correct" : "");
+	return VM_OK;
+}
+
+void exercise_verdict_release(struct exercise_verdict *v)
+{
+	strbuf_release(&v->feedback);
+}

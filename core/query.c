@@ -1,0 +1,99 @@
+/*
+ * Structured read-only views of a machine for the server: the frame map (what every
+ * physical frame holds, as the dashboard paints it), the zones and the counters.
+ */
+#include "query.h"
+
+#include "kernel.h"
+
+const char *const query_page_type_names[] = {
+    "free", "reserved", "kernel", "slab",    "pgtable", "vmalloc", "anon",
+    "file", "kstack",   "zero",   "kmalloc", "driver",  NULL,
+};
+
+_Static_assert(sizeof(query_page_type_names) / sizeof(query_page_type_names[0]) == PT_NR_TYPES + 1,
+               "one name per page type");
+
+/* Order of the block headed at pfn: free heads record it, allocated heads are followed by
+ * tails numbered 1, 2, ... (see struct page), so the run of tails gives the size. */
+static uint8_t block_order(const struct machine *m, uint64_t pfn)
+{
+	const struct page *map = m->pa.mem_map;
+	const struct page *p = &map[pfn];
+	if (!(p->flags & PG_head))
+		return QUERY_NO_ORDER;
+	if (page_type(p) == PT_FREE)
+		return p->private < MAX_ORDER ? (uint8_t)p->private : QUERY_NO_ORDER;
+	uint64_t n = 1;
+	while (pfn + n < m->pa.nr_frames && (map[pfn + n].flags & PG_tail) &&
+	       map[pfn + n].private == n && n < (1ull << (MAX_ORDER - 1)))
+		n++;
+	uint8_t order = 0;
+	while ((2ull << order) <= n)
+		order++;
+	return order;
+}
+
+uint64_t query_frame_map(const struct machine *m, uint64_t start, uint64_t count, uint16_t *flags,
+                         uint8_t *orders)
+{
+	uint64_t nr = m->pa.nr_frames;
+	if (start >= nr)
+		return 0;
+	if (count > nr - start)
+		count = nr - start;
+	for (uint64_t i = 0; i < count; i++) {
+		flags[i] = m->pa.mem_map[start + i].flags;
+		orders[i] = block_order(m, start + i);
+	}
+	return count;
+}
+
+unsigned query_zones(const struct machine *m, struct query_zone *out, unsigned max)
+{
+	unsigned n = 0;
+	for (int z = 0; z < MAX_NR_ZONES && n < max; z++) {
+		const struct zone *zone = &m->pa.zones[z];
+		if (!zone_populated(zone))
+			continue;
+		struct query_zone *q = &out[n++];
+		q->name = zone->name ? zone->name : zone_name((enum zone_type)z);
+		q->start_pfn = zone->zone_start_pfn;
+		q->spanned = zone->spanned_pages;
+		q->present = zone->present_pages;
+		q->managed = zone->managed_pages;
+		q->free = zone->free_pages;
+		q->wmark_min = zone->watermark[WMARK_MIN];
+		q->wmark_low = zone->watermark[WMARK_LOW];
+		q->wmark_high = zone->watermark[WMARK_HIGH];
+		for (int o = 0; o < MAX_ORDER; o++)
+			q->nr_free[o] = zone->free_area[o].nr_free;
+	}
+	return n;
+}
+
+void query_counters(const struct machine *m,
+                    void (*emit)(void *arg, const char *name, uint64_t value), void *arg)
+{
+	uint64_t by_type[PT_NR_TYPES] = {0};
+	for (uint64_t pfn = 0; pfn < m->pa.nr_frames; pfn++) {
+		unsigned t = page_type(&m->pa.mem_map[pfn]);
+		if (t < PT_NR_TYPES)
+			by_type[t]++;
+	}
+	emit(arg, "seq", m->seq);
+	emit(arg, "nr_frames", m->pa.nr_frames);
+	emit(arg, "totalram_pages", m->pa.totalram_pages);
+	emit(arg, "reserved_pages", m->pa.reserved_pages);
+	emit(arg, "nr_free_pages", nr_free_pages(m));
+	emit(arg, "min_free_kbytes", m->pa.min_free_kbytes);
+	emit(arg, "events_next_id", events_next_id(m));
+	/* Frames by owner, named like the dashboard legend: frames_free, frames_slab, ... */
+	static const char *const frame_counter[PT_NR_TYPES] = {
+	    "frames_free",    "frames_reserved", "frames_kernel",  "frames_slab",
+	    "frames_pgtable", "frames_vmalloc",  "frames_anon",    "frames_file",
+	    "frames_kstack",  "frames_zero",     "frames_kmalloc", "frames_driver",
+	};
+	for (unsigned t = 0; t < PT_NR_TYPES; t++)
+		emit(arg, frame_counter[t], by_type[t]);
+}

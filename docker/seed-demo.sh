@@ -1,0 +1,91 @@
+#!/bin/sh
+# Seeds a demo classroom on a running vmsimd, with vmsimctl only (what a teacher would type):
+# an instructor, three students, one machine per student replaying an example trace, and an
+# instructor machine shared read-only with the class. Prints every token once and keeps them in
+# STATE_DIR/demo-tokens.txt (mode 0600) so that a restart prints the same table instead of
+# seeding twice. Used by docker/compose.yaml (seed service) and by tests/docker/test_seed.sh.
+#
+#   seed-demo.sh --server URL (--admin-token TOKEN | --admin-token-file FILE)
+#                [--examples DIR] [--state-dir DIR] [--vmsimctl PATH]
+set -eu
+
+SERVER="http://127.0.0.1:8080"
+ADMIN_TOKEN=""
+EXAMPLES="examples"
+STATE_DIR="."
+VMSIMCTL="vmsimctl"
+
+usage() {
+	sed -n '9,10p' "$0" >&2
+	exit 2
+}
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--server) SERVER="$2"; shift 2 ;;
+	--admin-token) ADMIN_TOKEN="$2"; shift 2 ;;
+	--admin-token-file) ADMIN_TOKEN="$(tr -d ' \n' <"$2")"; shift 2 ;;
+	--examples) EXAMPLES="$2"; shift 2 ;;
+	--state-dir) STATE_DIR="$2"; shift 2 ;;
+	--vmsimctl) VMSIMCTL="$2"; shift 2 ;;
+	*) usage ;;
+	esac
+done
+[ -n "$ADMIN_TOKEN" ] || usage
+
+TOKENS="$STATE_DIR/demo-tokens.txt"
+banner() {
+	echo "=================================================================="
+	echo " vmsim demo classroom on $SERVER"
+	echo " dashboard: ${SERVER%/}/   (paste a token in the dashboard's login)"
+	echo " CLI:       VMSIM_SERVER=$SERVER VMSIM_TOKEN=<token> vmsimctl machine ls"
+	echo "=================================================================="
+	cat "$TOKENS"
+}
+if [ -s "$TOKENS" ]; then
+	echo "seed-demo: classroom already seeded"
+	banner
+	exit 0
+fi
+
+# vmsimctl as a given user; -o json for values read back, text otherwise.
+ctl() {
+	tok="$1"
+	shift
+	"$VMSIMCTL" --server "$SERVER" --token "$tok" "$@"
+}
+json_field() { jq -er "$1"; }
+
+# Waits up to 30 s for /healthz (the compose file already gates on health; tests do not).
+i=0
+until curl -fsS "${SERVER%/}/healthz" >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ $i -lt 60 ] || { echo "seed-demo: $SERVER is not healthy" >&2; exit 3; }
+	sleep 0.5
+done
+
+umask 077
+tmp="$TOKENS.tmp"
+printf '%-12s %-10s %s\n' USER ROLE TOKEN >"$tmp"
+
+instr_token="$(ctl "$ADMIN_TOKEN" -o json user add teacher --role instructor | json_field .token)"
+printf '%-12s %-10s %s\n' teacher instructor "$instr_token" >>"$tmp"
+
+# The instructor's own machine: the buddy allocator lesson, shared read-only with the class.
+mid="$(ctl "$instr_token" -o json machine create --name lesson-buddy --mem 64M | json_field .machine.id)"
+ctl "$instr_token" --machine "$mid" run "$EXAMPLES/buddy.trace" >/dev/null
+ctl "$instr_token" machine share "$mid" >/dev/null
+
+# Students, each with a machine replaying one seed section.
+for pair in alice:cow_fork bob:demand_paging carol:swap_free; do
+	user="${pair%%:*}"
+	trace="${pair#*:}"
+	tok="$(ctl "$instr_token" -o json user add "$user" --role student | json_field .token)"
+	printf '%-12s %-10s %s\n' "$user" student "$tok" >>"$tmp"
+	mid="$(ctl "$tok" -o json machine create --name "$trace" --mem 64M | json_field .machine.id)"
+	ctl "$tok" --machine "$mid" run "$EXAMPLES/$trace.trace" >/dev/null
+done
+
+mv "$tmp" "$TOKENS"
+echo "seed-demo: seeded 1 instructor, 3 students, 4 machines"
+banner

@@ -1,0 +1,615 @@
+/*
+ * The proto3 JSON mapping over protobuf-c descriptors and jansson. One walker per
+ * direction reads each field's type, label and offset from the descriptor, so every
+ * message of vmsim.proto (and any later one) gets JSON without per-message code.
+ * Mapping: https://protobuf.dev/programming-guides/proto3/#json
+ */
+#include "pb_json.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MEMBER(type, msg, off)  (*(type *)((char *)(msg) + (off)))
+#define CMEMBER(type, msg, off) (*(const type *)((const char *)(msg) + (off)))
+
+void pb_json_name(const char *name, char *out)
+{
+	int up = 0;
+	for (; *name; name++) {
+		if (*name == '_') {
+			up = 1;
+			continue;
+		}
+		*out++ = up && *name >= 'a' && *name <= 'z' ? (char)(*name - 'a' + 'A') : *name;
+		up = 0;
+	}
+	*out = 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Encoding */
+
+static json_t *u64_json(uint64_t v)
+{
+	char buf[24];
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	return json_string(buf);
+}
+
+static json_t *i64_json(int64_t v)
+{
+	char buf[24];
+	snprintf(buf, sizeof(buf), "%" PRId64, v);
+	return json_string(buf);
+}
+
+static json_t *double_json(double v)
+{
+	if (isnan(v))
+		return json_string("NaN");
+	if (isinf(v))
+		return json_string(v > 0 ? "Infinity" : "-Infinity");
+	return json_real(v);
+}
+
+static json_t *bytes_json(const ProtobufCBinaryData *b)
+{
+	size_t n = 4 * ((b->len + 2) / 3) + 1;
+	char *out = malloc(n);
+	if (!out)
+		return NULL;
+	EVP_EncodeBlock((unsigned char *)out, b->data, (int)b->len);
+	json_t *j = json_string(out);
+	free(out);
+	return j;
+}
+
+static json_t *enum_json(const ProtobufCEnumDescriptor *ed, int v)
+{
+	const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(ed, v);
+	return ev ? json_string(ev->name) : json_integer(v);
+}
+
+/* One value of a field (an element, for repeated fields) at p. */
+static json_t *value_json(const ProtobufCFieldDescriptor *f, const void *p, unsigned flags)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+		return json_integer(*(const int32_t *)p);
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		return json_integer(*(const uint32_t *)p);
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+		return i64_json(*(const int64_t *)p);
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return u64_json(*(const uint64_t *)p);
+	case PROTOBUF_C_TYPE_FLOAT:
+		return double_json(*(const float *)p);
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return double_json(*(const double *)p);
+	case PROTOBUF_C_TYPE_BOOL:
+		return json_boolean(*(const protobuf_c_boolean *)p);
+	case PROTOBUF_C_TYPE_ENUM:
+		return enum_json(f->descriptor, *(const int *)p);
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *s = *(char *const *)p;
+		return json_string(s ? s : "");
+	}
+	case PROTOBUF_C_TYPE_BYTES:
+		return bytes_json(p);
+	case PROTOBUF_C_TYPE_MESSAGE: {
+		const ProtobufCMessage *sub = *(ProtobufCMessage *const *)p;
+		return sub ? pb_json_encode(sub, flags) : json_null();
+	}
+	}
+	return json_null();
+}
+
+static size_t elem_size(const ProtobufCFieldDescriptor *f)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		return 4;
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return 8;
+	case PROTOBUF_C_TYPE_FLOAT:
+		return sizeof(float);
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return sizeof(double);
+	case PROTOBUF_C_TYPE_BOOL:
+		return sizeof(protobuf_c_boolean);
+	case PROTOBUF_C_TYPE_ENUM:
+		return sizeof(int);
+	case PROTOBUF_C_TYPE_STRING:
+		return sizeof(char *);
+	case PROTOBUF_C_TYPE_BYTES:
+		return sizeof(ProtobufCBinaryData);
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(ProtobufCMessage *);
+	}
+	return 0;
+}
+
+/* Whether a singular (non-oneof) field holds its proto3 default and may be left out. */
+static int is_default(const ProtobufCFieldDescriptor *f, const void *p)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *s = *(char *const *)p;
+		return !s || !*s;
+	}
+	case PROTOBUF_C_TYPE_BYTES:
+		return ((const ProtobufCBinaryData *)p)->len == 0;
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return *(ProtobufCMessage *const *)p == NULL;
+	case PROTOBUF_C_TYPE_FLOAT:
+		return *(const float *)p == 0;
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return *(const double *)p == 0;
+	default: {
+		static const unsigned char zero[8];
+		return memcmp(p, zero, elem_size(f)) == 0;
+	}
+	}
+}
+
+json_t *pb_json_encode(const ProtobufCMessage *msg, unsigned flags)
+{
+	const ProtobufCMessageDescriptor *d = msg->descriptor;
+	json_t *obj = json_object();
+	if (!obj)
+		return NULL;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const void *p = (const char *)msg + f->offset;
+		json_t *v;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = CMEMBER(size_t, msg, f->quantifier_offset);
+			if (n == 0 && !(flags & PB_JSON_EMIT_DEFAULTS))
+				continue;
+			const char *arr = *(char *const *)p;
+			v = json_array();
+			for (size_t k = 0; v && k < n; k++)
+				json_array_append_new(v,
+				                      value_json(f, arr + k * elem_size(f), flags));
+		} else if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			if (CMEMBER(uint32_t, msg, f->quantifier_offset) != f->id)
+				continue;
+			v = value_json(f, p, flags);
+		} else {
+			if (f->type == PROTOBUF_C_TYPE_MESSAGE && is_default(f, p))
+				continue;
+			if (!(flags & PB_JSON_EMIT_DEFAULTS) && is_default(f, p))
+				continue;
+			v = value_json(f, p, flags);
+		}
+		char name[128];
+		if (strlen(f->name) >= sizeof(name)) {
+			json_decref(v);
+			continue;
+		}
+		pb_json_name(f->name, name);
+		if (!v || json_object_set_new(obj, name, v)) {
+			json_decref(obj);
+			return NULL;
+		}
+	}
+	return obj;
+}
+
+char *pb_json_dumps(const ProtobufCMessage *msg, unsigned flags, size_t *len)
+{
+	json_t *j = pb_json_encode(msg, flags);
+	if (!j)
+		return NULL;
+	char *s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (s && len)
+		*len = strlen(s);
+	return s;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Decoding */
+
+struct dec {
+	char *err;
+	size_t errlen;
+	char path[256]; /* field path for messages, e.g. "ops[3].allocPages.order" */
+};
+
+static int fail(struct dec *dc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct dec *dc, const char *fmt, ...)
+{
+	char what[200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (dc->path[0])
+		snprintf(dc->err, dc->errlen, "field %s: %s", dc->path, what);
+	else
+		snprintf(dc->err, dc->errlen, "%s", what);
+	return -1;
+}
+
+/* Reads a JSON number or a decimal string as a signed or unsigned 64-bit integer. */
+static int json_int(struct dec *dc, const json_t *j, int is_signed, int64_t *sv, uint64_t *uv)
+{
+	if (json_is_integer(j)) {
+		json_int_t x = json_integer_value(j);
+		if (!is_signed && x < 0)
+			return fail(dc, "must not be negative");
+		*sv = x;
+		*uv = (uint64_t)x;
+		return 0;
+	}
+	if (json_is_real(j)) {
+		double x = json_real_value(j);
+		if (x != floor(x) || fabs(x) > 9007199254740992.0)
+			return fail(dc, "must be an integer");
+		if (!is_signed && x < 0)
+			return fail(dc, "must not be negative");
+		*sv = (int64_t)x;
+		*uv = (uint64_t)x;
+		return 0;
+	}
+	if (json_is_string(j)) {
+		const char *s = json_string_value(j);
+		char *end;
+		errno = 0;
+		if (!*s || (!is_signed && *s == '-'))
+			return fail(dc, "\"%s\" is not a valid %s integer", s,
+			            is_signed ? "signed" : "unsigned");
+		if (is_signed)
+			*sv = strtoll(s, &end, 10), *uv = (uint64_t)*sv;
+		else
+			*uv = strtoull(s, &end, 10), *sv = (int64_t)*uv;
+		if (*end || errno)
+			return fail(dc, "\"%s\" is not a valid integer", s);
+		return 0;
+	}
+	return fail(dc, "expected a number");
+}
+
+static int json_float(struct dec *dc, const json_t *j, double *out)
+{
+	if (json_is_number(j)) {
+		*out = json_number_value(j);
+		return 0;
+	}
+	if (json_is_string(j)) {
+		const char *s = json_string_value(j);
+		if (!strcmp(s, "NaN"))
+			*out = NAN;
+		else if (!strcmp(s, "Infinity"))
+			*out = INFINITY;
+		else if (!strcmp(s, "-Infinity"))
+			*out = -INFINITY;
+		else {
+			char *end;
+			*out = strtod(s, &end);
+			if (!*s || *end)
+				return fail(dc, "\"%s\" is not a number", s);
+		}
+		return 0;
+	}
+	return fail(dc, "expected a number");
+}
+
+/*
+ * Enum by its full name ("ARCH_I386"), by that name without the prefix shared with the
+ * enum's first value, any case ("i386"), or by number.
+ */
+static int json_enum(struct dec *dc, const ProtobufCEnumDescriptor *ed, const json_t *j, int *out)
+{
+	if (json_is_integer(j)) {
+		json_int_t x = json_integer_value(j);
+		if (x < INT_MIN || x > INT_MAX || !protobuf_c_enum_descriptor_get_value(ed, (int)x))
+			return fail(dc, "%lld is not a value of %s", (long long)x, ed->name);
+		*out = (int)x;
+		return 0;
+	}
+	if (!json_is_string(j))
+		return fail(dc, "expected an enum name of %s", ed->name);
+	const char *s = json_string_value(j);
+	const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, s);
+	if (ev) {
+		*out = ev->value;
+		return 0;
+	}
+	for (unsigned i = 0; i < ed->n_values; i++) {
+		const char *name = ed->values[i].name;
+		const char *us = strchr(name, '_');
+		if (us && !strcasecmp(us + 1, s)) {
+			*out = ed->values[i].value;
+			return 0;
+		}
+	}
+	char names[160] = "";
+	for (unsigned i = 0; i < ed->n_values && strlen(names) < 120; i++) {
+		strcat(names, i ? ", " : "");
+		strncat(names, ed->values[i].name, 60);
+	}
+	return fail(dc, "\"%s\" is not one of %s", s, names);
+}
+
+static int json_bytes(struct dec *dc, const json_t *j, ProtobufCBinaryData *out)
+{
+	if (!json_is_string(j))
+		return fail(dc, "expected a base64 string");
+	size_t n = json_string_length(j);
+	const char *s = json_string_value(j);
+	/* Accept the URL-safe alphabet and missing padding: normalise, then decode. */
+	char *norm = malloc(n + 4);
+	unsigned char *buf = malloc(n / 4 * 3 + 6);
+	if (!norm || !buf) {
+		free(norm);
+		free(buf);
+		return fail(dc, "out of memory");
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		norm[k++] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
+	if (k % 4 == 1) { /* one leftover character never encodes a byte */
+		free(norm);
+		free(buf);
+		return fail(dc, "invalid base64");
+	}
+	while (k % 4)
+		norm[k++] = '=';
+	size_t pad = 0;
+	while (pad < k && pad < 2 && norm[k - 1 - pad] == '=')
+		pad++;
+	int got = k ? EVP_DecodeBlock(buf, (unsigned char *)norm, (int)k) : 0;
+	free(norm);
+	if (got < 0) {
+		free(buf);
+		return fail(dc, "invalid base64");
+	}
+	out->len = (size_t)got - pad;
+	out->data = buf;
+	return 0;
+}
+
+static ProtobufCMessage *decode_msg(struct dec *dc, const ProtobufCMessageDescriptor *d,
+                                    const json_t *obj);
+
+/* Decodes one value into p (an element of the field's type). */
+static int value_decode(struct dec *dc, const ProtobufCFieldDescriptor *f, const json_t *j, void *p)
+{
+	int64_t sv;
+	uint64_t uv;
+	double dv;
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+		if (json_int(dc, j, 1, &sv, &uv))
+			return -1;
+		if (sv < INT32_MIN || sv > INT32_MAX)
+			return fail(dc, "%lld is out of range for int32", (long long)sv);
+		*(int32_t *)p = (int32_t)sv;
+		return 0;
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		if (json_int(dc, j, 0, &sv, &uv))
+			return -1;
+		if (uv > UINT32_MAX)
+			return fail(dc, "%llu is out of range for uint32", (unsigned long long)uv);
+		*(uint32_t *)p = (uint32_t)uv;
+		return 0;
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+		if (json_int(dc, j, 1, &sv, &uv))
+			return -1;
+		*(int64_t *)p = sv;
+		return 0;
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		if (json_int(dc, j, 0, &sv, &uv))
+			return -1;
+		*(uint64_t *)p = uv;
+		return 0;
+	case PROTOBUF_C_TYPE_FLOAT:
+		if (json_float(dc, j, &dv))
+			return -1;
+		*(float *)p = (float)dv;
+		return 0;
+	case PROTOBUF_C_TYPE_DOUBLE:
+		if (json_float(dc, j, &dv))
+			return -1;
+		*(double *)p = dv;
+		return 0;
+	case PROTOBUF_C_TYPE_BOOL:
+		if (!json_is_boolean(j))
+			return fail(dc, "expected true or false");
+		*(protobuf_c_boolean *)p = json_is_true(j);
+		return 0;
+	case PROTOBUF_C_TYPE_ENUM:
+		return json_enum(dc, f->descriptor, j, (int *)p);
+	case PROTOBUF_C_TYPE_STRING: {
+		if (!json_is_string(j))
+			return fail(dc, "expected a string");
+		char *s = strdup(json_string_value(j));
+		if (!s)
+			return fail(dc, "out of memory");
+		*(char **)p = s;
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_BYTES:
+		return json_bytes(dc, j, p);
+	case PROTOBUF_C_TYPE_MESSAGE: {
+		ProtobufCMessage *sub = decode_msg(dc, f->descriptor, j);
+		if (!sub)
+			return -1;
+		*(ProtobufCMessage **)p = sub;
+		return 0;
+	}
+	}
+	return fail(dc, "unsupported field type");
+}
+
+static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescriptor *d,
+                                                  const char *key)
+{
+	char name[128];
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const char *fn = d->fields[i].name;
+		if (!strcmp(fn, key))
+			return &d->fields[i];
+		if (strlen(fn) < sizeof(name)) {
+			pb_json_name(fn, name);
+			if (!strcmp(name, key))
+				return &d->fields[i];
+		}
+	}
+	return NULL;
+}
+
+static int repeated_decode(struct dec *dc, ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
+                           const json_t *j)
+{
+	if (!json_is_array(j))
+		return fail(dc, "expected an array");
+	size_t n = json_array_size(j), es = elem_size(f);
+	if (n == 0)
+		return 0;
+	char *arr = calloc(n, es);
+	if (!arr)
+		return fail(dc, "out of memory");
+	/* Publish the array first so a failure half way is freed with the message. */
+	MEMBER(void *, msg, f->offset) = arr;
+	size_t plen = strlen(dc->path);
+	for (size_t k = 0; k < n; k++) {
+		snprintf(dc->path + plen, sizeof(dc->path) - plen, "[%zu]", k);
+		if (value_decode(dc, f, json_array_get(j, k), arr + k * es))
+			return -1;
+		MEMBER(size_t, msg, f->quantifier_offset) = k + 1;
+	}
+	dc->path[plen] = 0;
+	return 0;
+}
+
+/* Whether a field owning memory was already filled (a key given both as name and jsonName). */
+static int field_is_set(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f)
+{
+	const void *p = (const char *)msg + f->offset;
+	if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		return *(void *const *)p != NULL;
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *s = *(char *const *)p;
+		return s && s != f->default_value;
+	}
+	case PROTOBUF_C_TYPE_BYTES:
+		return ((const ProtobufCBinaryData *)p)->data != NULL;
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return *(void *const *)p != NULL;
+	default:
+		return 0;
+	}
+}
+
+static int field_decode(struct dec *dc, ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
+                        const json_t *j)
+{
+	if (json_is_null(j))
+		return 0; /* null means "default" in proto3 JSON */
+	if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && field_is_set(msg, f))
+		return fail(dc, "given twice (as %s and in lowerCamelCase?)", f->name);
+	if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		return repeated_decode(dc, msg, f, j);
+	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+		uint32_t *cs = &MEMBER(uint32_t, msg, f->quantifier_offset);
+		if (*cs)
+			return fail(dc, "only one field of the oneof may be set");
+		if (value_decode(dc, f, j, (char *)msg + f->offset))
+			return -1;
+		*cs = f->id;
+		return 0;
+	}
+	if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset &&
+	    f->type != PROTOBUF_C_TYPE_MESSAGE && f->type != PROTOBUF_C_TYPE_STRING)
+		MEMBER(protobuf_c_boolean, msg, f->quantifier_offset) = 1;
+	return value_decode(dc, f, j, (char *)msg + f->offset);
+}
+
+static ProtobufCMessage *decode_msg(struct dec *dc, const ProtobufCMessageDescriptor *d,
+                                    const json_t *obj)
+{
+	if (!json_is_object(obj)) {
+		fail(dc, "expected a JSON object for %s", d->name);
+		return NULL;
+	}
+	ProtobufCMessage *msg = malloc(d->sizeof_message);
+	if (!msg) {
+		fail(dc, "out of memory");
+		return NULL;
+	}
+	d->message_init(msg);
+	const char *key;
+	json_t *val;
+	size_t plen = strlen(dc->path);
+	json_object_foreach((json_t *)obj, key, val)
+	{
+		snprintf(dc->path + plen, sizeof(dc->path) - plen, "%s%s", plen ? "." : "", key);
+		const ProtobufCFieldDescriptor *f = find_field(d, key);
+		if (!f) {
+			dc->path[plen] = 0;
+			fail(dc, "unknown field \"%s\" in %s", key, d->name);
+			protobuf_c_message_free_unpacked(msg, NULL);
+			return NULL;
+		}
+		if (field_decode(dc, msg, f, val)) {
+			protobuf_c_message_free_unpacked(msg, NULL);
+			return NULL;
+		}
+	}
+	dc->path[plen] = 0;
+	return msg;
+}
+
+ProtobufCMessage *pb_json_decode(const ProtobufCMessageDescriptor *d, const json_t *obj, char *err,
+                                 size_t errlen)
+{
+	struct dec dc = {.err = err, .errlen = errlen};
+	return decode_msg(&dc, d, obj);
+}
+
+ProtobufCMessage *pb_json_parse(const ProtobufCMessageDescriptor *d, const char *text, size_t len,
+                                char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (!j) {
+		snprintf(err, errlen, "invalid JSON at line %d column %d: %s", je.line, je.column,
+		         je.text);
+		return NULL;
+	}
+	ProtobufCMessage *msg = pb_json_decode(d, j, err, errlen);
+	json_decref(j);
+	return msg;
+}

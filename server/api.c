@@ -1,0 +1,560 @@
+/*
+ * The RPC handlers: protobuf requests in, core ops and queries, protobuf responses out.
+ * Every op RPC goes through one handler (op_rpc) driven by the table in ops.c; the rest
+ * (machines, Apply, inspection) have one handler each. Handlers only read and apply; the
+ * acknowledgement of a change goes through the commit record they leave in the call.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+#include "ops.h"
+#include "proc.h"
+#include "query.h"
+#include "registry.h"
+#include "rpc.h"
+#include "sse.h"
+#include "vmsim/v1/vmsim.pb-c.h"
+
+#define DEFAULT_RAM       (64ull << 20)
+#define MAX_RESULT_EVENTS 256
+#define EVENTS_DEFAULT    1000
+#define EVENTS_MAX        10000
+#define FRAME_MAP_MAX     (1ull << 24) /* 16 Mi frames = 64 GiB: one whole machine */
+
+/* The machine a request names, or NULL with not_found set. */
+static struct srv_machine *machine_of(struct srv_call *c)
+{
+	if (!*c->machine_id) {
+		rpc_fail(c, "invalid_argument", "machine_id is required");
+		return NULL;
+	}
+	struct srv_machine *sm = registry_get(c->srv->reg, c->machine_id);
+	if (!sm)
+		rpc_fail(c, "not_found", "no machine \"%s\" (ListMachines shows the machines)",
+		         c->machine_id);
+	return sm;
+}
+
+static void commit_ops(struct srv_call *c, struct srv_machine *sm, const struct op *ops, size_t n,
+                       uint64_t first_seq)
+{
+	if (n == 0)
+		return;
+	snprintf(c->id_copy, sizeof(c->id_copy), "%s", sm->id);
+	c->has_commit = 1;
+	c->commit.kind = SRV_COMMIT_OPS;
+	c->commit.machine_id = c->id_copy;
+	c->commit.ops = ops;
+	c->commit.n_ops = n;
+	c->commit.first_seq = first_seq;
+	c->srv->metrics.ops_applied += n;
+}
+
+static void commit_machine(struct srv_call *c, enum srv_commit_kind kind,
+                           const struct srv_machine *sm)
+{
+	snprintf(c->id_copy, sizeof(c->id_copy), "%s", sm->id);
+	snprintf(c->name_copy, sizeof(c->name_copy), "%s", sm->name);
+	c->cfg_copy = sm->cfg;
+	c->has_commit = 1;
+	c->commit.kind = kind;
+	c->commit.machine_id = c->id_copy;
+	c->commit.name = c->name_copy;
+	c->commit.config = &c->cfg_copy;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Machines */
+
+static void config_to_pb(const struct machine_config *cfg, Vmsim__V1__MachineConfig *pb)
+{
+	pb->arch =
+	    cfg->arch == ARCH_I386 ? VMSIM__V1__ARCH__ARCH_I386 : VMSIM__V1__ARCH__ARCH_X86_64;
+	pb->ram_bytes = cfg->ram_bytes;
+	pb->tlb_entries = cfg->tlb_entries;
+	pb->tlb_ways = cfg->tlb_ways;
+	pb->policy = (Vmsim__V1__Policy)cfg->policy;
+	pb->swappiness_opt_case = VMSIM__V1__MACHINE_CONFIG__SWAPPINESS_OPT_SWAPPINESS;
+	pb->swappiness = cfg->swappiness;
+	pb->seed = cfg->seed;
+	pb->min_free_kbytes = cfg->min_free_kbytes;
+	pb->event_ring = cfg->event_ring;
+}
+
+static void config_from_pb(const Vmsim__V1__MachineConfig *pb, struct machine_config *cfg)
+{
+	int i386 = pb && pb->arch == VMSIM__V1__ARCH__ARCH_I386;
+	machine_config_default(cfg, i386 ? ARCH_I386 : ARCH_X86_64, DEFAULT_RAM);
+	if (!pb)
+		return;
+	if (pb->ram_bytes)
+		cfg->ram_bytes = pb->ram_bytes;
+	cfg->tlb_entries = pb->tlb_entries;
+	cfg->tlb_ways = pb->tlb_ways;
+	cfg->policy = (enum reclaim_policy)pb->policy;
+	if (pb->swappiness_opt_case == VMSIM__V1__MACHINE_CONFIG__SWAPPINESS_OPT_SWAPPINESS) {
+		cfg->swappiness = pb->swappiness;
+		cfg->swappiness_set = 1;
+	}
+	if (pb->seed)
+		cfg->seed = pb->seed;
+	cfg->min_free_kbytes = pb->min_free_kbytes;
+	cfg->event_ring = pb->event_ring;
+}
+
+/* Fills pb (and the config it points to) from sm. */
+static void machine_to_pb(const struct srv_machine *sm, Vmsim__V1__Machine *pb,
+                          Vmsim__V1__MachineConfig *cfg)
+{
+	vmsim__v1__machine__init(pb);
+	vmsim__v1__machine_config__init(cfg);
+	config_to_pb(&sm->cfg, cfg);
+	pb->id = (char *)sm->id;
+	pb->name = (char *)sm->name;
+	pb->config = cfg;
+	pb->seq = machine_seq(sm->m);
+	pb->nr_frames = machine_nr_frames(sm->m);
+	uint64_t free_pages = 0;
+	struct query_zone z[4];
+	unsigned nz = query_zones(sm->m, z, 4);
+	for (unsigned i = 0; i < nz; i++)
+		free_pages += z[i].free;
+	pb->free_pages = free_pages;
+	pb->next_event_id = events_next_id(sm->m);
+}
+
+static void reply_machine(struct srv_call *c, const struct srv_machine *sm)
+{
+	Vmsim__V1__Machine pb;
+	Vmsim__V1__MachineConfig cfg;
+	machine_to_pb(sm, &pb, &cfg);
+	rpc_reply(c, &pb.base);
+}
+
+static void create_machine(struct srv_call *c)
+{
+	const Vmsim__V1__CreateMachineRequest *req = (const void *)c->req;
+	if (registry_count(c->srv->reg) >= c->srv->cfg.max_machines) {
+		rpc_fail(c, "resource_exhausted", "the server already hosts %zu machines",
+		         registry_count(c->srv->reg));
+		return;
+	}
+	struct machine_config cfg;
+	config_from_pb(req->config, &cfg);
+	char err[256];
+	struct srv_machine *sm =
+	    registry_create(c->srv->reg, NULL, req->name, &cfg, err, sizeof(err));
+	if (!sm) {
+		rpc_fail(c, strstr(err, "host memory") ? "resource_exhausted" : "invalid_argument",
+		         "%s", err);
+		return;
+	}
+	reply_machine(c, sm);
+	commit_machine(c, SRV_COMMIT_CREATE, sm);
+}
+
+static void get_machine(struct srv_call *c)
+{
+	struct srv_machine *sm = machine_of(c);
+	if (sm)
+		reply_machine(c, sm);
+}
+
+static void list_machines(struct srv_call *c)
+{
+	size_t n = registry_count(c->srv->reg), i = 0;
+	Vmsim__V1__Machine *ms = calloc(n ? n : 1, sizeof(*ms));
+	Vmsim__V1__MachineConfig *cfgs = calloc(n ? n : 1, sizeof(*cfgs));
+	Vmsim__V1__Machine **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	if (!ms || !cfgs || !ptrs) {
+		rpc_fail(c, "internal", "out of memory");
+	} else {
+		for (struct srv_machine *sm = registry_first(c->srv->reg); sm; sm = sm->next, i++) {
+			machine_to_pb(sm, &ms[i], &cfgs[i]);
+			ptrs[i] = &ms[i];
+		}
+		Vmsim__V1__ListMachinesResponse resp = VMSIM__V1__LIST_MACHINES_RESPONSE__INIT;
+		resp.n_machines = i;
+		resp.machines = ptrs;
+		rpc_reply(c, &resp.base);
+	}
+	free(ms);
+	free(cfgs);
+	free(ptrs);
+}
+
+static void delete_machine(struct srv_call *c)
+{
+	struct srv_machine *sm = machine_of(c);
+	if (!sm)
+		return;
+	commit_machine(c, SRV_COMMIT_DELETE, sm);
+	sse_machine_deleted(c->srv, sm);
+	registry_delete(c->srv->reg, sm);
+	Vmsim__V1__DeleteMachineResponse resp = VMSIM__V1__DELETE_MACHINE_RESPONSE__INIT;
+	rpc_reply(c, &resp.base);
+}
+
+static void reset_machine(struct srv_call *c)
+{
+	struct srv_machine *sm = machine_of(c);
+	if (!sm)
+		return;
+	char err[256];
+	if (registry_reset(c->srv->reg, sm, err, sizeof(err))) {
+		rpc_fail(c, "resource_exhausted", "%s", err);
+		return;
+	}
+	sse_machine_reset(c->srv, sm);
+	reply_machine(c, sm);
+	commit_machine(c, SRV_COMMIT_RESET, sm);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Ops */
+
+static void result_to_pb(const struct op_result *res, Vmsim__V1__OpResult *pb)
+{
+	vmsim__v1__op_result__init(pb);
+	pb->seq = res->seq;
+	pb->value = res->value;
+	pb->value2 = res->value2;
+	pb->fault = (Vmsim__V1__FaultKind)res->fault;
+	pb->faults = res->faults;
+	pb->major = res->major;
+	pb->tlb_hits = res->tlb_hits;
+	pb->tlb_misses = res->tlb_misses;
+	pb->first_event = res->first_event;
+	pb->last_event = res->last_event;
+}
+
+/* One op RPC (AllocPages, Mmap, Access, ...): the request converts to a struct op. */
+static void op_rpc(struct srv_call *c)
+{
+	struct srv_machine *sm = machine_of(c);
+	if (!sm)
+		return;
+	char err[200];
+	if (ops_from_request(c->req, &c->op1, err, sizeof(err))) {
+		rpc_fail(c, "invalid_argument", "%s", err);
+		return;
+	}
+	struct op_result res;
+	if (machine_apply(sm->m, &c->op1, &res) != VM_OK) {
+		rpc_fail_vm(c, res.err, res.msg);
+		return;
+	}
+	Vmsim__V1__OpResult pb;
+	result_to_pb(&res, &pb);
+	/* The events of this op, rendered, so a client can --explain without a second call. */
+	char *texts[MAX_RESULT_EVENTS];
+	size_t n = 0;
+	struct strbuf sb;
+	strbuf_init(&sb);
+	for (uint64_t id = res.first_event; id <= res.last_event && id && n < MAX_RESULT_EVENTS;
+	     id++) {
+		const struct event *e = event_get(sm->m, id);
+		if (!e)
+			continue;
+		event_render(e, &sb);
+		texts[n++] = strbuf_detach(&sb, NULL);
+	}
+	pb.n_events = n;
+	pb.events = texts;
+	rpc_reply(c, &pb.base);
+	for (size_t i = 0; i < n; i++)
+		free(texts[i]);
+	strbuf_release(&sb);
+	commit_ops(c, sm, &c->op1, 1, res.seq);
+}
+
+static void apply(struct srv_call *c)
+{
+	const Vmsim__V1__ApplyRequest *req = (const void *)c->req;
+	struct srv_machine *sm = machine_of(c);
+	if (!sm)
+		return;
+	size_t n = req->n_ops;
+	c->ops = malloc((n ? n : 1) * sizeof(*c->ops));
+	if (!c->ops) {
+		rpc_fail(c, "resource_exhausted", "batch of %zu ops is too large", n);
+		return;
+	}
+	/* Convert the whole batch first: a malformed op rejects the batch before any runs. */
+	char err[200];
+	for (size_t i = 0; i < n; i++) {
+		if (ops_from_pb(req->ops[i], &c->ops[i], err, sizeof(err))) {
+			rpc_fail(c, "invalid_argument", "op %zu: %s", i, err);
+			return;
+		}
+	}
+	Vmsim__V1__OpResult *results = NULL, **rptr = NULL;
+	if (req->want_results && n) {
+		results = malloc(n * sizeof(*results));
+		rptr = malloc(n * sizeof(*rptr));
+		if (!results || !rptr) {
+			free(results);
+			free(rptr);
+			rpc_fail(c, "resource_exhausted", "too many results to return");
+			return;
+		}
+	}
+	Vmsim__V1__ApplyResponse resp = VMSIM__V1__APPLY_RESPONSE__INIT;
+	Vmsim__V1__ApplyError aerr = VMSIM__V1__APPLY_ERROR__INIT;
+	struct op_result res;
+	uint64_t first_seq = machine_seq(sm->m) + 1;
+	size_t i;
+	for (i = 0; i < n; i++) {
+		if (machine_apply(sm->m, &c->ops[i], &res) != VM_OK) {
+			aerr.index = (uint32_t)i;
+			aerr.code = (char *)twirp_code(res.err);
+			aerr.msg = res.msg[0] ? res.msg : (char *)vm_strerror(res.err);
+			resp.error = &aerr;
+			break;
+		}
+		if (results) {
+			result_to_pb(&res, &results[i]);
+			rptr[i] = &results[i];
+		}
+	}
+	resp.applied = (uint32_t)i;
+	resp.seq = machine_seq(sm->m);
+	resp.n_results = results ? i : 0;
+	resp.results = rptr;
+	rpc_reply(c, &resp.base);
+	free(results);
+	free(rptr);
+	commit_ops(c, sm, c->ops, i, first_seq);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Inspection */
+
+static void proc(struct srv_call *c)
+{
+	const Vmsim__V1__ProcRequest *req = (const void *)c->req;
+	struct srv_machine *sm = machine_of(c);
+	if (!sm)
+		return;
+	struct strbuf sb;
+	strbuf_init(&sb);
+	if (!*req->path) {
+		rpc_fail(c, "invalid_argument", "path is required (e.g. \"buddyinfo\")");
+	} else if (proc_render(sm->m, req->path, &sb) != VM_OK) {
+		struct strbuf names;
+		strbuf_init(&names);
+		for (const char *const *v = proc_view_names; *v; v++)
+			strbuf_addf(&names, "%s%s", v == proc_view_names ? "" : ", ", *v);
+		rpc_fail(c, "not_found",
+		         "no view /proc/%s on this machine (views: %s; per process: "
+		         "<pid>/maps ...)",
+		         req->path, names.buf ? names.buf : "");
+		strbuf_release(&names);
+	} else {
+		size_t nv = 0;
+		while (proc_view_names[nv])
+			nv++;
+		Vmsim__V1__ProcResponse resp = VMSIM__V1__PROC_RESPONSE__INIT;
+		resp.path = req->path;
+		resp.text = sb.buf ? sb.buf : "";
+		resp.seq = machine_seq(sm->m);
+		resp.n_views = nv;
+		resp.views = (char **)proc_view_names;
+		rpc_reply(c, &resp.base);
+	}
+	strbuf_release(&sb);
+}
+
+static void frame_map(struct srv_call *c)
+{
+	const Vmsim__V1__FrameMapRequest *req = (const void *)c->req;
+	struct srv_machine *sm = machine_of(c);
+	if (!sm)
+		return;
+	uint64_t nr = machine_nr_frames(sm->m);
+	if (req->start_pfn >= nr) {
+		rpc_fail(c, "invalid_argument", "start_pfn %llu is beyond the last frame (%llu)",
+		         (unsigned long long)req->start_pfn, (unsigned long long)(nr - 1));
+		return;
+	}
+	uint64_t count = req->count ? req->count : nr;
+	if (count > nr - req->start_pfn)
+		count = nr - req->start_pfn;
+	if (count > FRAME_MAP_MAX)
+		count = FRAME_MAP_MAX;
+	uint16_t *flags = malloc(count * sizeof(*flags));
+	uint8_t *le = malloc(count * 2);
+	uint8_t *orders = malloc(count);
+	if (!flags || !le || !orders) {
+		rpc_fail(c, "resource_exhausted", "frame map too large");
+		goto out;
+	}
+	count = query_frame_map(sm->m, req->start_pfn, count, flags, orders);
+	for (uint64_t i = 0; i < count; i++) {
+		le[2 * i] = (uint8_t)flags[i];
+		le[2 * i + 1] = (uint8_t)(flags[i] >> 8);
+	}
+	struct query_zone z[4];
+	unsigned nz = query_zones(sm->m, z, 4);
+	Vmsim__V1__Zone zones[4], *zp[4];
+	for (unsigned i = 0; i < nz; i++) {
+		vmsim__v1__zone__init(&zones[i]);
+		zones[i].name = (char *)z[i].name;
+		zones[i].start_pfn = z[i].start_pfn;
+		zones[i].spanned_pages = z[i].spanned;
+		zones[i].present_pages = z[i].present;
+		zones[i].managed_pages = z[i].managed;
+		zones[i].free_pages = z[i].free;
+		zones[i].min = z[i].wmark_min;
+		zones[i].low = z[i].wmark_low;
+		zones[i].high = z[i].wmark_high;
+		zones[i].n_nr_free = 11;
+		zones[i].nr_free = z[i].nr_free;
+		zp[i] = &zones[i];
+	}
+	size_t ntypes = 0;
+	while (query_page_type_names[ntypes])
+		ntypes++;
+	Vmsim__V1__FrameMapResponse resp = VMSIM__V1__FRAME_MAP_RESPONSE__INIT;
+	resp.nr_frames = nr;
+	resp.start_pfn = req->start_pfn;
+	resp.count = count;
+	resp.flags.data = le;
+	resp.flags.len = count * 2;
+	resp.orders.data = orders;
+	resp.orders.len = count;
+	resp.n_page_types = ntypes;
+	resp.page_types = (char **)query_page_type_names;
+	resp.n_zones = nz;
+	resp.zones = zp;
+	resp.seq = machine_seq(sm->m);
+	rpc_reply(c, &resp.base);
+out:
+	free(flags);
+	free(le);
+	free(orders);
+}
+
+struct counter_list {
+	Vmsim__V1__Counter c[256];
+	Vmsim__V1__Counter *p[256];
+	size_t n;
+};
+
+static void add_counter(void *arg, const char *name, uint64_t value)
+{
+	struct counter_list *l = arg;
+	if (l->n == 256)
+		return;
+	vmsim__v1__counter__init(&l->c[l->n]);
+	l->c[l->n].name = (char *)name;
+	l->c[l->n].value = value;
+	l->p[l->n] = &l->c[l->n];
+	l->n++;
+}
+
+static void counters(struct srv_call *c)
+{
+	struct srv_machine *sm = machine_of(c);
+	if (!sm)
+		return;
+	struct counter_list *l = malloc(sizeof(*l));
+	if (!l) {
+		rpc_fail(c, "internal", "out of memory");
+		return;
+	}
+	l->n = 0;
+	query_counters(sm->m, add_counter, l);
+	Vmsim__V1__CountersResponse resp = VMSIM__V1__COUNTERS_RESPONSE__INIT;
+	resp.seq = machine_seq(sm->m);
+	resp.n_counters = l->n;
+	resp.counters = l->p;
+	rpc_reply(c, &resp.base);
+	free(l);
+}
+
+static void events(struct srv_call *c)
+{
+	const Vmsim__V1__EventsRequest *req = (const void *)c->req;
+	struct srv_machine *sm = machine_of(c);
+	if (!sm)
+		return;
+	uint64_t first = events_first_id(sm->m), next = events_next_id(sm->m);
+	uint64_t from = req->after_id + 1;
+	Vmsim__V1__EventsResponse resp = VMSIM__V1__EVENTS_RESPONSE__INIT;
+	resp.first_id = first;
+	resp.next_id = next;
+	if (from < first) {
+		resp.gap = req->after_id != 0 && req->after_id + 1 < first;
+		from = first;
+	}
+	size_t limit = req->limit ? req->limit : EVENTS_DEFAULT;
+	if (limit > EVENTS_MAX)
+		limit = EVENTS_MAX;
+	size_t n = from < next ? (size_t)(next - from) : 0;
+	if (n > limit)
+		n = limit;
+	Vmsim__V1__Event *evs = calloc(n ? n : 1, sizeof(*evs));
+	Vmsim__V1__Event **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	char **texts = calloc(n ? n : 1, sizeof(*texts));
+	size_t k = 0;
+	if (evs && ptrs && texts) {
+		struct strbuf sb;
+		strbuf_init(&sb);
+		for (uint64_t id = from; k < n; id++) {
+			const struct event *e = event_get(sm->m, id);
+			if (!e)
+				break;
+			event_render(e, &sb);
+			texts[k] = strbuf_detach(&sb, NULL);
+			vmsim__v1__event__init(&evs[k]);
+			evs[k].id = e->id;
+			evs[k].seq = e->seq;
+			evs[k].type = e->type;
+			evs[k].text = texts[k] ? texts[k] : "";
+			ptrs[k] = &evs[k];
+			k++;
+		}
+		strbuf_release(&sb);
+		resp.n_events = k;
+		resp.events = ptrs;
+		rpc_reply(c, &resp.base);
+	} else {
+		rpc_fail(c, "internal", "out of memory");
+	}
+	for (size_t i = 0; i < k; i++)
+		free(texts[i]);
+	free(texts);
+	free(evs);
+	free(ptrs);
+}
+
+/* ------------------------------------------------------------------------------------ */
+
+static const struct {
+	const char *method;
+	rpc_handler_fn fn;
+} handlers[] = {
+    {"CreateMachine", create_machine},
+    {"GetMachine", get_machine},
+    {"ListMachines", list_machines},
+    {"DeleteMachine", delete_machine},
+    {"ResetMachine", reset_machine},
+    {"Apply", apply},
+    {"Proc", proc},
+    {"FrameMap", frame_map},
+    {"Counters", counters},
+    {"Events", events},
+};
+
+rpc_handler_fn api_handler(const ProtobufCMethodDescriptor *md)
+{
+	if (ops_is_op_request(md->input, NULL))
+		return op_rpc;
+	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+		if (!strcmp(handlers[i].method, md->name))
+			return handlers[i].fn;
+	return NULL;
+}

@@ -1,0 +1,757 @@
+/*
+ * HTTP/1.1 connections: bytes in -> http-parser -> a queue of requests -> router_handle()
+ * -> srv_respond() -> bytes out, strictly in request order. Each connection has one timer
+ * that enforces the idle timeout between requests and the request timeout from a request's
+ * first byte to its last (a slowloris client cannot hold a connection by trickling bytes).
+ */
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "router.h"
+
+#define READ_CHUNK       65536
+#define MAX_HEADERS      100
+#define WRITE_HIGH_WATER (4u << 20) /* stop reading while this much output is unsent */
+
+struct srv_conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	struct srv *srv;
+	struct srv_conn *prev, *next; /* srv->conns */
+	http_parser parser;
+	struct srv_request *cur;         /* being parsed */
+	struct srv_request *head, *tail; /* parsed, in order; head is being handled */
+	unsigned nqueued;
+	size_t header_bytes;
+	int last_was_value;
+	int error_status; /* set by a callback that rejects the request (413, 431) */
+	int in_message;
+	int reading;
+	int closing;
+	int close_after_write; /* no keep-alive: close once the queued writes are out */
+	int advancing;
+	unsigned writes_pending;
+	unsigned open_handles;
+	char peer[64];
+	void *stream;
+	void (*stream_on_close)(void *stream);
+};
+
+struct write_req {
+	uv_write_t req;
+	struct srv_conn *conn;
+	size_t len;
+	char data[];
+};
+
+static void conn_advance(struct srv_conn *c);
+static void conn_close(struct srv_conn *c);
+static void conn_read_start(struct srv_conn *c);
+static void on_timer(uv_timer_t *t);
+
+const char *http_status_text(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 304:
+		return "Not Modified";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 412:
+		return "Precondition Failed";
+	case 413:
+		return "Payload Too Large";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Unknown";
+	}
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Requests */
+
+static void request_free(struct srv_request *r)
+{
+	if (!r)
+		return;
+	for (unsigned i = 0; i < r->nhdr; i++) {
+		free(r->hdr[i].name);
+		free(r->hdr[i].value);
+	}
+	free(r->hdr);
+	free(r->url);
+	free(r->body);
+	free(r->resp);
+	free(r);
+}
+
+const char *srv_header(const struct srv_request *r, const char *name)
+{
+	for (unsigned i = 0; i < r->nhdr; i++)
+		if (!strcasecmp(r->hdr[i].name, name))
+			return r->hdr[i].value;
+	return NULL;
+}
+
+static int append(char **buf, size_t *len, size_t *cap, const char *at, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		size_t nc = *cap ? *cap : 64;
+		while (nc < *len + n + 1)
+			nc *= 2;
+		char *nb = realloc(*buf, nc);
+		if (!nb)
+			return -1;
+		*buf = nb;
+		*cap = nc;
+	}
+	memcpy(*buf + *len, at, n);
+	*len += n;
+	(*buf)[*len] = 0;
+	return 0;
+}
+
+static int append_str(char **s, const char *at, size_t n)
+{
+	size_t len = *s ? strlen(*s) : 0, cap = *s ? len + 1 : 0;
+	return append(s, &len, &cap, at, n);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Parser callbacks */
+
+static struct srv_conn *pconn(http_parser *p)
+{
+	return p->data;
+}
+
+static int count_header_bytes(struct srv_conn *c, size_t n)
+{
+	c->header_bytes += n;
+	if (c->header_bytes > c->srv->cfg.max_header) {
+		c->error_status = 431;
+		return -1;
+	}
+	return 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+	struct srv_conn *c = pconn(p);
+	c->cur = calloc(1, sizeof(*c->cur));
+	if (!c->cur)
+		return -1;
+	c->cur->srv = c->srv;
+	c->header_bytes = 0;
+	c->last_was_value = 0;
+	c->in_message = 1;
+	/* From here the whole request must arrive within request_timeout_ms. */
+	uv_timer_start(&c->timer, on_timer, c->srv->cfg.request_timeout_ms, 0);
+	return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n)
+{
+	struct srv_conn *c = pconn(p);
+	if (count_header_bytes(c, n) || append_str(&c->cur->url, at, n))
+		return -1;
+	return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+	struct srv_conn *c = pconn(p);
+	struct srv_request *r = c->cur;
+	if (count_header_bytes(c, n))
+		return -1;
+	if (c->last_was_value || r->nhdr == 0) {
+		if (r->nhdr == MAX_HEADERS) {
+			c->error_status = 431;
+			return -1;
+		}
+		if (r->nhdr == r->hdr_cap) {
+			unsigned nc = r->hdr_cap ? r->hdr_cap * 2 : 8;
+			struct srv_header *nh = realloc(r->hdr, nc * sizeof(*nh));
+			if (!nh)
+				return -1;
+			r->hdr = nh;
+			r->hdr_cap = nc;
+		}
+		r->hdr[r->nhdr].name = NULL;
+		r->hdr[r->nhdr].value = NULL;
+		r->nhdr++;
+		c->last_was_value = 0;
+	}
+	return append_str(&r->hdr[r->nhdr - 1].name, at, n);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+	struct srv_conn *c = pconn(p);
+	struct srv_request *r = c->cur;
+	if (count_header_bytes(c, n))
+		return -1;
+	c->last_was_value = 1;
+	if (r->nhdr == 0)
+		return -1;
+	return append_str(&r->hdr[r->nhdr - 1].value, at, n);
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	struct srv_conn *c = pconn(p);
+	struct srv_request *r = c->cur;
+	for (unsigned i = 0; i < r->nhdr; i++)
+		if (!r->hdr[i].value)
+			r->hdr[i].value = strdup("");
+	/* Refuse an announced oversize body before reading it. */
+	if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->srv->cfg.max_body) {
+		c->error_status = 413;
+		return -1;
+	}
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+	struct srv_conn *c = pconn(p);
+	struct srv_request *r = c->cur;
+	if (r->body_len + n > c->srv->cfg.max_body) {
+		c->error_status = 413;
+		return -1;
+	}
+	if (r->body_cap == 0 && (p->flags & F_CONTENTLENGTH) && p->content_length + 1 > n) {
+		/* Size the buffer once from Content-Length. */
+		r->body_cap = p->content_length + 1;
+		r->body = malloc(r->body_cap);
+		if (!r->body)
+			return -1;
+	}
+	return append(&r->body, &r->body_len, &r->body_cap, at, n);
+}
+
+static int on_message_complete(http_parser *p)
+{
+	struct srv_conn *c = pconn(p);
+	struct srv_request *r = c->cur;
+	c->cur = NULL;
+	c->in_message = 0;
+	r->conn = c;
+	r->method = p->method;
+	r->keep_alive = http_should_keep_alive(p);
+	if (!r->url)
+		r->url = strdup("/");
+	if (!r->url) {
+		request_free(r);
+		return -1;
+	}
+	r->path = r->url;
+	char *q = strchr(r->url, '?');
+	if (q) {
+		*q = 0;
+		r->query = q + 1;
+	} else {
+		r->query = r->url + strlen(r->url);
+	}
+	r->who.peer = c->peer;
+	r->who.authorization = srv_header(r, "Authorization");
+	r->t_start = uv_hrtime();
+	if (c->tail)
+		c->tail->next = r;
+	else
+		c->head = r;
+	c->tail = r;
+	c->nqueued++;
+	return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* Writing */
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct write_req *w = (struct write_req *)req;
+	struct srv_conn *c = w->conn;
+	c->srv->metrics.bytes_out += w->len;
+	free(w);
+	c->writes_pending--;
+	if (status < 0) {
+		conn_close(c);
+		return;
+	}
+	if (c->close_after_write && c->writes_pending == 0) {
+		conn_close(c);
+		return;
+	}
+	if (!c->reading && !c->closing && !c->stream && c->nqueued < c->srv->cfg.max_pipeline &&
+	    c->tcp.write_queue_size < WRITE_HIGH_WATER)
+		conn_read_start(c);
+}
+
+static int conn_write(struct srv_conn *c, const void *data, size_t len)
+{
+	if (c->closing)
+		return -1;
+	struct write_req *w = malloc(sizeof(*w) + len);
+	if (!w)
+		return -1;
+	memcpy(w->data, data, len);
+	w->conn = c;
+	w->len = len;
+	uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
+	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_write)) {
+		free(w);
+		conn_close(c);
+		return -1;
+	}
+	c->writes_pending++;
+	return 0;
+}
+
+static void log_request(struct srv_request *r)
+{
+	struct srv *s = r->srv;
+	double secs = (double)(uv_hrtime() - r->t_start) / 1e9;
+	if (!r->route)
+		r->route = "other";
+	metrics_request(&s->metrics, r->route, r->status, secs);
+	if (s->cfg.log_level <= LOG_INFO)
+		srv_log(s, LOG_INFO, "%s %s %s %d %zu %.3fms", r->conn ? r->conn->peer : "-",
+		        http_method_str(r->method), r->url, r->status, r->body_out, secs * 1e3);
+}
+
+void srv_respond(struct srv_request *r, int status, const char *ctype, const char *extra,
+                 const void *body, size_t len)
+{
+	if (r->done)
+		return;
+	r->done = 1;
+	r->status = status;
+	r->body_out = len;
+	struct srv_conn *c = r->conn;
+	if (!c) {
+		/* The client left while the handler was busy: nothing to send. */
+		log_request(r);
+		request_free(r);
+		return;
+	}
+	int keep = r->keep_alive && !c->srv->stopping;
+	char head[512];
+	int n = snprintf(head, sizeof(head),
+	                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
+	                 status, http_status_text(status), ctype, len,
+	                 keep ? "" : "Connection: close\r\n", extra ? extra : "");
+	if (n < 0 || (size_t)n >= sizeof(head))
+		n = snprintf(head, sizeof(head), "HTTP/1.1 500 Internal Server Error\r\n\r\n");
+	r->resp = malloc((size_t)n + len);
+	if (r->resp) {
+		memcpy(r->resp, head, (size_t)n);
+		if (len)
+			memcpy(r->resp + n, body, len);
+		r->resp_len = (size_t)n + len;
+	}
+	if (!keep)
+		r->keep_alive = 0;
+	log_request(r);
+	conn_advance(c);
+}
+
+/* Error for a request the parser rejected: queued like a response so order is kept. */
+static void queue_error(struct srv_conn *c, int status)
+{
+	struct srv_request *r = calloc(1, sizeof(*r));
+	if (!r) {
+		conn_close(c);
+		return;
+	}
+	r->srv = c->srv;
+	r->conn = c;
+	r->url = strdup(c->cur && c->cur->url ? c->cur->url : "-");
+	r->path = r->url;
+	r->query = "";
+	r->method = c->parser.method;
+	r->t_start = uv_hrtime();
+	r->dispatched = 1;
+	r->route = "http_error";
+	if (c->tail)
+		c->tail->next = r;
+	else
+		c->head = r;
+	c->tail = r;
+	c->nqueued++;
+	char body[160];
+	int n = snprintf(body, sizeof(body), "{\"code\":\"%s\",\"msg\":\"%s\"}",
+	                 status == 413   ? "resource_exhausted"
+	                 : status == 408 ? "deadline_exceeded"
+	                 : status == 431 ? "malformed"
+	                                 : "malformed",
+	                 status == 413   ? "request body too large"
+	                 : status == 431 ? "request headers too large"
+	                 : status == 408 ? "request took too long to arrive"
+	                                 : "malformed HTTP request");
+	srv_respond(r, status, "application/json", NULL, body, (size_t)n);
+}
+
+/* Sends finished responses in order and hands the next request to the router. */
+static void conn_advance(struct srv_conn *c)
+{
+	if (c->advancing)
+		return;
+	c->advancing = 1;
+	while (c->head && !c->closing) {
+		struct srv_request *r = c->head;
+		if (!r->dispatched) {
+			r->dispatched = 1;
+			router_handle(c->srv, r);
+			continue;
+		}
+		if (!r->done)
+			break;
+		int keep = r->keep_alive;
+		if (r->resp)
+			conn_write(c, r->resp, r->resp_len);
+		c->head = r->next;
+		if (!c->head)
+			c->tail = NULL;
+		c->nqueued--;
+		request_free(r);
+		if (!keep) {
+			c->close_after_write = 1;
+			/* Drop anything pipelined after a "Connection: close" request. */
+			while (c->head) {
+				struct srv_request *n = c->head->next;
+				request_free(c->head);
+				c->head = n;
+			}
+			c->tail = NULL;
+			c->nqueued = 0;
+			if (c->writes_pending == 0)
+				conn_close(c);
+			break;
+		}
+	}
+	if (!c->closing && !c->head && !c->in_message && !c->stream)
+		uv_timer_start(&c->timer, on_timer, c->srv->cfg.idle_timeout_ms, 0); /* idle */
+	c->advancing = 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Reading */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)h;
+	(void)suggested;
+	buf->base = malloc(READ_CHUNK);
+	buf->len = buf->base ? READ_CHUNK : 0;
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	struct srv_conn *c = st->data;
+	if (nread < 0) {
+		free(buf->base);
+		/* EOF: finish what is queued (half-close), then close. */
+		if (nread == UV_EOF && c->head && !c->stream) {
+			uv_read_stop(st);
+			c->reading = 0;
+			c->tail->keep_alive = 0;
+			return;
+		}
+		conn_close(c);
+		return;
+	}
+	if (nread == 0 || c->closing) {
+		free(buf->base);
+		return;
+	}
+	c->srv->metrics.bytes_in += (uint64_t)nread;
+	if (c->stream) { /* an event stream only talks one way */
+		free(buf->base);
+		return;
+	}
+	size_t done = http_parser_execute(&c->parser, &parser_settings, buf->base, (size_t)nread);
+	free(buf->base);
+	if (c->parser.http_errno != HPE_OK || done != (size_t)nread) {
+		int status = c->error_status ? c->error_status : 400;
+		uv_read_stop(st);
+		c->reading = 0;
+		queue_error(c, status);
+		request_free(c->cur);
+		c->cur = NULL;
+		return;
+	}
+	if (c->nqueued >= c->srv->cfg.max_pipeline) {
+		uv_read_stop(st);
+		c->reading = 0;
+	}
+	conn_advance(c);
+}
+
+static void conn_read_start(struct srv_conn *c)
+{
+	if (c->reading || c->closing)
+		return;
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+		c->reading = 1;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Connection lifecycle */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct srv_conn *c = h->data;
+	if (--c->open_handles)
+		return;
+	free(c);
+}
+
+static void conn_close(struct srv_conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = 1;
+	struct srv *s = c->srv;
+	if (c->stream && c->stream_on_close)
+		c->stream_on_close(c->stream);
+	c->stream = NULL;
+	/* A handler still running (async commit) keeps its request; it is freed on respond. */
+	while (c->head) {
+		struct srv_request *r = c->head;
+		c->head = r->next;
+		if (r->dispatched && !r->done) {
+			r->conn = NULL;
+			r->next = NULL;
+		} else {
+			request_free(r);
+		}
+	}
+	c->tail = NULL;
+	request_free(c->cur);
+	c->cur = NULL;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconns--;
+	uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+	if (!s->nconns)
+		srv_conns_drained(s);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	struct srv_conn *c = t->data;
+	if (c->stream || c->closing)
+		return;
+	if (c->in_message) {
+		/* Slowloris: the request did not arrive in time. */
+		srv_log(c->srv, LOG_DEBUG, "%s request timeout", c->peer);
+		uv_read_stop((uv_stream_t *)&c->tcp);
+		c->reading = 0;
+		request_free(c->cur);
+		c->cur = NULL;
+		c->in_message = 0;
+		queue_error(c, 408);
+		return;
+	}
+	if (!c->head)
+		conn_close(c); /* idle keep-alive connection */
+}
+
+static void peer_name(uv_tcp_t *tcp, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss);
+	char ip[48] = "?";
+	int port = 0;
+	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			uv_ip4_name(a, ip, sizeof(ip));
+			port = ntohs(a->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			uv_ip6_name(a, ip, sizeof(ip));
+			port = ntohs(a->sin6_port);
+		}
+	}
+	snprintf(out, len, "%s:%d", ip, port);
+}
+
+static void reject_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void reject_written(uv_write_t *w, int status)
+{
+	(void)status;
+	uv_close((uv_handle_t *)w->handle, reject_closed);
+	free(w);
+}
+
+/* Over max_conns: answer 503 and close, so the client learns why. */
+static void reject(struct srv *s, uv_stream_t *server)
+{
+	static const char msg[] =
+	    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+	    "Content-Length: 58\r\nConnection: close\r\n\r\n"
+	    "{\"code\":\"unavailable\",\"msg\":\"too many connections, retry\"}";
+	uv_tcp_t *t = malloc(sizeof(*t));
+	uv_write_t *w = malloc(sizeof(*w));
+	if (!t || !w || uv_tcp_init(s->loop, t)) {
+		free(t);
+		free(w);
+		return;
+	}
+	if (uv_accept(server, (uv_stream_t *)t)) {
+		free(w);
+		uv_close((uv_handle_t *)t, reject_closed);
+		return;
+	}
+	s->metrics.conns_rejected++;
+	uv_buf_t b = uv_buf_init((char *)msg, sizeof(msg) - 1);
+	if (uv_write(w, (uv_stream_t *)t, &b, 1, reject_written)) {
+		free(w);
+		uv_close((uv_handle_t *)t, reject_closed);
+	}
+}
+
+void http_on_connection(uv_stream_t *server, int status)
+{
+	struct srv *s = server->data;
+	if (status < 0)
+		return;
+	if (s->nconns >= s->cfg.max_conns) {
+		reject(s, server);
+		return;
+	}
+	struct srv_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->srv = s;
+	uv_tcp_init(s->loop, &c->tcp);
+	uv_timer_init(s->loop, &c->timer);
+	c->tcp.data = c;
+	c->timer.data = c;
+	c->open_handles = 2;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
+		c->closing = 1;
+		uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+		uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	peer_name(&c->tcp, c->peer, sizeof(c->peer));
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->nconns++;
+	s->metrics.conns_accepted++;
+	uv_timer_start(&c->timer, on_timer, s->cfg.idle_timeout_ms, 0);
+	conn_read_start(c);
+}
+
+void http_close_all(struct srv *s, int force)
+{
+	struct srv_conn *c = s->conns;
+	while (c) {
+		struct srv_conn *next = c->next;
+		if (force || c->stream || (!c->head && !c->in_message))
+			conn_close(c);
+		else if (c->tail)
+			c->tail->keep_alive = 0; /* close after the last response */
+		c = next;
+	}
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Streams (SSE) */
+
+int srv_stream_begin(struct srv_request *r, const char *ctype, const char *extra)
+{
+	struct srv_conn *c = r->conn;
+	if (!c || c->closing)
+		return -1;
+	char head[512];
+	int n = snprintf(head, sizeof(head),
+	                 "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n"
+	                 "Connection: keep-alive\r\n%s\r\n",
+	                 ctype, extra ? extra : "");
+	r->streaming = 1;
+	r->status = 200;
+	uv_timer_stop(&c->timer);
+	return conn_write(c, head, (size_t)n);
+}
+
+void srv_conn_set_stream(struct srv_conn *c, void *stream, void (*on_close)(void *stream))
+{
+	c->stream = stream;
+	c->stream_on_close = on_close;
+}
+
+size_t srv_stream_write(struct srv_conn *c, const void *data, size_t len)
+{
+	if (len)
+		conn_write(c, data, len);
+	return c->tcp.write_queue_size;
+}
+
+void srv_stream_close(struct srv_conn *c)
+{
+	/* The stream's owner is already detaching: do not call it back. */
+	c->stream = NULL;
+	if (c->head && c->head->streaming) {
+		struct srv_request *r = c->head;
+		r->done = 1;
+		log_request(r);
+	}
+	if (c->writes_pending)
+		c->close_after_write = 1;
+	else
+		conn_close(c);
+}

@@ -1,0 +1,280 @@
+/*
+ * vmsimd: the vmsim server. Parses flags, optionally boots a demo machine through the same
+ * RPC path clients use, and runs the libuv loop until SIGINT/SIGTERM.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "ops.h"
+#include "rpc.h"
+#include "server.h"
+
+#ifndef VMSIM_WEB_DIR
+#define VMSIM_WEB_DIR "web"
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: vmsimd [options]\n"
+	        "  --listen HOST:PORT      address to listen on (default 127.0.0.1:8080; port 0 "
+	        "= any free port)\n"
+	        "  --log-level LEVEL       debug, info (one line per request), warn or error\n"
+	        "  --demo                  create a demo machine with a few processes\n"
+	        "  --open                  no authentication (the default until users exist)\n"
+	        "  --web DIR               dashboard files (default %s)\n"
+	        "  --max-body BYTES        request body limit (default 1048576)\n"
+	        "  --max-conns N           concurrent connections (default 4096)\n"
+	        "  --max-machines N        machines hosted (default 10000)\n"
+	        "  --idle-timeout MS       keep-alive idle timeout (default 60000)\n"
+	        "  --request-timeout MS    time allowed to send one request (default 10000)\n"
+	        "  -h, --help\n",
+	        VMSIM_WEB_DIR);
+}
+
+static int parse_listen(const char *arg, struct srv_config *cfg)
+{
+	const char *colon = strrchr(arg, ':');
+	if (!colon || colon == arg || (size_t)(colon - arg) >= sizeof(cfg->host))
+		return -1;
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || port < 0 || port > 65535)
+		return -1;
+	const char *h = arg;
+	size_t n = (size_t)(colon - arg);
+	if (h[0] == '[' && h[n - 1] == ']') { /* [::1]:8080 */
+		h++;
+		n -= 2;
+	}
+	memcpy(cfg->host, h, n);
+	cfg->host[n] = 0;
+	cfg->port = (int)port;
+	return 0;
+}
+
+static int parse_level(const char *arg, enum srv_log_level *lvl)
+{
+	static const char *const names[] = {"debug", "info", "warn", "error"};
+	for (int i = 0; i < 4; i++)
+		if (!strcasecmp(arg, names[i])) {
+			*lvl = (enum srv_log_level)i;
+			return 0;
+		}
+	return -1;
+}
+
+static int parse_num(const char *arg, unsigned long long min, unsigned long long max,
+                     unsigned long long *out)
+{
+	char *end;
+	unsigned long long v = strtoull(arg, &end, 10);
+	if (!*arg || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Demo: a machine driven through rpc_dispatch exactly like a client would. */
+
+struct demo {
+	struct srv *srv;
+	char id[32];
+	int failed;
+};
+
+static void demo_done(struct srv_call *c, void *arg)
+{
+	struct demo *d = arg;
+	if (!c) {
+		d->failed = 1;
+		return;
+	}
+	if (c->failed) {
+		srv_log(c->srv, LOG_DEBUG, "demo: %s skipped: %s", c->method, c->err.msg);
+	} else if (!d->id[0] && c->out) {
+		json_t *j = json_loadb(c->out, c->out_len, 0, NULL);
+		const char *id = json_string_value(json_object_get(j, "id"));
+		if (id)
+			snprintf(d->id, sizeof(d->id), "%s", id);
+		json_decref(j);
+	}
+	rpc_call_free(c);
+}
+
+static void demo_call(struct demo *d, const char *method, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void demo_call(struct demo *d, const char *method, const char *fmt, ...)
+{
+	char body[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(body, sizeof(body), fmt, ap);
+	va_end(ap);
+	static struct srv_identity who = {.peer = "demo"};
+	rpc_dispatch(d->srv, method, 1, body, strlen(body), &who, demo_done, d);
+}
+
+/* Boots "demo" (x86_64, 256 MiB) and gives it some history. Ops core does not implement yet
+ * are skipped; the demo grows as the core does. */
+static int demo_create(struct srv *s)
+{
+	struct demo d = {.srv = s};
+	demo_call(&d, "CreateMachine",
+	          "{\"name\":\"demo\",\"config\":{\"arch\":\"ARCH_X86_64\",\"ramBytes\":\"%llu\"}}",
+	          256ull << 20);
+	if (!d.id[0])
+		return -1;
+	const char *id = d.id;
+	/* Kernel allocations of several orders, some freed again: holes in the buddy lists. */
+	for (int i = 0; i < 6; i++)
+		demo_call(&d, "AllocPages", "{\"machineId\":\"%s\",\"order\":%d}", id, i % 4);
+	demo_call(&d, "KmemCacheCreate",
+	          "{\"machineId\":\"%s\",\"name\":\"task_struct\","
+	          "\"size\":1088,\"align\":64}",
+	          id);
+	for (int i = 0; i < 3; i++)
+		demo_call(&d, "KmemCacheAlloc", "{\"machineId\":\"%s\",\"name\":\"task_struct\"}",
+		          id);
+	demo_call(&d, "Kmalloc", "{\"machineId\":\"%s\",\"size\":\"600\"}", id);
+	demo_call(&d, "Vmalloc", "{\"machineId\":\"%s\",\"size\":\"65536\"}", id);
+	/* Processes: a shell that forks a child, both touching memory. */
+	static const char *const names[] = {"init", "bash", "vim"};
+	for (int i = 0; i < 3; i++)
+		demo_call(&d, "Spawn", "{\"machineId\":\"%s\",\"name\":\"%s\"}", id, names[i]);
+	demo_call(&d, "Mmap",
+	          "{\"machineId\":\"%s\",\"pid\":2,\"len\":\"1048576\",\"prot\":3,"
+	          "\"flags\":34}",
+	          id);
+	demo_call(&d, "Fork", "{\"machineId\":\"%s\",\"pid\":2}", id);
+	demo_call(&d, "FileCreate",
+	          "{\"machineId\":\"%s\",\"name\":\"notes.txt\","
+	          "\"size\":\"65536\"}",
+	          id);
+	demo_call(&d, "FileRead", "{\"machineId\":\"%s\",\"ino\":1,\"len\":\"65536\"}", id);
+	snprintf(s->demo_id, sizeof(s->demo_id), "%s", id);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"listen", required_argument, NULL, 'l'},
+	    {"log-level", required_argument, NULL, 'v'},
+	    {"demo", no_argument, NULL, 'd'},
+	    {"open", no_argument, NULL, 'o'},
+	    {"web", required_argument, NULL, 'w'},
+	    {"max-body", required_argument, NULL, 'b'},
+	    {"max-conns", required_argument, NULL, 'c'},
+	    {"max-machines", required_argument, NULL, 'm'},
+	    {"idle-timeout", required_argument, NULL, 'i'},
+	    {"request-timeout", required_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct srv s;
+	memset(&s, 0, sizeof(s));
+	srv_config_default(&s.cfg);
+	snprintf(s.cfg.web_dir, sizeof(s.cfg.web_dir), "%s", VMSIM_WEB_DIR);
+	s.cfg.open = 1;
+	unsigned long long v;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'l':
+			if (parse_listen(optarg, &s.cfg)) {
+				fprintf(stderr, "vmsimd: --listen wants HOST:PORT, got %s\n",
+				        optarg);
+				return 2;
+			}
+			break;
+		case 'v':
+			if (parse_level(optarg, &s.cfg.log_level)) {
+				fprintf(stderr,
+				        "vmsimd: --log-level is debug, info, warn or error\n");
+				return 2;
+			}
+			break;
+		case 'd':
+			s.cfg.demo = 1;
+			break;
+		case 'o':
+			s.cfg.open = 1;
+			break;
+		case 'w':
+			snprintf(s.cfg.web_dir, sizeof(s.cfg.web_dir), "%s", optarg);
+			break;
+		case 'b':
+		case 'c':
+		case 'm':
+		case 'i':
+		case 'r':
+			if (parse_num(optarg, 1, opt == 'b' ? 1ull << 31 : 1u << 30, &v)) {
+				fprintf(stderr, "vmsimd: bad number %s\n", optarg);
+				return 2;
+			}
+			if (opt == 'b')
+				s.cfg.max_body = v;
+			else if (opt == 'c')
+				s.cfg.max_conns = (unsigned)v;
+			else if (opt == 'm')
+				s.cfg.max_machines = v;
+			else if (opt == 'i')
+				s.cfg.idle_timeout_ms = (unsigned)v;
+			else
+				s.cfg.request_timeout_ms = (unsigned)v;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	char err[256];
+	if (ops_init(err, sizeof(err)) || rpc_init(err, sizeof(err))) {
+		fprintf(stderr, "vmsimd: internal table mismatch: %s\n", err);
+		return 1;
+	}
+	uv_loop_t *loop = uv_default_loop();
+	if (srv_start(&s, loop, err, sizeof(err))) {
+		fprintf(stderr, "vmsimd: %s\n", err);
+		return 1;
+	}
+	const char *host = strcmp(s.cfg.host, "0.0.0.0") ? s.cfg.host : "127.0.0.1";
+	printf("vmsimd listening on http://%s:%d/\n", host, s.cfg.port);
+	if (s.cfg.demo) {
+		if (demo_create(&s)) {
+			fprintf(stderr, "vmsimd: could not create the demo machine\n");
+		} else {
+			printf("demo machine %s ready\n"
+			       "  dashboard: http://%s:%d/#%s\n"
+			       "  try:       curl -s -H 'Content-Type: application/json' -d "
+			       "'{\"machineId\":\"%s\",\"path\":\"buddyinfo\"}' "
+			       "http://%s:%d/twirp/vmsim.v1.VmSim/Proc | jq -r .text\n",
+			       s.demo_id, host, s.cfg.port, s.demo_id, s.demo_id, host, s.cfg.port);
+		}
+	}
+	fflush(stdout);
+	srv_log(&s, LOG_INFO, "serving %s (web %s)", s.cfg.open ? "open, no auth" : "with auth",
+	        s.cfg.web_dir);
+	uv_run(loop, UV_RUN_DEFAULT);
+	srv_release(&s);
+	uv_loop_close(loop);
+	srv_log(&s, LOG_INFO, "stopped");
+	return 0;
+}

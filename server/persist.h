@@ -1,0 +1,96 @@
+/*
+ * Machine history on top of the store: what a machine's journal records mean (ops, reset,
+ * restore), checkpoints every N entries, recovery at start, --check, time-travel, named
+ * snapshots and export/import files. Each machine has a history seq (1, 2, ... per journal
+ * entry), distinct from core's op seq, which a reset or a restore rewinds.
+ */
+#ifndef VMSIM_PERSIST_H
+#define VMSIM_PERSIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "machine.h"
+#include "store.h"
+
+/* How ops travel in the journal (the server packs them as protobuf Op messages). */
+struct persist_codec {
+	uint8_t *(*pack)(const struct op *op, size_t *len); /* malloc'd; NULL = cannot */
+	int (*unpack)(const uint8_t *buf, size_t len, struct op *op, char *err, size_t errlen);
+};
+
+struct persist;
+
+/* checkpoint_every: a checkpoint after that many journal entries of a machine (0 = 1000). */
+struct persist *persist_new(struct store *s, const struct persist_codec *codec,
+                            uint32_t checkpoint_every);
+void persist_free(struct persist *p);
+
+/* Completion of a group of records (status 0 = all committed). Runs on the loop thread. */
+typedef void (*persist_done_cb)(int status, const char *err, void *data);
+
+/* ---- recording (loop thread) ---- */
+
+int persist_create(struct persist *p, int64_t id, int64_t owner, const char *name,
+                   const struct machine_config *cfg, persist_done_cb cb, void *data);
+int persist_delete(struct persist *p, int64_t id, persist_done_cb cb, void *data);
+int persist_share(struct persist *p, int64_t id, int shared, persist_done_cb cb, void *data);
+/* n ops just applied to m (m's state is the one after them): journals them and, when due,
+ * a checkpoint of m. */
+int persist_ops(struct persist *p, int64_t id, const struct machine *m, const struct op *ops,
+                size_t n, persist_done_cb cb, void *data);
+/* m was rebooted from its config. */
+int persist_reset(struct persist *p, int64_t id, persist_done_cb cb, void *data);
+/* m's state was replaced by `name` (taken at history seq from_seq): appends a restore entry
+ * and a checkpoint of m at it, so history stays linear and replayable. */
+int persist_restored(struct persist *p, int64_t id, const struct machine *m, const char *name,
+                     uint64_t from_seq, persist_done_cb cb, void *data);
+/* Saves m's current state as a named snapshot (STORE_EEXIST if the name is taken). */
+int persist_snapshot_save(struct persist *p, int64_t id, const struct machine *m, const char *name,
+                          persist_done_cb cb, void *data);
+int persist_snapshot_delete(struct persist *p, int64_t id, const char *name, persist_done_cb cb,
+                            void *data);
+
+/* The machine's current history seq (0 = nothing journaled yet, or unknown machine). */
+uint64_t persist_seq(const struct persist *p, int64_t id);
+
+/* ---- reading (startup, tools, or a uv work thread: these read the disk) ---- */
+
+/* Rebuilds machine id as of history seq (0 = latest): nearest snapshot at or before it plus
+ * replay. NULL with err on a bad seq or a corrupt journal before seq. */
+struct machine *persist_machine_at(struct persist *p, int64_t id, uint64_t seq, char *err,
+                                   size_t el);
+
+/* Called for each recovered machine; takes ownership of m. */
+typedef void (*persist_recover_cb)(const struct store_machine *sm, struct machine *m, uint64_t seq,
+                                   void *data);
+struct persist_report {
+	uint64_t machines, ops_replayed, corrupt; /* machines with a corrupt tail */
+	char first_problem[256];
+};
+/* Recovers every live machine: latest checkpoint + replay. A corrupt tail is reported (log
+ * receives one line per problem), moved to the journal_quarantine table and not applied. */
+int persist_recover(struct persist *p, persist_recover_cb cb, void *data,
+                    void (*log)(const char *line, void *data), struct persist_report *rep,
+                    char *err, size_t el);
+
+/* --check: integrity_check, then every machine replayed from scratch must equal each of its
+ * snapshots byte for byte. 0 when all is well; log gets one line per finding. */
+int persist_check(struct persist *p, void (*log)(const char *line, void *data), void *data);
+
+/* Export: config, name, journal and the states its restores need, in one checksummed file
+ * image (malloc'd; reads the disk). Import (loop thread, no disk reads): checks the file,
+ * replays it, then records it as new machine `id` of `owner` (name NULL/"" = the file's);
+ * returns the machine as of the end of the journal, or NULL + err on a bad file. cb runs when
+ * the records have committed. */
+int persist_export(struct persist *p, int64_t id, uint8_t **out, size_t *len, char *err, size_t el);
+struct machine *persist_import(struct persist *p, int64_t id, int64_t owner, const char *name,
+                               const uint8_t *buf, size_t len, persist_done_cb cb, void *data,
+                               char *err, size_t el);
+
+/* Config blob as stored in machines.config (versioned, little-endian). */
+uint8_t *persist_config_pack(const struct machine_config *cfg, size_t *len);
+int persist_config_unpack(const uint8_t *buf, size_t len, struct machine_config *cfg, char *err,
+                          size_t el);
+
+#endif

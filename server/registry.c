@@ -1,0 +1,175 @@
+/*
+ * Machine registry: a chained hash table on the id (FNV-1a, doubled when full) plus a list
+ * in creation order for ListMachines. Thousands of machines cost one entry each on top of
+ * the core machines themselves.
+ */
+#include "registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct registry {
+	struct srv_machine **bucket;
+	size_t nbucket, count;
+	struct srv_machine *first, *last;
+	uint64_t next_id;
+};
+
+static uint64_t hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
+}
+
+struct registry *registry_new(void)
+{
+	struct registry *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->nbucket = 64;
+	r->bucket = calloc(r->nbucket, sizeof(*r->bucket));
+	if (!r->bucket) {
+		free(r);
+		return NULL;
+	}
+	r->next_id = 1;
+	return r;
+}
+
+static void entry_free(struct srv_machine *sm)
+{
+	machine_destroy(sm->m);
+	free(sm);
+}
+
+void registry_free(struct registry *r)
+{
+	if (!r)
+		return;
+	for (struct srv_machine *sm = r->first, *n; sm; sm = n) {
+		n = sm->next;
+		entry_free(sm);
+	}
+	free(r->bucket);
+	free(r);
+}
+
+static void grow(struct registry *r)
+{
+	size_t nb = r->nbucket * 2;
+	struct srv_machine **b = calloc(nb, sizeof(*b));
+	if (!b)
+		return; /* keep the old table: longer chains, still correct */
+	for (struct srv_machine *sm = r->first; sm; sm = sm->next) {
+		size_t i = hash(sm->id) & (nb - 1);
+		sm->hnext = b[i];
+		b[i] = sm;
+	}
+	free(r->bucket);
+	r->bucket = b;
+	r->nbucket = nb;
+}
+
+struct srv_machine *registry_get(const struct registry *r, const char *id)
+{
+	for (struct srv_machine *sm = r->bucket[hash(id) & (r->nbucket - 1)]; sm; sm = sm->hnext)
+		if (!strcmp(sm->id, id))
+			return sm;
+	return NULL;
+}
+
+struct srv_machine *registry_create(struct registry *r, const char *id, const char *name,
+                                    const struct machine_config *cfg, char *err, size_t len)
+{
+	char auto_id[MACHINE_ID_LEN];
+	if (!id) {
+		do
+			snprintf(auto_id, sizeof(auto_id), "m%llu",
+			         (unsigned long long)r->next_id++);
+		while (registry_get(r, auto_id));
+		id = auto_id;
+	} else if (!*id || strlen(id) >= MACHINE_ID_LEN) {
+		snprintf(err, len, "machine id must be 1..%d bytes", MACHINE_ID_LEN - 1);
+		return NULL;
+	} else if (registry_get(r, id)) {
+		snprintf(err, len, "machine %s already exists", id);
+		return NULL;
+	}
+	if (name && strlen(name) > MACHINE_NAME_LEN) {
+		snprintf(err, len, "machine name is longer than %d bytes", MACHINE_NAME_LEN);
+		return NULL;
+	}
+	struct srv_machine *sm = calloc(1, sizeof(*sm));
+	if (!sm) {
+		snprintf(err, len, "out of host memory");
+		return NULL;
+	}
+	sm->m = machine_create(cfg, err, len);
+	if (!sm->m) {
+		free(sm);
+		return NULL;
+	}
+	sm->cfg = *machine_get_config(sm->m);
+	snprintf(sm->id, sizeof(sm->id), "%s", id);
+	snprintf(sm->name, sizeof(sm->name), "%s", name ? name : "");
+	unsigned long long n;
+	char tail;
+	if (sscanf(sm->id, "m%llu%c", &n, &tail) == 1 && n >= r->next_id)
+		r->next_id = n + 1;
+	if (r->count >= r->nbucket)
+		grow(r);
+	size_t i = hash(sm->id) & (r->nbucket - 1);
+	sm->hnext = r->bucket[i];
+	r->bucket[i] = sm;
+	sm->prev = r->last;
+	if (r->last)
+		r->last->next = sm;
+	else
+		r->first = sm;
+	r->last = sm;
+	r->count++;
+	return sm;
+}
+
+void registry_delete(struct registry *r, struct srv_machine *sm)
+{
+	struct srv_machine **pp = &r->bucket[hash(sm->id) & (r->nbucket - 1)];
+	while (*pp && *pp != sm)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = sm->hnext;
+	if (sm->prev)
+		sm->prev->next = sm->next;
+	else
+		r->first = sm->next;
+	if (sm->next)
+		sm->next->prev = sm->prev;
+	else
+		r->last = sm->prev;
+	r->count--;
+	entry_free(sm);
+}
+
+int registry_reset(struct registry *r, struct srv_machine *sm, char *err, size_t len)
+{
+	(void)r;
+	struct machine *fresh = machine_create(&sm->cfg, err, len);
+	if (!fresh)
+		return -1;
+	machine_destroy(sm->m);
+	sm->m = fresh;
+	return 0;
+}
+
+size_t registry_count(const struct registry *r)
+{
+	return r->count;
+}
+
+struct srv_machine *registry_first(const struct registry *r)
+{
+	return r->first;
+}

@@ -1,0 +1,45 @@
+/*
+ * The machines a server hosts, by id. Each entry owns one independent core machine plus the
+ * server-side state around it (name, live event subscribers, owner for auth).
+ */
+#ifndef VMSIM_SRV_REGISTRY_H
+#define VMSIM_SRV_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "machine.h"
+
+#define MACHINE_ID_LEN   24
+#define MACHINE_NAME_LEN 64
+
+struct sse_client;
+
+struct srv_machine {
+	char id[MACHINE_ID_LEN];
+	char name[MACHINE_NAME_LEN + 1];
+	struct machine *m;
+	struct machine_config cfg; /* as booted, defaults filled in */
+	struct sse_client *subs;   /* live event streams on this machine */
+	unsigned nsubs;
+	void *owner; /* the auth layer's user record, NULL while the server is open */
+	struct srv_machine *hnext, *prev, *next;
+};
+
+struct registry;
+
+struct registry *registry_new(void);
+/* Destroys every machine. */
+void registry_free(struct registry *r);
+/* Boots a machine. id NULL = next free "m<N>"; an explicit id (recovery) must be unused. */
+struct srv_machine *registry_create(struct registry *r, const char *id, const char *name,
+                                    const struct machine_config *cfg, char *err, size_t len);
+struct srv_machine *registry_get(const struct registry *r, const char *id);
+void registry_delete(struct registry *r, struct srv_machine *sm);
+/* Reboots sm from its config: a fresh machine, seq 0. */
+int registry_reset(struct registry *r, struct srv_machine *sm, char *err, size_t len);
+size_t registry_count(const struct registry *r);
+/* Creation order: first, then ->next. */
+struct srv_machine *registry_first(const struct registry *r);
+
+#endif

@@ -1,0 +1,194 @@
+/*
+ * The URL space of vmsimd:
+ *   POST /twirp/vmsim.v1.VmSim/<Method>   RPC (application/protobuf or application/json)
+ *   GET  /v1/machines/<id>/events          live events (Server-Sent Events)
+ *   GET  /healthz, /metrics                liveness, Prometheus metrics
+ *   GET  /, /static/<file>                 the dashboard
+ */
+#include "router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "registry.h"
+#include "rpc.h"
+#include "sse.h"
+#include "static.h"
+
+#define TWIRP_PREFIX "/twirp/vmsim.v1.VmSim/"
+
+static void respond_twirp_error(struct srv_request *r, const struct twirp_err *e)
+{
+	size_t len = 0;
+	char *body = twirp_error_json(e, &len);
+	if (!body) {
+		srv_respond(r, 500, "text/plain", NULL, "internal error\n", 15);
+		return;
+	}
+	srv_respond(r, twirp_status(e->code), "application/json", NULL, body, len);
+	free(body);
+}
+
+static void twirp_fail(struct srv_request *r, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void twirp_fail(struct srv_request *r, const char *code, const char *fmt, ...)
+{
+	struct twirp_err e = {.code = code};
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	va_end(ap);
+	respond_twirp_error(r, &e);
+}
+
+static void rpc_done(struct srv_call *c, void *arg)
+{
+	struct srv_request *r = arg;
+	if (!c) {
+		twirp_fail(r, "internal", "out of memory");
+		return;
+	}
+	if (c->md)
+		r->route = c->md->name; /* static string from the descriptor */
+	if (c->failed) {
+		respond_twirp_error(r, &c->err);
+	} else {
+		srv_respond(r, 200, c->json ? "application/json" : "application/protobuf", NULL,
+		            c->out, c->out_len);
+	}
+	rpc_call_free(c);
+}
+
+/* application/json and application/protobuf, parameters (charset) ignored. */
+static int content_kind(const char *ct)
+{
+	if (!ct)
+		return -1;
+	size_t n = strcspn(ct, "; \t");
+	if (n == 16 && !strncasecmp(ct, "application/json", n))
+		return 1;
+	if ((n == 20 && !strncasecmp(ct, "application/protobuf", n)) ||
+	    (n == 22 && !strncasecmp(ct, "application/x-protobuf", n)))
+		return 0;
+	return -1;
+}
+
+static void twirp(struct srv *s, struct srv_request *r)
+{
+	const char *method = r->path + strlen(TWIRP_PREFIX);
+	r->route = "twirp";
+	if (r->method != HTTP_POST) {
+		twirp_fail(r, "bad_route", "unsupported method %s (only POST is allowed)",
+		           http_method_str(r->method));
+		return;
+	}
+	const char *ct = srv_header(r, "Content-Type");
+	int json = content_kind(ct);
+	if (json < 0) {
+		twirp_fail(r, "bad_route",
+		           "unexpected Content-Type: \"%s\" (use application/json or "
+		           "application/protobuf)",
+		           ct ? ct : "");
+		return;
+	}
+	rpc_dispatch(s, method, json, r->body ? r->body : "", r->body_len, &r->who, rpc_done, r);
+}
+
+/* GET /v1/machines/<id>/events */
+static void events_stream(struct srv *s, struct srv_request *r, const char *id, size_t idlen)
+{
+	r->route = "sse";
+	char mid[MACHINE_ID_LEN];
+	if (idlen == 0 || idlen >= sizeof(mid)) {
+		twirp_fail(r, "not_found", "no such machine");
+		return;
+	}
+	memcpy(mid, id, idlen);
+	mid[idlen] = 0;
+	struct twirp_err e = {0};
+	if (s->authorize && s->authorize(s->authorize_data, &r->who, "StreamEvents", mid, &e)) {
+		respond_twirp_error(r, &e);
+		return;
+	}
+	struct srv_machine *sm = registry_get(s->reg, mid);
+	if (!sm) {
+		twirp_fail(r, "not_found", "no machine \"%s\"", mid);
+		return;
+	}
+	/* Resume point: the Last-Event-ID header (EventSource reconnects) or ?lastEventId=. */
+	const char *last = srv_header(r, "Last-Event-ID");
+	const char *q = strstr(r->query, "lastEventId=");
+	if (!last && q && (q == r->query || q[-1] == '&'))
+		last = q + strlen("lastEventId=");
+	uint64_t last_id = 0;
+	if (last) {
+		char *end;
+		last_id = strtoull(last, &end, 10);
+		if (end == last || (*end && *end != '&')) {
+			twirp_fail(r, "invalid_argument", "Last-Event-ID must be an event number");
+			return;
+		}
+	}
+	sse_open(s, r, sm, last != NULL, last_id);
+}
+
+static void metrics(struct srv *s, struct srv_request *r)
+{
+	struct strbuf sb;
+	strbuf_init(&sb);
+	metrics_render(&s->metrics, registry_count(s->reg), s->nconns, sse_clients(s), &sb);
+	srv_respond(r, 200, "text/plain; version=0.0.4", NULL, sb.buf, sb.len);
+	strbuf_release(&sb);
+}
+
+void router_handle(struct srv *s, struct srv_request *r)
+{
+	const char *p = r->path;
+	if (!strncmp(p, TWIRP_PREFIX, strlen(TWIRP_PREFIX))) {
+		twirp(s, r);
+		return;
+	}
+	if (!strncmp(p, "/twirp/", 7)) {
+		r->route = "twirp";
+		twirp_fail(r, "bad_route", "no service at %s (the service is vmsim.v1.VmSim)", p);
+		return;
+	}
+	int get = r->method == HTTP_GET || r->method == HTTP_HEAD;
+	if (!get) {
+		r->route = "other";
+		srv_respond(r, 405, "text/plain", "Allow: GET, HEAD\r\n", "method not allowed\n",
+		            19);
+		return;
+	}
+	if (!strcmp(p, "/healthz")) {
+		r->route = "healthz";
+		srv_respond(r, 200, "text/plain", NULL, "ok\n", 3);
+		return;
+	}
+	if (!strcmp(p, "/metrics")) {
+		r->route = "metrics";
+		metrics(s, r);
+		return;
+	}
+	if (!strncmp(p, "/v1/machines/", 13)) {
+		const char *id = p + 13, *slash = strchr(id, '/');
+		if (slash && !strcmp(slash, "/events")) {
+			events_stream(s, r, id, (size_t)(slash - id));
+			return;
+		}
+	}
+	if (!strcmp(p, "/")) {
+		r->route = "static";
+		static_serve(s, r, "index.html");
+		return;
+	}
+	if (!strncmp(p, "/static/", 8)) {
+		r->route = "static";
+		static_serve(s, r, p + 8);
+		return;
+	}
+	r->route = "other";
+	srv_respond(r, 404, "text/plain", NULL, "not found\n", 10);
+}

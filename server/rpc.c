@@ -1,0 +1,229 @@
+/*
+ * The RPC pipeline shared by every method: decode, authorize, handle, commit, encode. The
+ * method table is the service descriptor protoc-c generated from vmsim.proto, so a method
+ * added to the proto is routed as soon as api.c has a handler for it (rpc_init checks).
+ */
+#include "rpc.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pb_json.h"
+#include "registry.h"
+#include "sse.h"
+#include "vmsim/v1/vmsim.pb-c.h"
+
+static const ProtobufCServiceDescriptor *service = &vmsim__v1__vm_sim__descriptor;
+
+int rpc_init(char *err, size_t len)
+{
+	for (unsigned i = 0; i < service->n_methods; i++) {
+		if (!api_handler(&service->methods[i])) {
+			snprintf(err, len, "no handler for %s.%s", service->name,
+			         service->methods[i].name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+const char *twirp_code(enum vm_err e)
+{
+	switch (e) {
+	case VM_OK:
+		return "ok";
+	case VM_EINVAL:
+	case VM_EFAULT:
+		return "invalid_argument";
+	case VM_ENOMEM:
+	case VM_ENOSPC:
+		return "resource_exhausted";
+	case VM_ENOENT:
+		return "not_found";
+	case VM_EEXIST:
+		return "already_exists";
+	case VM_EBUSY:
+	case VM_EPERM:
+		return "failed_precondition";
+	}
+	return "internal";
+}
+
+int twirp_status(const char *code)
+{
+	static const struct {
+		const char *code;
+		int status;
+	} map[] = {
+	    {"canceled", 408},
+	    {"unknown", 500},
+	    {"invalid_argument", 400},
+	    {"malformed", 400},
+	    {"deadline_exceeded", 408},
+	    {"not_found", 404},
+	    {"bad_route", 404},
+	    {"already_exists", 409},
+	    {"permission_denied", 403},
+	    {"unauthenticated", 401},
+	    {"resource_exhausted", 429},
+	    {"failed_precondition", 412},
+	    {"aborted", 409},
+	    {"out_of_range", 400},
+	    {"unimplemented", 501},
+	    {"internal", 500},
+	    {"unavailable", 503},
+	    {"dataloss", 500},
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(map[i].code, code))
+			return map[i].status;
+	return 500;
+}
+
+char *twirp_error_json(const struct twirp_err *err, size_t *len)
+{
+	json_t *j = json_pack("{s:s,s:s}", "code", err->code, "msg", err->msg);
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (s)
+		*len = strlen(s);
+	return s;
+}
+
+void rpc_fail(struct srv_call *c, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->err.msg, sizeof(c->err.msg), fmt, ap);
+	va_end(ap);
+	c->err.code = code;
+	c->failed = 1;
+}
+
+void rpc_fail_vm(struct srv_call *c, enum vm_err e, const char *msg)
+{
+	rpc_fail(c, twirp_code(e), "%s", msg && *msg ? msg : vm_strerror(e));
+}
+
+void rpc_reply(struct srv_call *c, const ProtobufCMessage *resp)
+{
+	free(c->out);
+	c->out = NULL;
+	if (c->json) {
+		c->out = pb_json_dumps(resp, PB_JSON_EMIT_DEFAULTS, &c->out_len);
+	} else {
+		c->out_len = protobuf_c_message_get_packed_size(resp);
+		c->out = malloc(c->out_len ? c->out_len : 1);
+		if (c->out)
+			protobuf_c_message_pack(resp, (uint8_t *)c->out);
+	}
+	if (!c->out)
+		rpc_fail(c, "internal", "out of memory encoding the response");
+}
+
+void rpc_call_free(struct srv_call *c)
+{
+	if (!c)
+		return;
+	if (c->req)
+		protobuf_c_message_free_unpacked(c->req, NULL);
+	free(c->out);
+	free(c->ops);
+	free(c);
+}
+
+static void finish(struct srv_call *c)
+{
+	if (c->has_commit && !c->failed) {
+		/* Durable now: let live event streams see what the op did. */
+		struct srv_machine *sm = registry_get(c->srv->reg, c->commit.machine_id);
+		if (sm)
+			sse_notify(c->srv, sm);
+	}
+	c->done(c, c->done_arg);
+}
+
+static void commit_done(void *arg, int err)
+{
+	struct srv_call *c = arg;
+	if (err) {
+		free(c->out);
+		c->out = NULL;
+		rpc_fail(c, "unavailable", "the change could not be saved; try again");
+	}
+	finish(c);
+}
+
+static const char *request_machine_id(const ProtobufCMessage *req)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(req->descriptor, "machine_id");
+	if (!f || f->type != PROTOBUF_C_TYPE_STRING)
+		return "";
+	const char *s = *(char *const *)((const char *)req + f->offset);
+	return s ? s : "";
+}
+
+static ProtobufCMessage *decode(struct srv_call *c, const char *body, size_t len)
+{
+	const ProtobufCMessageDescriptor *d = c->md->input;
+	if (c->json) {
+		char why[256];
+		ProtobufCMessage *m = len ? pb_json_parse(d, body, len, why, sizeof(why))
+		                          : pb_json_parse(d, "{}", 2, why, sizeof(why));
+		if (!m)
+			rpc_fail(c, "malformed", "the JSON body is not a valid %s: %s", d->name,
+			         why);
+		return m;
+	}
+	ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, (const uint8_t *)body);
+	if (!m)
+		rpc_fail(c, "malformed", "the body is not a valid protobuf %s", d->name);
+	return m;
+}
+
+void rpc_dispatch(struct srv *s, const char *method, int json, const char *body, size_t len,
+                  struct srv_identity *who, rpc_done_fn done, void *arg)
+{
+	struct srv_call *c = calloc(1, sizeof(*c));
+	if (!c) {
+		done(NULL, arg); /* the transport answers 500 */
+		return;
+	}
+	c->srv = s;
+	c->who = who;
+	c->json = json;
+	c->done = done;
+	c->done_arg = arg;
+	c->method = method;
+	c->machine_id = "";
+	c->md = protobuf_c_service_descriptor_get_method_by_name(service, method);
+	if (!c->md) {
+		rpc_fail(c, "bad_route", "no method %s in %s", method, service->name);
+		finish(c);
+		return;
+	}
+	c->method = c->md->name;
+	c->req = decode(c, body, len);
+	if (!c->req) {
+		finish(c);
+		return;
+	}
+	c->machine_id = request_machine_id(c->req);
+	if (s->authorize &&
+	    s->authorize(s->authorize_data, who, c->method, c->machine_id, &c->err)) {
+		c->failed = 1;
+		finish(c);
+		return;
+	}
+	api_handler(c->md)(c);
+	if (c->failed || !c->has_commit) {
+		finish(c);
+		return;
+	}
+	c->commit.who = who;
+	s->commit(s->commit_data, &c->commit, commit_done, c);
+}

@@ -1,0 +1,73 @@
+/*
+ * RPC dispatch: the one path every Twirp call takes, whatever its transport encoding.
+ *
+ *   rpc_dispatch: find method -> decode (protobuf | JSON) -> srv->authorize(who, method,
+ *   machine id) -> handler (api.c) -> [state changed: srv->commit(record), maybe async]
+ *   -> encode -> done(call)
+ *
+ * Handlers fill the call with rpc_reply()/rpc_fail() and, when they changed state, with a
+ * commit record (rpc_commit_ops(), ...). The response leaves only after the commit is done.
+ */
+#ifndef VMSIM_SRV_RPC_H
+#define VMSIM_SRV_RPC_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server.h"
+
+struct srv_call;
+typedef void (*rpc_done_fn)(struct srv_call *call, void *arg);
+typedef void (*rpc_handler_fn)(struct srv_call *call);
+
+struct srv_call {
+	struct srv *srv;
+	const char *method; /* "AllocPages" */
+	const ProtobufCMethodDescriptor *md;
+	struct srv_identity *who;
+	int json; /* the request was JSON: answer in JSON */
+	ProtobufCMessage *req;
+	const char *machine_id; /* the request's machine_id, "" if it has none */
+
+	int failed;
+	struct twirp_err err;
+	char *out; /* encoded response */
+	size_t out_len;
+
+	int has_commit;
+	struct srv_commit commit;
+	struct op op1;  /* storage for a single op's commit record */
+	struct op *ops; /* storage for a batch (freed with the call) */
+	char id_copy[32], name_copy[72];
+	struct machine_config cfg_copy;
+
+	rpc_done_fn done;
+	void *done_arg;
+};
+
+/* Checks that every method of vmsim.v1.VmSim has a handler. 0, or -1 + reason. */
+int rpc_init(char *err, size_t len);
+
+/* Runs one call; done(call, arg) is invoked exactly once (maybe before this returns); call
+ * is NULL only when the call could not even be allocated. */
+void rpc_dispatch(struct srv *s, const char *method, int json, const char *body, size_t len,
+                  struct srv_identity *who, rpc_done_fn done, void *arg);
+/* Frees a call once its response has been used (called by the transport after done). */
+void rpc_call_free(struct srv_call *c);
+
+/* For handlers. */
+void rpc_reply(struct srv_call *c, const ProtobufCMessage *resp);
+void rpc_fail(struct srv_call *c, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void rpc_fail_vm(struct srv_call *c, enum vm_err e, const char *msg);
+
+/* Twirp code for a core error, HTTP status for a Twirp code, and the error JSON body. */
+const char *twirp_code(enum vm_err e);
+int twirp_status(const char *code);
+char *twirp_error_json(const struct twirp_err *err, size_t *len);
+
+/* The handler for a method (api.c); NULL if none. */
+rpc_handler_fn api_handler(const ProtobufCMethodDescriptor *md);
+
+#endif

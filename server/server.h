@@ -1,0 +1,124 @@
+/*
+ * vmsimd's shared state: the config, the loop, the machine registry and the two seams
+ * the persistence and auth layers plug into (srv->authorize, srv->commit). One thread runs
+ * everything; handlers never block.
+ */
+#ifndef VMSIM_SRV_SERVER_H
+#define VMSIM_SRV_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "machine.h"
+#include "metrics.h"
+
+struct registry;
+struct srv_conn;
+
+enum srv_log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+struct srv_config {
+	char host[64];
+	int port;           /* 0 = ephemeral; the bound port is printed */
+	char web_dir[1024]; /* static files of the dashboard */
+	enum srv_log_level log_level;
+	int open;                    /* no auth (the only mode until auth lands) */
+	int demo;                    /* create a demo machine at start */
+	size_t max_body;             /* request body limit (413 above) */
+	size_t max_header;           /* URL + headers limit (431 above) */
+	unsigned idle_timeout_ms;    /* keep-alive connection with no request */
+	unsigned request_timeout_ms; /* first byte of a request to its last (slowloris) */
+	unsigned max_conns;          /* beyond this, new connections get 503 */
+	size_t sse_max_buffer;       /* unsent SSE bytes before a slow client is dropped */
+	unsigned max_pipeline;       /* requests queued per connection before reading pauses */
+	size_t max_machines;         /* CreateMachine beyond this: resource_exhausted */
+};
+
+/* Who is calling: filled from the request by the transport, judged by srv->authorize. */
+struct srv_identity {
+	const char *authorization; /* the raw Authorization header, or NULL */
+	const char *peer;          /* "127.0.0.1:53422" */
+	void *user;                /* set by the authorize hook for later hooks (owner, quotas) */
+};
+
+/* A Twirp error: code (invalid_argument, not_found, ...) and a message for the student. */
+struct twirp_err {
+	const char *code;
+	char msg[256];
+};
+
+/*
+ * Seam 1, authorization. Runs before every RPC handler (and before SSE subscriptions) with
+ * the caller, the method name ("AllocPages") and the machine id ("" when the method is not
+ * machine-scoped). Returns 0 to allow, or fills err (unauthenticated, permission_denied,
+ * resource_exhausted for quotas) and returns -1. The default allows everything (--open).
+ */
+typedef int (*srv_authorize_fn)(void *data, struct srv_identity *who, const char *method,
+                                const char *machine_id, struct twirp_err *err);
+
+/* What a state-changing RPC did, to be made durable before it is acknowledged. */
+enum srv_commit_kind {
+	SRV_COMMIT_CREATE, /* machine created: id, name, config */
+	SRV_COMMIT_DELETE, /* machine deleted: id */
+	SRV_COMMIT_RESET,  /* machine rebooted from its config: id */
+	SRV_COMMIT_OPS,    /* ops applied in order, seqs first_seq.. : id, ops, n_ops */
+};
+
+struct srv_commit {
+	enum srv_commit_kind kind;
+	const char *machine_id;
+	const char *name;                    /* CREATE */
+	const struct machine_config *config; /* CREATE */
+	const struct op *ops;                /* OPS */
+	size_t n_ops;
+	uint64_t first_seq;
+	const struct srv_identity *who;
+};
+
+/* Called by the commit hook when the record is durable (err 0) or could not be (err -1). */
+typedef void (*srv_commit_done_fn)(void *arg, int err);
+
+/*
+ * Seam 2, durability. Every state change is handed here, in the order it happened on the
+ * machine, before the RPC is acknowledged; the response is sent only when done() is called,
+ * which may be later from the loop (a journal on a worker thread). The record and what it
+ * points to stay valid until done() runs. The default calls done(arg, 0) at once.
+ */
+typedef void (*srv_commit_fn)(void *data, const struct srv_commit *c, srv_commit_done_fn done,
+                              void *arg);
+
+struct srv {
+	uv_loop_t *loop;
+	struct srv_config cfg;
+	uv_tcp_t listener;
+	uv_signal_t sigint, sigterm;
+	uv_timer_t stop_timer;
+	struct registry *reg;
+	struct srv_metrics metrics;
+	struct srv_conn *conns; /* every open connection (for shutdown and /metrics) */
+	unsigned nconns;
+	int stopping;
+	void *sse; /* sse.c state */
+	char demo_id[32];
+
+	srv_authorize_fn authorize;
+	void *authorize_data;
+	srv_commit_fn commit;
+	void *commit_data;
+};
+
+void srv_config_default(struct srv_config *cfg);
+/* Binds and listens; the bound port is in srv->cfg.port afterwards. */
+int srv_start(struct srv *s, uv_loop_t *loop, char *err, size_t len);
+/* Graceful stop: no new connections, finish in-flight requests, close idle ones. */
+void srv_stop(struct srv *s);
+/* The last connection closed: a stopping server may end now. */
+void srv_conns_drained(struct srv *s);
+/* After the loop has returned. */
+void srv_release(struct srv *s);
+
+void srv_log(const struct srv *s, enum srv_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

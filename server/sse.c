@@ -1,0 +1,240 @@
+/*
+ * SSE streams. Every event becomes "id: N\nevent: event\ndata: <Event as JSON>\n\n"; a
+ * client that resumes after events left the ring first gets an "event: gap" saying how many
+ * were lost. A heartbeat comment every 15 s keeps proxies from closing quiet streams.
+ */
+#include "sse.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+#include "http.h"
+#include "pb_json.h"
+#include "registry.h"
+#include "vmsim/v1/vmsim.pb-c.h"
+
+#define HEARTBEAT_MS 15000
+
+struct sse_client {
+	struct srv *srv;
+	struct srv_conn *conn;
+	struct srv_machine *sm;
+	uint64_t next_id;                 /* next event to send */
+	struct sse_client *next;          /* sm->subs */
+	struct sse_client *gnext, *gprev; /* all streams */
+};
+
+struct sse_state {
+	uv_timer_t heartbeat;
+	struct sse_client *all;
+	unsigned n;
+};
+
+static struct sse_state *state(const struct srv *s)
+{
+	return s->sse;
+}
+
+static void detach(struct sse_client *cl)
+{
+	struct sse_state *st = state(cl->srv);
+	if (cl->sm) {
+		struct sse_client **pp = &cl->sm->subs;
+		while (*pp && *pp != cl)
+			pp = &(*pp)->next;
+		if (*pp)
+			*pp = cl->next;
+		cl->sm->nsubs--;
+		cl->sm = NULL;
+	}
+	if (cl->gprev)
+		cl->gprev->gnext = cl->gnext;
+	else
+		st->all = cl->gnext;
+	if (cl->gnext)
+		cl->gnext->gprev = cl->gprev;
+	st->n--;
+}
+
+/* The connection closed under the stream (client left, server stopping). */
+static void on_conn_closed(void *stream)
+{
+	struct sse_client *cl = stream;
+	detach(cl);
+	free(cl);
+}
+
+static void end_stream(struct sse_client *cl)
+{
+	struct srv_conn *conn = cl->conn;
+	detach(cl);
+	free(cl);
+	srv_stream_close(conn);
+}
+
+/* Queues text; drops (and frees) the client if its backlog is too big: then returns -1. */
+static int send_text(struct sse_client *cl, const char *text, size_t len)
+{
+	size_t unsent = srv_stream_write(cl->conn, text, len);
+	if (unsent > cl->srv->cfg.sse_max_buffer) {
+		srv_log(cl->srv, LOG_WARN,
+		        "dropping slow event stream of machine %s (%zu bytes unsent)",
+		        cl->sm ? cl->sm->id : "-", unsent);
+		cl->srv->metrics.sse_dropped++;
+		end_stream(cl);
+		return -1;
+	}
+	return 0;
+}
+
+/* Sends events from cl->next_id on. Returns -1 if the client was dropped. */
+static int push(struct sse_client *cl)
+{
+	const struct machine *m = cl->sm->m;
+	uint64_t first = events_first_id(m), next = events_next_id(m);
+	struct strbuf sb, text;
+	strbuf_init(&sb);
+	strbuf_init(&text);
+	if (cl->next_id < first) {
+		strbuf_addf(&sb, "event: gap\ndata: {\"lost\":\"%llu\",\"firstId\":\"%llu\"}\n\n",
+		            (unsigned long long)(first - cl->next_id), (unsigned long long)first);
+		cl->next_id = first;
+	}
+	for (; cl->next_id < next; cl->next_id++) {
+		const struct event *e = event_get(m, cl->next_id);
+		if (!e)
+			continue;
+		strbuf_reset(&text);
+		event_render(e, &text);
+		Vmsim__V1__Event ev = VMSIM__V1__EVENT__INIT;
+		ev.id = e->id;
+		ev.seq = e->seq;
+		ev.type = e->type;
+		ev.text = text.buf ? text.buf : "";
+		char *json = pb_json_dumps(&ev.base, PB_JSON_EMIT_DEFAULTS, NULL);
+		if (json)
+			strbuf_addf(&sb, "id: %llu\nevent: event\ndata: %s\n\n",
+			            (unsigned long long)e->id, json);
+		free(json);
+		if (sb.len > 65536) { /* send in pieces so the buffer check sees the backlog */
+			int rc = send_text(cl, sb.buf, sb.len);
+			strbuf_reset(&sb);
+			if (rc) {
+				strbuf_release(&sb);
+				strbuf_release(&text);
+				return -1;
+			}
+		}
+	}
+	int rc = sb.len ? send_text(cl, sb.buf, sb.len) : 0;
+	strbuf_release(&sb);
+	strbuf_release(&text);
+	return rc;
+}
+
+void sse_open(struct srv *s, struct srv_request *r, struct srv_machine *sm, int has_last,
+              uint64_t last_id)
+{
+	struct sse_client *cl = calloc(1, sizeof(*cl));
+	if (!cl || srv_stream_begin(r, "text/event-stream", NULL)) {
+		free(cl);
+		srv_respond(r, 500, "text/plain", NULL, "out of memory\n", 14);
+		return;
+	}
+	struct sse_state *st = state(s);
+	cl->srv = s;
+	cl->conn = r->conn;
+	cl->sm = sm;
+	uint64_t next = events_next_id(sm->m);
+	/* A resume id from before a reset (ids restarted) replays what the ring holds. */
+	cl->next_id = !has_last ? next : last_id + 1 > next ? events_first_id(sm->m) : last_id + 1;
+	cl->next = sm->subs;
+	sm->subs = cl;
+	sm->nsubs++;
+	cl->gnext = st->all;
+	if (st->all)
+		st->all->gprev = cl;
+	st->all = cl;
+	st->n++;
+	srv_conn_set_stream(r->conn, cl, on_conn_closed);
+	/* Tell the client how to reconnect, then catch it up. */
+	if (send_text(cl, "retry: 2000\n\n", 13) == 0)
+		push(cl);
+}
+
+void sse_notify(struct srv *s, struct srv_machine *sm)
+{
+	(void)s;
+	struct sse_client *cl = sm->subs;
+	while (cl) {
+		struct sse_client *next = cl->next;
+		push(cl);
+		cl = next;
+	}
+}
+
+void sse_machine_reset(struct srv *s, struct srv_machine *sm)
+{
+	(void)s;
+	for (struct sse_client *cl = sm->subs, *next; cl; cl = next) {
+		next = cl->next;
+		cl->next_id = events_first_id(sm->m);
+		send_text(cl, "event: reset\ndata: {}\n\n", 23);
+	}
+	sse_notify(s, sm);
+}
+
+void sse_machine_deleted(struct srv *s, struct srv_machine *sm)
+{
+	(void)s;
+	while (sm->subs) {
+		struct sse_client *cl = sm->subs;
+		srv_stream_write(cl->conn, "event: deleted\ndata: {}\n\n", 25);
+		end_stream(cl);
+	}
+}
+
+static void on_heartbeat(uv_timer_t *t)
+{
+	struct srv *s = t->data;
+	for (struct sse_client *cl = state(s)->all, *next; cl; cl = next) {
+		next = cl->gnext;
+		send_text(cl, ": ping\n\n", 8);
+	}
+}
+
+int sse_init(struct srv *s)
+{
+	struct sse_state *st = calloc(1, sizeof(*st));
+	if (!st)
+		return -1;
+	s->sse = st;
+	uv_timer_init(s->loop, &st->heartbeat);
+	st->heartbeat.data = s;
+	uv_timer_start(&st->heartbeat, on_heartbeat, HEARTBEAT_MS, HEARTBEAT_MS);
+	return 0;
+}
+
+static void free_state(uv_handle_t *h)
+{
+	struct srv *s = h->data;
+	free(s->sse);
+	s->sse = NULL;
+}
+
+void sse_shutdown(struct srv *s)
+{
+	struct sse_state *st = state(s);
+	if (!st)
+		return;
+	while (st->all)
+		end_stream(st->all);
+	uv_close((uv_handle_t *)&st->heartbeat, free_state);
+}
+
+unsigned sse_clients(const struct srv *s)
+{
+	return s->sse ? state(s)->n : 0;
+}

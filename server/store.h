@@ -1,0 +1,208 @@
+/*
+ * The persistence interface of vmsimd: users, tokens, machines, the op journal and state
+ * snapshots. SQLite (WAL) is the backend today; everything above this header sees only
+ * records and callbacks, so a replicated backend (dqlite) can replace store.c alone.
+ *
+ * Writes are records submitted from the libuv loop thread. A dedicated writer thread groups
+ * every record queued meanwhile into one transaction (group commit), commits it durably, and
+ * completes each record's callback back on the loop thread (uv_async). The loop never waits
+ * on disk. Reads (recovery, time-travel, --check) are synchronous: call them at startup or
+ * from a uv work thread, never from the loop.
+ */
+#ifndef VMSIM_STORE_H
+#define VMSIM_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#define STORE_SCHEMA_VERSION 2
+#define STORE_ERRLEN         256
+
+struct store;
+
+struct store_opts {
+	/* Database file; NULL or ":memory:" = an ephemeral database removed on close. */
+	const char *path;
+	/* Loop on which async completions run; NULL if only store_submit_sync is used. */
+	uv_loop_t *loop;
+	/* Group commit: after the first record of a batch arrives the writer waits up to this
+	 * long for more (0 = no wait: a batch is whatever queued during the previous commit). */
+	uint32_t batch_window_us;
+	/* Upper bound of records per transaction (0 = 8192). */
+	uint32_t max_batch;
+	/* 0 (default): fsync every commit (PRAGMA synchronous=FULL), survives power loss;
+	 * 1: synchronous=NORMAL, survives a process crash (kill -9) but not a power loss. */
+	int relaxed;
+};
+
+enum store_rec_kind {
+	STORE_USER_CREATE = 1,
+	STORE_TOKEN_CREATE,
+	STORE_TOKEN_REVOKE,
+	STORE_MACHINE_CREATE,
+	STORE_MACHINE_DELETE,
+	STORE_MACHINE_SHARE,
+	STORE_JOURNAL,
+	STORE_SNAPSHOT,
+	STORE_SNAPSHOT_DELETE,
+	STORE_JOURNAL_QUARANTINE,
+};
+
+/* Completion status of a record: 0 committed, else not committed and err says why. */
+#define STORE_EFAIL  (-1) /* database error: nothing of the batch was committed */
+#define STORE_EEXIST (-2) /* a unique key is taken (user name, token, journal seq, snapshot) */
+#define STORE_ENOENT (-3) /* the row to change or delete does not exist */
+
+struct store_rec;
+/* Runs on the loop thread once the record's transaction has ended. */
+typedef void (*store_done_cb)(struct store_rec *rec, int status, const char *err, void *data);
+
+/*
+ * One write. Allocated by store_rec_new with room for `len` bytes of blob; the store owns and
+ * frees it after the callback. Fields used per kind:
+ *   USER_CREATE      id, ref=instructor id (0 none), role, name, quota[3]; optionally the
+ *                    first token with it: blob=its 32-byte SHA-256, seq=its id (label "initial")
+ *   TOKEN_CREATE     id, ref=user id, name=label, blob=32-byte SHA-256 of the token
+ *   TOKEN_REVOKE     id
+ *   MACHINE_CREATE   id, ref=owner, name, blob=config
+ *   MACHINE_DELETE   id
+ *   MACHINE_SHARE    id, role=1 shared read-only with the owner's class, 0 not
+ *   JOURNAL          id=machine, seq, blob=op
+ *   SNAPSHOT         id=machine, seq, name ("" = automatic checkpoint), blob=state
+ *   SNAPSHOT_DELETE  id=machine, name
+ *   JOURNAL_QUARANTINE id=machine, seq: moves journal records >= seq to journal_quarantine
+ *                    (a corrupt tail found at recovery: kept for inspection, never replayed)
+ */
+struct store_rec {
+	enum store_rec_kind kind;
+	int64_t id;
+	int64_t ref;
+	uint64_t seq;
+	int32_t role;
+	int64_t quota[3]; /* machines, RAM bytes, ops per second (0 = unlimited) */
+	char name[64];
+	size_t len;
+	uint8_t *blob; /* points into the same allocation */
+	store_done_cb cb;
+	void *data;
+	/* private to store.c */
+	struct store_rec *next;
+	int status;
+	char err[STORE_ERRLEN];
+	void *waiter;
+};
+
+struct store_rec *store_rec_new(enum store_rec_kind kind, size_t len);
+void store_rec_free(struct store_rec *rec);
+
+/* Opens (creating and migrating as needed). NULL with err filled on failure. */
+struct store *store_open(const struct store_opts *opts, char *err, size_t errlen);
+/* Commits everything queued, delivers its callbacks, stops the writer and frees the store
+ * (the async handle is closed on the loop: run the loop once more to finish). */
+void store_close(struct store *s);
+/* The path in use (the temporary file in ephemeral mode). */
+const char *store_path(const struct store *s);
+
+/* Queues rec; its callback runs on the loop thread once committed. Never blocks on disk. */
+void store_submit(struct store *s, struct store_rec *rec);
+/* Queues rec and waits for its commit (startup, tools, tests: not on the loop thread).
+ * Returns 0 or -1 with err filled; frees rec either way. */
+int store_submit_sync(struct store *s, struct store_rec *rec, char *err, size_t errlen);
+
+struct store_stats {
+	uint64_t commits;   /* transactions */
+	uint64_t records;   /* records committed */
+	uint64_t max_batch; /* largest batch */
+	uint64_t commit_ns; /* total time inside BEGIN..COMMIT */
+	uint64_t max_commit_ns;
+};
+void store_get_stats(struct store *s, struct store_stats *st);
+
+/* ---- reads ---- */
+
+struct store_user {
+	int64_t id, instructor;
+	int32_t role;
+	int64_t quota[3];
+	char name[64];
+	int64_t created;
+};
+struct store_token {
+	int64_t id, user;
+	uint8_t hash[32];
+	char label[64];
+	int64_t created, revoked; /* revoked: 0 or unix time */
+};
+struct store_machine {
+	int64_t id, owner;
+	char name[64];
+	int shared;
+	int64_t created;
+	uint64_t last_seq; /* highest journal seq (0 = none) */
+	size_t config_len;
+	uint8_t *config; /* malloc'd */
+};
+struct store_snapshot {
+	int64_t machine;
+	uint64_t seq;
+	char name[64]; /* "" for an automatic checkpoint */
+	int64_t created;
+	size_t len;
+	uint8_t *state; /* malloc'd (NULL from store_list_snapshots without states) */
+	int corrupt;    /* with states: the stored checksum did not match (state is NULL) */
+};
+
+/* Each list call returns a malloc'd array (count in *n) or -1 with err. */
+int store_list_users(struct store *s, struct store_user **out, size_t *n, char *err, size_t el);
+int store_list_tokens(struct store *s, struct store_token **out, size_t *n, char *err, size_t el);
+/* Live (not deleted) machines in id order. Free with store_free_machines. */
+int store_list_machines(struct store *s, struct store_machine **out, size_t *n, char *err,
+                        size_t el);
+void store_free_machines(struct store_machine *m, size_t n);
+/* One live machine: 1 found, 0 none (or deleted), -1 error. Free m->config. */
+int store_get_machine(struct store *s, int64_t id, struct store_machine *m, char *err, size_t el);
+/* Snapshots of one machine in seq order, with their states (checksums verified) if asked.
+ * Free with store_free_snapshots. */
+int store_list_snapshots(struct store *s, int64_t machine, int with_state,
+                         struct store_snapshot **out, size_t *n, char *err, size_t el);
+void store_free_snapshots(struct store_snapshot *sn, size_t n);
+
+/* The latest snapshot (checkpoint or named) with seq <= max_seq. Returns 1 found, 0 none,
+ * -1 error. snap->state is malloc'd; its stored checksum is verified (-1 if it mismatches). */
+int store_latest_snapshot(struct store *s, int64_t machine, uint64_t max_seq,
+                          struct store_snapshot *snap, char *err, size_t el);
+/* The named snapshot; 1 found, 0 none, -1 error. */
+int store_get_snapshot(struct store *s, int64_t machine, const char *name,
+                       struct store_snapshot *snap, char *err, size_t el);
+
+/* Called per journal op in seq order; a nonzero return stops the scan (returned as is). */
+typedef int (*store_op_cb)(uint64_t seq, const uint8_t *op, size_t len, void *data);
+
+/* What a journal scan found. A torn or corrupt tail stops the scan before the bad record. */
+struct store_scan {
+	uint64_t ops;      /* ops delivered */
+	uint64_t last_seq; /* seq of the last delivered op (after_seq if none) */
+	int corrupt;       /* 1: a record failed its checksum or broke the seq sequence */
+	uint64_t bad_seq;  /* the first bad record's seq */
+	char reason[128];  /* what was wrong with it */
+	uint64_t skipped;  /* records at or after bad_seq not delivered */
+};
+
+/* Delivers ops with after_seq < seq <= upto_seq (upto_seq 0 = all) in order, checking each
+ * record's checksum and that seqs follow on without a gap. Returns 0 (inspect scan->corrupt),
+ * the callback's nonzero value, or -1 on a database error. */
+int store_scan_journal(struct store *s, int64_t machine, uint64_t after_seq, uint64_t upto_seq,
+                       store_op_cb cb, void *data, struct store_scan *scan, char *err, size_t el);
+
+/* PRAGMA integrity_check: 0 and "ok" in msg, or -1 with SQLite's first complaint. */
+int store_integrity_check(struct store *s, char *msg, size_t len);
+
+/* The checksum kept with every journal record and snapshot (CRC-32 over id, seq, bytes). */
+uint32_t store_checksum(int64_t id, uint64_t seq, const uint8_t *buf, size_t len);
+
+/* Test hook: the raw SQLite handle used for reads (tests corrupt rows through it). */
+struct sqlite3 *store_reader_db(struct store *s);
+
+#endif

@@ -1,0 +1,555 @@
+#!/usr/bin/env python3
+"""End-to-end tests of vmsimd: start the real server on an ephemeral loopback port and drive
+it with curl (JSON) and raw sockets. Usage: server_test.py VMSIMD [TEST...]
+Python standard library only."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+VMSIMD = None
+TWIRP = "/twirp/vmsim.v1.VmSim/"
+
+
+class Server:
+    def __init__(self, *args, web=None):
+        cmd = [VMSIMD, "--listen", "127.0.0.1:0", "--log-level", "warn"] + list(args)
+        if web:
+            cmd += ["--web", web]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = self.proc.stdout.readline().decode()
+        assert "listening on http://127.0.0.1:" in line, "vmsimd did not start: %r" % line
+        self.port = int(line.rsplit(":", 1)[1].strip().strip("/"))
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                raise AssertionError("vmsimd did not stop within 5 s of SIGTERM")
+            assert rc == 0, "vmsimd exited with %d" % rc
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def curl_rpc(srv, method, body, ctype="application/json"):
+    """POSTs body with curl; returns (status, parsed JSON or raw bytes)."""
+    out = subprocess.run(
+        ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-H", "Content-Type: " + ctype,
+         "--data-binary", "@-", srv.url + TWIRP + method],
+        input=body if isinstance(body, bytes) else body.encode(), capture_output=True,
+        check=True).stdout
+    payload, _, code = out.rpartition(b"\n")
+    try:
+        return int(code), json.loads(payload)
+    except ValueError:
+        return int(code), payload
+
+
+def connect(srv):
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+class Reader:
+    """Reads HTTP/1.1 responses (Content-Length framed) off one socket."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError("connection closed")
+        self.buf += data
+
+    def response(self):
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for l in lines[1:]:
+            k, v = l.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+        n = int(headers.get("content-length", "0"))
+        while len(self.buf) < n:
+            self._fill()
+        body, self.buf = self.buf[:n], self.buf[n:]
+        return status, headers, body
+
+    def closed(self):
+        try:
+            while True:
+                if not self.sock.recv(65536):
+                    return True
+        except (ConnectionResetError, socket.timeout):
+            return True
+
+
+def rpc_request(method, obj, extra=""):
+    body = json.dumps(obj).encode()
+    return (("POST %s%s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Content-Length: %d\r\n%s\r\n") % (TWIRP, method, len(body), extra)).encode() + body
+
+
+def raw(srv, data):
+    s = connect(srv)
+    s.sendall(data)
+    r = Reader(s)
+    st, h, b = r.response()
+    s.close()
+    return st, h, b
+
+
+def rpc(srv, method, obj):
+    """JSON RPC over a raw socket; returns (status, parsed JSON)."""
+    st, _, b = raw(srv, rpc_request(method, obj))
+    return st, json.loads(b) if b else None
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def expect_error(got, status, code, what):
+    st, body = got
+    check(st == status and isinstance(body, dict) and body.get("code") == code,
+          "%s: want %d %s, got %d %r" % (what, status, code, st, body))
+    check(body.get("msg"), "%s: error without a message" % what)
+
+
+# ---------------------------------------------------------------------------------------------
+
+def test_flow_curl():
+    """create -> alloc -> proc with curl; free restores buddyinfo byte for byte."""
+    with Server() as srv:
+        st, m = curl_rpc(srv, "CreateMachine",
+                         '{"name":"t","config":{"arch":"x86_64","ramBytes":"16777216"}}')
+        check(st == 200 and m["id"] == "m1" and m["nrFrames"] == "4096", "create: %r" % m)
+        check(m["config"]["arch"] == "ARCH_X86_64" and m["config"]["swappiness"] == 60,
+              "defaults filled: %r" % m["config"])
+        st, before = curl_rpc(srv, "Proc", '{"machineId":"m1","path":"buddyinfo"}')
+        check(st == 200 and before["text"].startswith("Node 0, zone      DMA "),
+              "buddyinfo: %r" % before)
+        st, r = curl_rpc(srv, "AllocPages", '{"machineId":"m1","order":3}')
+        check(st == 200 and r["seq"] == "1" and int(r["value"]) % 8 == 0, "alloc: %r" % r)
+        check(int(r["value2"]) == int(r["value"]) * 4096, "value2 is the physical address")
+        check(any("order 3" in e for e in r["events"]), "events explain the alloc: %r" % r)
+        st, mid = curl_rpc(srv, "Proc", '{"machineId":"m1","path":"/proc/buddyinfo"}')
+        check(mid["text"] != before["text"] and mid["seq"] == "1", "alloc shows in buddyinfo")
+        st, f = curl_rpc(srv, "FreePages",
+                         '{"machine_id":"m1","pfn":"%s","order":3}' % r["value"])
+        check(st == 200 and f["seq"] == "2", "free (original field names): %r" % f)
+        st, after = curl_rpc(srv, "Proc", '{"machineId":"m1","path":"buddyinfo"}')
+        check(after["text"] == before["text"], "free restores buddyinfo exactly:\n%s\n%s"
+              % (before["text"], after["text"]))
+        st, g = curl_rpc(srv, "GetMachine", '{"machineId":"m1"}')
+        check(g["seq"] == "2" and g["freePages"] == m["freePages"], "get: %r" % g)
+        st, c = curl_rpc(srv, "Counters", '{"machineId":"m1"}')
+        names = {x["name"]: x["value"] for x in c["counters"]}
+        check(names.get("nr_free_pages") == m["freePages"] and names.get("seq") == "2",
+              "counters: %r" % names)
+        st, ev = curl_rpc(srv, "Events", '{"machineId":"m1","afterId":"%s","limit":2}'
+                          % r["firstEvent"])
+        check(st == 200 and [e["id"] for e in ev["events"]] ==
+              [str(int(r["firstEvent"]) + 1), str(int(r["firstEvent"]) + 2)], "events: %r" % ev)
+        st, fm = curl_rpc(srv, "FrameMap", '{"machineId":"m1"}')
+        check(fm["count"] == "4096" and fm["pageTypes"][0] == "free" and fm["zones"],
+              "frame map: %r" % {k: v for k, v in fm.items() if k not in ("flags", "orders")})
+        import base64
+        flags = base64.b64decode(fm["flags"])
+        orders = base64.b64decode(fm["orders"])
+        check(len(flags) == 2 * 4096 and len(orders) == 4096, "frame map sizes")
+        check(sum(1 for i in range(4096) if flags[2 * i] & 0xf == 0) == int(g["freePages"]),
+              "free frames in the map match freePages")
+        st, rs = curl_rpc(srv, "ResetMachine", '{"machineId":"m1"}')
+        check(st == 200 and rs["seq"] == "0", "reset: %r" % rs)
+        st, ls = curl_rpc(srv, "ListMachines", "{}")
+        check([x["id"] for x in ls["machines"]] == ["m1"], "list: %r" % ls)
+        st, d = curl_rpc(srv, "DeleteMachine", '{"machineId":"m1"}')
+        check(st == 200 and d == {}, "delete: %r" % d)
+        st, ls = curl_rpc(srv, "ListMachines", "")
+        check(ls == {"machines": []}, "empty list after delete (empty body = {}): %r" % ls)
+
+
+def test_apply_batch():
+    with Server() as srv:
+        rpc(srv, "CreateMachine", {"config": {"ramBytes": "16777216"}})
+        st, before = rpc(srv, "Proc", {"machineId": "m1", "path": "buddyinfo"})
+        ops = [{"allocPages": {"order": i % 3}} for i in range(50)]
+        st, r = rpc(srv, "Apply", {"machineId": "m1", "ops": ops, "wantResults": True})
+        check(st == 200 and r["applied"] == 50 and r["seq"] == "50" and len(r["results"]) == 50,
+              "apply: %r" % {k: v for k, v in r.items() if k != "results"})
+        frees = [{"freePages": {"pfn": x["value"], "order": i % 3}}
+                 for i, x in enumerate(r["results"])]
+        frees.insert(10, {"freePages": {"pfn": "1", "order": 0}})  # not allocated: fails
+        st, r2 = rpc(srv, "Apply", {"machineId": "m1", "ops": frees})
+        check(st == 200 and r2["applied"] == 10 and r2["error"]["index"] == 10
+              and r2["error"]["code"] == "invalid_argument", "partial apply: %r" % r2)
+        st, r3 = rpc(srv, "Apply", {"machineId": "m1", "ops": frees[11:]})
+        check(r3["applied"] == 40 and "error" not in r3, "rest applied: %r" % r3)
+        st, after = rpc(srv, "Proc", {"machineId": "m1", "path": "buddyinfo"})
+        check(after["text"] == before["text"], "batch alloc+free restores buddyinfo")
+        # A malformed op rejects the whole batch before anything runs.
+        expect_error(rpc(srv, "Apply", {"machineId": "m1", "ops": [{"allocPages": {}}, {}]}),
+                     400, "invalid_argument", "op without a kind")
+        st, g = rpc(srv, "GetMachine", {"machineId": "m1"})
+        check(g["seq"] == "100", "nothing applied from the rejected batch: %r" % g)
+
+
+def test_errors():
+    with Server("--max-body", "1048576") as srv:
+        rpc(srv, "CreateMachine", {})
+        st, before = rpc(srv, "Proc", {"machineId": "m1", "path": "buddyinfo"})
+        expect_error(rpc(srv, "NoSuchMethod", {}), 404, "bad_route", "unknown method")
+        st, h, b = raw(srv, b"GET " + TWIRP.encode() + b"ListMachines HTTP/1.1\r\nHost: x\r\n\r\n")
+        expect_error((st, json.loads(b)), 404, "bad_route", "GET on an RPC")
+        expect_error(rpc_via(srv, "/twirp/other.Svc/Foo", b"{}"), 404, "bad_route",
+                     "other service")
+        expect_error(curl_rpc(srv, "ListMachines", "{not json"), 400, "malformed",
+                     "malformed JSON")
+        expect_error(curl_rpc(srv, "ListMachines", "[1,2]"), 400, "malformed", "JSON array")
+        expect_error(curl_rpc(srv, "GetMachine", b"\xff\xff\xff", "application/protobuf"),
+                     400, "malformed", "malformed protobuf")
+        expect_error(curl_rpc(srv, "ListMachines", "{}", "text/plain"), 404, "bad_route",
+                     "wrong content type")
+        st, b = curl_rpc(srv, "ListMachines", "x" * (1024 * 1024 + 1))
+        check(st == 413 and b["code"] == "resource_exhausted", "oversize body: %d %r" % (st, b))
+        expect_error(rpc(srv, "GetMachine", {"machineId": "m42"}), 404, "not_found",
+                     "unknown machine")
+        expect_error(rpc(srv, "AllocPages", {"machineId": "m9", "order": 1}), 404, "not_found",
+                     "op on unknown machine")
+        expect_error(rpc(srv, "AllocPages", {"order": 1}), 400, "invalid_argument",
+                     "missing machine id")
+        expect_error(rpc(srv, "AllocPages", {"machineId": "m1", "order": 11}), 400,
+                     "invalid_argument", "order too large")
+        expect_error(rpc(srv, "AllocPages", {"machineId": "m1", "ordr": 1}), 400, "malformed",
+                     "unknown field")
+        expect_error(rpc(srv, "AllocPages", {"machineId": "m1", "order": -1}), 400, "malformed",
+                     "negative unsigned")
+        expect_error(rpc(srv, "AllocPages", {"machineId": "m1", "order": 4294967296}), 400,
+                     "malformed", "uint32 overflow")
+        expect_error(rpc(srv, "AllocPages", {"machineId": "m1", "order": "three"}), 400,
+                     "malformed", "string for a number")
+        expect_error(rpc(srv, "FreePages", {"machineId": "m1", "pfn": "3", "order": 0}), 400,
+                     "invalid_argument", "free of a page never allocated")
+        expect_error(rpc(srv, "KmemCacheCreate", {"machineId": "m1", "name": "x" * 40,
+                                                  "size": 64}),
+                     400, "invalid_argument", "name too long")
+        expect_error(rpc(srv, "CreateMachine", {"config": {"ramBytes": "1000"}}), 400,
+                     "invalid_argument", "bad ram size")
+        expect_error(rpc(srv, "CreateMachine", {"config": {"arch": "ARCH_MIPS"}}), 400,
+                     "malformed", "unknown enum")
+        expect_error(rpc(srv, "CreateMachine", {"config": {"swappiness": 300}}), 400,
+                     "invalid_argument", "swappiness too big")
+        expect_error(rpc(srv, "Proc", {"machineId": "m1", "path": "nosuchview"}), 404,
+                     "not_found", "unknown proc view")
+        expect_error(rpc(srv, "Proc", {"machineId": "m1"}), 400, "invalid_argument",
+                     "proc without path")
+        expect_error(rpc(srv, "FrameMap", {"machineId": "m1", "startPfn": "99999999"}), 400,
+                     "invalid_argument", "frame map beyond RAM")
+        st, after = rpc(srv, "Proc", {"machineId": "m1", "path": "buddyinfo"})
+        check(after["text"] == before["text"] and after["seq"] == "0",
+              "failed requests changed nothing")
+        st, h, b = raw(srv, b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(st == 404, "unknown path: %d" % st)
+        st, h, b = raw(srv, b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(st == 405, "DELETE /: %d" % st)
+        st, h, b = raw(srv, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+        check(st == 431, "huge header: %d" % st)
+        s = connect(srv)
+        s.sendall(b"BLAH\x01 / HTTP/1.1\r\n\r\n")
+        r = Reader(s)
+        st, h, b = r.response()
+        check(st == 400 and r.closed(), "garbage request -> 400 and close: %d" % st)
+        s.close()
+
+
+def rpc_via(srv, path, body):
+    req = ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           "Content-Length: %d\r\n\r\n" % (path, len(body))).encode() + body
+    st, h, b = raw(srv, req)
+    return st, json.loads(b)
+
+
+def test_split_segments():
+    """A request arriving a few bytes at a time, then two requests in one segment."""
+    with Server() as srv:
+        s = connect(srv)
+        data = rpc_request("CreateMachine", {"name": "split"})
+        for i in range(0, len(data), 3):
+            s.send(data[i:i + 3])
+            time.sleep(0.001)
+        r = Reader(s)
+        st, h, b = r.response()
+        check(st == 200 and json.loads(b)["name"] == "split", "split request: %d %r" % (st, b))
+        s.sendall(rpc_request("GetMachine", {"machineId": "m1"}) +
+                  rpc_request("GetMachine", {"machineId": "m2"}))
+        st1, _, b1 = r.response()
+        st2, _, b2 = r.response()
+        check(st1 == 200 and st2 == 404, "two in one segment: %d %d" % (st1, st2))
+        s.close()
+
+
+def test_keepalive_1000():
+    """1,000 requests on one connection, then 200 pipelined in one write, answered in order."""
+    with Server() as srv:
+        rpc(srv, "CreateMachine", {"config": {"ramBytes": "16777216"}})
+        s = connect(srv)
+        r = Reader(s)
+        for i in range(1000):
+            s.sendall(rpc_request("AllocPages", {"machineId": "m1", "order": 0}))
+            st, h, b = r.response()
+            check(st == 200 and json.loads(b)["seq"] == str(i + 1), "request %d: %d" % (i, st))
+            check(h.get("connection") != "close", "connection kept open")
+        burst = b"".join(rpc_request("Proc", {"machineId": "m1", "path": "buddyinfo"})
+                         if i % 2 else rpc_request("GetMachine", {"machineId": "m1"})
+                         for i in range(200))
+        s.sendall(burst)
+        for i in range(200):
+            st, h, b = r.response()
+            j = json.loads(b)
+            check(st == 200 and (("text" in j) == bool(i % 2)), "pipelined %d out of order" % i)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        st, h, b = r.response()
+        check(st == 200 and b == b"ok\n" and h.get("connection") == "close" and r.closed(),
+              "Connection: close honoured")
+        s.close()
+
+
+def read_sse(sock, want_events, timeout=5):
+    """Reads SSE frames until want_events 'event: event' frames arrived."""
+    sock.settimeout(timeout)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += sock.recv(65536)
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    frames = []
+    while sum(1 for f in frames if f.get("event") == "event") < want_events:
+        while b"\n\n" not in buf:
+            data = sock.recv(65536)
+            if not data:
+                return head, frames
+            buf += data
+        raw_frame, buf = buf.split(b"\n\n", 1)
+        f = {}
+        for line in raw_frame.decode().split("\n"):
+            if line.startswith(":"):
+                continue
+            k, _, v = line.partition(": ")
+            f[k] = v
+        frames.append(f)
+    return head, frames
+
+
+def sse_open(srv, mid, last=None, query=""):
+    s = connect(srv)
+    hdr = "Last-Event-ID: %d\r\n" % last if last is not None else ""
+    s.sendall(("GET /v1/machines/%s/events%s HTTP/1.1\r\nHost: x\r\n%s\r\n"
+               % (mid, query, hdr)).encode())
+    return s
+
+
+def test_sse():
+    with Server() as srv:
+        rpc(srv, "CreateMachine", {"config": {"ramBytes": "16777216", "eventRing": 64}})
+        st, a = rpc(srv, "AllocPages", {"machineId": "m1", "order": 1})
+        first, last = int(a["firstEvent"]), int(a["lastEvent"])
+        # Resume after the first event of the alloc: exactly the rest of it, in order.
+        s = sse_open(srv, "m1", last=first)
+        head, frames = read_sse(s, last - first)
+        check(b"text/event-stream" in head, "content type: %r" % head)
+        evs = [f for f in frames if f.get("event") == "event"]
+        check([int(f["id"]) for f in evs] == list(range(first + 1, last + 1)),
+              "resume ids: %r" % evs)
+        check(json.loads(evs[0]["data"])["id"] == evs[0]["id"], "data is an Event as JSON")
+        # Live: an op on the machine reaches the open stream.
+        st, b = rpc(srv, "AllocPages", {"machineId": "m1", "order": 0})
+        head2, live = read_sse_more(s, int(b["lastEvent"]) - int(b["firstEvent"]) + 1)
+        check([int(f["id"]) for f in live] ==
+              list(range(int(b["firstEvent"]), int(b["lastEvent"]) + 1)), "live: %r" % live)
+        s.close()
+        # The same resume through ?lastEventId= (browsers' first EventSource connect).
+        s = sse_open(srv, "m1", query="?lastEventId=%d" % first)
+        head, frames = read_sse(s, 1)
+        check(int([f for f in frames if f.get("event") == "event"][0]["id"]) == first + 1,
+              "query resume")
+        s.close()
+        # Overflow the 64-event ring: resuming from event 1 reports the gap.
+        rpc(srv, "Apply", {"machineId": "m1", "ops": [{"allocPages": {}}] * 40})
+        s = sse_open(srv, "m1", last=1)
+        head, frames = read_sse(s, 1)
+        check(frames and any(f.get("event") == "gap" for f in frames), "gap: %r" % frames[:3])
+        # Deleting the machine ends the stream.
+        rpc(srv, "DeleteMachine", {"machineId": "m1"})
+        data = b""
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                data += d
+        except socket.timeout:
+            pass
+        check(b"event: deleted" in data, "deleted notice: %r" % data[-200:])
+        s.close()
+        st, h, b = raw(srv, b"GET /v1/machines/m77/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(st == 404, "events of an unknown machine: %d" % st)
+
+
+def read_sse_more(sock, n):
+    buf = b""
+    out = []
+    while len(out) < n:
+        while b"\n\n" not in buf:
+            buf += sock.recv(65536)
+        fr, buf = buf.split(b"\n\n", 1)
+        f = dict(l.partition(": ")[::2] for l in fr.decode().split("\n") if not l.startswith(":"))
+        if f.get("event") == "event":
+            out.append(f)
+    return None, out
+
+
+def test_sse_slow_consumer():
+    """A client that never reads is dropped once its backlog passes the bound."""
+    with Server() as srv:
+        rpc(srv, "CreateMachine", {"config": {"ramBytes": "67108864", "eventRing": 1048576}})
+        s = connect(srv)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"GET /v1/machines/m1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.1)
+        for _ in range(8):
+            rpc(srv, "Apply", {"machineId": "m1", "ops": [{"allocPages": {}}] * 3000})
+        st, h, b = raw(srv, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(b"vmsim_sse_dropped_total 1" in b, "slow client dropped: %r" %
+              [l for l in b.split(b"\n") if b"sse" in l])
+        s.close()
+
+
+def test_static():
+    web = tempfile.mkdtemp()
+    outside = tempfile.mkdtemp()
+    try:
+        with open(os.path.join(web, "index.html"), "w") as f:
+            f.write("<!doctype html><title>vmsim</title>\n")
+        with open(os.path.join(web, "app.js"), "w") as f:
+            f.write("console.log(1);\n")
+        with open(os.path.join(outside, "secret"), "w") as f:
+            f.write("secret\n")
+        os.symlink(os.path.join(outside, "secret"), os.path.join(web, "link"))
+        with Server(web=web) as srv:
+            st, h, b = raw(srv, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            check(st == 200 and b.startswith(b"<!doctype html>") and
+                  h["content-type"].startswith("text/html"), "index: %d %r" % (st, h))
+            st, h, b = raw(srv, b"GET /static/app.js HTTP/1.1\r\nHost: x\r\n\r\n")
+            check(st == 200 and h["content-type"].startswith("text/javascript"), "js: %r" % h)
+            etag = h["etag"]
+            st, h, b = raw(srv, ("GET /static/app.js HTTP/1.1\r\nHost: x\r\nIf-None-Match: %s"
+                                 "\r\n\r\n" % etag).encode())
+            check(st == 304 and b == b"", "etag revalidation: %d" % st)
+            for path in ["/static/../" + os.path.basename(outside) + "/secret",
+                         "/static/%2e%2e/%2e%2e/etc/passwd", "/static/%2E%2E%2Fetc%2Fpasswd",
+                         "/static//etc/passwd", "/static/%2fetc%2fpasswd",
+                         "/static/..%5c..%5cetc%5cpasswd", "/static/a/./../app.js",
+                         "/static/app.js%00.png", "/static/%zz"]:
+                st, h, b = raw(srv, ("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+                check(st == 400 and b"secret" not in b and b"root:" not in b,
+                      "traversal %s: %d %r" % (path, st, b[:40]))
+            st, h, b = raw(srv, b"GET /static/link HTTP/1.1\r\nHost: x\r\n\r\n")
+            check(st == 404 and b"secret" not in b, "symlink escape: %d" % st)
+            st, h, b = raw(srv, b"GET /static/missing.css HTTP/1.1\r\nHost: x\r\n\r\n")
+            check(st == 404, "missing file: %d" % st)
+    finally:
+        shutil.rmtree(web)
+        shutil.rmtree(outside)
+
+
+def test_timeouts_and_limits():
+    with Server("--request-timeout", "300", "--idle-timeout", "400", "--max-conns", "3") as srv:
+        # Slowloris: half a request, then nothing. The server answers 408 and closes.
+        s = connect(srv)
+        s.sendall(b"POST /twirp/vmsim.v1.VmSim/ListMachines HTTP/1.1\r\nHost: x\r\n")
+        t0 = time.time()
+        r = Reader(s)
+        st, h, b = r.response()
+        check(st == 408 and time.time() - t0 < 3 and r.closed(), "slowloris: %d" % st)
+        s.close()
+        # Idle keep-alive connections are closed.
+        s = connect(srv)
+        t0 = time.time()
+        check(Reader(s).closed() and time.time() - t0 < 3, "idle timeout")
+        s.close()
+        # Connections beyond the limit are refused with 503.
+        held = [connect(srv) for _ in range(3)]
+        time.sleep(0.1)
+        s = connect(srv)
+        st, h, b = Reader(s).response()
+        check(st == 503 and json.loads(b)["code"] == "unavailable", "max conns: %d" % st)
+        for x in held + [s]:
+            x.close()
+        time.sleep(0.1)
+        st, h, b = raw(srv, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(st == 200, "server fine after the limit")
+
+
+def test_metrics_and_demo():
+    with Server("--demo") as srv:
+        st, h, b = raw(srv, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        text = b.decode()
+        check(st == 200 and 'vmsim_requests_total{route="CreateMachine",code="200"}' not in text,
+              "demo calls are not HTTP requests")
+        check("vmsim_machines 1" in text and "vmsim_ops_applied_total" in text, text[:300])
+        rpc(srv, "GetMachine", {"machineId": "m1"})
+        st, h, b = raw(srv, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        text = b.decode()
+        check('vmsim_requests_total{route="GetMachine",code="200"} 1' in text, text[:600])
+        check('vmsim_request_duration_seconds_bucket{le="+Inf"}' in text, "histogram")
+        st, m = rpc(srv, "GetMachine", {"machineId": "m1"})
+        check(m["name"] == "demo" and int(m["seq"]) > 0, "demo machine has history: %r" % m)
+
+
+def test_graceful_stop():
+    srv = Server()
+    s = connect(srv)  # an idle keep-alive connection must not hold the stop
+    t0 = time.time()
+    srv.stop()
+    check(time.time() - t0 < 2, "stopped promptly")
+    s.close()
+
+
+TESTS = [v for k, v in sorted(globals().items()) if k.startswith("test_")]
+
+if __name__ == "__main__":
+    VMSIMD = sys.argv[1]
+    only = sys.argv[2:]
+    failed = 0
+    for t in TESTS:
+        if only and t.__name__ not in only:
+            continue
+        t0 = time.time()
+        try:
+            t()
+            print("ok   %s (%.2fs)" % (t.__name__, time.time() - t0))
+        except Exception as e:  # report every failing test, not just the first
+            failed += 1
+            print("FAIL %s: %s: %s" % (t.__name__, type(e).__name__, e))
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,371 @@
+/*
+ * The proto3 JSON codec: every message type of vmsim.proto, filled field by field with
+ * non-default values, survives JSON -> message and packs to the same protobuf bytes; plus
+ * the mapping's rules (names, 64-bit strings, enums, bytes) and each kind of bad input.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ops.h"
+#include "pb_json.h"
+#include "vmsim/v1/vmsim.pb-c.h"
+
+/* Every message reachable from the service: inputs, outputs and their submessages. */
+static const ProtobufCMessageDescriptor *all[128];
+static size_t nall;
+
+static void collect(const ProtobufCMessageDescriptor *d)
+{
+	for (size_t i = 0; i < nall; i++)
+		if (all[i] == d)
+			return;
+	all[nall++] = d;
+	for (unsigned f = 0; f < d->n_fields; f++)
+		if (d->fields[f].type == PROTOBUF_C_TYPE_MESSAGE)
+			collect(d->fields[f].descriptor);
+}
+
+static void collect_all(void)
+{
+	const ProtobufCServiceDescriptor *s = &vmsim__v1__vm_sim__descriptor;
+	nall = 0;
+	for (unsigned i = 0; i < s->n_methods; i++) {
+		collect(s->methods[i].input);
+		collect(s->methods[i].output);
+	}
+}
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t next_rand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static void fill_value(const ProtobufCFieldDescriptor *f, void *p, int depth);
+
+static ProtobufCMessage *make(const ProtobufCMessageDescriptor *d, int depth)
+{
+	ProtobufCMessage *m = calloc(1, d->sizeof_message);
+	d->message_init(m);
+	uint32_t chosen[16] = {0}; /* oneof case offsets already filled */
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		char *p = (char *)m + f->offset;
+		if (f->type == PROTOBUF_C_TYPE_MESSAGE && depth > 3)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t es =
+			    f->type == PROTOBUF_C_TYPE_MESSAGE  ? sizeof(void *)
+			    : f->type == PROTOBUF_C_TYPE_STRING ? sizeof(char *)
+			    : f->type == PROTOBUF_C_TYPE_BYTES  ? sizeof(ProtobufCBinaryData)
+			    : f->type == PROTOBUF_C_TYPE_UINT64 || f->type == PROTOBUF_C_TYPE_INT64
+			        ? 8
+			        : 4;
+			char *arr = calloc(2, es);
+			for (int k = 0; k < 2; k++)
+				fill_value(f, arr + k * es, depth);
+			*(void **)p = arr;
+			*(size_t *)((char *)m + f->quantifier_offset) = 2;
+			continue;
+		}
+		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			/* Fill one member per oneof, a different one per run of the test. */
+			int seen = 0;
+			for (int k = 0; k < 16 && chosen[k]; k++)
+				seen |= chosen[k] == f->quantifier_offset;
+			if (seen || next_rand() % 3 == 0)
+				continue;
+			for (int k = 0; k < 16; k++)
+				if (!chosen[k]) {
+					chosen[k] = f->quantifier_offset;
+					break;
+				}
+			*(uint32_t *)((char *)m + f->quantifier_offset) = f->id;
+		}
+		fill_value(f, p, depth);
+	}
+	return m;
+}
+
+static void fill_value(const ProtobufCFieldDescriptor *f, void *p, int depth)
+{
+	uint64_t r = next_rand();
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_UINT64:
+		*(uint64_t *)p = r | (1ull << 63); /* above 2^53: must travel as a string */
+		break;
+	case PROTOBUF_C_TYPE_INT64:
+		*(int64_t *)p = -(int64_t)(r >> 2) - 1;
+		break;
+	case PROTOBUF_C_TYPE_UINT32:
+		*(uint32_t *)p = (uint32_t)r | 0x80000000u;
+		break;
+	case PROTOBUF_C_TYPE_INT32:
+		*(int32_t *)p = -(int32_t)(r % 100000) - 1;
+		break;
+	case PROTOBUF_C_TYPE_BOOL:
+		*(protobuf_c_boolean *)p = 1;
+		break;
+	case PROTOBUF_C_TYPE_ENUM: {
+		const ProtobufCEnumDescriptor *ed = f->descriptor;
+		*(int *)p = ed->values[1 + r % (ed->n_values - 1)].value;
+		break;
+	}
+	case PROTOBUF_C_TYPE_STRING: {
+		char *s = malloc(32);
+		snprintf(s, 32, "s\"\\\n\t\xc3\xa9%u", (unsigned)(r % 1000));
+		*(char **)p = s;
+		break;
+	}
+	case PROTOBUF_C_TYPE_BYTES: {
+		ProtobufCBinaryData *b = p;
+		b->len = 1 + r % 17;
+		b->data = malloc(b->len);
+		for (size_t i = 0; i < b->len; i++)
+			b->data[i] = (uint8_t)(next_rand() >> 8);
+		break;
+	}
+	case PROTOBUF_C_TYPE_MESSAGE:
+		*(ProtobufCMessage **)p = make(f->descriptor, depth + 1);
+		break;
+	default:
+		fail_msg("field %s has a type the test does not fill", f->name);
+	}
+}
+
+static void assert_same_wire(const ProtobufCMessage *a, const ProtobufCMessage *b)
+{
+	size_t la = protobuf_c_message_get_packed_size(a);
+	size_t lb = protobuf_c_message_get_packed_size(b);
+	assert_int_equal(la, lb);
+	uint8_t *pa = malloc(la + 1), *pb = malloc(lb + 1);
+	protobuf_c_message_pack(a, pa);
+	protobuf_c_message_pack(b, pb);
+	assert_memory_equal(pa, pb, la);
+	free(pa);
+	free(pb);
+}
+
+static void test_roundtrip_every_message(void **state)
+{
+	(void)state;
+	collect_all();
+	/* Every message declared in vmsim.proto is reachable from the service, so covered. */
+	FILE *f = fopen(VMSIM_PROTO_FILE, "r");
+	assert_non_null(f);
+	char line[512];
+	size_t declared = 0;
+	while (fgets(line, sizeof(line), f))
+		declared += strncmp(line, "message ", 8) == 0;
+	fclose(f);
+	assert_int_equal(nall, declared);
+	for (int run = 0; run < 8; run++) {
+		for (size_t i = 0; i < nall; i++) {
+			ProtobufCMessage *m = make(all[i], 0);
+			for (unsigned flags = 0; flags < 2; flags++) {
+				size_t len;
+				char *json = pb_json_dumps(m, flags, &len);
+				assert_non_null(json);
+				char err[256] = "";
+				ProtobufCMessage *back =
+				    pb_json_parse(all[i], json, len, err, sizeof(err));
+				if (!back)
+					fail_msg("%s: %s\n%s", all[i]->name, err, json);
+				assert_same_wire(m, back);
+				protobuf_c_message_free_unpacked(back, NULL);
+				free(json);
+			}
+			protobuf_c_message_free_unpacked(m, NULL);
+		}
+	}
+}
+
+static void test_mapping_rules(void **state)
+{
+	(void)state;
+	Vmsim__V1__Machine m = VMSIM__V1__MACHINE__INIT;
+	Vmsim__V1__MachineConfig cfg = VMSIM__V1__MACHINE_CONFIG__INIT;
+	m.id = "m1";
+	m.config = &cfg;
+	m.nr_frames = 18446744073709551615ull;
+	cfg.arch = VMSIM__V1__ARCH__ARCH_I386;
+	cfg.swappiness_opt_case = VMSIM__V1__MACHINE_CONFIG__SWAPPINESS_OPT_SWAPPINESS;
+	cfg.swappiness = 0; /* set to 0: present because of the oneof */
+	char *s = pb_json_dumps(&m.base, 0, NULL);
+	assert_string_equal(s,
+	                    "{\"id\":\"m1\",\"config\":{\"arch\":\"ARCH_I386\",\"swappiness\":0},"
+	                    "\"nrFrames\":\"18446744073709551615\"}");
+	free(s);
+	s = pb_json_dumps(&m.base, PB_JSON_EMIT_DEFAULTS, NULL);
+	assert_non_null(strstr(s, "\"seq\":\"0\""));
+	assert_non_null(strstr(s, "\"name\":\"\""));
+	assert_non_null(strstr(s, "\"policy\":\"POLICY_LINUX\""));
+	free(s);
+
+	Vmsim__V1__FrameMapResponse fm = VMSIM__V1__FRAME_MAP_RESPONSE__INIT;
+	uint8_t bytes[] = {0xfb, 0xff, 0x00};
+	fm.orders.data = bytes;
+	fm.orders.len = 3;
+	s = pb_json_dumps(&fm.base, 0, NULL);
+	assert_string_equal(s, "{\"orders\":\"+/8A\"}");
+	free(s);
+	char err[256];
+	/* URL-safe alphabet and missing padding are accepted too. */
+	Vmsim__V1__FrameMapResponse *fb =
+	    (void *)pb_json_parse(&vmsim__v1__frame_map_response__descriptor,
+	                          "{\"orders\":\"-_8A\"}", 17, err, sizeof(err));
+	assert_non_null(fb);
+	assert_int_equal(fb->orders.len, 3);
+	assert_memory_equal(fb->orders.data, bytes, 3);
+	protobuf_c_message_free_unpacked(&fb->base, NULL);
+	fb = (void *)pb_json_parse(&vmsim__v1__frame_map_response__descriptor,
+	                           "{\"orders\":\"+/8\"}", 16, err, sizeof(err));
+	assert_non_null(fb);
+	assert_int_equal(fb->orders.len, 2);
+	protobuf_c_message_free_unpacked(&fb->base, NULL);
+
+	/* Both spellings of names; numbers as JSON numbers or strings; enum short names. */
+	const char *in = "{\"machine_id\":\"m2\",\"pid\":\"7\",\"addr\":4096,\"kind\":\"write\"}";
+	Vmsim__V1__AccessRequest *a = (void *)pb_json_parse(&vmsim__v1__access_request__descriptor,
+	                                                    in, strlen(in), err, sizeof(err));
+	assert_non_null(a);
+	assert_string_equal(a->machine_id, "m2");
+	assert_int_equal(a->pid, 7);
+	assert_int_equal(a->addr, 4096);
+	assert_int_equal(a->kind, VMSIM__V1__ACCESS_KIND__ACCESS_WRITE);
+	protobuf_c_message_free_unpacked(&a->base, NULL);
+}
+
+static void expect_bad(const ProtobufCMessageDescriptor *d, const char *json, const char *needle)
+{
+	char err[256] = "";
+	ProtobufCMessage *m = pb_json_parse(d, json, strlen(json), err, sizeof(err));
+	if (m)
+		fail_msg("accepted %s", json);
+	if (!strstr(err, needle))
+		fail_msg("error for %s is \"%s\", wanted \"%s\"", json, err, needle);
+}
+
+static void test_bad_input(void **state)
+{
+	(void)state;
+	const ProtobufCMessageDescriptor *acc = &vmsim__v1__access_request__descriptor;
+	const ProtobufCMessageDescriptor *apply = &vmsim__v1__apply_request__descriptor;
+	expect_bad(acc, "{", "invalid JSON");
+	expect_bad(acc, "[]", "expected a JSON object");
+	expect_bad(acc, "{\"bogus\":1}", "unknown field \"bogus\" in vmsim.v1.AccessRequest");
+	expect_bad(acc, "{\"pid\":-1}", "field pid: must not be negative");
+	expect_bad(acc, "{\"pid\":4294967296}", "out of range for uint32");
+	expect_bad(acc, "{\"pid\":1.5}", "must be an integer");
+	expect_bad(acc, "{\"pid\":\"12x\"}", "not a valid integer");
+	expect_bad(acc, "{\"pid\":true}", "expected a number");
+	expect_bad(acc, "{\"addr\":\"-5\"}", "not a valid unsigned integer");
+	expect_bad(acc, "{\"addr\":\"99999999999999999999\"}", "not a valid integer");
+	expect_bad(acc, "{\"kind\":\"ACCESS_JUMP\"}", "is not one of ACCESS_READ");
+	expect_bad(acc, "{\"kind\":7}", "7 is not a value of vmsim.v1.AccessKind");
+	expect_bad(acc, "{\"machineId\":5}", "expected a string");
+	expect_bad(acc, "{\"machineId\":\"a\",\"machine_id\":\"b\"}", "given twice");
+	expect_bad(acc, "{\"pid\":1,\"pid\":2}", "duplicate");
+	expect_bad(apply, "{\"ops\":{}}", "expected an array");
+	expect_bad(apply, "{\"ops\":[{\"allocPages\":{},\"mmap\":{}}]}",
+	           "only one field of the oneof");
+	expect_bad(apply, "{\"ops\":[{\"allocPages\":{\"order\":\"x\"}}]}",
+	           "field ops[0].allocPages.order");
+	expect_bad(apply, "{\"wantResults\":1}", "expected true or false");
+	expect_bad(&vmsim__v1__frame_map_response__descriptor, "{\"flags\":\"a\"}",
+	           "invalid base64");
+	/* null is the default value, not an error. */
+	char err[64];
+	ProtobufCMessage *m = pb_json_parse(acc, "{\"pid\":null}", 12, err, sizeof(err));
+	assert_non_null(m);
+	protobuf_c_message_free_unpacked(m, NULL);
+}
+
+/* struct op <-> Op: every op kind survives pack/unpack, and each field lands where core
+ * expects it. */
+static void test_ops_table(void **state)
+{
+	(void)state;
+	char err[256];
+	if (ops_init(err, sizeof(err)))
+		fail_msg("%s", err);
+	const ProtobufCMessageDescriptor *opd = &vmsim__v1__op__descriptor;
+	for (unsigned i = 0; i < opd->n_fields; i++) {
+		Vmsim__V1__Op op = VMSIM__V1__OP__INIT;
+		ProtobufCMessage *req = make(opd->fields[i].descriptor, 1);
+		/* Keep values in the ranges struct op holds. */
+		for (unsigned f = 0; f < req->descriptor->n_fields; f++) {
+			const ProtobufCFieldDescriptor *fd = &req->descriptor->fields[f];
+			if (fd->type == PROTOBUF_C_TYPE_INT32)
+				*(int32_t *)((char *)req + fd->offset) = -17;
+		}
+		op.op_case = (Vmsim__V1__Op__OpCase)opd->fields[i].id;
+		*(ProtobufCMessage **)((char *)&op + opd->fields[i].offset) = req;
+		struct op a, b;
+		if (ops_from_pb(&op, &a, err, sizeof(err)))
+			fail_msg("%s: %s", opd->fields[i].name, err);
+		assert_string_equal(ops_name(a.kind), opd->fields[i].name);
+		size_t len;
+		uint8_t *buf = ops_pack(&a, &len);
+		assert_non_null(buf);
+		assert_int_equal(ops_unpack(buf, len, &b, err, sizeof(err)), 0);
+		assert_memory_equal(&a, &b, sizeof(a));
+		free(buf);
+		protobuf_c_message_free_unpacked(req, NULL);
+	}
+	/* Exact placement for one op of each shape. */
+	Vmsim__V1__MmapRequest mm = VMSIM__V1__MMAP_REQUEST__INIT;
+	mm.pid = 3;
+	mm.addr = 0x400000;
+	mm.len = 8192;
+	mm.prot = 3;
+	mm.flags = 0x22;
+	mm.file = 9;
+	mm.offset = 4096;
+	struct op o;
+	assert_int_equal(ops_from_request(&mm.base, &o, err, sizeof(err)), 0);
+	assert_int_equal(o.kind, OP_MMAP);
+	assert_int_equal(o.u.mmap.pid, 3);
+	assert_int_equal(o.u.mmap.addr, 0x400000);
+	assert_int_equal(o.u.mmap.len, 8192);
+	assert_int_equal(o.u.mmap.prot, 3);
+	assert_int_equal(o.u.mmap.flags, 0x22);
+	assert_int_equal(o.u.mmap.file, 9);
+	assert_int_equal(o.u.mmap.offset, 4096);
+	Vmsim__V1__SetOomAdjRequest oom = VMSIM__V1__SET_OOM_ADJ_REQUEST__INIT;
+	oom.pid = 2;
+	oom.oom_score_adj = -1000;
+	assert_int_equal(ops_from_request(&oom.base, &o, err, sizeof(err)), 0);
+	assert_int_equal((int64_t)o.u.set_task.value, -1000);
+	Vmsim__V1__SpawnRequest sp = VMSIM__V1__SPAWN_REQUEST__INIT;
+	sp.name = "0123456789012345678901234567890"; /* 31 bytes: fits */
+	assert_int_equal(ops_from_request(&sp.base, &o, err, sizeof(err)), 0);
+	assert_string_equal(o.u.spawn.name, sp.name);
+	sp.name = "01234567890123456789012345678901"; /* 32: does not */
+	assert_int_equal(ops_from_request(&sp.base, &o, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "name is too long"));
+	Vmsim__V1__Op empty = VMSIM__V1__OP__INIT;
+	assert_int_equal(ops_from_pb(&empty, &o, err, sizeof(err)), -1);
+	assert_int_equal(ops_unpack((const uint8_t *)"\xff", 1, &o, err, sizeof(err)), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_roundtrip_every_message),
+	    cmocka_unit_test(test_mapping_rules),
+	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_ops_table),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

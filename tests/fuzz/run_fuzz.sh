@@ -1,0 +1,24 @@
+#!/bin/sh
+# Runs one libFuzzer target for SECONDS over its seed corpus (read-only: new inputs go to a
+# scratch directory), then prints executions and exec/s. Fails on any crash, leak or timeout.
+#   run_fuzz.sh TARGET CORPUS_DIR SECONDS [extra libFuzzer flags]
+set -eu
+target="$1"
+corpus="$2"
+secs="$3"
+shift 3
+[ -x "$target" ] || { echo "fuzz: $target not built" >&2; exit 1; }
+[ -d "$corpus" ] && [ -n "$(ls -A "$corpus")" ] || { echo "fuzz: empty corpus $corpus" >&2; exit 1; }
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+log="$scratch/log"
+# -artifact_prefix keeps crash files out of the source tree; -max_len bounds one input.
+if ! "$target" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	-artifact_prefix="${FUZZ_ARTIFACTS:-$scratch}/" "$@" "$scratch" "$corpus" >"$log" 2>&1; then
+	tail -60 "$log" >&2
+	echo "fuzz: $(basename "$target") FAILED" >&2
+	exit 1
+fi
+runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
+rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")"
+echo "fuzz: $(basename "$target"): $runs executions in ${secs}s ($rate exec/s), 0 crashes"

@@ -1,0 +1,262 @@
+/* Exercises: generated from real mechanisms, deterministic per seed, answers checked exactly. */
+#include "helpers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "exercise.h"
+
+static struct exercise make(enum exercise_topic t, uint64_t seed)
+{
+	struct exercise ex;
+	char err[256];
+	if (exercise_new(t, seed, &ex, err, sizeof(err)))
+		fail_msg("exercise_new(%s, %llu): %s", exercise_topic_name(t),
+		         (unsigned long long)seed, err);
+	assert_true(ex.nfields > 0);
+	assert_non_null(ex.question.buf);
+	assert_non_null(ex.solution.buf);
+	return ex;
+}
+
+/* The answer a student who got everything right would type. */
+static void right_answer(const struct exercise *ex, char *buf, size_t len, int named)
+{
+	size_t off = 0;
+	buf[0] = '\0';
+	for (unsigned i = 0; i < ex->nfields; i++) {
+		unsigned k = named ? ex->nfields - 1 - i : i; /* named: reverse order */
+		char v[32];
+		exercise_format_value(&ex->field[k], ex->field[k].value, v, sizeof(v));
+		off += (size_t)snprintf(buf + off, len - off, named ? "%s=%s; " : "%.0s%s, ",
+		                        ex->field[k].name, v);
+	}
+}
+
+static void check(const struct exercise *ex, const char *answer, struct exercise_verdict *v)
+{
+	char err[256];
+	if (exercise_check(ex, answer, v, err, sizeof(err)))
+		fail_msg("exercise_check(\"%s\"): %s", answer, err);
+}
+
+static void test_golden_examples(void **state)
+{
+	(void)state;
+	static const struct {
+		enum exercise_topic t;
+		uint64_t seed;
+		const char *golden;
+	} cases[] = {
+	    {EX_BUDDY_ALLOC, 1, "exercise_buddy_1.txt"},
+	    {EX_BUDDYINFO, 2, "exercise_buddyinfo_2.txt"},
+	    {EX_SLAB, 3, "exercise_slab_3.txt"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct exercise ex = make(cases[i].t, cases[i].seed);
+		struct strbuf sb;
+		strbuf_init(&sb);
+		strbuf_addf(&sb, "%s----\n%s", ex.question.buf, ex.solution.buf);
+		assert_golden(cases[i].golden, sb.buf);
+		strbuf_release(&sb);
+		exercise_release(&ex);
+	}
+}
+
+/* Seed 1 of the buddy topic, worked by hand from its free lists: free_area[3] heads 0x1028,
+ * so order 3 takes it; order 2 then splits 0x1010 (keeps it, 0x1014 to free_area[2]); the
+ * next order 2 takes 0x1014. */
+static void test_buddy_seed1_by_hand(void **state)
+{
+	(void)state;
+	struct exercise ex = make(EX_BUDDY_ALLOC, 1);
+	assert_int_equal(ex.nfields, 3);
+	assert_int_equal(ex.field[0].value, 0x1028);
+	assert_int_equal(ex.field[1].value, 0x1010);
+	assert_int_equal(ex.field[2].value, 0x1014);
+	exercise_release(&ex);
+}
+
+/* Slab seed 3: 3353 bytes -> 3360 (8-byte aligned); an order-3 slab (32768 B) holds 9; the
+ * 183 objects need 21 slabs. */
+static void test_slab_seed3_by_hand(void **state)
+{
+	(void)state;
+	struct exercise ex = make(EX_SLAB, 3);
+	assert_int_equal(ex.nfields, 4);
+	assert_int_equal(ex.field[0].value, 3360);
+	assert_int_equal(ex.field[1].value, 9);
+	assert_int_equal(ex.field[2].value, 8);
+	assert_int_equal(ex.field[3].value, 21);
+	exercise_release(&ex);
+}
+
+static void test_deterministic_and_varied(void **state)
+{
+	(void)state;
+	for (int t = 0; t < EX_NR_TOPICS; t++) {
+		char *seen[20];
+		unsigned distinct = 0;
+		for (uint64_t seed = 0; seed < 20; seed++) {
+			struct exercise a = make((enum exercise_topic)t, seed);
+			struct exercise b = make((enum exercise_topic)t, seed);
+			assert_string_equal(a.question.buf, b.question.buf);
+			assert_string_equal(a.solution.buf, b.solution.buf);
+			assert_int_equal(a.nfields, b.nfields);
+			assert_memory_equal(a.field, b.field, sizeof(a.field[0]) * a.nfields);
+			int dup = 0;
+			for (unsigned i = 0; i < distinct; i++)
+				dup |= !strcmp(seen[i], a.question.buf);
+			if (!dup)
+				seen[distinct++] = strdup(a.question.buf);
+			exercise_release(&a);
+			exercise_release(&b);
+		}
+		if (distinct < 15)
+			fail_msg("topic %s: only %u distinct questions in 20 seeds",
+			         exercise_topic_name((enum exercise_topic)t), distinct);
+		for (unsigned i = 0; i < distinct; i++)
+			free(seen[i]);
+	}
+}
+
+static void test_right_and_wrong_answers(void **state)
+{
+	(void)state;
+	char ans[1024];
+	for (int t = 0; t < EX_NR_TOPICS; t++) {
+		for (uint64_t seed = 100; seed < 130; seed++) {
+			struct exercise ex = make((enum exercise_topic)t, seed);
+			struct exercise_verdict v;
+			for (int named = 0; named < 2; named++) {
+				right_answer(&ex, ans, sizeof(ans), named);
+				check(&ex, ans, &v);
+				if (!v.correct)
+					fail_msg("%s seed %llu: \"%s\" judged wrong:\n%s",
+					         exercise_topic_name(ex.topic),
+					         (unsigned long long)seed, ans, v.feedback.buf);
+				assert_int_equal(v.right, ex.nfields);
+				exercise_verdict_release(&v);
+			}
+			/* One field off by one: exactly that field is wrong. */
+			unsigned k = (unsigned)(seed % ex.nfields);
+			ex.field[k].value++;
+			right_answer(&ex, ans, sizeof(ans), 0);
+			ex.field[k].value--;
+			check(&ex, ans, &v);
+			assert_false(v.correct);
+			assert_int_equal(v.right, ex.nfields - 1);
+			char line[64];
+			snprintf(line, sizeof(line), "%s: ", ex.field[k].name);
+			const char *at = strstr(v.feedback.buf, line);
+			assert_non_null(at);
+			assert_non_null(strstr(at, "wrong, the kernel gave"));
+			exercise_verdict_release(&v);
+			exercise_release(&ex);
+		}
+	}
+}
+
+/* Properties every generated answer has, whatever the seed. */
+static void test_answer_invariants(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 0; seed < 40; seed++) {
+		struct exercise ex = make(EX_SLAB, seed);
+		uint64_t size = ex.field[0].value, per = ex.field[1].value,
+		         bytes = ex.field[2].value * 4096, slabs = ex.field[3].value;
+		assert_int_equal(size % 8, 0);
+		assert_true(per >= 1 && per * size <= bytes);
+		assert_true((per + 1) * size > bytes || per == 512); /* as many as fit */
+		assert_true(ex.field[2].value <= 8 || per == 1);
+		assert_true(slabs >= 1);
+		exercise_release(&ex);
+
+		ex = make(EX_BUDDYINFO, seed);
+		assert_int_equal(ex.nfields, MAX_ORDER);
+		uint64_t free = 0;
+		for (unsigned o = 0; o < MAX_ORDER; o++)
+			free += ex.field[o].value << o;
+		assert_true(free > 0 && free <= 12288); /* the 48 MiB zone above 16 MiB */
+		exercise_release(&ex);
+
+		ex = make(EX_BUDDY_ALLOC, seed);
+		for (unsigned i = 0; i < ex.nfields; i++) {
+			assert_true(ex.field[i].value >= 0x1000 && ex.field[i].value < 0x4000);
+			for (unsigned j = 0; j < i; j++)
+				assert_true(ex.field[i].value != ex.field[j].value);
+		}
+		exercise_release(&ex);
+	}
+}
+
+static void test_bad_input(void **state)
+{
+	(void)state;
+	struct exercise ex;
+	char err[256] = "";
+	assert_int_equal(exercise_new(EX_NR_TOPICS, 1, &ex, err, sizeof(err)), VM_EINVAL);
+	assert_non_null(strstr(err, "unknown exercise topic"));
+	exercise_release(&ex);
+	assert_int_equal(exercise_new((enum exercise_topic) - 1, 1, &ex, err, sizeof(err)),
+	                 VM_EINVAL);
+	exercise_release(&ex);
+	assert_int_equal(exercise_topic_parse("nope"), -1);
+	assert_int_equal(exercise_topic_parse(NULL), -1);
+	assert_null(exercise_topic_name(EX_NR_TOPICS));
+	for (int t = 0; t < EX_NR_TOPICS; t++) {
+		assert_int_equal(exercise_topic_parse(exercise_topic_name((enum exercise_topic)t)),
+		                 t);
+		assert_non_null(exercise_topic_summary((enum exercise_topic)t));
+	}
+
+	ex = make(EX_SLAB, 3);
+	struct exercise_verdict v;
+	static const struct {
+		const char *answer, *msg;
+	} bad[] = {
+	    {"abc", "cannot read \"abc\" as a number for objsize"},
+	    {"3360 9 8 21 5", "too many values: this exercise asks for 4 (extra \"5\")"},
+	    {"foo=1", "no field named \"foo\" in this exercise"},
+	    {"objsize=0x", "cannot read \"0x\""},
+	    {"-1", "cannot read \"-1\""},
+	    {"99999999999999999999999", "cannot read"},
+	    {"1111111111111111111111111111111111111111111111111111111111111111111", "too long"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		err[0] = '\0';
+		assert_int_equal(exercise_check(&ex, bad[i].answer, &v, err, sizeof(err)),
+		                 VM_EINVAL);
+		if (!strstr(err, bad[i].msg))
+			fail_msg("answer \"%s\": message \"%s\", want \"%s\"", bad[i].answer, err,
+			         bad[i].msg);
+		exercise_verdict_release(&v);
+	}
+	/* Nothing answered: every field missing, nothing right. */
+	check(&ex, "", &v);
+	assert_false(v.correct);
+	assert_int_equal(v.right, 0);
+	assert_int_equal(v.total, 4);
+	assert_non_null(strstr(v.feedback.buf, "objsize: missing (the kernel gave 3360)"));
+	exercise_verdict_release(&v);
+	/* Partial, named, case-insensitive names, hex accepted for counts. */
+	check(&ex, "NUM_SLABS=0x15 objsize=3360", &v);
+	assert_int_equal(v.right, 2);
+	assert_non_null(strstr(v.feedback.buf, "2 of 4 right\n"));
+	exercise_verdict_release(&v);
+	exercise_release(&ex);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_golden_examples),
+	    cmocka_unit_test(test_buddy_seed1_by_hand),
+	    cmocka_unit_test(test_slab_seed3_by_hand),
+	    cmocka_unit_test(test_deterministic_and_varied),
+	    cmocka_unit_test(test_right_and_wrong_answers),
+	    cmocka_unit_test(test_answer_invariants),
+	    cmocka_unit_test(test_bad_input),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
