@@ -101,20 +101,20 @@ static inline int pte_none(uint64_t pte)
 }
 
 /*
- * Swap entries (swapfile.h: type << 27 | offset) in non-present PTEs, the way the 2-level
+ * Swap entries (swapfile.h: offset << 5 | type) in non-present PTEs, the way the 2-level
  * i386 format keeps them: present bit clear, type in bits 1-5, offset from bit 8.
  */
 static inline int is_swap_pte(uint64_t pte)
 {
 	return !pte_none(pte) && !pte_present(pte);
 }
-static inline uint64_t swp_entry_to_pte(uint32_t e)
+static inline uint64_t swp_entry_to_pte(uint64_t e)
 {
-	return ((uint64_t)swp_type(e) << 1) | ((uint64_t)swp_offset(e) << 8);
+	return ((uint64_t)swp_type(e) << 1) | (swp_offset(e) << 8);
 }
-static inline uint32_t pte_to_swp_entry(uint64_t pte)
+static inline uint64_t pte_to_swp_entry(uint64_t pte)
 {
-	return swp_entry((unsigned)((pte >> 1) & 0x1f), (uint32_t)(pte >> 8) & SWP_OFFSET_MASK);
+	return swp_entry((unsigned)((pte >> 1) & 0x1f), (pte >> 8) & ((1ull << 40) - 1));
 }
 
 /* A new pgd whose kernel half is copied from init_mm's (pgd_alloc + pgd_ctor). */
