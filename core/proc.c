@@ -21,11 +21,13 @@ static const struct proc_view views[] = {
     {"extfrag_index", extfrag_show}, {"slabinfo", slabinfo_show},
     {"swaps", swaps_show},           {"meminfo", meminfo_show},
     {"vmstat", vmstat_show},         {"vmstat-cmd", vmstat_cmd_show},
+    {"vmallocinfo", vmallocinfo_show},
 };
 
 const char *const proc_view_names[] = {
     "buddyinfo", "pagetypeinfo", "extfrag_index", "slabinfo", "swaps",
-    "meminfo",   "vmstat",       "vmstat-cmd",    "free",     NULL,
+    "meminfo",   "vmstat",       "vmstat-cmd",    "free",     "vmallocinfo",
+    NULL,
 };
 
 struct proc_pid_view {
