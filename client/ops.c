@@ -755,12 +755,15 @@ void ctl_op_print_result(struct ctl *c, const struct ctl_opdef *def, const Vmsim
 				printf("%" PRIu64, r->seq);
 				break;
 			case 'a':
+				/* value = the virtual address, value2 = the physical one. */
 				if (r->fault == VMSIM__V1__FAULT_KIND__FAULT_SEGV ||
 				    r->fault == VMSIM__V1__FAULT_KIND__FAULT_OOM)
-					printf("%s: task killed", fault_word(r->fault));
+					printf("0x%" PRIx64 ": %s, task killed", r->value,
+					       fault_word(r->fault));
 				else
-					printf("phys 0x%" PRIx64 "  %s  tlb %s", r->value,
-					       fault_word(r->fault), r->tlb_hits ? "hit" : "miss");
+					printf("0x%" PRIx64 " -> phys 0x%" PRIx64 "  %s  tlb %s",
+					       r->value, r->value2, fault_word(r->fault),
+					       r->tlb_hits ? "hit" : "miss");
 				break;
 			default:
 				putchar(*p);
