@@ -103,6 +103,8 @@ ProtobufCMessage *ctl_op_request(const Vmsim__V1__Op *op);
 void ctl_op_free(Vmsim__V1__Op *op);
 /* The RPC method whose input is this request type. */
 const ProtobufCMethodDescriptor *ctl_op_method(const ProtobufCMessageDescriptor *req);
+/* The spec of the op's command (for printing its result). */
+const struct ctl_opdef *ctl_op_def(const Vmsim__V1__Op *op);
 /* Prints an op's result the way the command shows it. */
 void ctl_op_print_result(struct ctl *c, const struct ctl_opdef *def, const Vmsim__V1__OpResult *r);
 /* Validates every op spec against the proto descriptors; 0 or -1 with the reason printed. */
@@ -170,6 +172,7 @@ int ctl_config_path(char *buf, size_t len);
 
 int ctl_shell(struct ctl *c, FILE *record);
 /* Reads a trace from f (name for messages) and applies it. */
-int ctl_run_trace(struct ctl *c, FILE *f, const char *name, int progress, int quiet);
+int ctl_run_trace(struct ctl *c, FILE *f, const char *name, int progress, int quiet,
+                  int verbose);
 
 #endif

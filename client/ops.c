@@ -39,7 +39,8 @@ struct ctl_opdef {
 	struct ctl_param pos[5];
 	struct ctl_param opt[7];
 	/* How the result prints: %v value (hex), %d value (decimal), %w value2 (hex), %a the
-	 * access outcome, %n faults, %m major faults, %s seq. NULL: nothing (Unix silence). */
+	 * access outcome, %n faults, %m major faults, %k the kill that ended a range (if any), %s
+	 * seq. NULL: nothing (Unix silence). */
 	const char *result;
 	void (*fixup)(ProtobufCMessage *req); /* derives implied fields after parsing */
 	void (*init)(ProtobufCMessage *req);  /* defaults that are not zero, before parsing */
@@ -60,7 +61,7 @@ static const struct {
 #define MAP_PRIVATE_BIT   0x02u
 #define MAP_FIXED_BIT     0x10u
 #define MAP_ANONYMOUS_BIT 0x20u
-#define MAP_DRIVER_BIT    0x1000000u /* vmsim: `file` is a map_driver minor */
+#define MAP_DRIVER_BIT    0x1000000u /* vmsim: `file` is a map_driver minor (core/machine.h) */
 
 /* mmap(2) wants exactly one of MAP_SHARED/MAP_PRIVATE, and MAP_ANONYMOUS when no file. */
 static void mmap_fixup(ProtobufCMessage *req)
@@ -68,7 +69,7 @@ static void mmap_fixup(ProtobufCMessage *req)
 	Vmsim__V1__MmapRequest *m = (Vmsim__V1__MmapRequest *)req;
 	if (!(m->flags & MAP_SHARED_BIT))
 		m->flags |= MAP_PRIVATE_BIT;
-	if (m->file == 0)
+	if (m->file == 0 && !(m->flags & MAP_DRIVER_BIT))
 		m->flags |= MAP_ANONYMOUS_BIT;
 	else
 		m->flags &= ~MAP_ANONYMOUS_BIT;
@@ -208,7 +209,7 @@ const struct ctl_cmd ctl_cmds_ops[] = {
 	      "access [ADDR, ADDR+LEN) every page (or every --stride bytes)", NULL, "access_range", 3,
 	      {{"PID", "pid", P_U32}, {"ADDR", "addr", P_ADDR}, {"LEN", "len", P_SIZE}},
 	      {{"write", "kind", P_FLAG, 1}, {"exec", "kind", P_FLAG, 2},
-	       {"stride", "stride", P_SIZE}}, "%n faults (%m major)"),
+	       {"stride", "stride", P_SIZE}}, "%n faults (%m major)%k"),
 	/* filemap.c */
 	OPCMD("file create", "NAME SIZE", "create a simulated file (prints its inode)", NULL,
 	      "file_create", 2, {{"NAME", "name", P_STR}, {"SIZE", "size", P_SIZE}}, .result = "%d"),
@@ -584,6 +585,11 @@ static const struct ctl_opdef *def_of_case(unsigned op_case)
 	return NULL;
 }
 
+const struct ctl_opdef *ctl_op_def(const Vmsim__V1__Op *op)
+{
+	return def_of_case(op->op_case);
+}
+
 /* Appends one value as the parser reads it back. Returns chars written. */
 static int param_format(const ProtobufCMessage *req, const struct ctl_param *p, char *buf,
                         size_t len)
@@ -753,6 +759,11 @@ void ctl_op_print_result(struct ctl *c, const struct ctl_opdef *def, const Vmsim
 				break;
 			case 's':
 				printf("%" PRIu64, r->seq);
+				break;
+			case 'k': /* how a range access ended, when it killed the task */
+				if (r->fault == VMSIM__V1__FAULT_KIND__FAULT_SEGV ||
+				    r->fault == VMSIM__V1__FAULT_KIND__FAULT_OOM)
+					printf(", then %s: task killed", fault_word(r->fault));
 				break;
 			case 'a':
 				/* value = the virtual address, value2 = the physical one. */

@@ -29,7 +29,7 @@ struct run {
 	const char *name;
 	struct batch b;
 	uint64_t ops;
-	int failed;
+	int verbose; /* echo each op and print its result, like the interactive commands */
 };
 
 static double now(void)
@@ -60,6 +60,7 @@ static int flush(struct run *r)
 	req.machine_id = r->c->machine;
 	req.ops = b->ops;
 	req.n_ops = b->n;
+	req.want_results = r->verbose;
 	ProtobufCMessage *resp;
 	int rc = ctl_rpc(r->c, "Apply", &req.base, &resp);
 	if (rc) {
@@ -68,6 +69,12 @@ static int flush(struct run *r)
 	}
 	Vmsim__V1__ApplyResponse *a = (Vmsim__V1__ApplyResponse *)resp;
 	r->ops += a->applied;
+	for (size_t i = 0; r->verbose && i < a->n_results && i < b->n; i++) {
+		char line[512];
+		if (ctl_op_format(b->ops[i], line, sizeof(line)) > 0)
+			printf("+ %s\n", line);
+		ctl_op_print_result(r->c, ctl_op_def(b->ops[i]), a->results[i]);
+	}
 	if (a->error) {
 		size_t i = a->error->index < b->n ? a->error->index : b->n - 1;
 		char line[512];
@@ -137,12 +144,14 @@ static int trace_allows(const struct ctl_cmd *cmd)
 	return 1;
 }
 
-int ctl_run_trace(struct ctl *c, FILE *f, const char *name, int show_progress, int quiet)
+int ctl_run_trace(struct ctl *c, FILE *f, const char *name, int show_progress, int quiet,
+                  int verbose)
 {
 	struct run *r = calloc(1, sizeof(*r));
 	if (!r)
 		return CTL_EUSAGE;
 	r->c = c;
+	r->verbose = verbose;
 	r->name = name;
 	struct stat st;
 	off_t total = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : 0;
@@ -161,6 +170,10 @@ int ctl_run_trace(struct ctl *c, FILE *f, const char *name, int show_progress, i
 	while (rc == CTL_OK && (len = getline(&line, &cap, f)) != -1) {
 		lineno++;
 		done += len;
+		char trimmed[256];
+		snprintf(trimmed, sizeof(trimmed), "%.*s", (int)strcspn(line, "#\n"), line);
+		for (size_t tl = strlen(trimmed); tl && trimmed[tl - 1] == ' '; tl--)
+			trimmed[tl - 1] = '\0';
 		char *argv[MAX_WORDS + 1];
 		int argc = ctl_split(line, argv, MAX_WORDS);
 		if (argc < 0) {
@@ -197,12 +210,15 @@ int ctl_run_trace(struct ctl *c, FILE *f, const char *name, int show_progress, i
 			rc = flush(r);
 			if (rc == CTL_OK) {
 				fflush(stdout);
+				if (verbose)
+					printf("+ %s\n", trimmed);
 				int adopt = strcmp(cmd->words, "machine create") == 0;
 				rc = ctl_dispatch(c, argc, argv);
 				if (rc)
 					fprintf(stderr, "%s:%u: `%s` failed\n", name, lineno,
 					        argv[0]);
-				if (adopt && rc == CTL_OK && !have_tally)
+				/* A new machine: count from its boot, not from the old one's. */
+				if (adopt && rc == CTL_OK)
 					have_tally = read_tally(c, &before) == 0;
 			}
 		}
@@ -223,11 +239,12 @@ int ctl_run_trace(struct ctl *c, FILE *f, const char *name, int show_progress, i
 	/* The summary: ops applied, faults, swapping, time. */
 	if (!quiet) {
 		if (have_tally && read_tally(c, &after) == 0) {
-			after.pgfault -= before.pgfault;
-			after.pgmajfault -= before.pgmajfault;
-			after.pswpin -= before.pswpin;
-			after.pswpout -= before.pswpout;
-			after.oom_kill -= before.oom_kill;
+			/* Counters only grow; a reset machine starts again from 0. */
+			after.pgfault -= after.pgfault >= before.pgfault ? before.pgfault : 0;
+			after.pgmajfault -= after.pgmajfault >= before.pgmajfault ? before.pgmajfault : 0;
+			after.pswpin -= after.pswpin >= before.pswpin ? before.pswpin : 0;
+			after.pswpout -= after.pswpout >= before.pswpout ? before.pswpout : 0;
+			after.oom_kill -= after.oom_kill >= before.oom_kill ? before.oom_kill : 0;
 		} else {
 			memset(&after, 0, sizeof(after));
 		}
@@ -256,13 +273,17 @@ static int cmd_run(struct ctl *c, const struct ctl_cmd *self, int argc, char **a
 	static const struct option opts[] = {
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"no-progress", no_argument, NULL, 'P'},
+	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	int quiet = 0, prog = 1, ch;
+	int quiet = 0, prog = 1, verbose = 0, ch;
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "qvh", opts, NULL)) != -1) {
 		switch (ch) {
+		case 'v':
+			verbose = 1;
+			break;
 		case 'q':
 			quiet = 1;
 			break;
@@ -286,7 +307,7 @@ static int cmd_run(struct ctl *c, const struct ctl_cmd *self, int argc, char **a
 		return CTL_EUSAGE;
 	}
 	int rc = ctl_run_trace(c, f, strcmp(path, "-") == 0 ? "<stdin>" : path,
-	                       prog && isatty(STDERR_FILENO), quiet);
+	                       prog && isatty(STDERR_FILENO), quiet, verbose);
 	if (f != stdin)
 		fclose(f);
 	return rc;
@@ -314,11 +335,12 @@ static int cmd_record(struct ctl *c, const struct ctl_cmd *self, int argc, char 
 }
 
 const struct ctl_cmd ctl_cmds_trace[] = {
-    {"run", "[--quiet] [--no-progress] FILE|-", "replay a trace file (- reads stdin)",
+    {"run", "[--verbose] [--quiet] [--no-progress] FILE|-", "replay a trace file (- reads stdin)",
      "A trace holds one command a line, in the words of the commands (`spawn a`,\n"
      "`mmap 1 64K rw`, `touch 1 0x7ffff7ff0000 --write`); '#' starts a comment. Ops go to\n"
      "the server in Apply batches; other commands (machine create, cat, free, pmap, events)\n"
      "run in order between them, so a trace can create its machine and show its results.\n"
+     "--verbose echoes every line (+ line) with its result, as a transcript.\n"
      "The run stops at the first failing line. At the end a summary gives the ops applied,\n"
      "page faults, swap traffic, OOM kills and time. A bar shows progress on a terminal.",
      cmd_run, NULL, 0},
