@@ -241,7 +241,8 @@ int ctl_run_trace(struct ctl *c, FILE *f, const char *name, int show_progress, i
 		if (have_tally && read_tally(c, &after) == 0) {
 			/* Counters only grow; a reset machine starts again from 0. */
 			after.pgfault -= after.pgfault >= before.pgfault ? before.pgfault : 0;
-			after.pgmajfault -= after.pgmajfault >= before.pgmajfault ? before.pgmajfault : 0;
+			after.pgmajfault -=
+			    after.pgmajfault >= before.pgmajfault ? before.pgmajfault : 0;
 			after.pswpin -= after.pswpin >= before.pswpin ? before.pswpin : 0;
 			after.pswpout -= after.pswpout >= before.pswpout ? before.pswpout : 0;
 			after.oom_kill -= after.oom_kill >= before.oom_kill ? before.oom_kill : 0;

@@ -102,6 +102,62 @@ expect "tick" 0 "" ctl tick 2
 expect "file rm" 0 "" ctl file rm 12
 expect_rc "file read removed" 1 "Error (not_found)" ctl file read 12 0 4K
 
+# ---- processes, address spaces, faults, vmalloc, map_driver ---------------------------------
+P=$(ctl -o text machine create --mem 16M)
+pc() { "$CTL" -m "$P" "$@"; }
+expect "spawn" 0 "1" pc spawn a
+expect "fork" 0 "2" pc fork 1
+expect "clone --vm" 0 "3" pc clone 1 --vm
+expect "vfork" 0 "4" pc vfork 1
+expect_rc "vfork parent waits" 1 "Error (failed_precondition): pid 1 waits in vfork" pc touch 1 0x400000
+expect "exit negative code" 0 "" pc exit 4 -- -1
+expect "exec" 0 "" pc exec 2 ls --text 8K
+expect "switch" 0 "" pc switch 2
+expect "rlimit" 0 "" pc rlimit 2 100
+expect "oom-adj" 0 "" pc oom-adj 2 -500
+expect "exit" 0 "" pc exit 3
+expect "mmap" 0 "0x7ffff7fef000" pc mmap 1 64K rw
+expect "mprotect" 0 "" pc mprotect 1 0x7ffff7fef000 4K r
+expect "madvise" 0 "" pc madvise 1 0x7ffff7fef000 8K dontneed
+expect "munmap" 0 "" pc munmap 1 0x7ffff7fef000 4K
+expect "touch write" 0 "0x7ffff7ff0000 -> phys 0x2b000  minor fault  tlb miss" pc touch 1 0x7ffff7ff0000 --write
+expect "touch read hit" 0 "0x7ffff7ff0000 -> phys 0x2b000  no fault  tlb hit" pc touch 1 0x7ffff7ff0000
+expect "touch-range" 0 "3 faults (0 major)" pc touch-range 1 0x7ffff7ff0000 16K --write
+expect_json "touch json" '.fault' FAULT_NONE pc -o json touch 1 0x7ffff7ff1000
+expect "brk query" 0 "0x405000" pc brk 1
+expect "brk grow" 0 "0x425000" pc brk 1 0x425000
+expect "file create" 0 "12" pc file create /f 8K
+expect "mmap file" 0 "0x7ffff7fee000" pc mmap 1 8K r --file 12 --shared
+expect_golden "maps" maps.txt pc cat /proc/1/maps
+expect_golden "pmap" pmap.txt pc pmap 1
+expect_golden "status" status.txt pc cat 1/status
+expect_golden "free" free.txt pc free
+expect_golden "free -h" free-h.txt pc free -h
+expect_golden "free -w -m" free-wm.txt pc free -w -m
+expect_golden "free --old" free-old.txt pc free --old
+expect_golden "vmstat" vmstat.txt pc vmstat
+expect_golden "meminfo" meminfo.txt pc cat /proc/meminfo
+expect_rc "free bad flag" 2 "invalid option -- 'z'" pc free -z
+expect "vmalloc" 0 "0xffffc90000000000" pc vmalloc 16K
+expect_golden "vmallocinfo" vmallocinfo.txt pc cat /proc/vmallocinfo
+expect "vfree" 0 "" pc vfree 0xffffc90000000000
+expect "driver open" 0 "" pc driver open 8K --minor 1
+expect "mmap driver" 0 "0x7ffff7fec000" pc mmap 1 8K r --shared --driver 1
+expect "touch driver" 0 "0x7ffff7fec000 -> phys 0x37000  minor fault  tlb miss" pc touch 1 0x7ffff7fec000
+expect_rc "driver close while mapped" 1 "Error (" pc driver close 1
+expect "segv" 0 "0x10: SIGSEGV, task killed" pc touch 1 0x10
+expect "driver close" 0 "" pc driver close 1
+expect_rc "touch dead task" 1 "Error (not_found): no process with pid 1" pc touch 1 0x400000
+
+# ---- exercises --------------------------------------------------------------------------------
+expect_golden "exercise ls" exercise-ls.txt ctl exercise ls
+expect_golden "exercise new" exercise-new.txt ctl exercise new buddy --seed 3
+expect "exercise check right" 0 "Correct: 4 of 4 right" \
+	bash -c "\"$CTL\" exercise check buddy --seed 3 0x1006 0x1007 0x1000 0x1002 | head -1"
+expect "exercise check wrong" 0 "Not yet: 3 of 4 right" \
+	bash -c "\"$CTL\" exercise check buddy --seed 3 0x1006 0x1007 0x1000 0x1004 | head -1"
+expect_rc "exercise unknown" 1 "Error (invalid_argument): no exercise topic" ctl exercise new nosuch
+
 # ---- events ---------------------------------------------------------------------------------
 expect "events" 0 "ID  SEQ  EVENT
  1    1  boot: x86_64 machine, 16384 KiB of RAM, 4096 frames
@@ -167,7 +223,7 @@ R=$(printf 'machine create --mem 16M\nalloc-pages 3\nkmalloc 512\ncache create b
 expect "replay = session" 0 "$R" printf '%s\n' "$A"
 
 # shell through a pipe: commands run in order against one connection; the last status counts.
-expect "shell pipe" 0 "machine m11 created (x86_64, 16Mi RAM)
+expect "shell pipe" 0 "machine m12 created (x86_64, 16Mi RAM)
 pfn 0x10  phys 0x10000
 pfn 0x18  phys 0x18000" bash -c "printf 'machine create --mem 16M\n\n# comment\nalloc-pages 3\nalloc-pages 3\n' | \"$CTL\" shell"
 expect_rc "shell last status" 1 "Error (invalid_argument)" \
