@@ -426,6 +426,11 @@ await step('the example trace runs to its end and paints file cache and slab fra
   await page.evaluate(() => { window.vmsim.frameMap.scroll.scrollTop = 0; window.vmsim.frameMap.draw(); });
   await page.keyboard.press('Escape'); // dismiss earlier toasts for the picture
   await shot('dashboard');
+  await page.click('.fm-legend [data-cat="slab"] button');
+  eq(await page.getAttribute('.fm-legend [data-cat="slab"] button', 'aria-pressed'), 'true', 'legend entry outlines its frames');
+  await shot('dashboard-slab-outlined');
+  await page.click('.fm-legend [data-cat="slab"] button');
+  eq(await page.getAttribute('.fm-legend [data-cat="slab"] button', 'aria-pressed'), 'false', 'and toggles off');
   await tab('reclaim');
   const swaps = (await api('Proc', { machineId, path: 'swaps' })).text;
   assert(/\/swapfile/.test(swaps), 'server has the swap area');
@@ -488,6 +493,31 @@ if (await opWorks('Spawn', { name: 'probe' })) {
     await shot('09-processes');
   });
 } else skip('process view', 'server has no processes');
+
+if (await has('ListExercises')) {
+  await step('exercises: a generated question, a wrong answer graded, then the right one', async () => {
+    await tab('exercises');
+    await page.waitForSelector('#ex-new select[name=topic] option[value="buddy"]', { state: 'attached' });
+    await page.selectOption('#ex-new [name=topic]', 'buddy');
+    await page.fill('#ex-new [name=seed]', '7');
+    await page.click('#ex-new button');
+    await page.waitForSelector('.question-text');
+    const q = await api('NewExercise', { topic: 'buddy', seed: '7' });
+    eq(await page.textContent('.question-text'), q.question, 'question text as generated');
+    eq(await page.locator('#ex-answer input').count(), q.fields.length, 'one input per answer field');
+    for (let i = 0; i < q.fields.length; i++) await page.fill(`#ex-f${i}`, '0x1');
+    await page.click('#ex-answer button[type=submit]');
+    await page.waitForSelector('.verdict');
+    eq(await page.getAttribute('.verdict', 'data-correct'), 'false', 'wrong answer graded wrong');
+    // the right answer, read from the server's worked solution
+    const sol = await api('CheckExercise', { topic: 'buddy', seed: '7', answer: '', reveal: true });
+    const pairs = /Answer: (.*)/.exec(sol.solution)[1].trim().split(/\s+/).map((p) => p.split('='));
+    for (const [k, v] of pairs) await page.fill(`#ex-answer [name="${k}"]`, v);
+    await page.click('#ex-answer button[type=submit]');
+    await page.waitForSelector('.verdict[data-correct=true]');
+    await shot('13-exercises');
+  });
+} else skip('exercises', 'server has no exercise RPCs');
 
 await step('tabs work from the keyboard', async () => {
   await page.focus('#tab-drive');
