@@ -481,16 +481,54 @@ async function opWorks(method, body) {
 }
 
 if (await opWorks('Spawn', { name: 'probe' })) {
-  await step('spawn and touch memory: maps table and anon frames', async () => {
+  await step('processes: spawn, mmap, touch, fork and a COW fault, all from the UI', async () => {
     await tab('procs');
     const r = await runForm('spawn', { name: 'demo' });
     assert(r.ok, `spawn: ${r.text}`);
     const pid = Number(r.value);
-    await page.waitForSelector(`#pid-select option[value="${pid}"]`);
-    const maps = (await api('Proc', { machineId, path: `${pid}/maps` })).text;
-    const lines = maps.split('\n').filter(Boolean);
-    eq(await page.locator('#maps-table tbody tr').count(), lines.length, 'one row per VMA');
+    await page.waitForSelector(`#pid-select option[value="${pid}"]`, { state: 'attached' });
+    eq(await page.inputValue('#panel-procs form.opform[data-op="mmap"] [name=pid]'), String(pid), 'pid fed into the mmap form');
+    const mm = await runForm('mmap', { len: '64K' });
+    assert(mm.ok, `mmap: ${mm.text}`);
+    const addr = BigInt(mm.value);
+    eq(await page.inputValue('#panel-procs form.opform[data-op="access_range"] [name=addr]'), '0x' + addr.toString(16), 'mapped address fed into access_range');
+    const before = decodeFrames(await api('FrameMap', { machineId })).filter((c) => c === 'anon').length;
+    const ar = await runForm('access_range', { len: '16K', kind: 'ACCESS_WRITE' });
+    assert(ar.ok && /4 faults/.test(ar.text), `four write faults: ${ar.text}`);
+    const cats = decodeFrames(await api('FrameMap', { machineId }));
+    eq(cats.filter((c) => c === 'anon').length, before + 4, 'server has four more anon frames');
+    assert((await page.textContent('.fm-legend [data-cat="anon"]')).includes(`(${before + 4})`), 'legend counts them');
+    // the VMA table is /proc/PID/maps, with Rss from smaps
+    const maps = (await api('Proc', { machineId, path: `${pid}/maps` })).text.split('\n').filter(Boolean);
+    eq(await page.locator('#maps-table tbody tr').count(), maps.length, 'one row per VMA');
+    const row = page.locator(`#maps-table tr[data-start="0x${addr.toString(16)}"]`);
+    eq(await row.locator('td:nth-child(5)').textContent(), '16 kB', 'Rss of the touched area');
+    // fork: the child shares the four pages copy-on-write
+    const fk = await runForm('fork', { pid: String(pid) });
+    assert(fk.ok, `fork: ${fk.text}`);
+    const child = Number(fk.value);
+    await page.waitForSelector(`#pid-select option[value="${child}"]`, { state: 'attached' });
+    await page.selectOption('#pid-select', String(child));
+    await settle();
+    eq(await page.inputValue('#pid-select'), String(child), 'the child stays selected');
+    assert((await page.textContent('#proc-summary')).includes('comm demo'), 'child runs the same program');
+    const crow = page.locator(`#maps-table tr[data-start="0x${addr.toString(16)}"]`);
+    eq(await crow.locator('td:nth-child(6)').textContent(), '16 kB COW', 'child shares the pages copy-on-write');
     await shot('09-processes');
+    // click the area, write to it: the walk shows the COW fault and the new PTE's bits
+    await crow.locator('button.addr').click();
+    await page.waitForSelector('#addr-split .sp.pgd');
+    eq(await page.textContent('#addr-split .sp.pte b'), String(Number((addr >> 12n) & 511n)), 'pte index of the address');
+    await page.selectOption('#walk-form [name=kind]', 'ACCESS_WRITE');
+    await page.click('#walk-form button[type=submit]');
+    await page.waitForSelector('#walk p b');
+    eq(await page.textContent('#walk p b'), 'FAULT_COW', 'write to a shared page is a COW fault');
+    assert((await page.textContent('#walk')).includes(`pid ${child} write`), 'the fault is the child\'s');
+    const pte = await page.textContent('#walk .walk-levels .pte');
+    assert(/RW/.test(pte) && /DIRTY/.test(pte) && /PRESENT/.test(pte), `new PTE is present, writable and dirty: ${pte}`);
+    await settle();
+    eq(await crow.locator('td:nth-child(6)').textContent(), '12 kB COW', 'one page less shared after the copy');
+    await shot('09b-page-walk');
   });
 } else skip('process view', 'server has no processes');
 
