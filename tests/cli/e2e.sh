@@ -149,15 +149,6 @@ expect "segv" 0 "0x10: SIGSEGV, task killed" pc touch 1 0x10
 expect "driver close" 0 "" pc driver close 1
 expect_rc "touch dead task" 1 "Error (not_found): no process with pid 1" pc touch 1 0x400000
 
-# ---- exercises --------------------------------------------------------------------------------
-expect_golden "exercise ls" exercise-ls.txt ctl exercise ls
-expect_golden "exercise new" exercise-new.txt ctl exercise new buddy --seed 3
-expect "exercise check right" 0 "Correct: 4 of 4 right" \
-	bash -c "\"$CTL\" exercise check buddy --seed 3 0x1006 0x1007 0x1000 0x1002 | head -1"
-expect "exercise check wrong" 0 "Not yet: 3 of 4 right" \
-	bash -c "\"$CTL\" exercise check buddy --seed 3 0x1006 0x1007 0x1000 0x1004 | head -1"
-expect_rc "exercise unknown" 1 "Error (invalid_argument): no exercise topic" ctl exercise new nosuch
-
 # ---- events ---------------------------------------------------------------------------------
 expect "events" 0 "ID  SEQ  EVENT
  1    1  boot: x86_64 machine, 16384 KiB of RAM, 4096 frames
