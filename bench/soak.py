@@ -158,7 +158,9 @@ def main():
     ap.add_argument("--machines", type=int, default=2000)
     ap.add_argument("--ram", type=int, default=4 << 20, help="bytes per machine")
     ap.add_argument("--duration", type=int, default=120, help="seconds of measured load")
-    ap.add_argument("--warmup", type=int, default=30, help="seconds of load before measuring")
+    ap.add_argument("--warmup", type=int, default=60,
+                    help="at most this many seconds of load before measuring (stops once RSS "
+                    "settles)")
     ap.add_argument("--conns", type=int, default=64, help="wrk connections (= threads)")
     ap.add_argument("--slowloris", type=int, default=200, help="slow connections held")
     ap.add_argument("--request-timeout", type=int, default=5000, help="server flag, ms")
@@ -201,8 +203,16 @@ def main():
                  "-s", os.path.join(here, "soak.lua"), url, "--", idfile],
                 capture_output=True, text=True)
 
-        if a.warmup > 0:
-            run_wrk(a.warmup)
+        # Warm-up: load in 3 s chunks until RSS settles (event rings, allocator and heap
+        # fill up to their working size), at most --warmup seconds.
+        warm_t0, prev = time.time(), rss_kb(srv.pid)
+        while time.time() - warm_t0 < a.warmup:
+            run_wrk(3)
+            now = rss_kb(srv.pid)
+            if abs(now - prev) <= prev * 0.01:
+                break
+            prev = now
+        warmup_s = time.time() - warm_t0
 
         stop = threading.Event()
         sampler = Sampler(srv.pid, stop)
@@ -259,7 +269,7 @@ def main():
                             % (slow_dropped, slow.opened))
         res = {
             "machines": a.machines, "ram_per_machine_mib": a.ram >> 20,
-            "boot_s": round(boot_s, 2), "warmup_s": a.warmup, "duration_s": round(dur, 1), "connections": a.conns,
+            "boot_s": round(boot_s, 2), "warmup_s": round(warmup_s, 1), "duration_s": round(dur, 1), "connections": a.conns,
             "requests": reqs, "req_per_s": round(reqs / dur), "errors": errors,
             "lat_p50_ms": stats.get("lat_p50_us", 0) / 1000,
             "lat_p99_ms": stats.get("lat_p99_us", 0) / 1000,

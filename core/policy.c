@@ -27,39 +27,63 @@ int sim_policy_parse(const char *name)
 	return -1;
 }
 
-/* The working state of one run; ids index the per-page arrays. */
+/* The working state of one run; per-page arrays are indexed by page id. */
 struct sim {
-	uint32_t frames, used;
-	uint32_t *page_of;     /* id -> page number */
-	uint32_t *ids;         /* refs renamed */
-	uint32_t *slot;        /* id -> frame (OPT, CLOCK) or SIM_NONE when not cached */
-	uint32_t *prev, *next; /* id list (FIFO queue, LRU order) */
+	enum sim_policy policy;
+	uint32_t frames, used, k;
+	const uint32_t *ids;   /* the references as ids (refs itself when pages are small) */
+	uint32_t *renamed;     /* ids when pages had to be renamed */
+	uint32_t *page_of;     /* id -> page, NULL when ids are the pages */
+	uint32_t *slot;        /* id -> frame, SIM_NONE when not cached */
+	uint32_t *frame;       /* frame -> id (ring for FIFO) */
+	uint32_t *prev, *next; /* LRU/MRU: the recency list, least recent at head */
 	uint32_t head, tail;
-	uint32_t *frame; /* frame -> id (OPT, CLOCK) */
-	uint8_t *use;    /* frame -> use bit (CLOCK) */
-	uint32_t hand;
-	uint64_t *heap; /* OPT: max-heap of (next use << 32 | entry seq) keys */
+	uint8_t *use;   /* CLOCK: id -> use bit */
+	uint32_t hand;  /* CLOCK hand, FIFO ring head */
+	uint64_t *heap; /* OPT: indexed max-heap of keys (next use << 32 | entry seq) */
 	uint32_t *heap_id;
-	uint64_t *key; /* OPT: id -> its live key */
-	uint32_t heap_n;
+	uint32_t *pos;      /* OPT: id -> index in heap */
 	uint32_t *next_use; /* OPT: position -> next position of the same page, or n */
+	uint32_t *entry;    /* OPT: id -> seq when it entered */
 };
 
+#define SIM_DENSE_MAX (1u << 24) /* pages below this index arrays directly */
+
 /* Renames pages to 0..k-1 in order of first use with an open-addressing hash. */
-static uint32_t rename_pages(struct sim *s, const uint32_t *refs, size_t n)
+static int rename_pages(struct sim *s, const uint32_t *refs, size_t n)
 {
-	size_t cap = 16;
-	while (cap < 2 * n)
-		cap *= 2;
-	uint32_t *hk = malloc(cap * sizeof(*hk)), *hv = malloc(cap * sizeof(*hv));
+	size_t cap = 1024;
 	uint32_t k = 0;
-	if (!hk || !hv) {
-		free(hk);
-		free(hv);
-		return SIM_NONE;
-	}
-	memset(hv, 0xff, cap * sizeof(*hv));
+	uint32_t *hk = NULL, *hv = NULL;
+	s->renamed = malloc(n * sizeof(uint32_t));
+	s->page_of = malloc(n * sizeof(uint32_t));
+	if (!s->renamed || !s->page_of)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
+		if (!hk || 2 * (size_t)k >= cap) { /* grow and rehash */
+			size_t nc = hk ? cap * 2 : cap;
+			uint32_t *nk = malloc(nc * sizeof(*nk)), *nv = malloc(nc * sizeof(*nv));
+			if (!nk || !nv) {
+				free(nk);
+				free(nv);
+				free(hk);
+				free(hv);
+				return -1;
+			}
+			memset(nv, 0xff, nc * sizeof(*nv));
+			for (uint32_t id = 0; id < k; id++) {
+				size_t h = (s->page_of[id] * 0x9E3779B1u) & (nc - 1);
+				while (nv[h] != SIM_NONE)
+					h = (h + 1) & (nc - 1);
+				nk[h] = s->page_of[id];
+				nv[h] = id;
+			}
+			free(hk);
+			free(hv);
+			hk = nk;
+			hv = nv;
+			cap = nc;
+		}
 		size_t h = (refs[i] * 0x9E3779B1u) & (cap - 1);
 		while (hv[h] != SIM_NONE && hk[h] != refs[i])
 			h = (h + 1) & (cap - 1);
@@ -68,23 +92,31 @@ static uint32_t rename_pages(struct sim *s, const uint32_t *refs, size_t n)
 			hv[h] = k;
 			s->page_of[k++] = refs[i];
 		}
-		s->ids[i] = hv[h];
+		s->renamed[i] = hv[h];
 	}
 	free(hk);
 	free(hv);
-	return k;
+	s->ids = s->renamed;
+	s->k = k;
+	return 0;
+}
+
+static uint32_t page_of(const struct sim *s, uint32_t id)
+{
+	return s->page_of ? s->page_of[id] : id;
 }
 
 static void list_del(struct sim *s, uint32_t id)
 {
-	if (s->prev[id] != SIM_NONE)
-		s->next[s->prev[id]] = s->next[id];
+	uint32_t p = s->prev[id], n = s->next[id];
+	if (p != SIM_NONE)
+		s->next[p] = n;
 	else
-		s->head = s->next[id];
-	if (s->next[id] != SIM_NONE)
-		s->prev[s->next[id]] = s->prev[id];
+		s->head = n;
+	if (n != SIM_NONE)
+		s->prev[n] = p;
 	else
-		s->tail = s->prev[id];
+		s->tail = p;
 }
 
 static void list_add_tail(struct sim *s, uint32_t id)
@@ -98,109 +130,73 @@ static void list_add_tail(struct sim *s, uint32_t id)
 	s->tail = id;
 }
 
-static void heap_swap(struct sim *s, uint32_t a, uint32_t b)
+static void heap_set(struct sim *s, uint32_t i, uint64_t key, uint32_t id)
 {
-	uint64_t k = s->heap[a];
-	uint32_t i = s->heap_id[a];
-	s->heap[a] = s->heap[b];
-	s->heap_id[a] = s->heap_id[b];
-	s->heap[b] = k;
-	s->heap_id[b] = i;
-}
-
-static void heap_push(struct sim *s, uint64_t key, uint32_t id)
-{
-	uint32_t i = s->heap_n++;
 	s->heap[i] = key;
 	s->heap_id[i] = id;
-	while (i && s->heap[(i - 1) / 2] < s->heap[i]) {
-		heap_swap(s, i, (i - 1) / 2);
+	s->pos[id] = i;
+}
+
+static void sift_up(struct sim *s, uint32_t i)
+{
+	uint64_t key = s->heap[i];
+	uint32_t id = s->heap_id[i];
+	while (i && s->heap[(i - 1) / 2] < key) {
+		heap_set(s, i, s->heap[(i - 1) / 2], s->heap_id[(i - 1) / 2]);
 		i = (i - 1) / 2;
 	}
+	heap_set(s, i, key, id);
 }
 
-static void heap_pop(struct sim *s)
+static void sift_down(struct sim *s, uint32_t i)
 {
-	s->heap[0] = s->heap[--s->heap_n];
-	s->heap_id[0] = s->heap_id[s->heap_n];
-	for (uint32_t i = 0;;) {
-		uint32_t l = 2 * i + 1, r = l + 1, big = i;
-		if (l < s->heap_n && s->heap[l] > s->heap[big])
-			big = l;
-		if (r < s->heap_n && s->heap[r] > s->heap[big])
-			big = r;
-		if (big == i)
+	uint64_t key = s->heap[i];
+	uint32_t id = s->heap_id[i];
+	for (;;) {
+		uint32_t l = 2 * i + 1, big = l;
+		if (l >= s->used)
 			break;
-		heap_swap(s, i, big);
+		if (l + 1 < s->used && s->heap[l + 1] > s->heap[l])
+			big = l + 1;
+		if (s->heap[big] <= key)
+			break;
+		heap_set(s, i, s->heap[big], s->heap_id[big]);
 		i = big;
 	}
+	heap_set(s, i, key, id);
 }
 
-/* OPT's victim: the top of the heap once stale keys (pages re-keyed or gone) are dropped. */
-static uint32_t opt_victim(struct sim *s)
+/* Each policy's step: returns the victim id or SIM_NONE, sets *hit. */
+static uint32_t step_fifo(struct sim *s, uint32_t id, int *hit)
 {
-	while (s->key[s->heap_id[0]] != s->heap[0])
-		heap_pop(s);
-	uint32_t id = s->heap_id[0];
-	heap_pop(s);
-	return id;
+	if ((*hit = s->slot[id] != SIM_NONE))
+		return SIM_NONE;
+	uint32_t victim = SIM_NONE;
+	if (s->used == s->frames) {
+		victim = s->frame[s->hand];
+		s->slot[victim] = SIM_NONE;
+		s->frame[s->hand] = id;
+		if (++s->hand == s->frames)
+			s->hand = 0;
+	} else {
+		s->frame[s->used++] = id;
+	}
+	s->slot[id] = 0;
+	return victim;
 }
 
-/* One reference; returns the victim id or SIM_NONE, sets *hit. */
-static uint32_t sim_ref(struct sim *s, enum sim_policy p, size_t i, uint64_t seq, int *hit)
+static uint32_t step_lru(struct sim *s, uint32_t id, int *hit)
 {
-	uint32_t id = s->ids[i], victim = SIM_NONE;
-	int cached = s->slot[id] != SIM_NONE;
-	*hit = cached;
-	if (p == SIM_OPT) {
-		uint64_t key = (uint64_t)s->next_use[i] << 32 | (seq & 0xffffffffu);
-		if (!cached && s->used == s->frames) {
-			victim = opt_victim(s);
-			s->slot[id] = s->slot[victim];
-			s->slot[victim] = SIM_NONE;
-			s->key[victim] = UINT64_MAX;
-		} else if (!cached) {
-			s->slot[id] = s->used++;
-		}
-		if (cached) /* keep the entry seq: ties among never-used pages go by entry */
-			key = (uint64_t)s->next_use[i] << 32 | (s->key[id] & 0xffffffffu);
-		s->frame[s->slot[id]] = id;
-		s->key[id] = key;
-		heap_push(s, key, id);
-		return victim;
-	}
-	if (p == SIM_CLOCK) {
-		if (cached) {
-			s->use[s->slot[id]] = 1;
-			return SIM_NONE;
-		}
-		uint32_t f = s->used < s->frames ? s->used++ : SIM_NONE;
-		while (f == SIM_NONE) {
-			if (s->use[s->hand])
-				s->use[s->hand] = 0;
-			else
-				f = s->hand;
-			s->hand = (s->hand + 1) % s->frames;
-		}
-		if (s->frame[f] != SIM_NONE) {
-			victim = s->frame[f];
-			s->slot[victim] = SIM_NONE;
-		}
-		s->frame[f] = id;
-		s->slot[id] = f;
-		s->use[f] = 1;
-		return victim;
-	}
-	/* FIFO, LRU, MRU: one ordered list, oldest (or least recent) at the head */
-	if (cached) {
-		if (p != SIM_FIFO) {
+	if ((*hit = s->slot[id] != SIM_NONE)) {
+		if (s->tail != id) {
 			list_del(s, id);
 			list_add_tail(s, id);
 		}
 		return SIM_NONE;
 	}
+	uint32_t victim = SIM_NONE;
 	if (s->used == s->frames) {
-		victim = p == SIM_MRU ? s->tail : s->head;
+		victim = s->policy == SIM_MRU ? s->tail : s->head;
 		list_del(s, victim);
 		s->slot[victim] = SIM_NONE;
 	} else {
@@ -211,76 +207,153 @@ static uint32_t sim_ref(struct sim *s, enum sim_policy p, size_t i, uint64_t seq
 	return victim;
 }
 
-static void sim_contents(const struct sim *s, enum sim_policy p, uint32_t *out)
+static uint32_t step_clock(struct sim *s, uint32_t id, int *hit)
+{
+	if ((*hit = s->slot[id] != SIM_NONE)) {
+		s->use[id] = 1;
+		return SIM_NONE;
+	}
+	uint32_t victim = SIM_NONE, f;
+	if (s->used < s->frames) {
+		f = s->used++;
+	} else {
+		while (s->use[s->frame[s->hand]]) {
+			s->use[s->frame[s->hand]] = 0;
+			if (++s->hand == s->frames)
+				s->hand = 0;
+		}
+		f = s->hand;
+		if (++s->hand == s->frames)
+			s->hand = 0;
+		victim = s->frame[f];
+		s->slot[victim] = SIM_NONE;
+	}
+	s->frame[f] = id;
+	s->slot[id] = f;
+	s->use[id] = 1;
+	return victim;
+}
+
+/*
+ * OPT: the heap holds the cached pages keyed by (next use, entry seq); its top is the page
+ * used farthest ahead, or among pages never used again (next use = n) the latest entered.
+ */
+static uint32_t step_opt(struct sim *s, uint32_t id, size_t i, int *hit)
+{
+	uint32_t victim = SIM_NONE;
+	if ((*hit = s->slot[id] != SIM_NONE)) {
+		uint32_t at = s->pos[id];
+		s->heap[at] = (uint64_t)s->next_use[i] << 32 | s->entry[id];
+		sift_up(s, at); /* the next use only moves later */
+		return SIM_NONE;
+	}
+	uint64_t key = (uint64_t)s->next_use[i] << 32 | (uint32_t)i;
+	s->entry[id] = (uint32_t)i;
+	if (s->used == s->frames) {
+		victim = s->heap_id[0];
+		s->slot[id] = s->slot[victim];
+		s->slot[victim] = SIM_NONE;
+		heap_set(s, 0, key, id);
+		sift_down(s, 0);
+	} else {
+		s->slot[id] = s->used;
+		heap_set(s, s->used, key, id);
+		s->used++;
+		sift_up(s, s->used - 1);
+	}
+	s->frame[s->slot[id]] = id;
+	return victim;
+}
+
+static void sim_contents(const struct sim *s, uint32_t *out)
 {
 	for (uint32_t f = 0; f < s->frames; f++)
 		out[f] = SIM_NONE;
-	if (p == SIM_OPT || p == SIM_CLOCK) {
+	switch (s->policy) {
+	case SIM_OPT:
+	case SIM_CLOCK:
 		for (uint32_t f = 0; f < s->used; f++)
-			out[f] = s->page_of[s->frame[f]];
+			out[f] = page_of(s, s->frame[f]);
 		return;
+	case SIM_FIFO:
+		for (uint32_t f = 0; f < s->used; f++)
+			out[f] = page_of(s, s->frame[(s->hand + f) % s->used]);
+		return;
+	default: {
+		uint32_t f = 0;
+		for (uint32_t id = s->head; id != SIM_NONE; id = s->next[id])
+			out[f++] = page_of(s, id);
 	}
-	uint32_t f = 0;
-	for (uint32_t id = s->head; id != SIM_NONE; id = s->next[id])
-		out[f++] = s->page_of[id];
+	}
 }
 
 static void sim_free(struct sim *s)
 {
+	free(s->renamed);
 	free(s->page_of);
-	free(s->ids);
 	free(s->slot);
+	free(s->frame);
 	free(s->prev);
 	free(s->next);
-	free(s->frame);
 	free(s->use);
 	free(s->heap);
 	free(s->heap_id);
-	free(s->key);
+	free(s->pos);
 	free(s->next_use);
+	free(s->entry);
 }
 
-static int sim_alloc(struct sim *s, enum sim_policy p, uint32_t frames, size_t n)
+static int sim_alloc(struct sim *s, size_t n)
 {
-	size_t k = n ? n : 1;
-	memset(s, 0, sizeof(*s));
-	s->frames = frames;
+	size_t k = s->k ? s->k : 1;
 	s->head = s->tail = SIM_NONE;
-	s->page_of = malloc(k * sizeof(uint32_t));
-	s->ids = malloc(k * sizeof(uint32_t));
 	s->slot = malloc(k * sizeof(uint32_t));
-	s->prev = malloc(k * sizeof(uint32_t));
-	s->next = malloc(k * sizeof(uint32_t));
-	s->frame = malloc(frames * sizeof(uint32_t));
-	s->use = calloc(frames, 1);
-	if (p == SIM_OPT) {
-		s->heap = malloc((k + frames) * sizeof(uint64_t));
-		s->heap_id = malloc((k + frames) * sizeof(uint32_t));
-		s->key = malloc(k * sizeof(uint64_t));
-		s->next_use = malloc(k * sizeof(uint32_t));
-		if (!s->heap || !s->heap_id || !s->key || !s->next_use)
-			return -1;
-	}
-	if (!s->page_of || !s->ids || !s->slot || !s->prev || !s->next || !s->frame || !s->use)
+	s->frame = malloc(s->frames * sizeof(uint32_t));
+	if (!s->slot || !s->frame)
 		return -1;
 	memset(s->slot, 0xff, k * sizeof(uint32_t));
-	memset(s->frame, 0xff, frames * sizeof(uint32_t));
-	return 0;
-}
-
-/* next_use[i]: where refs[i]'s page is referenced again (n when never). */
-static void opt_prepare(struct sim *s, size_t n, uint32_t k)
-{
-	uint32_t *last = s->prev; /* borrowed: id -> next position seen, scanning backwards */
-	for (uint32_t id = 0; id < k; id++)
+	memset(s->frame, 0xff, s->frames * sizeof(uint32_t));
+	if (s->policy == SIM_LRU || s->policy == SIM_MRU) {
+		s->prev = malloc(k * sizeof(uint32_t));
+		s->next = malloc(k * sizeof(uint32_t));
+		return s->prev && s->next ? 0 : -1;
+	}
+	if (s->policy == SIM_CLOCK) {
+		s->use = calloc(k, 1);
+		return s->use ? 0 : -1;
+	}
+	if (s->policy != SIM_OPT)
+		return 0;
+	s->heap = malloc(s->frames * sizeof(uint64_t));
+	s->heap_id = malloc(s->frames * sizeof(uint32_t));
+	s->pos = malloc(k * sizeof(uint32_t));
+	s->entry = malloc(k * sizeof(uint32_t));
+	s->next_use = malloc((n ? n : 1) * sizeof(uint32_t));
+	if (!s->heap || !s->heap_id || !s->pos || !s->entry || !s->next_use)
+		return -1;
+	/* next_use[i]: where the page of reference i comes back (n: never) */
+	uint32_t *last = s->pos; /* borrowed while scanning backwards */
+	for (size_t id = 0; id < k; id++)
 		last[id] = (uint32_t)n;
 	for (size_t i = n; i-- > 0;) {
 		s->next_use[i] = last[s->ids[i]];
 		last[s->ids[i]] = (uint32_t)i;
 	}
-	/* OPT has no list; key[] starts empty */
-	for (uint32_t id = 0; id < k; id++)
-		s->key[id] = UINT64_MAX;
+	return 0;
+}
+
+/* Ids: the page numbers themselves when they are small, else a renaming. */
+static int sim_ids(struct sim *s, const uint32_t *refs, size_t n)
+{
+	uint32_t max = 0;
+	for (size_t i = 0; i < n; i++)
+		max = refs[i] > max ? refs[i] : max;
+	if (max < SIM_DENSE_MAX && max / 4 <= n) {
+		s->ids = refs;
+		s->k = n ? max + 1 : 0;
+		return 0;
+	}
+	return rename_pages(s, refs, n);
 }
 
 int simulate_policy(enum sim_policy policy, uint32_t frames, const uint32_t *refs, size_t n,
@@ -290,33 +363,47 @@ int simulate_policy(enum sim_policy policy, uint32_t frames, const uint32_t *ref
 	    n > SIM_MAX_REFS || (n && !refs) || !out)
 		return -1;
 	struct sim s;
+	memset(&s, 0, sizeof(s));
 	memset(out, 0, sizeof(*out));
-	if (sim_alloc(&s, policy, frames, n)) {
+	s.policy = policy;
+	s.frames = frames;
+	if (sim_ids(&s, refs, n) || sim_alloc(&s, n)) {
 		sim_free(&s);
 		return -1;
 	}
-	uint32_t k = rename_pages(&s, refs, n);
-	if (k == SIM_NONE) {
-		sim_free(&s);
-		return -1;
+	uint64_t hits = 0;
+	/* one loop per policy so the step inlines into it */
+#define SIM_RUN(step)                                                                          \
+	for (size_t i = 0; i < n; i++) {                                                       \
+		int hit;                                                                       \
+		uint32_t victim = step;                                                        \
+		hits += (uint64_t)hit;                                                         \
+		if (steps) {                                                                   \
+			steps[i].ref = refs[i];                                                \
+			steps[i].hit = (uint32_t)hit;                                          \
+			steps[i].victim = victim == SIM_NONE ? SIM_NONE : page_of(&s, victim); \
+		}                                                                              \
+		if (contents)                                                                  \
+			sim_contents(&s, contents + i * frames);                               \
 	}
-	if (policy == SIM_OPT)
-		opt_prepare(&s, n, k);
-	for (size_t i = 0; i < n; i++) {
-		int hit;
-		uint32_t victim = sim_ref(&s, policy, i, i, &hit);
-		if (hit)
-			out->hits++;
-		else
-			out->misses++;
-		if (steps) {
-			steps[i].ref = refs[i];
-			steps[i].hit = (uint32_t)hit;
-			steps[i].victim = victim == SIM_NONE ? SIM_NONE : s.page_of[victim];
-		}
-		if (contents)
-			sim_contents(&s, policy, contents + i * frames);
+	switch (policy) {
+	case SIM_FIFO:
+		SIM_RUN(step_fifo(&s, s.ids[i], &hit));
+		break;
+	case SIM_LRU:
+	case SIM_MRU:
+		SIM_RUN(step_lru(&s, s.ids[i], &hit));
+		break;
+	case SIM_CLOCK:
+		SIM_RUN(step_clock(&s, s.ids[i], &hit));
+		break;
+	default:
+		SIM_RUN(step_opt(&s, s.ids[i], i, &hit));
+		break;
 	}
+#undef SIM_RUN
+	out->hits = hits;
+	out->misses = n - hits;
 	sim_free(&s);
 	return 0;
 }
