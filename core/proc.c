@@ -21,11 +21,13 @@ static const struct proc_view views[] = {
     {"extfrag_index", extfrag_show}, {"slabinfo", slabinfo_show},
     {"swaps", swaps_show},           {"meminfo", meminfo_show},
     {"vmstat", vmstat_show},         {"vmstat-cmd", vmstat_cmd_show},
+    {"vmallocinfo", vmallocinfo_show},
 };
 
 const char *const proc_view_names[] = {
     "buddyinfo", "pagetypeinfo", "extfrag_index", "slabinfo", "swaps",
-    "meminfo",   "vmstat",       "vmstat-cmd",    "free",     NULL,
+    "meminfo",   "vmstat",       "vmstat-cmd",    "free",     "vmallocinfo",
+    NULL,
 };
 
 struct proc_pid_view {
@@ -36,6 +38,10 @@ struct proc_pid_view {
 
 static const struct proc_pid_view pid_views[] = {
     {NULL, NULL},
+    {"maps", proc_pid_maps},
+    {"smaps", proc_pid_smaps},
+    {"status", proc_pid_status},
+    {"pmap", proc_pid_pmap},
 };
 
 static enum vm_err render_pid_view(const struct machine *m, const char *path, struct strbuf *out)
