@@ -6,7 +6,7 @@
 //
 // usage: node run.mjs --vmsimd build/server/vmsimd --web web --out build/tests/browser/out
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -53,6 +53,8 @@ const BASE = `http://127.0.0.1:${port}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'vmsim-browser-'));
 const serverLog = [];
 const serverArgs = ['--open', '--listen', `127.0.0.1:${port}`, '--web', WEB];
+// a server that keeps history gets a throwaway database (time travel works on it too)
+if (spawnSync(VMSIMD, ['--help'], { encoding: 'utf8' }).stdout.includes('--db')) serverArgs.push('--db', ':memory:');
 if (args['server-args']) serverArgs.push(...args['server-args'].split(' ').map((a) => a.replace('{dir}', dataDir)));
 const server = spawn(VMSIMD, serverArgs, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dataDir });
 server.stdout.on('data', (d) => serverLog.push(String(d)));
@@ -426,6 +428,11 @@ await step('the example trace runs to its end and paints file cache and slab fra
   await page.evaluate(() => { window.vmsim.frameMap.scroll.scrollTop = 0; window.vmsim.frameMap.draw(); });
   await page.keyboard.press('Escape'); // dismiss earlier toasts for the picture
   await shot('dashboard');
+  await page.click('.fm-legend [data-cat="slab"] button');
+  eq(await page.getAttribute('.fm-legend [data-cat="slab"] button', 'aria-pressed'), 'true', 'legend entry outlines its frames');
+  await shot('dashboard-slab-outlined');
+  await page.click('.fm-legend [data-cat="slab"] button');
+  eq(await page.getAttribute('.fm-legend [data-cat="slab"] button', 'aria-pressed'), 'false', 'and toggles off');
   await tab('reclaim');
   const swaps = (await api('Proc', { machineId, path: 'swaps' })).text;
   assert(/\/swapfile/.test(swaps), 'server has the swap area');
@@ -476,18 +483,130 @@ async function opWorks(method, body) {
 }
 
 if (await opWorks('Spawn', { name: 'probe' })) {
-  await step('spawn and touch memory: maps table and anon frames', async () => {
+  await step('processes: spawn, mmap, touch, fork and a COW fault, all from the UI', async () => {
     await tab('procs');
     const r = await runForm('spawn', { name: 'demo' });
     assert(r.ok, `spawn: ${r.text}`);
     const pid = Number(r.value);
-    await page.waitForSelector(`#pid-select option[value="${pid}"]`);
-    const maps = (await api('Proc', { machineId, path: `${pid}/maps` })).text;
-    const lines = maps.split('\n').filter(Boolean);
-    eq(await page.locator('#maps-table tbody tr').count(), lines.length, 'one row per VMA');
+    await page.waitForSelector(`#pid-select option[value="${pid}"]`, { state: 'attached' });
+    eq(await page.inputValue('#panel-procs form.opform[data-op="mmap"] [name=pid]'), String(pid), 'pid fed into the mmap form');
+    const mm = await runForm('mmap', { len: '64K' });
+    assert(mm.ok, `mmap: ${mm.text}`);
+    const addr = BigInt(mm.value);
+    eq(await page.inputValue('#panel-procs form.opform[data-op="access_range"] [name=addr]'), '0x' + addr.toString(16), 'mapped address fed into access_range');
+    const before = decodeFrames(await api('FrameMap', { machineId })).filter((c) => c === 'anon').length;
+    const ar = await runForm('access_range', { len: '16K', kind: 'ACCESS_WRITE' });
+    assert(ar.ok && /4 faults/.test(ar.text), `four write faults: ${ar.text}`);
+    const cats = decodeFrames(await api('FrameMap', { machineId }));
+    eq(cats.filter((c) => c === 'anon').length, before + 4, 'server has four more anon frames');
+    assert((await page.textContent('.fm-legend [data-cat="anon"]')).includes(`(${before + 4})`), 'legend counts them');
+    // the VMA table is /proc/PID/maps, with Rss from smaps
+    const maps = (await api('Proc', { machineId, path: `${pid}/maps` })).text.split('\n').filter(Boolean);
+    eq(await page.locator('#maps-table tbody tr').count(), maps.length, 'one row per VMA');
+    const row = page.locator(`#maps-table tr[data-start="0x${addr.toString(16)}"]`);
+    eq(await row.locator('td:nth-child(5)').textContent(), '16 kB', 'Rss of the touched area');
+    // fork: the child shares the four pages copy-on-write
+    const fk = await runForm('fork', { pid: String(pid) });
+    assert(fk.ok, `fork: ${fk.text}`);
+    const child = Number(fk.value);
+    await page.waitForSelector(`#pid-select option[value="${child}"]`, { state: 'attached' });
+    await page.selectOption('#pid-select', String(child));
+    await settle();
+    eq(await page.inputValue('#pid-select'), String(child), 'the child stays selected');
+    assert((await page.textContent('#proc-summary')).includes('comm demo'), 'child runs the same program');
+    const crow = page.locator(`#maps-table tr[data-start="0x${addr.toString(16)}"]`);
+    eq(await crow.locator('td:nth-child(6)').textContent(), '16 kB COW', 'child shares the pages copy-on-write');
     await shot('09-processes');
+    // click the area, write to it: the walk shows the COW fault and the new PTE's bits
+    await crow.locator('button.addr').click();
+    await page.waitForSelector('#addr-split .sp.pgd');
+    eq(await page.textContent('#addr-split .sp.pte b'), String(Number((addr >> 12n) & 511n)), 'pte index of the address');
+    await page.selectOption('#walk-form [name=kind]', 'ACCESS_WRITE');
+    await page.click('#walk-form button[type=submit]');
+    await page.waitForSelector('#walk p b');
+    eq(await page.textContent('#walk p b'), 'FAULT_COW', 'write to a shared page is a COW fault');
+    assert((await page.textContent('#walk')).includes(`pid ${child} write`), 'the fault is the child\'s');
+    const pte = await page.textContent('#walk .walk-levels .pte');
+    assert(/RW/.test(pte) && /DIRTY/.test(pte) && /PRESENT/.test(pte), `new PTE is present, writable and dirty: ${pte}`);
+    await settle();
+    eq(await crow.locator('td:nth-child(6)').textContent(), '12 kB COW', 'one page less shared after the copy');
+    // page tables and kernel stacks got their own colours
+    await tab('memory');
+    const now = decodeFrames(await api('FrameMap', { machineId }));
+    for (const cat of ['pgtable', 'kstack', 'anon']) {
+      const p = now.indexOf(cat);
+      assert(p >= 0, `server has a ${cat} frame`);
+      eq(await pixel(p), await colourOf(cat), `colour of ${cat} pfn ${p}`);
+    }
+    assert(!(await page.$('.fm-legend [data-cat="other"]')), 'every page type has its own colour');
+    await tab('procs');
+    await shot('09b-page-walk');
   });
 } else skip('process view', 'server has no processes');
+
+if (await has('ListExercises')) {
+  await step('exercises: a generated question, a wrong answer graded, then the right one', async () => {
+    await tab('exercises');
+    await page.waitForSelector('#ex-new select[name=topic] option[value="buddy"]', { state: 'attached' });
+    await page.selectOption('#ex-new [name=topic]', 'buddy');
+    await page.fill('#ex-new [name=seed]', '7');
+    await page.click('#ex-new button');
+    await page.waitForSelector('.question-text');
+    const q = await api('NewExercise', { topic: 'buddy', seed: '7' });
+    eq(await page.textContent('.question-text'), q.question, 'question text as generated');
+    eq(await page.locator('#ex-answer input').count(), q.fields.length, 'one input per answer field');
+    for (let i = 0; i < q.fields.length; i++) await page.fill(`#ex-f${i}`, '0x1');
+    await page.click('#ex-answer button[type=submit]');
+    await page.waitForSelector('.verdict');
+    eq(await page.getAttribute('.verdict', 'data-correct'), 'false', 'wrong answer graded wrong');
+    // the right answer, read from the server's worked solution
+    const sol = await api('CheckExercise', { topic: 'buddy', seed: '7', answer: '', reveal: true });
+    const pairs = /Answer: (.*)/.exec(sol.solution)[1].trim().split(/\s+/).map((p) => p.split('='));
+    for (const [k, v] of pairs) await page.fill(`#ex-answer [name="${k}"]`, v);
+    await page.click('#ex-answer button[type=submit]');
+    await page.waitForSelector('.verdict[data-correct=true]');
+    await shot('13-exercises');
+  });
+} else skip('exercises', 'server has no exercise RPCs');
+
+if (await has('MachineAt')) {
+  await step('the time slider shows past states and comes back to the present', async () => {
+    await tab('buddy');
+    await page.waitForSelector('#timetravel:not([hidden])');
+    const now = await api('MachineAt', { machineId, seq: '0', path: 'buddyinfo' });
+    const last = Number(now.lastSeq);
+    assert(last >= 3, `history has entries (${last})`);
+    // one step back: the page shows the buddyinfo the server rebuilds for that point
+    await page.click('#tt-back');
+    await page.waitForFunction((s) => document.body.dataset.at === String(s) && !window.vmsim.refreshing, last - 1);
+    const prev = await api('MachineAt', { machineId, seq: String(last - 1), path: 'buddyinfo' });
+    eq(await page.textContent('#buddyinfo'), prev.text, `buddyinfo at history ${last - 1}`);
+    eq(await page.textContent('[data-stat="seq"]'), prev.opSeq, 'op seq of that point');
+    // far back: the first entries, before most allocations
+    await page.fill('#tt-slider', '2');
+    await page.dispatchEvent('#tt-slider', 'input');
+    await page.waitForFunction(() => document.body.dataset.at === '2' && !window.vmsim.refreshing);
+    const early = await api('MachineAt', { machineId, seq: '2', path: 'buddyinfo' });
+    eq(await page.textContent('#buddyinfo'), early.text, 'buddyinfo at history 2');
+    assert(early.text !== now.text, 'the past differs from the present');
+    await shot('14-time-travel-buddy');
+    await page.click('#tab-memory');
+    await page.waitForFunction(() => !window.vmsim.refreshing && !window.vmsim.dirty);
+    assert(await page.isVisible('#fm-past'), 'the map says it shows the present');
+    const past = await api('MachineAt', { machineId, seq: '2' });
+    const free = past.counters.find((c) => c.name === 'frames_free');
+    eq(await page.textContent('#fm-past [data-owner="free"] b'), free.value, 'free frames at history 2');
+    await shot('14-time-travel');
+    // ops are refused while looking at the past, then Live returns
+    await page.click('#tt-fwd');
+    await page.waitForFunction(() => document.body.dataset.at === '3' && !window.vmsim.refreshing);
+    await page.click('#tt-live');
+    await page.waitForFunction(() => document.body.dataset.at === 'live' && !window.vmsim.refreshing);
+    assert(!(await page.isVisible('#fm-past')), 'the map is live again');
+    await tab('buddy');
+    eq(await page.textContent('#buddyinfo'), (await api('Proc', { machineId, path: 'buddyinfo' })).text, 'back to the present');
+  });
+} else skip('time slider', 'server has no MachineAt');
 
 await step('tabs work from the keyboard', async () => {
   await page.focus('#tab-drive');
