@@ -26,6 +26,7 @@
 #define VM_GROWSDOWN  0x00000100u
 #define VM_IO         0x00004000u
 #define VM_DONTEXPAND 0x00040000u
+#define VM_ACCOUNT    0x00100000u /* private writable: counted as committed memory */
 #define VM_MIXEDMAP   0x10000000u /* map_driver: pages inserted by a fault handler */
 #define VM_EXECIMAGE  0x40000000u /* vmsim: text/data of the program image (named after it) */
 
