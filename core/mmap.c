@@ -30,6 +30,7 @@ static const char *const mmap_tmpl[] = {
     [EV_EXIT_MMAP & 0xff] = "exit_mmap: mm {a}, {b} vmas",
     [EV_MM_ALLOC & 0xff] = "mm_alloc: mm {a} pgd pfn {B}",
     [EV_MMDROP & 0xff] = "mmdrop: mm {a} freed",
+    [EV_EXPAND_STACK & 0xff] = "expand_stack: [stack] grows down from {A} to {B}",
 };
 
 const struct event_table mmap_events = {5, mmap_tmpl, ARRAY_SIZE(mmap_tmpl)};
@@ -379,6 +380,30 @@ static struct vm_area_struct *vma_merge(struct machine *m, struct mm_struct *mm,
 		vma_absorb_next(m, mm, vma);
 	}
 	return vma;
+}
+
+/* ---- stack growth ---------------------------------------------------------------------- */
+
+#define STACK_RLIMIT    (8ull << 20)   /* RLIMIT_STACK default: 8 MiB */
+#define STACK_GUARD_GAP (256ull << 12) /* stack_guard_gap: 256 pages kept free below */
+
+/*
+ * expand_downwards(): a fault below a VM_GROWSDOWN VMA grows it down to the faulting page,
+ * within RLIMIT_STACK and keeping the guard gap above the VMA below. 0 on success.
+ */
+int expand_stack(struct machine *m, struct mm_struct *mm, struct vm_area_struct *vma, uint64_t addr)
+{
+	uint64_t start = addr & PAGE_MASK_;
+	struct vm_area_struct *prev = vma->vm_prev;
+	if (!(vma->vm_flags & VM_GROWSDOWN) || start >= vma->vm_start ||
+	    vma->vm_end - start > STACK_RLIMIT || start < mmap_min_addr(m) ||
+	    (prev && prev->vm_end + STACK_GUARD_GAP > start))
+		return -1;
+	ev_emit(m, EV_EXPAND_STACK, vma->vm_start, start, 0, NULL);
+	vm_stat_account(mm, vma->vm_flags, (int64_t)((vma->vm_start - start) >> PAGE_SHIFT));
+	vma->vm_start = start; /* the tree order is unchanged: nothing lies in between */
+	vma->vm_pgoff = start >> PAGE_SHIFT;
+	return 0;
 }
 
 /* ---- mmap / munmap ------------------------------------------------------------------ */

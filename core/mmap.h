@@ -105,6 +105,7 @@ enum {
 	EV_EXIT_MMAP,
 	EV_MM_ALLOC,
 	EV_MMDROP,
+	EV_EXPAND_STACK,
 };
 
 int mmap_init(struct machine *m);
@@ -136,6 +137,9 @@ void zap_page_range(struct machine *m, struct mm_struct *mm, uint64_t start, uin
 void update_hiwater_rss(struct mm_struct *mm);
 uint64_t get_mm_rss(const struct mm_struct *mm);
 uint64_t mmap_min_addr(const struct machine *m);
+/* Grows a VM_GROWSDOWN VMA down to addr (within RLIMIT_STACK); 0 or -1. */
+int expand_stack(struct machine *m, struct mm_struct *mm, struct vm_area_struct *vma,
+                 uint64_t addr);
 int vma_is_stack(const struct mm_struct *mm, const struct vm_area_struct *vma);
 
 int mm_counter(const struct machine *m, const struct vm_area_struct *vma, uint32_t pfn);
