@@ -11,8 +11,9 @@
 static const struct ctl_cmd *const *tables(void)
 {
 	static const struct ctl_cmd *const t[] = {
-	    ctl_cmds_machine, ctl_cmds_ops,   ctl_cmds_view, ctl_cmds_trace,
-	    ctl_cmds_policy,  ctl_cmds_shell, ctl_cmds_misc, ctl_cmds_exercise, NULL};
+	    ctl_cmds_machine, ctl_cmds_ops,      ctl_cmds_view,
+	    ctl_cmds_trace,   ctl_cmds_policy,   ctl_cmds_shell,
+	    ctl_cmds_misc,    ctl_cmds_exercise, NULL};
 	return t;
 }
 
@@ -195,7 +196,7 @@ static int cmd_help(struct ctl *c, const struct ctl_cmd *self, int argc, char **
 	}
 	int used;
 	const struct ctl_cmd *cmd = ctl_find(argc - 1, argv + 1, &used);
-	if (cmd && used == argc - 1) {
+	if (cmd) { /* extra words (`help mmap 1 64K`) are the command's arguments */
 		ctl_print_cmd_help(stdout, cmd);
 		return CTL_OK;
 	}

@@ -204,7 +204,7 @@ static int cmd_shell(struct ctl *c, const struct ctl_cmd *self, int argc, char *
 
 const struct ctl_cmd ctl_cmds_shell[] = {
     {"shell", "", "interactive: one command a line (history and tab completion on a terminal)",
-     "Reads commands from a pipe too (`printf 'spawn a\\nps\\n' | vmsimctl shell`); the exit\n"
+     "Reads commands from a pipe too (`printf 'spawn a\\nfree\\n' | vmsimctl shell`); the exit\n"
      "status is the last command's. `exit` or `quit` or end of input leaves.",
      cmd_shell, NULL, 0},
     {0},
