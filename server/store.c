@@ -111,6 +111,7 @@ struct store {
 
 	uv_loop_t *loop;
 	uv_async_t async;
+	uint64_t inflight; /* async records not yet completed (loop thread only) */
 };
 
 static void set_err(char *err, size_t len, const char *fmt, const char *a, const char *b)
@@ -318,6 +319,9 @@ struct store *store_open(const struct store_opts *opts, char *err, size_t el)
 		goto fail;
 	}
 	s->async.data = s;
+	if (s->loop)
+		uv_unref(
+		    (uv_handle_t *)&s->async); /* referenced only while records are in flight */
 	if (pthread_create(&s->writer, NULL, writer_main, s)) {
 		set_err(err, el, "cannot start the writer thread%s%s", "", NULL);
 		if (s->loop) {
@@ -616,6 +620,9 @@ static void enqueue(struct store *s, struct store_rec *rec)
 void store_submit(struct store *s, struct store_rec *rec)
 {
 	rec->waiter = NULL;
+	/* a pending commit keeps the loop alive (a graceful stop waits for it) */
+	if (s->loop && s->inflight++ == 0)
+		uv_ref((uv_handle_t *)&s->async);
 	enqueue(s, rec);
 }
 
@@ -652,6 +659,8 @@ static void deliver(struct store *s)
 			r->cb(r, r->status, r->status ? r->err : NULL, r->data);
 		free(r);
 		r = next;
+		if (s->loop && s->inflight > 0 && --s->inflight == 0)
+			uv_unref((uv_handle_t *)&s->async);
 	}
 }
 
@@ -827,6 +836,21 @@ int store_list_machines(struct store *s, struct store_machine **out, size_t *n, 
 	            " (SELECT ifnull(max(seq),0) FROM journal j WHERE j.machine_id=m.id)"
 	            " FROM machines m WHERE deleted=0 AND ?1=?1 ORDER BY id",
 	            0, sizeof(**out), (void **)out, n, fill_machine, err, el);
+}
+
+int64_t store_max_machine_id(struct store *s)
+{
+	sqlite3_stmt *st;
+	int64_t id = 0;
+	pthread_mutex_lock(&s->rmu);
+	if (sqlite3_prepare_v2(s->rdb, "SELECT ifnull(max(id),0) FROM machines", -1, &st, NULL) ==
+	    SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			id = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&s->rmu);
+	return id;
 }
 
 int store_get_machine(struct store *s, int64_t id, struct store_machine *m, char *err, size_t el)
