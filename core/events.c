@@ -32,9 +32,10 @@ static const struct event_table *event_tables[] = {
 
 int event_ring_init(struct event_ring *r, uint32_t cap)
 {
-	r->ev = calloc(2 * (size_t)cap, sizeof(*r->ev));
+	memset(r, 0, sizeof(*r));
+	r->ev = calloc((size_t)cap + EVENT_HEADROOM, sizeof(*r->ev));
 	r->cap = cap;
-	r->slots = 2 * cap;
+	r->slots = cap + EVENT_HEADROOM;
 	r->next_id = 1;
 	return r->ev ? 0 : -1;
 }
@@ -42,22 +43,48 @@ int event_ring_init(struct event_ring *r, uint32_t cap)
 void event_ring_release(struct event_ring *r)
 {
 	free(r->ev);
-	r->ev = NULL;
+	free(r->undo);
+	r->ev = r->undo = NULL;
+}
+
+/* A long op is about to overwrite an event still in the window: keep a copy for undo. */
+static void event_save_undo(struct event_ring *r, const struct event *old)
+{
+	if (r->undo_n == r->undo_cap) {
+		uint32_t cap = r->undo_cap ? r->undo_cap * 2 : 64;
+		struct event *n = realloc(r->undo, cap * sizeof(*n));
+		if (!n)
+			abort(); /* host out of memory: no sane way to go on */
+		r->undo = n;
+		r->undo_cap = cap;
+	}
+	r->undo[r->undo_n++] = *old;
 }
 
 void ev_emit(struct machine *m, uint16_t type, uint64_t a, uint64_t b, uint64_t c, const char *s)
 {
 	struct event_ring *r = &m->events;
+	if (r->op_seq != m->seq + 1) { /* first event of a new op */
+		r->op_seq = m->seq + 1;
+		r->op_first = r->next_id;
+		r->undo_n = 0;
+	}
 	struct event *e = event_slot(r, r->next_id);
+	if (r->next_id - r->op_first >= EVENT_HEADROOM && e->id && e->id < r->op_first &&
+	    e->id + r->cap >= r->op_first)
+		event_save_undo(r, e);
 	e->id = r->next_id++;
 	e->seq = m->seq + 1; /* events belong to the op being applied */
 	e->type = type;
 	e->a = a;
 	e->b = b;
 	e->c = c;
-	memset(e->s, 0, sizeof(e->s));
-	if (s)
-		strncpy(e->s, s, sizeof(e->s) - 1);
+	if (s) {
+		strncpy(e->s, s, sizeof(e->s) - 1); /* pads with NULs: no stale bytes */
+		e->s[sizeof(e->s) - 1] = '\0';
+	} else {
+		memset(e->s, 0, sizeof(e->s));
+	}
 }
 
 uint64_t events_first_id(const struct machine *m)
@@ -81,8 +108,14 @@ const struct event *event_get(const struct machine *m, uint64_t id)
 
 void events_truncate(struct machine *m, uint64_t keep_next)
 {
-	if (keep_next < m->events.next_id)
-		m->events.next_id = keep_next;
+	struct event_ring *r = &m->events;
+	if (keep_next < r->next_id)
+		r->next_id = keep_next;
+	while (r->undo_n) { /* newest first, so a slot overwritten twice ends as it began */
+		const struct event *old = &r->undo[--r->undo_n];
+		*event_slot(r, old->id) = *old;
+	}
+	r->op_seq = 0; /* the next op, even with the same seq, starts a fresh record */
 }
 
 static const char *event_template(uint16_t type)

@@ -29,15 +29,22 @@ struct event {
 };
 
 /*
- * The ring keeps the last cap events but has 2 * cap slots (event id % slots): the events of
- * an op that then fails land in slots outside the window, so dropping them (events_truncate)
- * leaves the window exactly as it was, as long as the op recorded fewer than cap events.
+ * The ring keeps the last cap events in cap + EVENT_HEADROOM slots (event id % slots). The
+ * events of an op that then fails are dropped (events_truncate) and the window must be as it
+ * was: the first EVENT_HEADROOM events of an op land in slots outside the window, and the
+ * slots a longer op overwrites are copied to an undo log first, so a failed op never costs
+ * history and replay stays byte-identical.
  */
+#define EVENT_HEADROOM 128
+
 struct event_ring {
 	struct event *ev;
-	uint32_t cap;     /* events kept */
-	uint32_t slots;   /* 2 * cap */
-	uint64_t next_id; /* id the next event gets */
+	uint32_t cap;              /* events kept */
+	uint32_t slots;            /* cap + EVENT_HEADROOM */
+	uint64_t next_id;          /* id the next event gets */
+	uint64_t op_seq, op_first; /* the op being recorded and its first event id */
+	struct event *undo;        /* in-window events overwritten by the current op */
+	uint32_t undo_n, undo_cap;
 };
 
 static inline struct event *event_slot(const struct event_ring *r, uint64_t id)

@@ -408,6 +408,20 @@ static int zone_watermark_ok(const struct zone *z, unsigned order, uint64_t mark
 	return 0;
 }
 
+uint64_t nr_allocatable_pages(const struct machine *m, uint32_t gfp)
+{
+	uint64_t n = 0;
+	for (int z = gfp_zone(m, gfp); z >= 0; z--) {
+		const struct zone *zone = &m->pa.zones[z];
+		uint64_t mark = zone->watermark[WMARK_MIN];
+		if (gfp & __GFP_HIGH)
+			mark -= mark / 2;
+		if (zone_populated(zone) && zone->free_pages > mark)
+			n += zone->free_pages - mark;
+	}
+	return n;
+}
+
 static uint32_t get_page_from_freelist(struct machine *m, uint32_t gfp, unsigned order, int wmark,
                                        enum page_type type)
 {

@@ -79,6 +79,12 @@ void __free_pages(struct machine *m, uint32_t pfn, unsigned order);
 enum vm_err free_pages_check(const struct machine *m, uint64_t pfn, unsigned order, char *msg,
                              size_t len);
 
+/*
+ * How many order-0 allocations alloc_pages(gfp | __GFP_NORETRY, 0) would still grant: the free
+ * pages above the min watermark of every zone in gfp's zonelist. Lets a multi-page caller
+ * (vmalloc) fail before it changes anything.
+ */
+uint64_t nr_allocatable_pages(const struct machine *m, uint32_t gfp);
 struct zone *page_zone(struct machine *m, uint32_t pfn);
 const char *zone_name(enum zone_type z);
 const char *page_type_name(enum page_type t);

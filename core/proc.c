@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kernel.h"
+#include "meminfo.h"
 
 struct proc_view {
 	const char *name;
@@ -16,19 +17,16 @@ struct proc_view {
 };
 
 static const struct proc_view views[] = {
-    {"buddyinfo", buddyinfo_show},
-    {"pagetypeinfo", pagetypeinfo_show},
-    {"extfrag_index", extfrag_show},
-    {"slabinfo", slabinfo_show},
-    {"swaps", swaps_show},
+    {"buddyinfo", buddyinfo_show},   {"pagetypeinfo", pagetypeinfo_show},
+    {"extfrag_index", extfrag_show}, {"slabinfo", slabinfo_show},
+    {"swaps", swaps_show},           {"meminfo", meminfo_show},
+    {"vmstat", vmstat_show},         {"vmstat-cmd", vmstat_cmd_show},
+    {"vmallocinfo", vmallocinfo_show},
 };
 
 const char *const proc_view_names[] = {
-    "buddyinfo",
-    "pagetypeinfo",
-    "extfrag_index",
-    "slabinfo",
-    "swaps",
+    "buddyinfo", "pagetypeinfo", "extfrag_index", "slabinfo", "swaps",
+    "meminfo",   "vmstat",       "vmstat-cmd",    "free",     "vmallocinfo",
     NULL,
 };
 
@@ -64,6 +62,9 @@ enum vm_err proc_render(const struct machine *m, const char *path, struct strbuf
 			return VM_OK;
 		}
 	}
+	/* "free", "free -h", "free -w -m", "free --old": the free command's layouts */
+	if (strncmp(path, "free", 4) == 0 && (path[4] == '\0' || path[4] == ' '))
+		return free_show(m, path + 4, out);
 	if (path[0] >= '0' && path[0] <= '9')
 		return render_pid_view(m, path, out);
 	return VM_ENOENT;

@@ -5,6 +5,7 @@
 #include "query.h"
 
 #include "kernel.h"
+#include "vmstat.h"
 
 const char *const query_page_type_names[] = {
     "free", "reserved", "kernel", "slab",    "pgtable", "vmalloc", "anon",
@@ -96,4 +97,8 @@ void query_counters(const struct machine *m,
 	};
 	for (unsigned t = 0; t < PT_NR_TYPES; t++)
 		emit(arg, frame_counter[t], by_type[t]);
+	/* The event counters of /proc/vmstat, then vmsim's own (tlb_hit, cow_copy, ...). */
+	for (unsigned i = 0; i < NR_VM_EVENT_ITEMS; i++)
+		if (vm_event_names[i])
+			emit(arg, vm_event_names[i], vm_event(m, (enum vm_event_item)i));
 }

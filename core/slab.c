@@ -836,9 +836,11 @@ static unsigned slab_free_count(const struct slab *r, unsigned objects, int *str
 	*stray = 0;
 	for (unsigned w = 0; w < SLAB_MAP_WORDS; w++) {
 		uint64_t word = r->free_map[w];
-		for (unsigned b = 0; b < 64; b++)
-			if ((word >> b & 1) && w * 64 + b >= objects)
-				*stray = 1;
+		unsigned first = w * 64;
+		uint64_t valid = objects >= first + 64 ? ~0ull
+		                 : objects > first     ? (1ull << (objects - first)) - 1
+		                                       : 0;
+		*stray |= (word & ~valid) != 0;
 		n += (unsigned)__builtin_popcountll(word);
 	}
 	return n;

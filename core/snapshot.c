@@ -240,6 +240,7 @@ static int events_load(struct snap_reader *r, struct machine *m)
 		*event_slot(ring, e.id) = e;
 	}
 	ring->next_id = next;
+	ring->op_seq = 0;
 	return r->err ? -1 : 0;
 }
 

@@ -14,37 +14,39 @@
 #include "strbuf.h"
 
 /*
- * A swap entry (swp_entry_t) as vmsim stores it in page->private and hands to the page
- * tables (pgtable.c packs it into a non-present PTE):
+ * A swap entry (swp_entry_t), as include/linux/swapops.h builds it and pgtable.c packs it into
+ * a non-present PTE; vmsim also keeps it in page->private of a swap-cache page:
  *
- *   31    27 26                       0
- *   +-------+--------------------------+
- *   | type  |          offset          |
- *   +-------+--------------------------+
+ *   31                           5 4     0
+ *   +-----------------------------+-------+
+ *   |           offset            | type  |
+ *   +-----------------------------+-------+
  *
- * type is the area's index in swap_info[] (MAX_SWAPFILES areas), offset the slot. Slot 0 of
- * every area is the swap header, so a valid entry is never 0.
+ * type is the area's index in swap_info[] (MAX_SWAPFILES areas), offset the slot (< 2^27).
+ * Slot 0 of every area is the swap header, so a valid entry is never 0. pgtable.h defines the
+ * same helpers for the VM side; whichever header comes first provides them.
  */
 #define MAX_SWAPFILES   32
-#define SWP_TYPE_SHIFT  27
-#define SWP_OFFSET_MASK ((1u << SWP_TYPE_SHIFT) - 1)
 #define SWAP_AREA_MAX   (16ull << 30) /* bytes per area */
 #define SWAP_HAS_CACHE  0x8000u       /* swap_map bit: a swap-cache page holds this slot */
 #define SWAP_COUNT_MASK 0x7fffu       /* swap_map: number of swap PTEs naming this slot */
 #define SWAP_PRIO_NONE  INT32_MIN     /* op.u.swap.prio: let swapon choose (-2, -3, ...) */
 
-static inline uint32_t swp_entry(unsigned type, uint32_t offset)
+#ifndef SWP_TYPE_BITS
+#define SWP_TYPE_BITS 5
+static inline uint64_t swp_entry(unsigned type, uint64_t offset)
 {
-	return ((uint32_t)type << SWP_TYPE_SHIFT) | offset;
+	return (offset << SWP_TYPE_BITS) | type;
 }
-static inline unsigned swp_type(uint32_t e)
+static inline unsigned swp_type(uint64_t e)
 {
-	return e >> SWP_TYPE_SHIFT;
+	return (unsigned)(e & ((1u << SWP_TYPE_BITS) - 1));
 }
-static inline uint32_t swp_offset(uint32_t e)
+static inline uint64_t swp_offset(uint64_t e)
 {
-	return e & SWP_OFFSET_MASK;
+	return e >> SWP_TYPE_BITS;
 }
+#endif
 
 enum swap_flags {
 	SWP_USED = 1,      /* the slot of swap_info[] holds a formatted area */

@@ -10,6 +10,7 @@
 
 #include "durable.h"
 #include "events.h"
+#include "exercise.h"
 #include "ops.h"
 #include "proc.h"
 #include "query.h"
@@ -536,6 +537,97 @@ static void events(struct srv_call *c)
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* Exercises: regenerated from (topic, seed) on every call, nothing stored. */
+
+static void list_exercises(struct srv_call *c)
+{
+	Vmsim__V1__ExerciseTopic topics[EX_NR_TOPICS], *tp[EX_NR_TOPICS];
+	for (int t = 0; t < EX_NR_TOPICS; t++) {
+		vmsim__v1__exercise_topic__init(&topics[t]);
+		topics[t].name = (char *)exercise_topic_name((enum exercise_topic)t);
+		topics[t].summary = (char *)exercise_topic_summary((enum exercise_topic)t);
+		tp[t] = &topics[t];
+	}
+	Vmsim__V1__ListExercisesResponse resp = VMSIM__V1__LIST_EXERCISES_RESPONSE__INIT;
+	resp.n_topics = EX_NR_TOPICS;
+	resp.topics = tp;
+	rpc_reply(c, &resp.base);
+}
+
+/* Builds the exercise named by topic/seed, or fails the call. */
+static int exercise_of(struct srv_call *c, const char *topic, uint64_t seed, struct exercise *ex)
+{
+	int t = exercise_topic_parse(topic);
+	if (t < 0) {
+		struct strbuf names;
+		strbuf_init(&names);
+		for (int i = 0; i < EX_NR_TOPICS; i++)
+			strbuf_addf(&names, "%s%s", i ? ", " : "",
+			            exercise_topic_name((enum exercise_topic)i));
+		rpc_fail(c, "invalid_argument", "no exercise topic \"%s\" (topics: %s)", topic,
+		         names.buf ? names.buf : "");
+		strbuf_release(&names);
+		return -1;
+	}
+	char err[200];
+	enum vm_err e = exercise_new((enum exercise_topic)t, seed, ex, err, sizeof(err));
+	if (e != VM_OK) {
+		rpc_fail_vm(c, e, err);
+		return -1;
+	}
+	return 0;
+}
+
+static void new_exercise(struct srv_call *c)
+{
+	const Vmsim__V1__NewExerciseRequest *req = (const void *)c->req;
+	struct exercise ex;
+	if (exercise_of(c, req->topic, req->seed, &ex))
+		return;
+	Vmsim__V1__ExerciseField f[EXERCISE_MAX_FIELDS], *fp[EXERCISE_MAX_FIELDS];
+	for (unsigned i = 0; i < ex.nfields; i++) {
+		vmsim__v1__exercise_field__init(&f[i]);
+		f[i].name = ex.field[i].name;
+		f[i].kind = (Vmsim__V1__ExerciseFieldKind)ex.field[i].kind;
+		fp[i] = &f[i];
+	}
+	Vmsim__V1__Exercise resp = VMSIM__V1__EXERCISE__INIT;
+	resp.topic = (char *)exercise_topic_name(ex.topic);
+	resp.seed = ex.seed;
+	resp.question = ex.question.buf ? ex.question.buf : "";
+	resp.n_fields = ex.nfields;
+	resp.fields = fp;
+	rpc_reply(c, &resp.base);
+	exercise_release(&ex);
+}
+
+static void check_exercise(struct srv_call *c)
+{
+	const Vmsim__V1__CheckExerciseRequest *req = (const void *)c->req;
+	struct exercise ex;
+	if (exercise_of(c, req->topic, req->seed, &ex))
+		return;
+	struct exercise_verdict v;
+	char err[200];
+	enum vm_err e = exercise_check(&ex, req->answer, &v, err, sizeof(err));
+	if (e != VM_OK) {
+		rpc_fail_vm(c, e, err);
+		exercise_release(&ex);
+		return;
+	}
+	Vmsim__V1__ExerciseVerdict resp = VMSIM__V1__EXERCISE_VERDICT__INIT;
+	resp.correct = v.correct;
+	resp.right = v.right;
+	resp.total = v.total;
+	resp.feedback = v.feedback.buf ? v.feedback.buf : "";
+	if ((v.correct || req->reveal) && ex.solution.buf)
+		resp.solution = ex.solution.buf;
+	rpc_reply(c, &resp.base);
+	exercise_verdict_release(&v);
+	exercise_release(&ex);
+}
+
+/* ------------------------------------------------------------------------------------ */
 
 static const struct {
 	const char *method;
@@ -551,6 +643,9 @@ static const struct {
     {"FrameMap", frame_map},
     {"Counters", counters},
     {"Events", events},
+    {"ListExercises", list_exercises},
+    {"NewExercise", new_exercise},
+    {"CheckExercise", check_exercise},
 };
 
 rpc_handler_fn api_handler(const ProtobufCMethodDescriptor *md)

@@ -153,12 +153,11 @@ static int demo_create(struct srv *s)
 	for (int i = 0; i < 6; i++)
 		demo_call(&d, "AllocPages", "{\"machineId\":\"%s\",\"order\":%d}", id, i % 4);
 	demo_call(&d, "KmemCacheCreate",
-	          "{\"machineId\":\"%s\",\"name\":\"task_struct\","
+	          "{\"machineId\":\"%s\",\"name\":\"demo_obj\","
 	          "\"size\":1088,\"align\":64}",
 	          id);
 	for (int i = 0; i < 3; i++)
-		demo_call(&d, "KmemCacheAlloc", "{\"machineId\":\"%s\",\"name\":\"task_struct\"}",
-		          id);
+		demo_call(&d, "KmemCacheAlloc", "{\"machineId\":\"%s\",\"name\":\"demo_obj\"}", id);
 	demo_call(&d, "Kmalloc", "{\"machineId\":\"%s\",\"size\":\"600\"}", id);
 	demo_call(&d, "Vmalloc", "{\"machineId\":\"%s\",\"size\":\"65536\"}", id);
 	/* Processes: a shell that forks a child, both touching memory. */
@@ -171,7 +170,7 @@ static int demo_create(struct srv *s)
 	          id);
 	demo_call(&d, "Fork", "{\"machineId\":\"%s\",\"pid\":2}", id);
 	demo_call(&d, "FileCreate",
-	          "{\"machineId\":\"%s\",\"name\":\"notes.txt\","
+	          "{\"machineId\":\"%s\",\"name\":\"/home/notes.txt\","
 	          "\"size\":\"65536\"}",
 	          id);
 	demo_call(&d, "FileRead", "{\"machineId\":\"%s\",\"ino\":1,\"len\":\"65536\"}", id);

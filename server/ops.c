@@ -94,7 +94,7 @@ static const struct binding bindings[] = {
     {"reclaim", OP_RECLAIM, {M(nr_pages, reclaim.nr_pages)}},
     {"drop_caches", OP_DROP_CACHES, {M(mode, reclaim.mode)}},
     {"tick", OP_TICK, {M(n, tick.n)}},
-    {"set_swappiness", OP_SET_SWAPPINESS, {M(swappiness, reclaim.mode)}},
+    {"set_swappiness", OP_SET_SWAPPINESS, {M(swappiness, sysctl.value)}},
     {"driver_open", OP_DRIVER_OPEN, {M(size, driver.size), M(minor, driver.minor)}},
     {"driver_close", OP_DRIVER_CLOSE, {M(minor, driver.minor)}},
 };

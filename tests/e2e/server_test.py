@@ -535,6 +535,31 @@ def test_metrics_and_demo():
         check(m["name"] == "demo" and int(m["seq"]) > 0, "demo machine has history: %r" % m)
 
 
+def test_exercises():
+    with Server() as srv:
+        st, ls = rpc(srv, "ListExercises", {})
+        names = [t["name"] for t in ls["topics"]]
+        check(st == 200 and "buddy" in names and all(t["summary"] for t in ls["topics"]),
+              "topics: %r" % ls)
+        for topic in names:
+            st, a = rpc(srv, "NewExercise", {"topic": topic, "seed": "11"})
+            st2, b = rpc(srv, "NewExercise", {"topic": topic, "seed": "11"})
+            check(st == 200 and a == b and a["question"] and a["fields"],
+                  "%s: same seed, same exercise" % topic)
+            st, v = rpc(srv, "CheckExercise", {"topic": topic, "seed": "11", "answer": "0",
+                                               "reveal": True})
+            check(st == 200 and not v["correct"] and v["total"] == len(a["fields"]) and
+                  v["solution"].startswith("Answer: "), "%s: wrong answer graded: %r" % (topic, v))
+            answer = v["solution"].split("\n")[0][len("Answer: "):]
+            st, v = rpc(srv, "CheckExercise", {"topic": topic, "seed": "11", "answer": answer})
+            check(st == 200 and v["correct"] and v["right"] == v["total"] and v["solution"],
+                  "%s: the solution's answer is correct: %r" % (topic, v))
+            st, v = rpc(srv, "CheckExercise", {"topic": topic, "seed": "11", "answer": "0"})
+            check(v["solution"] == "", "%s: no solution without reveal" % topic)
+        expect_error(rpc(srv, "NewExercise", {"topic": "quantum"}), 400, "invalid_argument",
+                     "unknown topic")
+
+
 def test_graceful_stop():
     srv = Server()
     s = connect(srv)  # an idle keep-alive connection must not hold the stop

@@ -1,0 +1,40 @@
+/*
+ * The memory summary views (fs/proc/meminfo.c, mm/vmstat.c, procps free and vmstat): one
+ * struct of gauges computed from the machine, rendered as /proc/meminfo, /proc/vmstat, the
+ * free command (every layout) and the vmstat command's line.
+ */
+#ifndef VMSIM_MEMINFO_H
+#define VMSIM_MEMINFO_H
+
+#include <stdint.h>
+
+#include "machine.h"
+#include "strbuf.h"
+
+/* Everything in pages unless the name says kb. */
+struct meminfo {
+	uint64_t totalram, freeram, available, bufferram, cached, swapcached;
+	uint64_t lru[5]; /* enum lru_list order */
+	uint64_t mlocked, swaptotal, swapfree, dirty, writeback, anon, mapped, shmem;
+	uint64_t sreclaimable, sunreclaim, kernel_stack_kb, pagetables, vmalloc_used;
+	uint64_t vmalloc_total_kb, committed_as, commit_limit;
+	uint64_t totalhigh, freehigh; /* i386 HighMem */
+	uint64_t file_pages;          /* NR_FILE_PAGES: page cache + buffers + swap cache */
+};
+
+void si_meminfo(const struct machine *m, struct meminfo *mi);
+/* MemAvailable as mm/show_mem.c si_mem_available() estimates it (pages). */
+uint64_t si_mem_available(const struct machine *m, const struct meminfo *mi);
+
+void meminfo_show(const struct machine *m, struct strbuf *sb);
+void vmstat_show(const struct machine *m, struct strbuf *sb);
+/* The vmstat command's header and one line of averages since boot ("vmstat-cmd"). */
+void vmstat_cmd_show(const struct machine *m, struct strbuf *sb);
+/*
+ * The free command. args are its flags after "free": -b -k -m -g (units), -h (human),
+ * -w (wide: buffers and cache apart), --old or -o (procps 3.2 layout with the
+ * "-/+ buffers/cache:" line, as in the seed). Returns VM_ENOENT for an unknown flag.
+ */
+enum vm_err free_show(const struct machine *m, const char *args, struct strbuf *sb);
+
+#endif
