@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "durable.h"
-#include "ops.h"
 #include "registry.h"
 #include "rpc.h"
 #include "server.h"
@@ -282,7 +281,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	char err[256];
-	if (ops_init(err, sizeof(err)) || rpc_init(err, sizeof(err))) {
+	if (rpc_init(err, sizeof(err))) {
 		fprintf(stderr, "vmsimd: internal table mismatch: %s\n", err);
 		return 1;
 	}

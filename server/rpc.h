@@ -47,7 +47,8 @@ struct srv_call {
 	int deferred; /* the handler finishes later with rpc_resume() (disk reads off the loop) */
 };
 
-/* Checks that every method of vmsim.v1.VmSim has a handler. 0, or -1 + reason. */
+/* Resolves the op table and checks that every method of vmsim.v1.VmSim has a handler.
+ * 0, or -1 + reason. Call once before rpc_dispatch. */
 int rpc_init(char *err, size_t len);
 
 /* Runs one call; done(call, arg) is invoked exactly once (maybe before this returns); call
