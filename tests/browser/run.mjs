@@ -52,7 +52,7 @@ const port = await freePort();
 const BASE = `http://127.0.0.1:${port}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'vmsim-browser-'));
 const serverLog = [];
-const serverArgs = ['--open', '--listen', `127.0.0.1:${port}`, '--web', WEB];
+const serverArgs = ['--open', '--db', ':memory:', '--listen', `127.0.0.1:${port}`, '--web', WEB];
 if (args['server-args']) serverArgs.push(...args['server-args'].split(' ').map((a) => a.replace('{dir}', dataDir)));
 const server = spawn(VMSIMD, serverArgs, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dataDir });
 server.stdout.on('data', (d) => serverLog.push(String(d)));
@@ -409,7 +409,10 @@ await step('the example trace runs to its end and paints file cache and slab fra
   await page.fill('#tr-delay', '0');
   const seq0 = Number((await api('GetMachine', { machineId })).seq);
   const ops = (await page.inputValue('#trace')).split('\n').filter((l) => l.replace(/#.*/, '').trim()).length;
+  const stale = await page.textContent('#tr-state'); // the previous step's "line 5 failed"
   await page.click('#tr-run');
+  // ops are answered once journaled, so the run may take a moment to replace the old state
+  await page.waitForFunction((old) => document.querySelector('#tr-state').textContent !== old, stale, { timeout: 20000 });
   await page.waitForFunction(() => /end of trace|failed/.test(document.querySelector('#tr-state').textContent), null, { timeout: 20000 });
   eq(await page.textContent('#tr-state'), 'end of trace', 'trace state');
   await settle();
