@@ -97,6 +97,11 @@ void registry_new_id(struct registry *r, char id[MACHINE_ID_LEN])
 struct srv_machine *registry_create(struct registry *r, const char *id, const char *name,
                                     const struct machine_config *cfg, char *err, size_t len)
 {
+	char auto_id[MACHINE_ID_LEN];
+	if (!id) { /* taken before booting: a machine that fails to boot still uses its id */
+		registry_new_id(r, auto_id);
+		id = auto_id;
+	}
 	struct machine *m = machine_create(cfg, err, len);
 	if (!m)
 		return NULL;
