@@ -174,6 +174,8 @@ static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t el)
 	return 0;
 }
 
+/* relaxed: 0 synchronous=FULL (fsync per commit), 1 NORMAL (survives a process crash), 2 OFF
+ * (an ephemeral database nobody will ever recover: no fsync at all). */
 static int open_db(const char *path, int relaxed, sqlite3 **out, char *err, size_t el)
 {
 	sqlite3 *db = NULL;
@@ -186,8 +188,11 @@ static int open_db(const char *path, int relaxed, sqlite3 **out, char *err, size
 	}
 	sqlite3_busy_timeout(db, 10000);
 	if (exec_sql(db, "PRAGMA journal_mode=WAL", err, el) ||
-	    exec_sql(db, relaxed ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL", err,
-	             el)) {
+	    exec_sql(db,
+	             relaxed == 2   ? "PRAGMA synchronous=OFF"
+	             : relaxed == 1 ? "PRAGMA synchronous=NORMAL"
+	                            : "PRAGMA synchronous=FULL",
+	             err, el)) {
 		sqlite3_close(db);
 		return -1;
 	}
@@ -304,8 +309,9 @@ struct store *store_open(const struct store_opts *opts, char *err, size_t el)
 	} else {
 		strcpy(s->path, opts->path);
 	}
-	if (open_db(s->path, opts->relaxed, &s->wdb, err, el) || migrate(s->wdb, err, el) ||
-	    open_db(s->path, opts->relaxed, &s->rdb, err, el))
+	int relaxed = s->ephemeral ? 2 : opts->relaxed;
+	if (open_db(s->path, relaxed, &s->wdb, err, el) || migrate(s->wdb, err, el) ||
+	    open_db(s->path, relaxed, &s->rdb, err, el))
 		goto fail;
 	for (int i = 0; i < ST_COUNT; i++) {
 		if (sqlite3_prepare_v3(s->wdb, writer_sql[i], -1, SQLITE_PREPARE_PERSISTENT,

@@ -33,6 +33,7 @@ struct store_opts {
 	/* Upper bound of records per transaction (0 = 8192). */
 	uint32_t max_batch;
 	/* 0 (default): fsync every commit (PRAGMA synchronous=FULL), survives power loss;
+	 * an ephemeral database never fsyncs (nobody recovers it);
 	 * 1: synchronous=NORMAL, survives a process crash (kill -9) but not a power loss. */
 	int relaxed;
 };
