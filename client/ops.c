@@ -374,7 +374,7 @@ static const char *ptype_hint(enum ptype t)
 	case P_I32:
 		return "a whole number";
 	case P_STR:
-		return "a name";
+		return "a name (no quotes)";
 	default:
 		return "a number (decimal or 0x hex)";
 	}
@@ -433,7 +433,8 @@ static int param_set(ProtobufCMessage *req, const struct ctl_param *p, const cha
 		v = v32;
 		break;
 	case P_STR:
-		if (!*word) {
+		/* A name must survive the trip through a trace line: no quote, no line break. */
+		if (!*word || strpbrk(word, "\"\r\n")) {
 			rc = -1;
 			break;
 		}

@@ -278,17 +278,18 @@ static void test_bad_input(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-	    "alloc-pages",                         /* missing argument */
-	    "alloc-pages x",                       /* not a number */
-	    "alloc-pages 1 --zone Foo",            /* unknown zone */
-	    "alloc-pages 1 2",                     /* extra argument */
-	    "kmalloc 4Q",                          /* bad size suffix */
-	    "mmap 1 64K rwz",                      /* bad protection */
-	    "mmap 1 64K --bogus",                  /* unknown option */
-	    "touch 1",                             /* missing ADDR */
-	    "touch 1 0xgg",                        /* bad address */
-	    "madvise 1 0x1000 4K sideways",        /* unknown advice */
-	    "spawn \"\"",                          /* empty name */
+	    "alloc-pages",                  /* missing argument */
+	    "alloc-pages x",                /* not a number */
+	    "alloc-pages 1 --zone Foo",     /* unknown zone */
+	    "alloc-pages 1 2",              /* extra argument */
+	    "kmalloc 4Q",                   /* bad size suffix */
+	    "mmap 1 64K rwz",               /* bad protection */
+	    "mmap 1 64K --bogus",           /* unknown option */
+	    "touch 1",                      /* missing ADDR */
+	    "touch 1 0xgg",                 /* bad address */
+	    "madvise 1 0x1000 4K sideways", /* unknown advice */
+	    "spawn \"\"",                   /* empty name */
+	    "spawn a\"b", /* a quote in a name cannot be written back (found by fuzz_trace) */
 	    "free-pages 4294967296999999999999 0", /* out of range */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
