@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kernel.h"
+#include "policy.h"
 #include "proc.h"
 
 /* ---- deterministic choices (splitmix64 seeding, xorshift64*) ---- */
@@ -358,6 +359,183 @@ static enum vm_err gen_slab(struct exercise *ex, struct ex_rng *r, struct machin
 	return VM_OK;
 }
 
+/* ---- page replacement (core/policy.c) ---- */
+
+#define REPL_MAX_REFS 14
+
+static enum vm_err gen_replacement(struct exercise *ex, struct ex_rng *r, struct machine *m,
+                                   char *err, size_t errlen)
+{
+	(void)m; /* the textbook exercise runs on simulate_policy(), not on a machine */
+	static const enum sim_policy pols[] = {SIM_FIFO, SIM_LRU, SIM_OPT, SIM_CLOCK, SIM_MRU};
+	enum sim_policy pol = pols[rng_range(r, 0, ARRAY_SIZE(pols) - 1)];
+	uint32_t frames = rng_range(r, 3, 4);
+	unsigned n = rng_range(r, 10, REPL_MAX_REFS), npages = frames + rng_range(r, 1, 3);
+	uint32_t refs[REPL_MAX_REFS];
+	/* Locality: a third of the references reuse a page from two to four references back;
+	 * the rest are uniform. */
+	for (unsigned i = 0; i < n; i++)
+		refs[i] = (i >= 2 && !rng_range(r, 0, 2)) ? refs[i - rng_range(r, 2, i < 4 ? i : 4)]
+		                                          : rng_range(r, 0, npages - 1);
+	struct policy_step steps[REPL_MAX_REFS];
+	uint32_t contents[REPL_MAX_REFS * 4];
+	struct policy_totals tot;
+	if (simulate_policy(pol, frames, refs, n, steps, contents, &tot)) {
+		snprintf(err, errlen, "exercise scenario refused by simulate_policy");
+		return VM_EINVAL;
+	}
+	char upper[8];
+	snprintf(upper, sizeof(upper), "%s", sim_policy_name(pol));
+	for (char *p = upper; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+	strbuf_addf(&ex->question,
+	            "A process references these virtual pages, in order, with %u page frames, all\n"
+	            "empty at the start, managed by %s replacement:\n ",
+	            frames, upper);
+	for (unsigned i = 0; i < n; i++)
+		strbuf_addf(&ex->question, " %u", refs[i]);
+	strbuf_adds(&ex->question, "\n");
+	static const char *const rules[] = {
+	    [SIM_FIFO] = "FIFO evicts the page that entered memory first.",
+	    [SIM_LRU] = "LRU evicts the page unused for the longest time.",
+	    [SIM_MRU] = "MRU evicts the page used most recently.",
+	    [SIM_OPT] =
+	        "OPT (Belady) evicts the page whose next use is farthest away; among pages\n"
+	        "never used again, the one that entered memory last.",
+	    [SIM_CLOCK] =
+	        "CLOCK: every reference sets the page's use bit; on a miss the hand sweeps\n"
+	        "the frames in order, clearing set bits, and evicts the first page whose\n"
+	        "bit is clear; a free frame is used first.",
+	};
+	strbuf_addf(
+	    &ex->question,
+	    "%s\nFor each reference, is it a hit (H) or a miss (M)? Answer with %u letters.\n",
+	    rules[pol], n);
+	for (unsigned i = 0; i < n; i++) {
+		char name[EXERCISE_NAME_LEN];
+		snprintf(name, sizeof(name), "step%u", i + 1);
+		add_field(ex, name, EXF_HITMISS, steps[i].hit);
+	}
+	solution_fields(ex);
+	strbuf_addf(&ex->solution, "%llu hits, %llu misses. Step by step (simulate_policy):\n",
+	            (unsigned long long)tot.hits, (unsigned long long)tot.misses);
+	policy_report(&ex->solution, pol, frames, steps, contents, n);
+	return VM_OK;
+}
+
+/* ---- free: the seed's arithmetic ---- */
+
+static enum vm_err apply_file(struct machine *m, enum op_kind kind, uint32_t ino, uint64_t off,
+                              uint64_t len, char *err, size_t errlen)
+{
+	struct op op = {.kind = kind};
+	op.u.file_io.ino = ino;
+	op.u.file_io.offset = off;
+	op.u.file_io.len = len;
+	struct op_result res;
+	return scratch_apply(m, &op, &res, err, errlen);
+}
+
+/* The value after `key` in /proc/meminfo's text, in kB; 0 if absent. */
+static uint64_t meminfo_kb(const char *text, const char *key)
+{
+	const char *p = text ? strstr(text, key) : NULL;
+	return p ? strtoull(p + strlen(key), NULL, 10) : 0;
+}
+
+static enum vm_err gen_free(struct exercise *ex, struct ex_rng *r, struct machine *m, char *err,
+                            size_t errlen)
+{
+	struct op op = {.kind = OP_MKSWAP};
+	snprintf(op.u.swap.name, NAME_LEN, "/dev/sdb1");
+	op.u.swap.size = (uint64_t)rng_range(r, 4, 16) << 22;
+	struct op_result res;
+	enum vm_err e = scratch_apply(m, &op, &res, err, errlen);
+	if (!e) {
+		op.kind = OP_SWAPON;
+		op.u.swap.prio = SWAP_PRIO_NONE; /* automatic, like swapon without -p */
+		e = scratch_apply(m, &op, &res, err, errlen);
+	}
+	/* Files read into the page cache (Cached) and written (Dirty, then Buffers). */
+	unsigned nfiles = rng_range(r, 1, 3);
+	for (unsigned i = 0; i < nfiles && !e; i++) {
+		struct op fc = {.kind = OP_FILE_CREATE};
+		snprintf(fc.u.file_create.name, NAME_LEN, "/data/file%u", i + 1);
+		uint64_t size = (uint64_t)rng_range(r, 64, 2048) << 12;
+		fc.u.file_create.size = size;
+		if ((e = scratch_apply(m, &fc, &res, err, errlen)))
+			break;
+		uint32_t ino = (uint32_t)res.value;
+		uint64_t len = ((uint64_t)rng_range(r, 1, 100) * size / 100) & ~0xfffull;
+		e = apply_file(m, OP_FILE_READ, ino, 0, len ? len : 4096, err, errlen);
+		if (!e && rng_range(r, 0, 1))
+			e = apply_file(m, OP_FILE_WRITE, ino, 0,
+			               (uint64_t)rng_range(r, 1, 64) << 12, err, errlen);
+	}
+	/* Kernel memory the applications cannot get back. */
+	for (unsigned i = rng_range(r, 1, 4); i > 0 && !e; i--) {
+		uint32_t pfn;
+		e = alloc_block(m, rng_range(r, 3, 8), &pfn, err, errlen);
+	}
+	if (e)
+		return e;
+	struct strbuf mi, fr;
+	strbuf_init(&mi);
+	strbuf_init(&fr);
+	proc_render(m, "meminfo", &mi);
+	proc_render(m, "free --old", &fr);
+	static const char *const keys[] = {
+	    "MemTotal:", "MemFree:", "Buffers:", "Cached:", "SwapTotal:", "SwapFree:"};
+	strbuf_adds(&ex->question,
+	            "An x86_64 machine with 64 MiB of RAM has read and written some files.\n"
+	            "Part of its /proc/meminfo:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const char *line = mi.buf ? strstr(mi.buf, keys[i]) : NULL;
+		const char *end = line ? strchr(line, '\n') : NULL;
+		if (line && end)
+			strbuf_addf(&ex->question, "  %.*s\n", (int)(end - line), line);
+	}
+	strbuf_adds(
+	    &ex->question,
+	    "In kB, as the seed's `free` (procps 3.2, `free --old`) prints them:\n"
+	    "  Mem used, the \"-/+ buffers/cache\" used (what applications really use) and\n"
+	    "  its free (what applications could get), and Swap used?\n");
+	uint64_t total = meminfo_kb(mi.buf, "MemTotal:"), freek = meminfo_kb(mi.buf, "MemFree:");
+	uint64_t buf = meminfo_kb(mi.buf, "Buffers:"), cached = meminfo_kb(mi.buf, "Cached:");
+	uint64_t st = meminfo_kb(mi.buf, "SwapTotal:"), sf = meminfo_kb(mi.buf, "SwapFree:");
+	/* The answers are read from the free view itself, so they are what the machine prints. */
+	unsigned long long mem_used = 0, app_used = 0, app_free = 0, swap_used = 0, x;
+	const char *l = fr.buf ? strstr(fr.buf, "Mem:") : NULL;
+	if (!l || sscanf(l, "Mem: %llu %llu", &x, &mem_used) != 2 ||
+	    !(l = strstr(l, "-/+ buffers/cache:")) ||
+	    sscanf(l, "-/+ buffers/cache: %llu %llu", &app_used, &app_free) != 2 ||
+	    !(l = strstr(l, "Swap:")) || sscanf(l, "Swap: %llu %llu", &x, &swap_used) != 2) {
+		strbuf_release(&mi);
+		strbuf_release(&fr);
+		snprintf(err, errlen, "exercise scenario: free --old output not understood");
+		return VM_EINVAL;
+	}
+	add_field(ex, "mem_used", EXF_DEC, mem_used);
+	add_field(ex, "app_used", EXF_DEC, app_used);
+	add_field(ex, "app_free", EXF_DEC, app_free);
+	add_field(ex, "swap_used", EXF_DEC, swap_used);
+	solution_fields(ex);
+	strbuf_addf(&ex->solution,
+	            "Mem used  = MemTotal - MemFree = %llu - %llu = %llu\n"
+	            "-/+ used  = used - Buffers - Cached = %llu - %llu - %llu = %llu\n"
+	            "-/+ free  = MemFree + Buffers + Cached = %llu + %llu + %llu = %llu\n"
+	            "Swap used = SwapTotal - SwapFree = %llu - %llu = %llu\n"
+	            "free --old prints:\n%s",
+	            (unsigned long long)total, (unsigned long long)freek, mem_used, mem_used,
+	            (unsigned long long)buf, (unsigned long long)cached, app_used,
+	            (unsigned long long)freek, (unsigned long long)buf, (unsigned long long)cached,
+	            app_free, (unsigned long long)st, (unsigned long long)sf, swap_used,
+	            fr.buf ? fr.buf : "");
+	strbuf_release(&mi);
+	strbuf_release(&fr);
+	return VM_OK;
+}
+
 /* ---- topic table ---- */
 
 typedef enum vm_err (*exercise_gen)(struct exercise *ex, struct ex_rng *r, struct machine *m,
@@ -374,6 +552,12 @@ static const struct topic {
     [EX_BUDDYINFO] = {"buddyinfo", "what does /proc/buddyinfo show after these frees?",
                       gen_buddyinfo, 1},
     [EX_SLAB] = {"slab", "objects per slab, pages per slab, slabs for N objects", gen_slab, 0},
+    [EX_REPLACEMENT] = {"replacement",
+                        "hit or miss at each reference under FIFO, LRU, OPT, "
+                        "CLOCK or MRU",
+                        gen_replacement, 0},
+    [EX_FREE] = {"free", "the seed's free arithmetic: used and -/+ buffers/cache from meminfo",
+                 gen_free, 0},
 };
 
 const char *exercise_topic_name(enum exercise_topic t)
@@ -505,6 +689,23 @@ enum vm_err exercise_check(const struct exercise *ex, const char *answer,
 		memcpy(tok, p, n);
 		tok[n] = '\0';
 		p += n;
+		/* "MMHHM": hit/miss letters written together, one per positional field. */
+		if (n > 1 && strspn(tok, "HhMm") == n && pos < ex->nfields &&
+		    ex->field[pos].kind == EXF_HITMISS) {
+			if (pos + n > ex->nfields) {
+				snprintf(
+				    err, errlen,
+				    "too many values: this exercise asks for %u (\"%s\" has %zu "
+				    "letters)",
+				    ex->nfields, tok, n);
+				return VM_EINVAL;
+			}
+			for (size_t i = 0; i < n; i++, pos++) {
+				got[pos] = tok[i] == 'H' || tok[i] == 'h';
+				have[pos] = 1;
+			}
+			continue;
+		}
 		const char *val = tok;
 		int idx;
 		char *eq = strchr(tok, '=');

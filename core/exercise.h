@@ -18,6 +18,8 @@ enum exercise_topic {
 	EX_BUDDY_ALLOC = 0, /* which pfn does each allocation get? (split, head of free list) */
 	EX_BUDDYINFO,       /* what does buddyinfo show after these frees? (merging) */
 	EX_SLAB,            /* objects per slab, pages per slab, slabs for N objects */
+	EX_REPLACEMENT,     /* hit or miss at each step of FIFO/LRU/OPT/CLOCK/MRU (policy.c) */
+	EX_FREE,            /* the seed's free arithmetic: used, -/+ buffers/cache */
 	EX_NR_TOPICS
 };
 
@@ -67,8 +69,9 @@ void exercise_release(struct exercise *ex);
 /*
  * Checks a student's answer: the values in field order, separated by spaces, commas or
  * semicolons, or as name=value pairs (any order). Hex as 0x..., counts in decimal, H/M for
- * hits and misses. VM_EINVAL (with a message saying which token) when the text cannot be read;
- * otherwise VM_OK and the verdict (release with exercise_verdict_release).
+ * hits and misses (also written together: "MMHM"). VM_EINVAL (with a message saying which token)
+ * when the text cannot be read; otherwise VM_OK and the verdict (release with
+ * exercise_verdict_release).
  */
 enum vm_err exercise_check(const struct exercise *ex, const char *answer,
                            struct exercise_verdict *v, char *err, size_t errlen);

@@ -472,20 +472,32 @@ static int value_decode(struct dec *dc, const ProtobufCFieldDescriptor *f, const
 	return fail(dc, "unsupported field type");
 }
 
+/* Whether key is the lowerCamelCase spelling of name, compared without building it. */
+static int camel_eq(const char *name, const char *key)
+{
+	int up = 0;
+	for (; *name; name++) {
+		if (*name == '_') {
+			up = 1;
+			continue;
+		}
+		char c = up && *name >= 'a' && *name <= 'z' ? (char)(*name - 'a' + 'A') : *name;
+		if (*key++ != c)
+			return 0;
+		up = 0;
+	}
+	return *key == 0;
+}
+
 static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescriptor *d,
                                                   const char *key)
 {
-	char name[128];
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const char *fn = d->fields[i].name;
-		if (!strcmp(fn, key))
+	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, key);
+	if (f)
+		return f;
+	for (unsigned i = 0; i < d->n_fields; i++)
+		if (camel_eq(d->fields[i].name, key))
 			return &d->fields[i];
-		if (strlen(fn) < sizeof(name)) {
-			pb_json_name(fn, name);
-			if (!strcmp(name, key))
-				return &d->fields[i];
-		}
-	}
 	return NULL;
 }
 

@@ -556,10 +556,14 @@ static void conn_close(struct srv_conn *c)
 	while (c->head) {
 		struct srv_request *r = c->head;
 		c->head = r->next;
-		if (r->dispatched && !r->done) {
+		if (r->dispatched && !r->done && !r->streaming) {
 			r->conn = NULL;
 			r->next = NULL;
 		} else {
+			if (r->streaming && !r->done) {
+				r->done = 1;
+				log_request(r); /* the stream ended: one line for its whole life */
+			}
 			request_free(r);
 		}
 	}

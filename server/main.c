@@ -12,7 +12,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "ops.h"
 #include "rpc.h"
 #include "server.h"
 
@@ -245,7 +244,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	char err[256];
-	if (ops_init(err, sizeof(err)) || rpc_init(err, sizeof(err))) {
+	if (rpc_init(err, sizeof(err))) {
 		fprintf(stderr, "vmsimd: internal table mismatch: %s\n", err);
 		return 1;
 	}

@@ -26,6 +26,7 @@ struct binding {
 struct resolved {
 	const ProtobufCFieldDescriptor *op_field;
 	const ProtobufCMessageDescriptor *req;
+	const ProtobufCFieldDescriptor *field[7]; /* per member: the request field it reads */
 };
 
 #define M(f, mem)                                                               \
@@ -149,6 +150,7 @@ int ops_init(char *err, size_t len)
 		for (const struct member *m = b->m; m < b->m + 7 && m->field; m++) {
 			const ProtobufCFieldDescriptor *f =
 			    protobuf_c_message_descriptor_get_field_by_name(rs->req, m->field);
+			rs->field[m - b->m] = f;
 			size_t ws = f ? wire_size(f->type) : 0;
 			if (!f || (ws == 0 && m->size != NAME_LEN) ||
 			    (ws && m->size != 4 && m->size != 8)) {
@@ -198,12 +200,10 @@ const char *ops_name(enum op_kind kind)
 	return i >= 0 ? bindings[i].name : NULL;
 }
 
-/* Copies one request field into its struct op member. */
-static int copy_in(const ProtobufCMessage *req, const struct member *m, struct op *op, char *err,
-                   size_t len)
+/* Copies one request field (f, resolved by ops_init) into its struct op member. */
+static int copy_in(const ProtobufCMessage *req, const ProtobufCFieldDescriptor *f,
+                   const struct member *m, struct op *op, char *err, size_t len)
 {
-	const ProtobufCFieldDescriptor *f =
-	    protobuf_c_message_descriptor_get_field_by_name(req->descriptor, m->field);
 	const char *src = (const char *)req + f->offset;
 	char *dst = (char *)op + m->off;
 	if (f->type == PROTOBUF_C_TYPE_STRING) {
@@ -247,13 +247,13 @@ static int copy_in(const ProtobufCMessage *req, const struct member *m, struct o
 	return 0;
 }
 
-static int fill(const struct binding *b, const ProtobufCMessage *req, struct op *op, char *err,
-                size_t len)
+static int fill(size_t i, const ProtobufCMessage *req, struct op *op, char *err, size_t len)
 {
+	const struct binding *b = &bindings[i];
 	memset(op, 0, sizeof(*op));
 	op->kind = b->kind;
-	for (const struct member *m = b->m; m < b->m + 7 && m->field; m++)
-		if (copy_in(req, m, op, err, len))
+	for (unsigned k = 0; k < 7 && b->m[k].field; k++)
+		if (copy_in(req, resolved[i].field[k], &b->m[k], op, err, len))
 			return -1;
 	return 0;
 }
@@ -265,7 +265,7 @@ int ops_from_request(const ProtobufCMessage *req, struct op *op, char *err, size
 		snprintf(err, len, "%s is not an op", req->descriptor->name);
 		return -1;
 	}
-	return fill(&bindings[i], req, op, err, len);
+	return fill((size_t)i, req, op, err, len);
 }
 
 int ops_from_pb(const Vmsim__V1__Op *pb, struct op *op, char *err, size_t len)
@@ -281,7 +281,7 @@ int ops_from_pb(const Vmsim__V1__Op *pb, struct op *op, char *err, size_t len)
 			snprintf(err, len, "op %s has no body", b->name);
 			return -1;
 		}
-		return fill(b, req, op, err, len);
+		return fill(i, req, op, err, len);
 	}
 	snprintf(err, len, "op has no operation set (expected one of allocPages, mmap, ...)");
 	return -1;

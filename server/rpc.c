@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops.h"
 #include "pb_json.h"
 #include "registry.h"
 #include "sse.h"
@@ -20,6 +21,8 @@ static const ProtobufCServiceDescriptor *service = &vmsim__v1__vm_sim__descripto
 
 int rpc_init(char *err, size_t len)
 {
+	if (ops_init(err, len))
+		return -1;
 	for (unsigned i = 0; i < service->n_methods; i++) {
 		if (!api_handler(&service->methods[i])) {
 			snprintf(err, len, "no handler for %s.%s", service->name,

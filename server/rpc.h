@@ -46,7 +46,8 @@ struct srv_call {
 	void *done_arg;
 };
 
-/* Checks that every method of vmsim.v1.VmSim has a handler. 0, or -1 + reason. */
+/* Resolves the op table and checks that every method of vmsim.v1.VmSim has a handler.
+ * 0, or -1 + reason. Call once before rpc_dispatch. */
 int rpc_init(char *err, size_t len);
 
 /* Runs one call; done(call, arg) is invoked exactly once (maybe before this returns); call

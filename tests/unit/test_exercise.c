@@ -51,6 +51,8 @@ static void test_golden_examples(void **state)
 	    {EX_BUDDY_ALLOC, 1, "exercise_buddy_1.txt"},
 	    {EX_BUDDYINFO, 2, "exercise_buddyinfo_2.txt"},
 	    {EX_SLAB, 3, "exercise_slab_3.txt"},
+	    {EX_REPLACEMENT, 6, "exercise_replacement_6.txt"},
+	    {EX_FREE, 5, "exercise_free_5.txt"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct exercise ex = make(cases[i].t, cases[i].seed);
@@ -138,11 +140,12 @@ static void test_right_and_wrong_answers(void **state)
 				assert_int_equal(v.right, ex.nfields);
 				exercise_verdict_release(&v);
 			}
-			/* One field off by one: exactly that field is wrong. */
+			/* One field off by one (or H for M): exactly that field is wrong. */
 			unsigned k = (unsigned)(seed % ex.nfields);
-			ex.field[k].value++;
+			uint64_t keep = ex.field[k].value;
+			ex.field[k].value = ex.field[k].kind == EXF_HITMISS ? !keep : keep + 1;
 			right_answer(&ex, ans, sizeof(ans), 0);
-			ex.field[k].value--;
+			ex.field[k].value = keep;
 			check(&ex, ans, &v);
 			assert_false(v.correct);
 			assert_int_equal(v.right, ex.nfields - 1);
@@ -186,6 +189,91 @@ static void test_answer_invariants(void **state)
 			for (unsigned j = 0; j < i; j++)
 				assert_true(ex.field[i].value != ex.field[j].value);
 		}
+		exercise_release(&ex);
+	}
+}
+
+/* An independent FIFO/LRU, to check the replacement answers against. */
+static unsigned oracle_hits(int lru, unsigned frames, const unsigned *refs, unsigned n, int *hit)
+{
+	unsigned mem[8], nmem = 0, hits = 0;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned k = 0;
+		while (k < nmem && mem[k] != refs[i])
+			k++;
+		hit[i] = k < nmem;
+		hits += (unsigned)hit[i];
+		if (hit[i] && lru) { /* move to the most recent end */
+			memmove(&mem[k], &mem[k + 1], (nmem - k - 1) * sizeof(mem[0]));
+			mem[nmem - 1] = refs[i];
+		} else if (!hit[i]) {
+			if (nmem == frames) { /* evict the oldest (FIFO) or least recent (LRU) */
+				memmove(&mem[0], &mem[1], (nmem - 1) * sizeof(mem[0]));
+				nmem--;
+			}
+			mem[nmem++] = refs[i];
+		}
+	}
+	return hits;
+}
+
+static void test_replacement_against_oracle(void **state)
+{
+	(void)state;
+	unsigned checked = 0;
+	for (uint64_t seed = 0; seed < 80; seed++) {
+		struct exercise ex = make(EX_REPLACEMENT, seed);
+		int lru = strstr(ex.question.buf, "by LRU replacement") != NULL;
+		int fifo = strstr(ex.question.buf, "by FIFO replacement") != NULL;
+		if (lru || fifo) {
+			unsigned frames, refs[32], n = 0;
+			const char *p = strstr(ex.question.buf, "with ");
+			assert_int_equal(sscanf(p, "with %u page frames", &frames), 1);
+			p = strstr(ex.question.buf, "replacement:\n") + strlen("replacement:\n");
+			int used;
+			while (n < 32 && sscanf(p, "%u%n", &refs[n], &used) == 1) {
+				p += used;
+				n++;
+				if (*p == '\n')
+					break;
+			}
+			assert_int_equal(n, ex.nfields);
+			int hit[32];
+			oracle_hits(lru, frames, refs, n, hit);
+			for (unsigned i = 0; i < n; i++)
+				if ((uint64_t)hit[i] != ex.field[i].value)
+					fail_msg("seed %llu step %u: oracle %d, exercise %llu\n%s",
+					         (unsigned long long)seed, i + 1, hit[i],
+					         (unsigned long long)ex.field[i].value,
+					         ex.question.buf);
+			checked++;
+		}
+		exercise_release(&ex);
+	}
+	assert_true(checked >= 15);
+}
+
+/* The free answers follow from the meminfo lines the question shows (the seed's sums). */
+static void test_free_arithmetic(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 0; seed < 30; seed++) {
+		struct exercise ex = make(EX_FREE, seed);
+		unsigned long long total, freek, buf, cached, st, sf;
+		const char *q = ex.question.buf;
+		assert_int_equal(sscanf(strstr(q, "MemTotal:"), "MemTotal: %llu", &total), 1);
+		assert_int_equal(sscanf(strstr(q, "MemFree:"), "MemFree: %llu", &freek), 1);
+		assert_int_equal(sscanf(strstr(q, "Buffers:"), "Buffers: %llu", &buf), 1);
+		assert_int_equal(sscanf(strstr(q, "Cached:"), "Cached: %llu", &cached), 1);
+		assert_int_equal(sscanf(strstr(q, "SwapTotal:"), "SwapTotal: %llu", &st), 1);
+		assert_int_equal(sscanf(strstr(q, "SwapFree:"), "SwapFree: %llu", &sf), 1);
+		assert_int_equal(ex.nfields, 4);
+		assert_int_equal(ex.field[0].value, total - freek);
+		assert_int_equal(ex.field[1].value, total - freek - buf - cached);
+		assert_int_equal(ex.field[2].value, freek + buf + cached);
+		assert_int_equal(ex.field[3].value, st - sf);
+		assert_true(cached > 0); /* the files were read: the page cache holds them */
+		assert_true(st > 0);
 		exercise_release(&ex);
 	}
 }
@@ -245,6 +333,26 @@ static void test_bad_input(void **state)
 	assert_non_null(strstr(v.feedback.buf, "2 of 4 right\n"));
 	exercise_verdict_release(&v);
 	exercise_release(&ex);
+
+	/* Hit/miss letters together or apart; too many letters is an error. */
+	ex = make(EX_REPLACEMENT, 6);
+	check(&ex, "MMMHHHHHMMMHH", &v);
+	assert_true(v.correct);
+	exercise_verdict_release(&v);
+	check(&ex, "mmm hhhhh M m M HIT h", &v);
+	assert_true(v.correct);
+	exercise_verdict_release(&v);
+	check(&ex, "MMMHHHHHMMMHM", &v);
+	assert_int_equal(v.right, 12);
+	assert_non_null(strstr(v.feedback.buf, "step13: M wrong, the kernel gave H\n"));
+	exercise_verdict_release(&v);
+	assert_int_equal(exercise_check(&ex, "MMMHHHHHMMMHHH", &v, err, sizeof(err)), VM_EINVAL);
+	assert_non_null(strstr(err, "has 14 letters"));
+	exercise_verdict_release(&v);
+	assert_int_equal(exercise_check(&ex, "X", &v, err, sizeof(err)), VM_EINVAL);
+	assert_non_null(strstr(err, "cannot read \"X\" as H or M for step1"));
+	exercise_verdict_release(&v);
+	exercise_release(&ex);
 }
 
 int main(void)
@@ -256,6 +364,8 @@ int main(void)
 	    cmocka_unit_test(test_deterministic_and_varied),
 	    cmocka_unit_test(test_right_and_wrong_answers),
 	    cmocka_unit_test(test_answer_invariants),
+	    cmocka_unit_test(test_replacement_against_oracle),
+	    cmocka_unit_test(test_free_arithmetic),
 	    cmocka_unit_test(test_bad_input),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
