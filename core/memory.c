@@ -175,7 +175,7 @@ static enum fault_kind do_fault(struct machine *m, struct task_struct *t,
 		int shared_w = (vma->vm_flags & VM_SHARED) != 0;
 		uint64_t f = vma_pte_flags(vma, shared_w) | (write ? _PAGE_DIRTY : 0);
 		if (write)
-			m->pa.mem_map[fpfn].flags |= PG_dirty;
+			set_page_dirty(m, fpfn);
 		set_pte_at(m, va, ref, mk_pte(m, fpfn, f));
 		inc_mm_counter(mm, MM_FILEPAGES);
 	}
@@ -236,17 +236,48 @@ static enum fault_kind do_wp_page(struct machine *m, struct task_struct *t,
 }
 
 /*
- * Swap-in belongs with swapfile.c (the reclaim helper's): until it exists no swap PTE can be
- * written (only try_to_unmap writes them), so arriving here means the PTE is corrupt: kill.
+ * do_swap_page(): the PTE holds a swap entry. The page comes back from the swap cache when it
+ * is there (minor) or is read from the swap area into a new page (major, pswpin); the PTE
+ * gives up its slot reference (swap_free). A page no other PTE shares the slot with is mapped
+ * writable and dirty: the swap copy is gone, only memory holds the data now.
  */
 enum fault_kind do_swap_page(struct machine *m, struct task_struct *t, struct vm_area_struct *vma,
                              uint64_t va, struct pte_ref ref, uint64_t pte)
 {
-	(void)t;
-	(void)vma;
-	(void)ref;
-	ev_emit(m, EV_DO_SWAP_PAGE, va, pte_to_swp_entry(pte), 0, NULL);
-	return FAULT_SEGV;
+	struct mm_struct *mm = t->mm;
+	uint32_t entry = (uint32_t)pte_to_swp_entry(pte);
+	ev_emit(m, EV_DO_SWAP_PAGE, va, entry, 0, NULL);
+	if (!swap_entry_valid(m, entry) || !swap_count(m, entry))
+		return FAULT_SEGV; /* a corrupt swap PTE: the kernel would SIGBUS */
+	uint32_t pfn = lookup_swap_cache(m, entry);
+	int major = pfn == PFN_NONE;
+	if (major) {
+		if (anon_vma_prepare(m, mm))
+			return FAULT_OOM;
+		pfn = alloc_pages(m, GFP_HIGHUSER, 0, PT_ANON);
+		if (pfn == PFN_NONE)
+			return FAULT_OOM;
+		/* the allocation may have reclaimed: the entry is still ours (our PTE holds it) */
+		add_to_swap_cache(m, pfn, entry);
+		m->pa.mem_map[pfn].refcount = 1; /* the swap cache's reference */
+		swap_readpage(m, pfn);
+	} else {
+		ev_emit(m, EV_SWAPCACHE_HIT, pfn, entry, 0, NULL);
+	}
+	struct page *p = &m->pa.mem_map[pfn];
+	delete_from_swap_cache(m, pfn); /* mapped anon pages keep their vpn in private */
+	p->private = (uint32_t)(va >> PAGE_SHIFT);
+	p->flags |= PG_swapbacked;
+	if (!(p->flags & PG_lru))
+		lru_cache_add(m, pfn);
+	swap_free(m, entry);
+	int exclusive = !swap_count(m, entry);
+	if (exclusive)
+		p->flags |= PG_dirty;
+	set_pte_at(m, va, ref, mk_pte(m, pfn, vma_pte_flags(vma, exclusive)));
+	mm->rss[MM_SWAPENTS]--;
+	inc_mm_counter(mm, MM_ANONPAGES);
+	return major ? FAULT_MAJOR : FAULT_MINOR;
 }
 
 static const char *const access_names[] = {"read", "write", "exec"};

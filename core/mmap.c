@@ -295,6 +295,7 @@ static void zap_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_re
 	pt_write(m, ref.tpfn, ref.idx, 0);
 	if (is_swap_pte(pte)) {
 		z->mm->rss[MM_SWAPENTS]--;
+		swap_free(m, (uint32_t)pte_to_swp_entry(pte)); /* free_swap_and_cache() */
 		return;
 	}
 	flush_tlb_page(m, z->mm->id, va);
@@ -805,6 +806,7 @@ static void copy_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_r
 		}
 	} else {
 		c->dst->rss[MM_SWAPENTS]++;
+		swap_duplicate(m, (uint32_t)pte_to_swp_entry(pte), 1);
 	}
 	pt_write(m, c->cached.tpfn, pt_index(m, va, pt_levels(m) - 1), pte);
 	c->ptes++;

@@ -40,11 +40,13 @@ static void rmap_walk_anon(struct machine *m, uint32_t pfn, rmap_fn fn, void *ct
 /* rmap_walk_file(): every file VMA whose window covers the page's offset. */
 static void rmap_walk_file(struct machine *m, uint32_t pfn, rmap_fn fn, void *ctx)
 {
-	uint64_t pgoff = m->pa.mem_map[pfn].private;
+	uint32_t priv = m->pa.mem_map[pfn].private; /* (ino << 20) | pgoff, see filemap.h */
+	uint64_t pgoff = priv & FILE_PGOFF_MASK;
+	uint32_t ino = priv >> FILE_PGOFF_BITS;
 	for (uint32_t i = 0; i < m->mmap.nr_mms; i++) {
 		struct mm_struct *mm = m->mmap.mms[i];
 		for (struct vm_area_struct *v = mm->mmap; v; v = v->vm_next) {
-			if (!v->vm_file || (v->vm_flags & VM_MIXEDMAP) || pgoff < v->vm_pgoff)
+			if (v->vm_file != ino || (v->vm_flags & VM_MIXEDMAP) || pgoff < v->vm_pgoff)
 				continue;
 			uint64_t va = v->vm_start + ((pgoff - v->vm_pgoff) << PAGE_SHIFT);
 			if (va < v->vm_end)
@@ -102,7 +104,9 @@ static void unmap_one(struct machine *m, struct mm_struct *mm, struct vm_area_st
 	uint64_t swp = *(uint64_t *)ctx;
 	uint32_t pfn = pte_pfn(m, pte);
 	struct page *p = &m->pa.mem_map[pfn];
-	if (pte & _PAGE_DIRTY)
+	if ((pte & _PAGE_DIRTY) && page_type(p) == PT_FILE)
+		set_page_dirty(m, pfn); /* counted in Dirty: */
+	else if (pte & _PAGE_DIRTY)
 		p->flags |= PG_dirty;
 	mm->rss[mm_counter(m, vma, pfn)]--;
 	if (page_type(p) == PT_ANON && swp) {

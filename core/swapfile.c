@@ -254,6 +254,9 @@ static uint32_t scan_swap_map(struct swap_info_struct *si)
 	return 0;
 }
 
+static struct swap_info_struct *entry_area(struct machine *m, uint32_t entry);
+static void swap_slot_put(struct machine *m, uint32_t entry);
+
 /* The area to take a slot from: highest priority, round-robin among equals. */
 static int pick_area(struct machine *m)
 {
@@ -297,7 +300,7 @@ void add_to_swap_cache(struct machine *m, uint32_t pfn, uint32_t entry)
 	m->swap.nr_swapcache++;
 }
 
-int add_to_swap(struct machine *m, uint32_t pfn)
+uint32_t get_swap_page(struct machine *m)
 {
 	int type = pick_area(m);
 	if (type < 0) {
@@ -306,11 +309,27 @@ int add_to_swap(struct machine *m, uint32_t pfn)
 	}
 	struct swap_info_struct *si = &m->swap.si[type];
 	uint32_t off = scan_swap_map(si);
-	uint32_t entry = swp_entry((unsigned)type, off);
+	uint32_t entry = (uint32_t)swp_entry((unsigned)type, off);
 	si->inuse_pages++;
+	si->swap_map[off] = SWAP_HAS_CACHE; /* reserved for the page about to enter the cache */
+	ev_emit(m, EV_GET_SWAP_PAGE, entry, off, 0, si->name);
+	return entry;
+}
+
+void put_swap_page(struct machine *m, uint32_t entry)
+{
+	struct swap_info_struct *si = entry_area(m, entry);
+	si->swap_map[swp_offset(entry)] &= (uint16_t)~SWAP_HAS_CACHE;
+	swap_slot_put(m, entry);
+}
+
+int add_to_swap(struct machine *m, uint32_t pfn)
+{
+	uint32_t entry = get_swap_page(m);
+	if (!entry)
+		return 0;
 	add_to_swap_cache(m, pfn, entry);
 	m->pa.mem_map[pfn].flags |= PG_dirty;
-	ev_emit(m, EV_GET_SWAP_PAGE, entry, off, 0, si->name);
 	return 1;
 }
 

@@ -16,6 +16,7 @@
  *          and goes to the head (the hand moves on); the first page without it is evicted.
  */
 #include "kernel.h"
+#include "rmap.h"
 #include "snapshot.h"
 
 #include <stdio.h>
@@ -155,12 +156,6 @@ void mark_page_accessed(struct machine *m, uint32_t pfn)
 	}
 }
 
-/* References the page has beyond the page cache's own: a mapping or a transient user. */
-static int page_mapped_refs(const struct page *p)
-{
-	return p->refcount > 1 ? p->refcount - 1 : 0;
-}
-
 /* page_check_references() for the Linux policy, the reference bit for CLOCK. */
 static enum page_references page_check_references(struct machine *m, uint32_t pfn)
 {
@@ -176,25 +171,82 @@ static enum page_references page_check_references(struct machine *m, uint32_t pf
 	case POLICY_LINUX:
 		break;
 	}
+	int referenced_ptes = page_mapcount(m, pfn) ? page_referenced(m, pfn) : 0;
 	p->flags &= (uint16_t)~PG_referenced;
+	if (referenced_ptes) {
+		/* used since the last scan: a page used twice (or by two PTEs) is active */
+		if (referenced_page || referenced_ptes > 1)
+			return PAGEREF_ACTIVATE;
+		p->flags |= PG_referenced;
+		return PAGEREF_KEEP;
+	}
 	/* An unmapped file page read twice is reclaimed only if clean (PAGEREF_RECLAIM_CLEAN);
 	 * vmsim writes it back first, so it behaves as RECLAIM. */
 	return PAGEREF_RECLAIM;
 }
 
+/* The page goes back to the buddy allocator once no list, mapping or cache holds it. */
+static void free_reclaimed(struct machine *m, uint32_t pfn)
+{
+	lru_cache_del(m, pfn);
+	m->pa.mem_map[pfn].refcount = 0;
+	m->pa.mem_map[pfn].private = 0;
+	__free_pages(m, pfn, 0);
+}
+
 /*
- * Tries to free one inactive page. Returns 1 when freed, else sets *ref to where it goes.
- * Mapped file pages need rmap to be unmapped: they are kept until it is available.
+ * Anon page out: a slot for it (get_swap_page), every PTE becomes a swap PTE naming the slot
+ * (try_to_unmap), the page enters the swap cache, is written (pswpout) and freed. The slot
+ * keeps one count per PTE; do_swap_page brings the data back.
  */
+static int pageout_anon(struct machine *m, uint32_t pfn, enum page_references *ref)
+{
+	struct page *p = &m->pa.mem_map[pfn];
+	uint32_t entry = get_swap_page(m);
+	if (!entry) {
+		*ref = PAGEREF_ACTIVATE; /* no swap space: keep it in memory */
+		return 0;
+	}
+	int n = page_mapcount(m, pfn);
+	/* the swap cache's reference, so the unmap cannot free it (private stays the vpn
+	 * rmap needs until every PTE is gone) */
+	p->refcount++;
+	p->flags |= PG_swapcache;
+	int failed = try_to_unmap(m, pfn, entry);
+	int left = page_mapcount(m, pfn);
+	swap_duplicate(m, entry, (uint32_t)(n - left)); /* the PTEs that now name the slot */
+	if (failed) {
+		p->refcount--;
+		p->flags &= (uint16_t)~PG_swapcache;
+		put_swap_page(m, entry);
+		*ref = PAGEREF_ACTIVATE;
+		return 0;
+	}
+	add_to_swap_cache(m, pfn, entry);
+	p->flags |= PG_dirty;
+	ev_emit(m, EV_SWAP_OUT, pfn, entry, 0, NULL);
+	swap_writepage(m, pfn);
+	delete_from_swap_cache(m, pfn);
+	free_reclaimed(m, pfn);
+	return 1;
+}
+
+/* Tries to free one inactive page. Returns 1 when freed, else sets *ref to where it goes. */
 static int shrink_page(struct machine *m, uint32_t pfn, enum page_references *ref)
 {
 	struct page *p = &m->pa.mem_map[pfn];
 	*ref = page_check_references(m, pfn);
 	if (*ref != PAGEREF_RECLAIM)
 		return 0;
-	if (page_type(p) != PT_FILE || page_mapped_refs(p)) {
-		*ref = PAGEREF_ACTIVATE;
-		return 0;
+	if (page_type(p) == PT_ANON)
+		return pageout_anon(m, pfn, ref);
+	if (page_mapcount(m, pfn)) {
+		int was_dirty = (p->flags & PG_dirty) != 0;
+		if (try_to_unmap(m, pfn, 0)) {
+			*ref = PAGEREF_ACTIVATE;
+			return 0;
+		}
+		(void)was_dirty; /* unmap moved PTE dirty bits with set_page_dirty */
 	}
 	int dirty = !!(p->flags & PG_dirty);
 	if (dirty) {
@@ -202,9 +254,8 @@ static int shrink_page(struct machine *m, uint32_t pfn, enum page_references *re
 		m->vmscan.nr_vmscan_write++;
 	}
 	ev_emit(m, dirty ? EV_RECLAIM_DIRTY : EV_RECLAIM_CLEAN, pfn, 0, 0, "file");
-	lru_cache_del(m, pfn);
 	filemap_remove_page(m, pfn);
-	__free_pages(m, pfn, 0);
+	free_reclaimed(m, pfn);
 	return 1;
 }
 
@@ -252,7 +303,11 @@ static void shrink_active_list(struct machine *m, enum lru_list l, uint64_t nr_t
 	struct page_list *list = &m->vmscan.lru[l];
 	uint64_t scanned = 0;
 	while (scanned < nr_to_scan && list->nr) {
-		lru_move(m, list->tail, 0, PG_active | PG_referenced);
+		uint32_t pfn = list->tail;
+		if (page_mapcount(m, pfn))
+			page_referenced(m,
+			                pfn); /* the young bits start over on the inactive list */
+		lru_move(m, pfn, 0, PG_active | PG_referenced);
 		scanned++;
 	}
 	count_vm_events(m, PGREFILL, scanned);
@@ -280,8 +335,7 @@ static int inactive_is_low(const struct machine *m, enum lru_list inactive)
 
 static int can_reclaim_anon_pages(const struct machine *m)
 {
-	(void)m;
-	return 0; /* anon reclaim needs rmap to unmap pages */
+	return nr_swap_pages(m) > 0;
 }
 
 /*
