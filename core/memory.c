@@ -13,9 +13,10 @@
 #include "snapshot.h"
 
 static const char *const memory_tmpl[] = {
-    [EV_PAGE_FAULT & 0xff] = "page fault: pid {a} {s} at {B}",
-    [EV_FIND_VMA & 0xff] = "find_vma: {A} -> vma {B}-{C}",
-    [EV_HANDLE_MM_FAULT & 0xff] = "handle_mm_fault: {A} ({s})",
+    [EV_PAGE_FAULT & 0xff] = "page fault: pid {a} {s} at {B}: find_vma finds no VMA",
+    [EV_FIND_VMA & 0xff] = "page fault: {s} at {A}: find_vma -> vma {B}-{C}",
+    [EV_HANDLE_MM_FAULT & 0xff] =
+        "page fault: {s} at {A}: find_vma -> vma {B}-{C}, handle_mm_fault",
     [EV_DO_ANONYMOUS_PAGE & 0xff] = "do_anonymous_page: {A} gets a zeroed page",
     [EV_ZERO_PAGE & 0xff] = "do_anonymous_page: read fault at {A} maps the zero page pfn {B}",
     [EV_DO_WP_PAGE_COPY & 0xff] = "do_wp_page: {A} copies pfn {B} (mapcount {c}) to a new page",
@@ -298,7 +299,7 @@ enum fault_kind handle_mm_fault(struct machine *m, struct task_struct *t,
 {
 	struct pte_ref ref;
 	int write = kind == ACCESS_WRITE;
-	ev_emit(m, EV_HANDLE_MM_FAULT, va, 0, 0, access_names[kind]);
+	ev_emit(m, EV_HANDLE_MM_FAULT, va, vma->vm_start, vma->vm_end, access_names[kind]);
 	int r = pt_walk(m, t->mm, va, 1, &ref, NULL);
 	if (r)
 		return FAULT_OOM;
@@ -395,14 +396,14 @@ static int access_one(struct machine *m, struct task_struct *t, uint64_t va, enu
 		pte = pt_read(m, ref.tpfn, ref.idx);
 	if (!pte_allows(m, pte, kind)) {
 		count_vm_event(m, PGFAULT);
-		ev_emit(m, EV_PAGE_FAULT, t->pid, va, 0, access_names[kind]);
 		struct vm_area_struct *vma = find_vma(t->mm, va);
 		if (!vma || vma->vm_start > va) {
+			ev_emit(m, EV_PAGE_FAULT, t->pid, va, 0, access_names[kind]);
 			segv(m, t, va, va < PAGE_SIZE ? "NULL pointer: no VMA" : "no VMA", res);
 			return 1;
 		}
-		ev_emit(m, EV_FIND_VMA, va, vma->vm_start, vma->vm_end, NULL);
 		if (access_error(m, vma, kind)) {
+			ev_emit(m, EV_FIND_VMA, va, vma->vm_start, vma->vm_end, access_names[kind]);
 			segv(m, t, va,
 			     kind == ACCESS_WRITE ? "write to a read-only VMA"
 			                          : "exec of a non-exec VMA",
