@@ -300,6 +300,7 @@ enum fault_kind handle_mm_fault(struct machine *m, struct task_struct *t,
 	struct pte_ref ref;
 	int write = kind == ACCESS_WRITE;
 	ev_emit(m, EV_HANDLE_MM_FAULT, va, vma->vm_start, vma->vm_end, access_names[kind]);
+	mem_cgroup_charge(m, t); /* vmscan.c: the resident limit */
 	int r = pt_walk(m, t->mm, va, 1, &ref, NULL);
 	if (r)
 		return FAULT_OOM;
