@@ -34,7 +34,8 @@ static const char *const memory_tmpl[] = {
     [EV_PTE_YOUNG & 0xff] = "walk: {A} pte {B} accessed/dirty bits set",
     [EV_FAULT_OOM & 0xff] = "handle_mm_fault: {A} no memory: VM_FAULT_OOM, pid {b} killed",
     [EV_DO_SWAP_PAGE & 0xff] = "do_swap_page: {A} swap entry {B}",
-    [EV_ACCESS_OK & 0xff] = "access: {A} -> phys {B}",
+    [EV_ACCESS_OK & 0xff] = "access: {A} -> phys {B} ({s})",
+    [EV_ACCESS_RANGE & 0xff] = "access_range: {a} accesses from {B}, {c} faults ({s})",
 };
 
 const struct event_table memory_events = {6, memory_tmpl, ARRAY_SIZE(memory_tmpl)};
@@ -455,9 +456,18 @@ static enum vm_err do_access(struct machine *m, const struct op *op, struct op_r
 			               (unsigned long long)max_accesses);
 	}
 	context_switch(m, t);
-	for (uint64_t off = 0; off < len; off += stride)
+	uint64_t n = 0;
+	for (uint64_t off = 0; off < len; off += stride, n++)
 		if (access_one(m, t, va + off, op->u.access.kind, res))
 			break;
+	char what[EVENT_STR_LEN];
+	snprintf(what, sizeof(what), "%u TLB hits, %u misses", res->tlb_hits, res->tlb_misses);
+	if (op->kind == OP_ACCESS_RANGE)
+		ev_emit(m, EV_ACCESS_RANGE, n, va, res->faults, what);
+	else if (res->fault != FAULT_SEGV && res->fault != FAULT_OOM)
+		ev_emit(m, EV_ACCESS_OK, va, res->value2, 0,
+		        res->tlb_hits ? "TLB hit"
+		                      : (res->faults ? "after the fault" : "page walk"));
 	if (res->fault != FAULT_SEGV && res->fault != FAULT_OOM)
 		res->value = va;
 	return VM_OK;
