@@ -711,7 +711,8 @@ static void at_run(struct work *w)
 			         (long long)w->num, (unsigned long long)w->seq);
 			work_fail(w, "not_found");
 		}
-		r->text = strbuf_detach(&sb, NULL);
+		r->text = sb.len ? strbuf_detach(&sb, NULL) : strdup("");
+		strbuf_release(&sb);
 	}
 }
 
@@ -830,18 +831,21 @@ static void diff_run(struct work *w)
 		if (ea != VM_OK && eb != VM_OK) {
 			strbuf_addf(&out, "(no view \"%s\" at either point)\n", path);
 		} else if (ea == VM_OK && eb == VM_OK && sa.len == sb.len &&
-		           !memcmp(sa.buf, sb.buf, sa.len)) {
+		           (sa.len == 0 || !memcmp(sa.buf, sb.buf, sa.len))) {
 			/* identical: an empty diff */
 		} else {
-			char *ta = strbuf_detach(&sa, NULL), *tb = strbuf_detach(&sb, NULL);
-			line_diff(ea == VM_OK ? ta : "", eb == VM_OK ? tb : "", &out);
+			/* a detached empty strbuf is not NUL-terminated: read only what was written */
+			char *ta = sa.len ? strbuf_detach(&sa, NULL) : NULL;
+			char *tb = sb.len ? strbuf_detach(&sb, NULL) : NULL;
+			line_diff(ea == VM_OK && ta ? ta : "", eb == VM_OK && tb ? tb : "", &out);
 			free(ta);
 			free(tb);
 		}
 		strbuf_release(&sa);
 		strbuf_release(&sb);
 		r->paths[r->nviews] = strdup(path);
-		r->diffs[r->nviews++] = strbuf_detach(&out, NULL);
+		r->diffs[r->nviews++] = out.len ? strbuf_detach(&out, NULL) : strdup("");
+		strbuf_release(&out);
 	}
 }
 

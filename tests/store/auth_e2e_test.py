@@ -52,7 +52,8 @@ class Server:
 
     def stop(self):
         self.proc.terminate()
-        assert self.proc.wait(timeout=10) == 0
+        rc = self.proc.wait(timeout=30)
+        assert rc == 0, "vmsimd exited %d: %s" % (rc, self.proc.stderr.read().decode()[-3000:])
         self.proc.stdout.close()
         self.proc.stderr.close()
 
