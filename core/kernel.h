@@ -17,9 +17,11 @@
 #include "mm_types.h"
 #include "mmap.h"
 #include "page_alloc.h"
+#include "pgtable.h"
 #include "slab.h"
 #include "strbuf.h"
 #include "swapfile.h"
+#include "tlb.h"
 #include "vmalloc.h"
 #include "vmscan.h"
 #include "vmstat.h"
@@ -41,6 +43,8 @@ struct machine {
 	struct swapfile_state swap;
 	struct vmscan_state vmscan;
 	struct map_driver_state driver;
+	struct pgtable_state pgtable; /* page-table contents (kmap), used by mmap.c and memory.c */
+	struct tlb_state tlb;
 };
 
 /* Fills res with an error and returns it: `return op_fail(res, VM_EINVAL, "...", ...);` */

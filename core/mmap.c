@@ -1,43 +1,1514 @@
-/* Address spaces: mm_struct, VMAs, do_mmap, do_munmap, mprotect, brk (mm/mmap.c). */
-#include "kernel.h"
-#include "snapshot.h"
+/*
+ * Address spaces (mm/mmap.c, mm/mprotect.c, mm/madvise.c): VMAs on a sorted list and an
+ * rbtree, find_vma, get_unmapped_area (top-down), vma_merge, split_vma, do_mmap, do_munmap,
+ * mprotect, brk, and the ELF-like layout a new program gets.
+ */
+#include "mmap.h"
 
-const struct event_table mmap_events = {5, NULL, 0};
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel.h"
+#include "rmap.h"
+#include "snapshot.h"
+#include "tlb.h"
+
+static const char *const mmap_tmpl[] = {
+    [EV_DO_MMAP & 0xff] = "do_mmap: mm {a} addr {A} len {B} ({s})",
+    [EV_GET_UNMAPPED_AREA & 0xff] = "get_unmapped_area: top-down below {B} -> {A}",
+    [EV_VMA_MERGE & 0xff] = "vma_merge: {A}-{B} joins its neighbour ({s})",
+    [EV_VMA_LINK & 0xff] = "vma_link: new vma {A}-{B} {s}",
+    [EV_SPLIT_VMA & 0xff] = "split_vma: {A}-{B} split at {C}",
+    [EV_DO_MUNMAP & 0xff] = "do_munmap: mm {a} {B}-{C}",
+    [EV_MPROTECT & 0xff] = "mprotect_fixup: {A}-{B} -> {s}",
+    [EV_BRK & 0xff] = "brk: mm {a} brk {B} -> {C}",
+    [EV_ZAP_PTE & 0xff] = "zap_pte_range: {A}-{B}: {c} pages unmapped",
+    [EV_FREE_PGTABLES & 0xff] = "free_pgtables: {A}-{B}",
+    [EV_MADVISE & 0xff] = "madvise: {A}-{B} {s}",
+    [EV_VMA_REMOVE & 0xff] = "remove_vma: {A}-{B}",
+    [EV_EXIT_MMAP & 0xff] = "exit_mmap: mm {a}, {b} vmas",
+    [EV_MM_ALLOC & 0xff] = "mm_alloc: mm {a} pgd pfn {B}",
+    [EV_MMDROP & 0xff] = "mmdrop: mm {a} freed",
+};
+
+const struct event_table mmap_events = {5, mmap_tmpl, ARRAY_SIZE(mmap_tmpl)};
+
+#define PAGE_MASK_    (~(PAGE_SIZE - 1))
+#define PAGE_ALIGN(x) (((x) + PAGE_SIZE - 1) & PAGE_MASK_)
+#define MIN_GAP       (128ull << 20) /* mmap_base(): at least 128 MiB below the stack top */
+
+uint64_t mmap_min_addr(const struct machine *m)
+{
+	(void)m;
+	return 0x10000; /* /proc/sys/vm/mmap_min_addr: page 0 is never mapped */
+}
+
+/* ---- mm_struct lifetime ------------------------------------------------------------ */
 
 int mmap_init(struct machine *m)
 {
-	(void)m;
+	struct mmap_state *s = &m->mmap;
+	if (pgtable_init(m))
+		return -1;
+	/* swapper_pg_dir is part of the kernel image (reserved at boot), like the zero page. */
+	s->init_mm.pgd = SWAPPER_PG_DIR_PFN;
+	if (page_type(&m->pa.mem_map[SWAPPER_PG_DIR_PFN]) != PT_RESERVED ||
+	    !kmap_alloc(m, SWAPPER_PG_DIR_PFN))
+		return -1;
+	s->init_mm.mm_users = s->init_mm.mm_count = 1;
+	s->next_mm_id = 1;
 	return 0;
+}
+
+static void vma_free_host(struct mm_struct *mm)
+{
+	struct vm_area_struct *v = mm->mmap;
+	while (v) {
+		struct vm_area_struct *n = v->vm_next;
+		free(v);
+		v = n;
+	}
 }
 
 void mmap_release(struct machine *m)
 {
-	(void)m;
+	struct mmap_state *s = &m->mmap;
+	for (uint32_t i = 0; i < s->nr_mms; i++) {
+		vma_free_host(s->mms[i]);
+		free(s->mms[i]);
+	}
+	free(s->mms);
+	s->mms = NULL;
+	s->nr_mms = s->cap_mms = 0;
+	pgtable_release(m);
+}
+
+static int mms_add(struct mmap_state *s, struct mm_struct *mm)
+{
+	if (s->nr_mms == s->cap_mms) {
+		uint32_t cap = s->cap_mms ? s->cap_mms * 2 : 16;
+		struct mm_struct **n = realloc(s->mms, cap * sizeof(*n));
+		if (!n)
+			return -1;
+		s->mms = n;
+		s->cap_mms = cap;
+	}
+	s->mms[s->nr_mms++] = mm;
+	return 0;
+}
+
+static void mms_del(struct mmap_state *s, struct mm_struct *mm)
+{
+	for (uint32_t i = 0; i < s->nr_mms; i++) {
+		if (s->mms[i] == mm) {
+			memmove(&s->mms[i], &s->mms[i + 1], (s->nr_mms - i - 1) * sizeof(*s->mms));
+			s->nr_mms--;
+			return;
+		}
+	}
+}
+
+struct mm_struct *mm_alloc(struct machine *m)
+{
+	struct mm_struct *mm = calloc(1, sizeof(*mm));
+	if (!mm)
+		return NULL;
+	mm->objp = kmem_cache_alloc(m, KMEM_MM_STRUCT, GFP_KERNEL);
+	mm->pgd = pgd_alloc(m);
+	if (!mm->objp || mm->pgd == PFN_NONE || mms_add(&m->mmap, mm)) {
+		if (mm->objp)
+			kmem_cache_free(m, KMEM_MM_STRUCT, mm->objp);
+		if (mm->pgd != PFN_NONE)
+			pgd_free(m, mm->pgd);
+		free(mm);
+		return NULL;
+	}
+	mm->id = m->mmap.next_mm_id++;
+	mm->mm_users = mm->mm_count = 1;
+	ev_emit(m, EV_MM_ALLOC, mm->id, mm->pgd, 0, NULL);
+	return mm;
+}
+
+/* ---- VMA list and tree --------------------------------------------------------------- */
+
+static struct vm_area_struct *vm_area_alloc(struct machine *m, struct mm_struct *mm)
+{
+	struct vm_area_struct *v = calloc(1, sizeof(*v));
+	if (!v)
+		return NULL;
+	v->objp = kmem_cache_alloc(m, KMEM_VM_AREA_STRUCT, GFP_KERNEL);
+	if (!v->objp) {
+		free(v);
+		return NULL;
+	}
+	v->vm_mm = mm;
+	return v;
+}
+
+static void vm_area_free(struct machine *m, struct vm_area_struct *v)
+{
+	kmem_cache_free(m, KMEM_VM_AREA_STRUCT, v->objp);
+	free(v);
+}
+
+/* vm_stat_account(): VmData, VmStk and the exec pages of VmLib/VmExe. */
+static void vm_stat_account(struct mm_struct *mm, uint32_t flags, int64_t npages)
+{
+	mm->total_vm += (uint64_t)npages;
+	if (mm->total_vm > mm->hiwater_vm)
+		mm->hiwater_vm = mm->total_vm;
+	if ((flags & (VM_EXEC | VM_WRITE | VM_GROWSDOWN)) == VM_EXEC)
+		mm->exec_vm += (uint64_t)npages;
+	else if (flags & VM_GROWSDOWN)
+		mm->stack_vm += (uint64_t)npages;
+	else if ((flags & (VM_WRITE | VM_SHARED | VM_GROWSDOWN)) == VM_WRITE)
+		mm->data_vm += (uint64_t)npages;
+}
+
+static uint64_t vma_pages(const struct vm_area_struct *v)
+{
+	return (v->vm_end - v->vm_start) >> PAGE_SHIFT;
+}
+
+static void vma_rb_insert(struct mm_struct *mm, struct vm_area_struct *vma)
+{
+	struct rb_node **link = &mm->mm_rb.node, *parent = NULL;
+	while (*link) {
+		parent = *link;
+		struct vm_area_struct *v = rb_entry(parent, struct vm_area_struct, vm_rb);
+		link = vma->vm_start < v->vm_start ? &parent->left : &parent->right;
+	}
+	rb_link_node(&vma->vm_rb, parent, link);
+	rb_insert_color(&vma->vm_rb, &mm->mm_rb);
+}
+
+/* __vma_link(): into the list after prev (NULL: at the head) and into the tree. */
+static void vma_link(struct mm_struct *mm, struct vm_area_struct *vma, struct vm_area_struct *prev)
+{
+	vma->vm_prev = prev;
+	vma->vm_next = prev ? prev->vm_next : mm->mmap;
+	if (vma->vm_next)
+		vma->vm_next->vm_prev = vma;
+	if (prev)
+		prev->vm_next = vma;
+	else
+		mm->mmap = vma;
+	vma_rb_insert(mm, vma);
+	mm->map_count++;
+	vm_stat_account(mm, vma->vm_flags, (int64_t)vma_pages(vma));
+}
+
+static void vma_unlink(struct mm_struct *mm, struct vm_area_struct *vma)
+{
+	if (vma->vm_prev)
+		vma->vm_prev->vm_next = vma->vm_next;
+	else
+		mm->mmap = vma->vm_next;
+	if (vma->vm_next)
+		vma->vm_next->vm_prev = vma->vm_prev;
+	rb_erase(&vma->vm_rb, &mm->mm_rb);
+	if (mm->mmap_cache == vma)
+		mm->mmap_cache = NULL;
+	mm->map_count--;
+	vm_stat_account(mm, vma->vm_flags, -(int64_t)vma_pages(vma));
+}
+
+/* find_vma(): the first VMA with vm_end > addr (it may start above addr). */
+const struct vm_area_struct *find_vma_const(const struct mm_struct *mm, uint64_t addr)
+{
+	const struct rb_node *n = mm->mm_rb.node;
+	const struct vm_area_struct *best = NULL;
+	while (n) {
+		const struct vm_area_struct *v = rb_entry(n, struct vm_area_struct, vm_rb);
+		if (v->vm_end > addr) {
+			best = v;
+			if (v->vm_start <= addr)
+				break;
+			n = n->left;
+		} else {
+			n = n->right;
+		}
+	}
+	return best;
+}
+
+struct vm_area_struct *find_vma(struct mm_struct *mm, uint64_t addr)
+{
+	struct vm_area_struct *c = mm->mmap_cache;
+	if (c && c->vm_start <= addr && c->vm_end > addr)
+		return c;
+	struct vm_area_struct *v = (struct vm_area_struct *)find_vma_const(mm, addr);
+	if (v && v->vm_start <= addr)
+		mm->mmap_cache = v;
+	return v;
+}
+
+/* The last VMA that starts below addr (find_vma_prev's prev), NULL if none. */
+static struct vm_area_struct *vma_prev_of(struct mm_struct *mm, uint64_t addr)
+{
+	struct vm_area_struct *v = find_vma(mm, addr);
+	if (!v) {
+		v = mm->mmap;
+		while (v && v->vm_next)
+			v = v->vm_next;
+		return v;
+	}
+	return v->vm_start < addr ? v : v->vm_prev;
+}
+
+int vma_is_stack(const struct mm_struct *mm, const struct vm_area_struct *vma)
+{
+	return vma->vm_start <= mm->start_stack && vma->vm_end >= mm->start_stack;
+}
+
+/* ---- page-level helpers shared with memory.c -------------------------------------------- */
+
+int mm_counter(const struct machine *m, const struct vm_area_struct *vma, uint32_t pfn)
+{
+	if (page_type(&m->pa.mem_map[pfn]) == PT_ANON)
+		return (vma->vm_flags & VM_SHARED) ? MM_SHMEMPAGES : MM_ANONPAGES;
+	return MM_FILEPAGES;
+}
+
+uint64_t get_mm_rss(const struct mm_struct *mm)
+{
+	return mm->rss[MM_FILEPAGES] + mm->rss[MM_ANONPAGES] + mm->rss[MM_SHMEMPAGES];
+}
+
+void update_hiwater_rss(struct mm_struct *mm)
+{
+	uint64_t rss = get_mm_rss(mm);
+	if (rss > mm->hiwater_rss)
+		mm->hiwater_rss = rss;
+}
+
+struct zap_ctx {
+	struct mm_struct *mm;
+	const struct vm_area_struct *vma;
+	uint64_t pages;
+};
+
+static void zap_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref ref, uint64_t pte)
+{
+	struct zap_ctx *z = arg;
+	pt_write(m, ref.tpfn, ref.idx, 0);
+	if (is_swap_pte(pte)) {
+		z->mm->rss[MM_SWAPENTS]--;
+		return;
+	}
+	flush_tlb_page(m, z->mm->id, va);
+	if (!vm_normal_page(m, pte))
+		return;
+	uint32_t pfn = pte_pfn(m, pte);
+	z->mm->rss[mm_counter(m, z->vma, pfn)]--;
+	z->pages++;
+	put_user_page(m, pfn);
+}
+
+/* zap_page_range(): unmaps every page of [start, end), VMA by VMA. */
+void zap_page_range(struct machine *m, struct mm_struct *mm, uint64_t start, uint64_t end)
+{
+	update_hiwater_rss(mm);
+	for (struct vm_area_struct *v = find_vma(mm, start); v && v->vm_start < end;
+	     v = v->vm_next) {
+		struct zap_ctx z = {mm, v, 0};
+		uint64_t s = v->vm_start > start ? v->vm_start : start;
+		uint64_t e = v->vm_end < end ? v->vm_end : end;
+		pt_for_each(m, mm, s, e, zap_one_pte, &z);
+		if (z.pages)
+			ev_emit(m, EV_ZAP_PTE, s, e, z.pages, NULL);
+	}
+}
+
+/* ---- split and merge --------------------------------------------------------------- */
+
+/* split_vma(): vma keeps [vm_start, addr); the new VMA takes [addr, vm_end). */
+static struct vm_area_struct *split_vma(struct machine *m, struct mm_struct *mm,
+                                        struct vm_area_struct *vma, uint64_t addr)
+{
+	struct vm_area_struct *n = vm_area_alloc(m, mm);
+	if (!n)
+		return NULL;
+	ev_emit(m, EV_SPLIT_VMA, vma->vm_start, vma->vm_end, addr, NULL);
+	uint64_t pages = (addr - vma->vm_start) >> PAGE_SHIFT;
+	vm_stat_account(mm, vma->vm_flags, -(int64_t)vma_pages(vma));
+	n->vm_flags = vma->vm_flags;
+	n->vm_file = vma->vm_file;
+	n->vm_start = addr;
+	n->vm_end = vma->vm_end;
+	n->vm_pgoff = vma->vm_pgoff + pages;
+	vma->vm_end = addr;
+	vm_stat_account(mm, vma->vm_flags, (int64_t)vma_pages(vma));
+	vma_link(mm, n, vma);
+	return n;
+}
+
+static int can_merge(const struct vm_area_struct *a, const struct vm_area_struct *b)
+{
+	/* a directly below b, same flags and backing, file offsets continuous. */
+	return a->vm_end == b->vm_start && a->vm_flags == b->vm_flags && a->vm_file == b->vm_file &&
+	       a->vm_pgoff + vma_pages(a) == b->vm_pgoff;
+}
+
+/* Absorbs next into vma (both already linked); frees next. */
+static void vma_absorb_next(struct machine *m, struct mm_struct *mm, struct vm_area_struct *vma)
+{
+	struct vm_area_struct *next = vma->vm_next;
+	uint64_t end = next->vm_end;
+	vma_unlink(mm, next);
+	vm_area_free(m, next);
+	vm_stat_account(mm, vma->vm_flags, (int64_t)((end - vma->vm_end) >> PAGE_SHIFT));
+	vma->vm_end = end;
+}
+
+/* vma_merge() for a VMA already in the list: joins it with equal neighbours on both sides. */
+static struct vm_area_struct *vma_merge(struct machine *m, struct mm_struct *mm,
+                                        struct vm_area_struct *vma)
+{
+	if (vma->vm_next && can_merge(vma, vma->vm_next)) {
+		ev_emit(m, EV_VMA_MERGE, vma->vm_start, vma->vm_next->vm_end, 0, "next");
+		vma_absorb_next(m, mm, vma);
+	}
+	if (vma->vm_prev && can_merge(vma->vm_prev, vma)) {
+		vma = vma->vm_prev;
+		ev_emit(m, EV_VMA_MERGE, vma->vm_start, vma->vm_next->vm_end, 0, "prev");
+		vma_absorb_next(m, mm, vma);
+	}
+	return vma;
+}
+
+/* ---- mmap / munmap ------------------------------------------------------------------ */
+
+/* unmapped_area_topdown(): the highest gap of len bytes below mmap_base. */
+static uint64_t get_unmapped_area(struct machine *m, struct mm_struct *mm, uint64_t len)
+{
+	uint64_t high = mm->mmap_base, low = mmap_min_addr(m);
+	struct vm_area_struct *v = vma_prev_of(mm, high);
+	for (;;) {
+		uint64_t gap_start = v ? v->vm_end : low;
+		if (gap_start < low)
+			gap_start = low;
+		if (high >= gap_start && high - gap_start >= len) {
+			ev_emit(m, EV_GET_UNMAPPED_AREA, high - len, mm->mmap_base, 0, NULL);
+			return high - len;
+		}
+		if (!v)
+			return 0;
+		high = v->vm_start;
+		v = v->vm_prev;
+	}
+}
+
+static int range_free(struct mm_struct *mm, uint64_t start, uint64_t end)
+{
+	const struct vm_area_struct *v = find_vma(mm, start);
+	return !v || v->vm_start >= end;
+}
+
+/* do_munmap(): split at both ends, then unlink, zap and free the VMAs inside. */
+static int do_munmap(struct machine *m, struct mm_struct *mm, uint64_t start, uint64_t end)
+{
+	struct vm_area_struct *v = find_vma(mm, start);
+	if (!v || v->vm_start >= end)
+		return 0;
+	ev_emit(m, EV_DO_MUNMAP, mm->id, start, end, NULL);
+	if (v->vm_start < start) {
+		v = split_vma(m, mm, v, start);
+		if (!v)
+			return -1;
+	}
+	struct vm_area_struct *last = find_vma(mm, end - 1);
+	if (last && last->vm_start < end && last->vm_end > end && !split_vma(m, mm, last, end))
+		return -1;
+	zap_page_range(m, mm, start, end);
+	while (v && v->vm_start < end) {
+		struct vm_area_struct *next = v->vm_next;
+		ev_emit(m, EV_VMA_REMOVE, v->vm_start, v->vm_end, 0, NULL);
+		vma_unlink(mm, v);
+		vm_area_free(m, v);
+		v = next;
+	}
+	ev_emit(m, EV_FREE_PGTABLES, start, end, 0, NULL);
+	free_pgtables(m, mm, start, end);
+	return 0;
+}
+
+static void prot_str(uint32_t flags, char *s)
+{
+	s[0] = (flags & VM_READ) ? 'r' : '-';
+	s[1] = (flags & VM_WRITE) ? 'w' : '-';
+	s[2] = (flags & VM_EXEC) ? 'x' : '-';
+	s[3] = (flags & VM_MAYSHARE) ? 's' : 'p';
+	s[4] = '\0';
+}
+
+static uint32_t calc_vm_flags(uint32_t prot, uint32_t flags)
+{
+	uint32_t vf = (prot & PROT_READ_ ? VM_READ : 0) | (prot & PROT_WRITE_ ? VM_WRITE : 0) |
+	              (prot & PROT_EXEC_ ? VM_EXEC : 0) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+	if (flags & MAP_SHARED_)
+		vf |= VM_SHARED | VM_MAYSHARE;
+	return vf;
+}
+
+/* mmap_region(): the range is free; extend a neighbour or link a new VMA. */
+static struct vm_area_struct *mmap_region(struct machine *m, struct mm_struct *mm, uint64_t addr,
+                                          uint64_t len, uint32_t vm_flags, uint32_t file,
+                                          uint64_t pgoff)
+{
+	struct vm_area_struct *prev = vma_prev_of(mm, addr);
+	struct vm_area_struct *v = vm_area_alloc(m, mm);
+	if (!v)
+		return NULL;
+	v->vm_start = addr;
+	v->vm_end = addr + len;
+	v->vm_flags = vm_flags;
+	v->vm_file = file;
+	v->vm_pgoff =
+	    (file || (vm_flags & (VM_EXECIMAGE | VM_MIXEDMAP))) ? pgoff : addr >> PAGE_SHIFT;
+	char p[5];
+	prot_str(vm_flags, p);
+	vma_link(mm, v, prev);
+	ev_emit(m, EV_VMA_LINK, v->vm_start, v->vm_end, 0, p);
+	return vma_merge(m, mm, v);
+}
+
+struct mmap_req {
+	uint64_t addr, len, pgoff;
+	uint32_t prot, flags, file;
+};
+
+static enum vm_err mmap_check_args(struct machine *m, struct mm_struct *mm,
+                                   const struct mmap_req *q, struct op_result *res)
+{
+	uint64_t ts = task_size(m);
+	if (q->len == 0)
+		return op_fail(res, VM_EINVAL, "mmap: length is 0");
+	if (q->len > ts)
+		return op_fail(res, VM_ENOMEM, "mmap: length %#llx exceeds the user address space",
+		               (unsigned long long)q->len);
+	if (q->addr % PAGE_SIZE)
+		return op_fail(res, VM_EINVAL, "mmap: address %#llx is not page aligned",
+		               (unsigned long long)q->addr);
+	if (q->prot & ~(PROT_READ_ | PROT_WRITE_ | PROT_EXEC_))
+		return op_fail(res, VM_EINVAL, "mmap: unknown prot bits %#x", q->prot);
+	uint32_t type = q->flags & (MAP_SHARED_ | MAP_PRIVATE_);
+	if (type != MAP_SHARED_ && type != MAP_PRIVATE_)
+		return op_fail(res, VM_EINVAL, "mmap: exactly one of MAP_SHARED, MAP_PRIVATE");
+	if (q->flags & ~(MAP_SHARED_ | MAP_PRIVATE_ | MAP_FIXED_ | MAP_ANONYMOUS_ | MAP_DRIVER_))
+		return op_fail(res, VM_EINVAL, "mmap: unknown flags %#x", q->flags);
+	uint64_t end = q->addr + PAGE_ALIGN(q->len);
+	if ((q->flags & MAP_FIXED_) && (end > ts || end < q->addr))
+		return op_fail(res, VM_EINVAL,
+		               "mmap: MAP_FIXED range %#llx-%#llx reaches kernel space",
+		               (unsigned long long)q->addr, (unsigned long long)end);
+	if ((q->flags & MAP_FIXED_) && q->addr < mmap_min_addr(m))
+		return op_fail(res, VM_EPERM, "mmap: MAP_FIXED below mmap_min_addr (%#llx)",
+		               (unsigned long long)mmap_min_addr(m));
+	if (q->flags & MAP_ANONYMOUS_) {
+		if (q->file || (q->flags & MAP_DRIVER_))
+			return op_fail(res, VM_EINVAL, "mmap: MAP_ANONYMOUS takes no file");
+		return VM_OK;
+	}
+	if (q->pgoff % PAGE_SIZE)
+		return op_fail(res, VM_EINVAL, "mmap: offset %#llx is not page aligned",
+		               (unsigned long long)q->pgoff);
+	if (q->flags & MAP_DRIVER_)
+		return map_driver_mmap_check(m, q->file, q->pgoff, PAGE_ALIGN(q->len), type, res);
+	if (filemap_file_size(m, q->file) < 0)
+		return op_fail(res, VM_ENOENT, "mmap: no file with inode %u", q->file);
+	(void)mm;
+	return VM_OK;
+}
+
+static enum vm_err do_mmap(struct machine *m, struct mm_struct *mm, const struct mmap_req *q,
+                           struct op_result *res)
+{
+	enum vm_err e = mmap_check_args(m, mm, q, res);
+	if (e)
+		return e;
+	uint64_t len = PAGE_ALIGN(q->len), addr = q->addr;
+	ev_emit(m, EV_DO_MMAP, mm->id, addr, len,
+	        q->flags & MAP_ANONYMOUS_ ? "anon"
+	                                  : (q->flags & MAP_DRIVER_ ? "map_driver" : "file"));
+	if (q->flags & MAP_FIXED_) {
+		if (do_munmap(m, mm, addr, addr + len))
+			return op_fail(res, VM_ENOMEM, "mmap: out of memory splitting a VMA");
+	} else if (!addr || addr < mmap_min_addr(m) || addr + len > task_size(m) ||
+	           !range_free(mm, addr, addr + len)) {
+		addr = get_unmapped_area(m, mm, len);
+		if (!addr)
+			return op_fail(res, VM_ENOMEM, "mmap: no free range of %#llx bytes",
+			               (unsigned long long)len);
+	}
+	uint32_t vf = calc_vm_flags(q->prot, q->flags);
+	uint32_t file = q->file;
+	if (q->flags & MAP_DRIVER_)
+		vf |= VM_IO | VM_DONTEXPAND | VM_MIXEDMAP;
+	if (!mmap_region(m, mm, addr, len, vf, file, q->pgoff >> PAGE_SHIFT))
+		return op_fail(res, VM_ENOMEM, "mmap: out of memory for the vm_area_struct");
+	res->value = addr;
+	return VM_OK;
+}
+
+/* ---- mprotect ---------------------------------------------------------------------- */
+
+struct prot_ctx {
+	struct mm_struct *mm;
+	uint32_t vm_flags;
+};
+
+/* change_pte_range(): writable only where no COW is pending; NX follows VM_EXEC. */
+static void change_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref ref,
+                           uint64_t pte)
+{
+	struct prot_ctx *c = arg;
+	if (!pte_present(pte))
+		return;
+	uint64_t n = pte;
+	if (!(c->vm_flags & VM_WRITE))
+		n &= ~_PAGE_RW;
+	else if ((c->vm_flags & VM_SHARED) && !(pte & _PAGE_SPECIAL))
+		n |= _PAGE_RW;
+	n = (c->vm_flags & VM_EXEC) ? (n & ~_PAGE_NX) : (n | _PAGE_NX);
+	n = mk_pte(m, pte_pfn(m, n), n & ~0x000ffffffffff000ull);
+	if (n != pte) {
+		pt_write(m, ref.tpfn, ref.idx, n);
+		flush_tlb_page(m, c->mm->id, va);
+	}
+}
+
+static enum vm_err do_mprotect(struct machine *m, struct mm_struct *mm, uint64_t start,
+                               uint64_t len, uint32_t prot, struct op_result *res)
+{
+	if (start % PAGE_SIZE)
+		return op_fail(res, VM_EINVAL, "mprotect: address %#llx is not page aligned",
+		               (unsigned long long)start);
+	if (len == 0)
+		return op_fail(res, VM_EINVAL, "mprotect: length is 0");
+	if (prot & ~(PROT_READ_ | PROT_WRITE_ | PROT_EXEC_))
+		return op_fail(res, VM_EINVAL, "mprotect: unknown prot bits %#x", prot);
+	uint64_t end = start + PAGE_ALIGN(len);
+	if (end > task_size(m) || end < start)
+		return op_fail(res, VM_EINVAL, "mprotect: range reaches kernel space");
+	/* The whole range must be mapped, without holes (ENOMEM like the kernel). */
+	uint64_t a = start;
+	for (const struct vm_area_struct *v = find_vma(mm, start); a < end; v = v->vm_next) {
+		if (!v || v->vm_start > a)
+			return op_fail(res, VM_ENOMEM, "mprotect: %#llx is not mapped",
+			               (unsigned long long)a);
+		if ((prot & PROT_WRITE_) && (v->vm_flags & VM_MIXEDMAP) &&
+		    !(v->vm_flags & VM_SHARED))
+			return op_fail(res, VM_EPERM, "mprotect: map_driver mapping is read-only");
+		a = v->vm_end;
+	}
+	struct vm_area_struct *v = find_vma(mm, start);
+	if (v->vm_start < start && !(v = split_vma(m, mm, v, start)))
+		return op_fail(res, VM_ENOMEM, "mprotect: out of memory splitting a VMA");
+	while (v && v->vm_start < end) {
+		if (v->vm_end > end && !split_vma(m, mm, v, end))
+			return op_fail(res, VM_ENOMEM, "mprotect: out of memory splitting a VMA");
+		uint32_t nf = (v->vm_flags & ~(VM_READ | VM_WRITE | VM_EXEC)) |
+		              (calc_vm_flags(prot, 0) & (VM_READ | VM_WRITE | VM_EXEC));
+		vm_stat_account(mm, v->vm_flags, -(int64_t)vma_pages(v));
+		v->vm_flags = nf;
+		vm_stat_account(mm, v->vm_flags, (int64_t)vma_pages(v));
+		char p[5];
+		prot_str(nf, p);
+		ev_emit(m, EV_MPROTECT, v->vm_start, v->vm_end, 0, p);
+		struct prot_ctx c = {mm, nf};
+		pt_for_each(m, mm, v->vm_start, v->vm_end, change_one_pte, &c);
+		v = vma_merge(m, mm, v)->vm_next;
+	}
+	return VM_OK;
+}
+
+/* ---- brk ----------------------------------------------------------------------------- */
+
+static enum vm_err do_brk(struct machine *m, struct mm_struct *mm, uint64_t brk,
+                          struct op_result *res)
+{
+	if (brk == 0) { /* brk(0) asks where the break is */
+		res->value = mm->brk;
+		return VM_OK;
+	}
+	if (brk < mm->start_brk)
+		return op_fail(res, VM_EINVAL, "brk: %#llx is below start_brk %#llx",
+		               (unsigned long long)brk, (unsigned long long)mm->start_brk);
+	if (brk > mm->mmap_base)
+		return op_fail(res, VM_ENOMEM, "brk: %#llx runs into the mmap area",
+		               (unsigned long long)brk);
+	uint64_t oldend = PAGE_ALIGN(mm->brk), newend = PAGE_ALIGN(brk);
+	if (newend > oldend && !range_free(mm, oldend, newend))
+		return op_fail(res, VM_ENOMEM, "brk: %#llx-%#llx is already mapped",
+		               (unsigned long long)oldend, (unsigned long long)newend);
+	ev_emit(m, EV_BRK, mm->id, mm->brk, brk, NULL);
+	if (newend < oldend && do_munmap(m, mm, newend, oldend))
+		return op_fail(res, VM_ENOMEM, "brk: out of memory splitting the heap");
+	if (newend > oldend &&
+	    !mmap_region(m, mm, oldend, newend - oldend,
+	                 VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC, 0, 0))
+		return op_fail(res, VM_ENOMEM, "brk: out of memory for the heap VMA");
+	mm->brk = brk;
+	res->value = brk;
+	return VM_OK;
+}
+
+/* ---- madvise(MADV_DONTNEED) --------------------------------------------------------- */
+
+static enum vm_err do_madvise(struct machine *m, struct mm_struct *mm, uint64_t start, uint64_t len,
+                              uint32_t advice, struct op_result *res)
+{
+	if (advice != MADV_DONTNEED_)
+		return op_fail(res, VM_EINVAL, "madvise: only MADV_DONTNEED (4) is modelled");
+	if (start % PAGE_SIZE || len == 0)
+		return op_fail(res, VM_EINVAL, "madvise: address must be page aligned, length > 0");
+	uint64_t end = start + PAGE_ALIGN(len);
+	if (end > task_size(m) || end < start)
+		return op_fail(res, VM_EINVAL, "madvise: range reaches kernel space");
+	uint64_t a = start;
+	for (const struct vm_area_struct *v = find_vma(mm, start); a < end; v = v->vm_next) {
+		if (!v || v->vm_start > a)
+			return op_fail(res, VM_ENOMEM, "madvise: %#llx is not mapped",
+			               (unsigned long long)a);
+		a = v->vm_end;
+	}
+	ev_emit(m, EV_MADVISE, start, end, 0, "MADV_DONTNEED");
+	zap_page_range(m, mm, start, end);
+	return VM_OK;
+}
+
+/* ---- program image (exec) ------------------------------------------------------------- */
+
+static uint32_t exe_inode(const char *name)
+{
+	uint32_t h = 2166136261u;
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return 100000 + h % 900000;
+}
+
+enum vm_err image_check(const struct machine *m, uint64_t *text, uint64_t *data, uint64_t *bss,
+                        uint64_t *stack, struct op_result *res)
+{
+	uint64_t lim = m->cfg.arch == ARCH_I386 ? (512ull << 20) : (1ull << 30);
+	*text = *text ? *text : 16 << 10;
+	*data = *data ? *data : 4 << 10;
+	*stack = *stack ? *stack : 132 << 10;
+	if (*text > lim || *data > lim || *bss > lim || *stack > (64ull << 20))
+		return op_fail(res, VM_EINVAL,
+		               "image: text/data/bss must be <= %llu MiB each, stack <= 64 MiB",
+		               (unsigned long long)(lim >> 20));
+	return VM_OK;
+}
+
+enum vm_err setup_image(struct machine *m, struct mm_struct *mm, const char *name, uint64_t text,
+                        uint64_t data, uint64_t bss, uint64_t stack, struct op_result *res)
+{
+	int i386 = m->cfg.arch == ARCH_I386;
+	uint64_t ts = task_size(m);
+	enum vm_err e = image_check(m, &text, &data, &bss, &stack, res);
+	if (e)
+		return e;
+	snprintf(mm->exe, sizeof(mm->exe), "%s%s", name[0] == '/' ? "" : "/bin/", name);
+	mm->exe_ino = exe_inode(mm->exe);
+	mm->start_code = i386 ? 0x08048000ull : 0x400000ull;
+	mm->end_code = mm->start_code + text;
+	mm->start_data = PAGE_ALIGN(mm->end_code);
+	mm->end_data = mm->start_data + data;
+	uint64_t bss_start = PAGE_ALIGN(mm->end_data), bss_end = PAGE_ALIGN(mm->end_data + bss);
+	mm->start_brk = mm->brk = bss_end;
+	mm->mmap_base = ts - MIN_GAP;
+	uint64_t stack_start = ts - PAGE_ALIGN(stack);
+	mm->start_stack = ts - 0x100; /* the initial stack pointer, below argv/envp */
+	uint32_t img = VM_EXECIMAGE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+	uint64_t text_pages = PAGE_ALIGN(text) >> PAGE_SHIFT;
+	if (!mmap_region(m, mm, mm->start_code, PAGE_ALIGN(text), img | VM_READ | VM_EXEC, 0, 0) ||
+	    !mmap_region(m, mm, mm->start_data, PAGE_ALIGN(data), img | VM_READ | VM_WRITE, 0,
+	                 text_pages) ||
+	    (bss_end > bss_start &&
+	     !mmap_region(m, mm, bss_start, bss_end - bss_start,
+	                  VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC, 0, 0)) ||
+	    !mmap_region(m, mm, stack_start, ts - stack_start,
+	                 VM_READ | VM_WRITE | VM_GROWSDOWN | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC,
+	                 0, 0))
+		return op_fail(res, VM_ENOMEM, "image: out of memory for the VMAs");
+	return VM_OK;
+}
+
+/* ---- teardown ------------------------------------------------------------------------ */
+
+static void exit_mmap(struct machine *m, struct mm_struct *mm)
+{
+	ev_emit(m, EV_EXIT_MMAP, mm->id, mm->map_count, 0, NULL);
+	zap_page_range(m, mm, 0, task_size(m));
+	free_pgtables(m, mm, 0, task_size(m));
+	while (mm->mmap) {
+		struct vm_area_struct *v = mm->mmap;
+		vma_unlink(mm, v);
+		vm_area_free(m, v);
+	}
+	if (m->tlb.mm_id == mm->id)
+		flush_tlb_all(m, 0);
+}
+
+void mmput(struct machine *m, struct mm_struct *mm)
+{
+	if (--mm->mm_users > 0)
+		return;
+	exit_mmap(m, mm);
+	if (mm->anon_vma_objp)
+		kmem_cache_free(m, KMEM_ANON_VMA, mm->anon_vma_objp);
+	pgd_free(m, mm->pgd);
+	kmem_cache_free(m, KMEM_MM_STRUCT, mm->objp);
+	mms_del(&m->mmap, mm);
+	ev_emit(m, EV_MMDROP, mm->id, 0, 0, NULL);
+	free(mm);
+}
+
+/* ---- fork: dup_mmap + copy_page_range ------------------------------------------------- */
+
+struct copy_ctx {
+	struct mm_struct *dst, *src;
+	const struct vm_area_struct *vma;
+	uint64_t cached_base; /* va range of the child's leaf table in cached */
+	struct pte_ref cached;
+	int failed;
+	uint64_t ptes;
+};
+
+static void copy_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref ref,
+                         uint64_t pte)
+{
+	struct copy_ctx *c = arg;
+	if (c->failed)
+		return;
+	uint64_t span_mask = ~((1ull << pt_shift(m, pt_levels(m) - 2)) - 1);
+	if ((va & span_mask) != c->cached_base) {
+		if (pt_walk(m, c->dst, va, 1, &c->cached, NULL)) {
+			c->failed = 1;
+			return;
+		}
+		c->cached_base = va & span_mask;
+	}
+	if (pte_present(pte)) {
+		/* A private writable page is now shared: both sides lose write (COW). */
+		if ((c->vma->vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE && (pte & _PAGE_RW)) {
+			pte = (pte & ~_PAGE_RW) | _PAGE_COW;
+			pt_write(m, ref.tpfn, ref.idx, pte);
+		}
+		if (vm_normal_page(m, pte)) {
+			uint32_t pfn = pte_pfn(m, pte);
+			m->pa.mem_map[pfn].refcount++;
+			c->dst->rss[mm_counter(m, c->vma, pfn)]++;
+		}
+	} else {
+		c->dst->rss[MM_SWAPENTS]++;
+	}
+	pt_write(m, c->cached.tpfn, pt_index(m, va, pt_levels(m) - 1), pte);
+	c->ptes++;
+}
+
+struct mm_struct *dup_mm(struct machine *m, struct mm_struct *old)
+{
+	struct mm_struct *mm = mm_alloc(m);
+	if (!mm)
+		return NULL;
+	uint32_t id = mm->id, pgd = mm->pgd;
+	uint64_t objp = mm->objp;
+	/* Copy the layout fields, then reset what belongs to the new mm alone. */
+	*mm = *old;
+	mm->id = id;
+	mm->pgd = pgd;
+	mm->objp = objp;
+	mm->mmap = mm->mmap_cache = NULL;
+	mm->mm_rb.node = NULL;
+	mm->map_count = 0;
+	mm->mm_users = mm->mm_count = 1;
+	mm->total_vm = mm->exec_vm = mm->data_vm = mm->stack_vm = 0;
+	memset(mm->rss, 0, sizeof(mm->rss));
+	mm->hiwater_rss = 0;
+	mm->pgtables_bytes = 0;
+	mm->anon_vma_objp = old->anon_vma_objp ? kmem_cache_alloc(m, KMEM_ANON_VMA, GFP_KERNEL) : 0;
+	mm->hiwater_vm = 0;
+	struct vm_area_struct *prev = NULL;
+	for (const struct vm_area_struct *v = old->mmap; v; v = v->vm_next) {
+		struct vm_area_struct *n = vm_area_alloc(m, mm);
+		struct copy_ctx c = {mm, old, v, 1, {0, 0}, 0, 0};
+		if (n) {
+			n->vm_start = v->vm_start;
+			n->vm_end = v->vm_end;
+			n->vm_pgoff = v->vm_pgoff;
+			n->vm_flags = v->vm_flags;
+			n->vm_file = v->vm_file;
+			vma_link(mm, n, prev);
+			prev = n;
+			pt_for_each(m, old, v->vm_start, v->vm_end, copy_one_pte, &c);
+		}
+		if (!n || c.failed) {
+			mmput(m, mm);
+			return NULL;
+		}
+		ev_emit(m, EV_DUP_MM, v->vm_start, v->vm_end, c.ptes, "copy_page_range");
+	}
+	mm->hiwater_vm = mm->total_vm;
+	mm->hiwater_rss = get_mm_rss(mm);
+	/* The parent's PTEs lost write permission: its TLB entries must go (flush_tlb_mm). */
+	if (m->tlb.mm_id == old->id)
+		flush_tlb_all(m, old->id);
+	return mm;
+}
+
+/* ---- ops ---------------------------------------------------------------------------- */
+
+static enum vm_err user_mm(struct machine *m, uint32_t pid, struct mm_struct **mm,
+                           struct op_result *res)
+{
+	struct task_struct *t = find_task(m, pid);
+	if (!t)
+		return op_fail(res, VM_ENOENT, "no process with pid %u", pid);
+	*mm = t->mm;
+	return VM_OK;
 }
 
 enum vm_err mmap_apply(struct machine *m, const struct op *op, struct op_result *res)
 {
+	struct mm_struct *mm = NULL;
+	enum vm_err e = user_mm(m, op->u.mmap.pid, &mm, res); /* pid is first in every variant */
+	if (e)
+		return e;
+	switch (op->kind) {
+	case OP_MMAP: {
+		struct mmap_req q = {op->u.mmap.addr, op->u.mmap.len,   op->u.mmap.offset,
+		                     op->u.mmap.prot, op->u.mmap.flags, op->u.mmap.file};
+		return do_mmap(m, mm, &q, res);
+	}
+	case OP_MUNMAP: {
+		uint64_t a = op->u.munmap.addr, len = op->u.munmap.len;
+		if (a % PAGE_SIZE)
+			return op_fail(res, VM_EINVAL, "munmap: address %#llx is not page aligned",
+			               (unsigned long long)a);
+		if (len == 0)
+			return op_fail(res, VM_EINVAL, "munmap: length is 0");
+		if (a + PAGE_ALIGN(len) > task_size(m) || a + PAGE_ALIGN(len) < a)
+			return op_fail(res, VM_EINVAL, "munmap: range reaches kernel space");
+		if (do_munmap(m, mm, a, a + PAGE_ALIGN(len)))
+			return op_fail(res, VM_ENOMEM, "munmap: out of memory splitting a VMA");
+		return VM_OK;
+	}
+	case OP_MPROTECT:
+		return do_mprotect(m, mm, op->u.munmap.addr, op->u.munmap.len, op->u.munmap.prot,
+		                   res);
+	case OP_BRK:
+		return do_brk(m, mm, op->u.brk.addr, res);
+	case OP_MADVISE:
+		return do_madvise(m, mm, op->u.madvise.addr, op->u.madvise.len,
+		                  op->u.madvise.advice, res);
+	default:
+		return op_fail(res, VM_EINVAL, "unknown mmap op %#x", (unsigned)op->kind);
+	}
+}
+
+/* ---- views: /proc/PID/maps, smaps, status, pmap ---------------------------------------- */
+
+static const char *vma_name(const struct machine *m, const struct mm_struct *mm,
+                            const struct vm_area_struct *v, char *buf, size_t len)
+{
+	if (v->vm_flags & VM_MIXEDMAP) {
+		snprintf(buf, len, "/dev/mapdrv%u", v->vm_file);
+		return buf;
+	}
+	if (v->vm_file)
+		return filemap_file_name(m, v->vm_file);
+	if (v->vm_flags & VM_EXECIMAGE)
+		return mm->exe;
+	if (v->vm_start <= mm->brk && v->vm_end >= mm->start_brk)
+		return "[heap]";
+	if (vma_is_stack(mm, v))
+		return "[stack]";
+	return NULL;
+}
+
+/* show_map_vma(): "%08lx-%08lx %c%c%c%c %08llx %02x:%02x %lu " then the name at column 73
+ * (49 on 32-bit: seq_setwidth(m, 25 + sizeof(void *) * 6 - 1) then seq_pad). */
+static void show_vma_header(const struct machine *m, const struct mm_struct *mm,
+                            const struct vm_area_struct *v, struct strbuf *sb)
+{
+	unsigned dev_major = 0, dev_minor = 0;
+	uint64_t ino = 0, pgoff = 0;
+	char p[5], nb[48];
+	prot_str(v->vm_flags, p);
+	if (v->vm_flags & VM_MIXEDMAP) {
+		dev_minor = 5; /* devtmpfs */
+		ino = 1000 + v->vm_file;
+		pgoff = v->vm_pgoff << PAGE_SHIFT;
+	} else if (v->vm_file || (v->vm_flags & VM_EXECIMAGE)) {
+		dev_major = 8;
+		dev_minor = 1;
+		ino = v->vm_file ? v->vm_file : mm->exe_ino;
+		pgoff = v->vm_pgoff << PAGE_SHIFT;
+	}
+	size_t start = sb->len;
+	strbuf_addf(sb, "%08llx-%08llx %s %08llx %02x:%02x %llu ", (unsigned long long)v->vm_start,
+	            (unsigned long long)v->vm_end, p, (unsigned long long)pgoff, dev_major,
+	            dev_minor, (unsigned long long)ino);
+	const char *name = vma_name(m, mm, v, nb, sizeof(nb));
+	if (name) {
+		size_t width = m->cfg.arch == ARCH_I386 ? 25 + 4 * 6 - 1 : 25 + 8 * 6 - 1;
+		size_t used = sb->len - start;
+		if (used < width)
+			strbuf_addf(sb, "%*s", (int)(width - used), "");
+		strbuf_addf(sb, " %s", name);
+	}
+	strbuf_adds(sb, "\n");
+}
+
+void show_maps(const struct machine *m, const struct mm_struct *mm, struct strbuf *sb)
+{
+	for (const struct vm_area_struct *v = mm->mmap; v; v = v->vm_next)
+		show_vma_header(m, mm, v, sb);
+}
+
+struct smaps_ctx {
+	const struct vm_area_struct *vma;
+	uint64_t rss, pss, shared_clean, shared_dirty, private_clean, private_dirty, referenced,
+	    anon, swap;
+};
+
+static void smaps_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref ref, uint64_t pte)
+{
+	struct smaps_ctx *c = arg;
+	(void)va;
+	(void)ref;
+	if (is_swap_pte(pte)) {
+		c->swap += PAGE_SIZE;
+		return;
+	}
+	if (!vm_normal_page(m, pte))
+		return;
+	uint32_t pfn = pte_pfn(m, pte);
+	int mc = page_mapcount(m, pfn);
+	int dirty = (pte & _PAGE_DIRTY) || (m->pa.mem_map[pfn].flags & PG_dirty);
+	c->rss += PAGE_SIZE;
+	c->pss += (PAGE_SIZE << 12) / (uint64_t)(mc > 0 ? mc : 1);
+	if (mc >= 2)
+		*(dirty ? &c->shared_dirty : &c->shared_clean) += PAGE_SIZE;
+	else
+		*(dirty ? &c->private_dirty : &c->private_clean) += PAGE_SIZE;
+	if (pte & _PAGE_ACCESSED)
+		c->referenced += PAGE_SIZE;
+	if (page_type(&m->pa.mem_map[pfn]) == PT_ANON)
+		c->anon += PAGE_SIZE;
+}
+
+static void smaps_line(struct strbuf *sb, const char *name, uint64_t bytes)
+{
+	strbuf_addf(sb, "%-16s%8llu kB\n", name, (unsigned long long)(bytes >> 10));
+}
+
+static void show_vm_flags(const struct vm_area_struct *v, struct strbuf *sb)
+{
+	static const struct {
+		uint32_t flag;
+		const char *mn;
+	} mnemonics[] = {
+	    {VM_READ, "rd"},      {VM_WRITE, "wr"},    {VM_EXEC, "ex"},       {VM_SHARED, "sh"},
+	    {VM_MAYREAD, "mr"},   {VM_MAYWRITE, "mw"}, {VM_MAYEXEC, "me"},    {VM_MAYSHARE, "ms"},
+	    {VM_GROWSDOWN, "gd"}, {VM_IO, "io"},       {VM_DONTEXPAND, "de"}, {VM_MIXEDMAP, "mm"},
+	};
+	strbuf_adds(sb, "VmFlags: ");
+	for (size_t i = 0; i < ARRAY_SIZE(mnemonics); i++)
+		if (v->vm_flags & mnemonics[i].flag)
+			strbuf_addf(sb, "%s ", mnemonics[i].mn);
+	strbuf_adds(sb, "\n");
+}
+
+void show_smaps(const struct machine *m, const struct mm_struct *mm, struct strbuf *sb)
+{
+	for (const struct vm_area_struct *v = mm->mmap; v; v = v->vm_next) {
+		struct smaps_ctx c = {.vma = v};
+		pt_for_each(m, mm, v->vm_start, v->vm_end, smaps_pte, &c);
+		show_vma_header(m, mm, v, sb);
+		smaps_line(sb, "Size:", v->vm_end - v->vm_start);
+		smaps_line(sb, "KernelPageSize:", PAGE_SIZE);
+		smaps_line(sb, "MMUPageSize:", PAGE_SIZE);
+		smaps_line(sb, "Rss:", c.rss);
+		smaps_line(sb, "Pss:", c.pss >> 12);
+		smaps_line(sb, "Shared_Clean:", c.shared_clean);
+		smaps_line(sb, "Shared_Dirty:", c.shared_dirty);
+		smaps_line(sb, "Private_Clean:", c.private_clean);
+		smaps_line(sb, "Private_Dirty:", c.private_dirty);
+		smaps_line(sb, "Referenced:", c.referenced);
+		smaps_line(sb, "Anonymous:", c.anon);
+		smaps_line(sb, "Swap:", c.swap);
+		smaps_line(sb, "Locked:", 0);
+		show_vm_flags(v, sb);
+	}
+}
+
+/* task_mem() of fs/proc/task_mmu.c: the Vm* lines of /proc/PID/status. */
+void task_mem(const struct machine *m, const struct mm_struct *mm, struct strbuf *sb)
+{
 	(void)m;
-	(void)op;
-	return op_fail(res, VM_EINVAL, "op %#x is not available on this machine yet", op->kind);
+	uint64_t anon = mm->rss[MM_ANONPAGES], file = mm->rss[MM_FILEPAGES],
+	         shmem = mm->rss[MM_SHMEMPAGES], rss = anon + file + shmem;
+	uint64_t hiwater_rss = mm->hiwater_rss > rss ? mm->hiwater_rss : rss;
+	uint64_t hiwater_vm = mm->hiwater_vm > mm->total_vm ? mm->hiwater_vm : mm->total_vm;
+	uint64_t text = (PAGE_ALIGN(mm->end_code) - (mm->start_code & PAGE_MASK_)) >> 10;
+	uint64_t lib = (mm->exec_vm << (PAGE_SHIFT - 10)) > text
+	                   ? (mm->exec_vm << (PAGE_SHIFT - 10)) - text
+	                   : 0;
+	const struct {
+		const char *name;
+		uint64_t kb;
+	} lines[] = {
+	    {"VmPeak", hiwater_vm << 2},
+	    {"VmSize", mm->total_vm << 2},
+	    {"VmLck", mm->locked_vm << 2},
+	    {"VmPin", 0},
+	    {"VmHWM", hiwater_rss << 2},
+	    {"VmRSS", rss << 2},
+	    {"RssAnon", anon << 2},
+	    {"RssFile", file << 2},
+	    {"RssShmem", shmem << 2},
+	    {"VmData", mm->data_vm << 2},
+	    {"VmStk", mm->stack_vm << 2},
+	    {"VmExe", text},
+	    {"VmLib", lib},
+	    {"VmPTE", mm->pgtables_bytes >> 10},
+	    {"VmSwap", mm->rss[MM_SWAPENTS] << 2},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(lines); i++)
+		strbuf_addf(sb, "%s:\t%8llu kB\n", lines[i].name, (unsigned long long)lines[i].kb);
+	strbuf_adds(sb, "HugetlbPages:\t       0 kB\n");
+}
+
+/* pmap(1) default format: address, size, mode, mapping. */
+void show_pmap(const struct machine *m, const struct mm_struct *mm, const char *comm, uint32_t pid,
+               struct strbuf *sb)
+{
+	int w = m->cfg.arch == ARCH_I386 ? 8 : 16;
+	uint64_t total = 0;
+	strbuf_addf(sb, "%u:   %s\n", pid, comm);
+	for (const struct vm_area_struct *v = mm->mmap; v; v = v->vm_next) {
+		char nb[48], mode[6];
+		const char *name = vma_name(m, mm, v, nb, sizeof(nb));
+		const char *base = name && name[0] == '/' ? strrchr(name, '/') + 1 : NULL;
+		mode[0] = (v->vm_flags & VM_READ) ? 'r' : '-';
+		mode[1] = (v->vm_flags & VM_WRITE) ? 'w' : '-';
+		mode[2] = (v->vm_flags & VM_EXEC) ? 'x' : '-';
+		mode[3] = (v->vm_flags & VM_MAYSHARE) ? 's' : '-';
+		mode[4] = '-';
+		mode[5] = '\0';
+		uint64_t kb = (v->vm_end - v->vm_start) >> 10;
+		total += kb;
+		strbuf_addf(
+		    sb, "%0*llx %6lluK %s %s\n", w, (unsigned long long)v->vm_start,
+		    (unsigned long long)kb, mode,
+		    base ? base
+		         : (name && strcmp(name, "[stack]") == 0 ? "  [ stack ]" : "  [ anon ]"));
+	}
+	strbuf_addf(sb, " total %*lluK\n", w, (unsigned long long)total);
+}
+
+/* ---- machine_check ------------------------------------------------------------------ */
+
+#define CHECK(cond, ...)                                 \
+	do {                                             \
+		if (!(cond)) {                           \
+			snprintf(buf, len, __VA_ARGS__); \
+			return -1;                       \
+		}                                        \
+	} while (0)
+
+/* List sorted and disjoint, tree in-order equal to the list, counters equal to the sum. */
+static int check_vmas(const struct mm_struct *mm, char *buf, size_t len)
+{
+	uint64_t total = 0, data = 0, exec = 0, stack = 0, n = 0;
+	const struct vm_area_struct *prev = NULL;
+	const struct rb_node *rb = rb_first(&mm->mm_rb);
+	CHECK(rb_check(&mm->mm_rb) >= 0, "mm %u: VMA rbtree breaks a red-black rule", mm->id);
+	for (const struct vm_area_struct *v = mm->mmap; v; prev = v, v = v->vm_next, n++) {
+		CHECK(v->vm_start < v->vm_end && v->vm_start % PAGE_SIZE == 0 &&
+		          v->vm_end % PAGE_SIZE == 0,
+		      "mm %u: VMA %#llx-%#llx is empty or unaligned", mm->id,
+		      (unsigned long long)v->vm_start, (unsigned long long)v->vm_end);
+		CHECK(!prev || prev->vm_end <= v->vm_start, "mm %u: VMAs overlap at %#llx", mm->id,
+		      (unsigned long long)v->vm_start);
+		CHECK(v->vm_prev == prev && v->vm_mm == mm, "mm %u: VMA list links broken", mm->id);
+		CHECK(!prev || !can_merge(prev, v), "mm %u: VMAs at %#llx should have merged",
+		      mm->id, (unsigned long long)v->vm_start);
+		CHECK(rb && rb_entry(rb, struct vm_area_struct, vm_rb) == v,
+		      "mm %u: tree and list disagree at %#llx", mm->id,
+		      (unsigned long long)v->vm_start);
+		rb = rb_next(rb);
+		uint64_t p = vma_pages(v);
+		total += p;
+		if ((v->vm_flags & (VM_EXEC | VM_WRITE | VM_GROWSDOWN)) == VM_EXEC)
+			exec += p;
+		else if (v->vm_flags & VM_GROWSDOWN)
+			stack += p;
+		else if ((v->vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE)
+			data += p;
+	}
+	CHECK(!rb, "mm %u: tree has more VMAs than the list", mm->id);
+	CHECK(n == mm->map_count, "mm %u: map_count %u but %llu VMAs", mm->id, mm->map_count,
+	      (unsigned long long)n);
+	CHECK(total == mm->total_vm && data == mm->data_vm && exec == mm->exec_vm &&
+	          stack == mm->stack_vm,
+	      "mm %u: total_vm/data_vm/exec_vm/stack_vm disagree with the VMAs", mm->id);
+	return 0;
+}
+
+struct pte_check {
+	const struct mm_struct *mm;
+	const struct vm_area_struct *vma;
+	uint32_t *maps;
+	uint64_t rss[NR_MM_COUNTERS];
+	int bad;
+	char why[160];
+};
+
+static void check_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref ref,
+                          uint64_t pte)
+{
+	struct pte_check *c = arg;
+	(void)ref;
+	if (c->bad)
+		return;
+	const struct vm_area_struct *v = c->vma;
+	if (va < v->vm_start || va >= v->vm_end) {
+		c->bad = 1;
+		snprintf(c->why, sizeof(c->why), "mm %u: PTE at %#llx outside any VMA", c->mm->id,
+		         (unsigned long long)va);
+		return;
+	}
+	if (is_swap_pte(pte)) {
+		c->rss[MM_SWAPENTS]++;
+		return;
+	}
+	if (!vm_normal_page(m, pte)) {
+		if (pte_pfn(m, pte) != zero_pfn(m) || (pte & _PAGE_RW)) {
+			c->bad = 1;
+			snprintf(c->why, sizeof(c->why),
+			         "mm %u: special PTE at %#llx is not the zero page", c->mm->id,
+			         (unsigned long long)va);
+		}
+		return;
+	}
+	uint32_t pfn = pte_pfn(m, pte);
+	const struct page *p = pfn < m->pa.nr_frames ? &m->pa.mem_map[pfn] : NULL;
+	enum page_type t = p ? page_type(p) : PT_FREE;
+	if (t != PT_ANON && t != PT_FILE && t != PT_VMALLOC) {
+		c->bad = 1;
+		snprintf(c->why, sizeof(c->why), "mm %u: PTE at %#llx maps pfn %#x of type %d",
+		         c->mm->id, (unsigned long long)va, pfn, (int)t);
+		return;
+	}
+	if (t == PT_ANON && p->private != (uint32_t)(va >> PAGE_SHIFT)) {
+		c->bad = 1;
+		snprintf(c->why, sizeof(c->why), "anon pfn %#x at %#llx has index %#x", pfn,
+		         (unsigned long long)va, p->private);
+		return;
+	}
+	if ((pte & _PAGE_RW) && !(v->vm_flags & VM_WRITE)) {
+		c->bad = 1;
+		snprintf(c->why, sizeof(c->why), "mm %u: writable PTE at %#llx in a read-only VMA",
+		         c->mm->id, (unsigned long long)va);
+		return;
+	}
+	c->maps[pfn]++;
+	c->rss[mm_counter(m, v, pfn)]++;
+}
+
+static int check_mm_ptes(const struct machine *m, const struct mm_struct *mm, uint32_t *maps,
+                         char *buf, size_t len)
+{
+	struct pte_check c = {.mm = mm, .maps = maps};
+	/* Entries outside every VMA: walk the gaps too (the check callback flags them). */
+	uint64_t a = 0;
+	for (const struct vm_area_struct *v = mm->mmap;; v = v->vm_next) {
+		uint64_t gap_end = v ? v->vm_start : task_size(m);
+		struct vm_area_struct none = {.vm_start = 1, .vm_end = 0};
+		c.vma = &none;
+		pt_for_each(m, mm, a, gap_end, check_one_pte, &c);
+		if (!v)
+			break;
+		c.vma = v;
+		pt_for_each(m, mm, v->vm_start, v->vm_end, check_one_pte, &c);
+		a = v->vm_end;
+	}
+	CHECK(!c.bad, "%s", c.why);
+	for (int i = 0; i < NR_MM_COUNTERS; i++)
+		CHECK(c.rss[i] == mm->rss[i], "mm %u: rss[%d] is %llu but its PTEs map %llu",
+		      mm->id, i, (unsigned long long)mm->rss[i], (unsigned long long)c.rss[i]);
+	return 0;
+}
+
+static int check_frames(const struct machine *m, const uint32_t *maps, const uint16_t *tables,
+                        char *buf, size_t len)
+{
+	uint64_t nr_tables = 0;
+	for (uint64_t pfn = 0; pfn < m->pa.nr_frames; pfn++) {
+		const struct page *p = &m->pa.mem_map[pfn];
+		enum page_type t = page_type(p);
+		if (pfn == m->mmap.init_mm.pgd) {
+			CHECK(tables[pfn] == 1 && t == PT_RESERVED,
+			      "swapper_pg_dir pfn %#llx: %u references, type %d",
+			      (unsigned long long)pfn, tables[pfn], (int)t);
+		} else if (t == PT_PGTABLE) {
+			nr_tables++;
+			CHECK(tables[pfn] == 1, "page-table pfn %#llx is referenced %u times",
+			      (unsigned long long)pfn, tables[pfn]);
+			CHECK(kmap(m, (uint32_t)pfn), "page-table pfn %#llx has no contents",
+			      (unsigned long long)pfn);
+		} else {
+			CHECK(tables[pfn] == 0, "pfn %#llx of type %d is used as a page table",
+			      (unsigned long long)pfn, (int)t);
+		}
+		if (t == PT_ANON) {
+			uint32_t extra = (p->flags & PG_swapcache) ? 1 : 0;
+			CHECK(p->refcount == maps[pfn] + extra,
+			      "anon pfn %#llx: refcount %u but %u PTEs map it",
+			      (unsigned long long)pfn, p->refcount, maps[pfn]);
+		} else if ((t == PT_FILE || t == PT_VMALLOC) && maps[pfn]) {
+			CHECK(p->refcount == maps[pfn] + 1,
+			      "pfn %#llx (type %d): refcount %u but %u PTEs map it",
+			      (unsigned long long)pfn, (int)t, p->refcount, maps[pfn]);
+		}
+	}
+	CHECK(nr_tables == m->pgtable.nr_pgtable, "%llu page-table frames, counter says %llu",
+	      (unsigned long long)nr_tables, (unsigned long long)m->pgtable.nr_pgtable);
+	return 0;
+}
+
+/* Kernel half of every pgd equals init_mm's: kernel mappings are shared, never copied. */
+static int check_kernel_half(const struct machine *m, const struct mm_struct *mm, char *buf,
+                             size_t len)
+{
+	for (unsigned i = pt_user_pgds(m); i < pt_entries(m); i++)
+		CHECK(pt_read(m, mm->pgd, i) == pt_read(m, m->mmap.init_mm.pgd, i),
+		      "mm %u: kernel pgd entry %u differs from init_mm", mm->id, i);
+	return 0;
+}
+
+static int count_user_tables(const struct machine *m, const struct mm_struct *mm, uint16_t *tables,
+                             char *buf, size_t len)
+{
+	uint64_t before = 0, after = 0;
+	for (uint64_t pfn = 0; pfn < m->pa.nr_frames; pfn++)
+		before += tables[pfn];
+	pt_count_tables(m, mm, 1, tables);
+	for (uint64_t pfn = 0; pfn < m->pa.nr_frames; pfn++)
+		after += tables[pfn];
+	CHECK((after - before - 1) * PAGE_SIZE == mm->pgtables_bytes,
+	      "mm %u: pgtables_bytes %llu but %llu tables below the pgd", mm->id,
+	      (unsigned long long)mm->pgtables_bytes, (unsigned long long)(after - before - 1));
+	return 0;
 }
 
 int mmap_check(const struct machine *m, char *buf, size_t len)
 {
-	(void)m;
-	(void)buf;
-	(void)len;
-	return 0;
+	uint64_t n = m->pa.nr_frames;
+	uint32_t *maps = calloc(n, sizeof(*maps));
+	uint16_t *tables = calloc(n, sizeof(*tables));
+	int r = (!maps || !tables) ? -1 : 0;
+	if (r)
+		snprintf(buf, len, "no host memory for the check");
+	if (!r)
+		pt_count_tables(m, &m->mmap.init_mm, 0, tables);
+	for (uint32_t i = 0; !r && i < m->mmap.nr_mms; i++) {
+		const struct mm_struct *mm = m->mmap.mms[i];
+		r = check_vmas(mm, buf, len);
+		if (!r)
+			r = check_mm_ptes(m, mm, maps, buf, len);
+		if (!r)
+			r = check_kernel_half(m, mm, buf, len);
+		if (!r)
+			r = count_user_tables(m, mm, tables, buf, len);
+	}
+	if (!r)
+		r = check_frames(m, maps, tables, buf, len);
+	free(maps);
+	free(tables);
+	return r;
+}
+
+/* ---- snapshot ----------------------------------------------------------------------- */
+
+static void mm_save(const struct mm_struct *mm, struct snap_writer *w)
+{
+	const uint64_t f[] = {mm->total_vm,   mm->hiwater_vm,   mm->locked_vm,   mm->data_vm,
+	                      mm->exec_vm,    mm->stack_vm,     mm->rss[0],      mm->rss[1],
+	                      mm->rss[2],     mm->rss[3],       mm->hiwater_rss, mm->pgtables_bytes,
+	                      mm->start_code, mm->end_code,     mm->start_data,  mm->end_data,
+	                      mm->start_brk,  mm->brk,          mm->start_stack, mm->mmap_base,
+	                      mm->objp,       mm->anon_vma_objp};
+	snap_put_u32(w, mm->id);
+	snap_put_u32(w, mm->pgd);
+	snap_put_u32(w, (uint32_t)mm->mm_users);
+	snap_put_u32(w, (uint32_t)mm->mm_count);
+	snap_put_u32(w, mm->exe_ino);
+	snap_put_str(w, mm->exe);
+	for (size_t i = 0; i < ARRAY_SIZE(f); i++)
+		snap_put_u64(w, f[i]);
+	snap_put_u32(w, mm->map_count);
+	for (const struct vm_area_struct *v = mm->mmap; v; v = v->vm_next) {
+		snap_put_u64(w, v->vm_start);
+		snap_put_u64(w, v->vm_end);
+		snap_put_u64(w, v->vm_pgoff);
+		snap_put_u32(w, v->vm_flags);
+		snap_put_u32(w, v->vm_file);
+		snap_put_u64(w, v->objp);
+	}
+}
+
+static struct mm_struct *mm_load(struct machine *m, struct snap_reader *r)
+{
+	struct mm_struct *mm = calloc(1, sizeof(*mm));
+	if (!mm || mms_add(&m->mmap, mm)) {
+		free(mm);
+		snap_fail(r, "mm: out of host memory");
+		return NULL;
+	}
+	mm->id = snap_get_u32(r);
+	mm->pgd = snap_get_u32(r);
+	mm->mm_users = (int32_t)snap_get_u32(r);
+	mm->mm_count = (int32_t)snap_get_u32(r);
+	mm->exe_ino = snap_get_u32(r);
+	snap_get_str(r, mm->exe, sizeof(mm->exe));
+	uint64_t *f[] = {&mm->total_vm,   &mm->hiwater_vm,   &mm->locked_vm,   &mm->data_vm,
+	                 &mm->exec_vm,    &mm->stack_vm,     &mm->rss[0],      &mm->rss[1],
+	                 &mm->rss[2],     &mm->rss[3],       &mm->hiwater_rss, &mm->pgtables_bytes,
+	                 &mm->start_code, &mm->end_code,     &mm->start_data,  &mm->end_data,
+	                 &mm->start_brk,  &mm->brk,          &mm->start_stack, &mm->mmap_base,
+	                 &mm->objp,       &mm->anon_vma_objp};
+	for (size_t i = 0; i < ARRAY_SIZE(f); i++)
+		*f[i] = snap_get_u64(r);
+	uint32_t n = snap_get_u32(r);
+	if (mm->pgd >= m->pa.nr_frames)
+		snap_fail(r, "mm %u: bad pgd", mm->id);
+	/* vma_link recounts total_vm etc.; keep the saved values, which the check compares. */
+	uint64_t keep[] = {mm->total_vm, mm->hiwater_vm, mm->data_vm, mm->exec_vm, mm->stack_vm};
+	mm->total_vm = mm->data_vm = mm->exec_vm = mm->stack_vm = 0;
+	struct vm_area_struct *prev = NULL;
+	for (uint32_t i = 0; i < n && !r->err; i++) {
+		struct vm_area_struct *v = calloc(1, sizeof(*v));
+		if (!v) {
+			snap_fail(r, "vma: out of host memory");
+			break;
+		}
+		v->vm_mm = mm;
+		v->vm_start = snap_get_u64(r);
+		v->vm_end = snap_get_u64(r);
+		v->vm_pgoff = snap_get_u64(r);
+		v->vm_flags = snap_get_u32(r);
+		v->vm_file = snap_get_u32(r);
+		v->objp = snap_get_u64(r);
+		if (v->vm_start >= v->vm_end || (prev && prev->vm_end > v->vm_start)) {
+			free(v);
+			snap_fail(r, "mm %u: bad VMA", mm->id);
+			break;
+		}
+		vma_link(mm, v, prev);
+		prev = v;
+	}
+	mm->total_vm = keep[0];
+	mm->hiwater_vm = keep[1];
+	mm->data_vm = keep[2];
+	mm->exec_vm = keep[3];
+	mm->stack_vm = keep[4];
+	return mm;
+}
+
+void mmap_save_mms(const struct machine *m, struct snap_writer *w)
+{
+	const struct mmap_state *s = &m->mmap;
+	snap_put_u32(w, s->next_mm_id);
+	snap_put_u32(w, s->nr_mms);
+	for (uint32_t i = 0; i < s->nr_mms; i++)
+		mm_save(s->mms[i], w);
+}
+
+int mmap_load_mms(struct machine *m, struct snap_reader *r)
+{
+	m->mmap.next_mm_id = snap_get_u32(r);
+	uint32_t n = snap_get_u32(r);
+	for (uint32_t i = 0; i < n && !r->err; i++)
+		mm_load(m, r);
+	return r->err ? -1 : 0;
+}
+
+struct mm_struct *mm_by_id(const struct machine *m, uint32_t id)
+{
+	for (uint32_t i = 0; i < m->mmap.nr_mms; i++)
+		if (m->mmap.mms[i]->id == id)
+			return m->mmap.mms[i];
+	return NULL;
 }
 
 void mmap_save(const struct machine *m, struct snap_writer *w)
 {
-	(void)m;
 	snap_put_tag(w, "MMAP");
+	snap_put_u32(w, m->mmap.init_mm.pgd);
+	pgtable_save(m, w);
 }
 
 int mmap_load(struct machine *m, struct snap_reader *r)
 {
-	(void)m;
-	return snap_expect_tag(r, "MMAP");
+	if (snap_expect_tag(r, "MMAP"))
+		return -1;
+	/* mmap_init made a boot pgd; the snapshot's tables replace every kmap'ed frame. */
+	pgtable_release(m);
+	if (pgtable_init(m))
+		return snap_fail(r, "kmap: out of host memory");
+	m->mmap.init_mm.pgd = snap_get_u32(r);
+	return pgtable_load(m, r);
+}
+
+/* ---- /proc/PID views -------------------------------------------------------------- */
+
+static const char *task_state_name(const struct task_struct *t)
+{
+	return t->state == TASK_VFORK ? "D (disk sleep)" : "R (running)";
+}
+
+enum vm_err proc_pid_maps(const struct machine *m, uint32_t pid, struct strbuf *sb)
+{
+	const struct task_struct *t = find_task(m, pid);
+	if (!t)
+		return VM_ENOENT;
+	show_maps(m, t->mm, sb);
+	return VM_OK;
+}
+
+enum vm_err proc_pid_smaps(const struct machine *m, uint32_t pid, struct strbuf *sb)
+{
+	const struct task_struct *t = find_task(m, pid);
+	if (!t)
+		return VM_ENOENT;
+	show_smaps(m, t->mm, sb);
+	return VM_OK;
+}
+
+/* proc_pid_status(): the identity lines, then task_mem()'s Vm* lines. */
+enum vm_err proc_pid_status(const struct machine *m, uint32_t pid, struct strbuf *sb)
+{
+	const struct task_struct *t = find_task(m, pid);
+	if (!t)
+		return VM_ENOENT;
+	strbuf_addf(sb, "Name:\t%s\nState:\t%s\nTgid:\t%u\nPid:\t%u\nPPid:\t%u\n", t->comm,
+	            task_state_name(t), pid, pid, t->ppid);
+	task_mem(m, t->mm, sb);
+	return VM_OK;
+}
+
+enum vm_err proc_pid_pmap(const struct machine *m, uint32_t pid, struct strbuf *sb)
+{
+	const struct task_struct *t = find_task(m, pid);
+	if (!t)
+		return VM_ENOENT;
+	show_pmap(m, t->mm, t->mm->exe, pid, sb);
+	return VM_OK;
 }

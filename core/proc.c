@@ -38,6 +38,10 @@ struct proc_pid_view {
 
 static const struct proc_pid_view pid_views[] = {
     {NULL, NULL},
+    {"maps", proc_pid_maps},
+    {"smaps", proc_pid_smaps},
+    {"status", proc_pid_status},
+    {"pmap", proc_pid_pmap},
 };
 
 static enum vm_err render_pid_view(const struct machine *m, const char *path, struct strbuf *out)

@@ -158,7 +158,21 @@ static enum vm_err vmalloc_check_size(const struct machine *m, uint64_t size, ui
 	return VM_OK;
 }
 
-/* __vmalloc_area_node(): one order-0 frame per page, in address order. */
+/* vmap_pages_range(): the pages go into init_mm's table (pgtable.c), after all are allocated,
+ * as __vmalloc_area_node() does. Returns -1 (nothing left mapped) when a table is missing. */
+static int vmap_pages_range(struct machine *m, const struct vmap_area *va)
+{
+	for (uint32_t i = 0; i < va->nr_pages; i++) {
+		if (map_kernel_page(m, va->va_start + ((uint64_t)i << PAGE_SHIFT), va->pages[i])) {
+			while (i--)
+				unmap_kernel_page(m, va->va_start + ((uint64_t)i << PAGE_SHIFT));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* __vmalloc_area_node(): one order-0 frame per page, in address order, then mapped. */
 static int vmalloc_area_pages(struct machine *m, struct vmap_area *va, uint32_t gfp)
 {
 	for (uint32_t i = 0; i < va->nr_pages; i++) {
@@ -171,6 +185,11 @@ static int vmalloc_area_pages(struct machine *m, struct vmap_area *va, uint32_t 
 		va->pages[i] = pfn;
 		ev_emit(m, EV_VMALLOC_PAGE, i, va->va_start + ((uint64_t)i << PAGE_SHIFT), pfn,
 		        NULL);
+	}
+	if (vmap_pages_range(m, va)) {
+		for (uint32_t i = 0; i < va->nr_pages; i++)
+			__free_pages(m, va->pages[i], 0);
+		return -1;
 	}
 	return 0;
 }
@@ -238,6 +257,13 @@ static enum vm_err vfree_check(const struct machine *m, uint64_t addr, uint32_t 
 		         (unsigned long long)addr, (unsigned long long)va->va_start);
 		return VM_EINVAL;
 	}
+	for (uint32_t k = 0; k < va->nr_pages; k++) {
+		if (m->pa.mem_map[va->pages[k]].refcount > 1) { /* map_driver mapped it to a user */
+			snprintf(msg, len, "vmalloc area %#llx is mapped into a process",
+			         (unsigned long long)addr);
+			return VM_EBUSY;
+		}
+	}
 	*idx = i;
 	return VM_OK;
 }
@@ -247,8 +273,10 @@ static void vfree_area(struct machine *m, uint32_t idx)
 	struct vmalloc_state *v = &m->vmalloc;
 	struct vmap_area va = v->areas[idx];
 	ev_emit(m, EV_VFREE, va.va_start, va.nr_pages, 0, NULL);
-	for (uint32_t i = 0; i < va.nr_pages; i++)
+	for (uint32_t i = 0; i < va.nr_pages; i++) {
+		unmap_kernel_page(m, va.va_start + ((uint64_t)i << PAGE_SHIFT));
 		__free_pages(m, va.pages[i], 0);
+	}
 	free(va.pages);
 	memmove(&v->areas[idx], &v->areas[idx + 1], (v->nr_areas - idx - 1) * sizeof(va));
 	v->nr_areas--;

@@ -148,6 +148,8 @@ static void do_cache(struct world *w)
 	}
 	snprintf(op.u.cache.name, NAME_LEN, "%s", w->caches[c]);
 	if (what < 6) {
+		if (w->objs.n >= MAX_LIVE) /* an untracked object would make destroy look wrong */
+			return;
 		op.kind = OP_KMEM_CACHE_ALLOC;
 		if (step(w, &op, &r) == VM_OK)
 			live_add(&w->objs, r.value, (uint32_t)c);

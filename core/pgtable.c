@@ -1,0 +1,519 @@
+/*
+ * Page tables in simulated frames: the walk (like xv6's walk()), table allocation and
+ * freeing, the kernel half shared from init_mm, and kmap, the sparse host copy of frames
+ * whose contents matter. Used by memory.c (faults), mmap.c (zap, fork) and rmap.c.
+ */
+#include "pgtable.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel.h"
+#include "snapshot.h"
+
+/*
+ * i386, 2-level, 4 KiB pages (no PAE): 1024 4-byte entries per table.
+ *
+ *   31            22 21            12 11             0
+ *  +----------------+----------------+----------------+
+ *  |   PGD index    |   PTE index    |  page offset   |
+ *  +----------------+----------------+----------------+
+ *        10 bits          10 bits          12 bits
+ *  user space 0 .. 0xC0000000 (pgd entries 0..767), kernel above (768..1023).
+ *
+ * x86_64, 4-level: 512 8-byte entries per table, 48-bit addresses sign-extended.
+ *
+ *   63     48 47     39 38     30 29     21 20     12 11        0
+ *  +---------+---------+---------+---------+---------+-----------+
+ *  | sign ext|   PGD   |   PUD   |   PMD   |   PTE   |  offset   |
+ *  +---------+---------+---------+---------+---------+-----------+
+ *     16        9 bits    9 bits    9 bits    9 bits    12 bits
+ *  user space 0 .. 0x7ffffffff000 (pgd entries 0..255), kernel in the upper half.
+ */
+static const char *const i386_names[] = {"pgd", "pte"};
+static const char *const x86_64_names[] = {"pgd", "pud", "pmd", "pte"};
+
+#define I386_TASK_SIZE   0xC0000000ull
+#define X86_64_TASK_SIZE 0x7ffffffff000ull
+
+static int is_i386(const struct machine *m)
+{
+	return m->cfg.arch == ARCH_I386;
+}
+
+unsigned pt_levels(const struct machine *m)
+{
+	return is_i386(m) ? 2 : 4;
+}
+
+unsigned pt_entries(const struct machine *m)
+{
+	return is_i386(m) ? 1024 : 512;
+}
+
+unsigned pt_user_pgds(const struct machine *m)
+{
+	return is_i386(m) ? 768 : 256;
+}
+
+unsigned pt_shift(const struct machine *m, unsigned level)
+{
+	return is_i386(m) ? 22 - 10 * level : 39 - 9 * level;
+}
+
+unsigned pt_index(const struct machine *m, uint64_t va, unsigned level)
+{
+	return (unsigned)((va >> pt_shift(m, level)) & (pt_entries(m) - 1));
+}
+
+const char *pt_level_name(const struct machine *m, unsigned level)
+{
+	return is_i386(m) ? i386_names[level] : x86_64_names[level];
+}
+
+uint64_t task_size(const struct machine *m)
+{
+	return is_i386(m) ? I386_TASK_SIZE : X86_64_TASK_SIZE;
+}
+
+/* ---- kmap: pfn -> host copy of the frame ------------------------------------------- */
+
+static uint32_t kmap_slot(uint32_t pfn, uint32_t cap)
+{
+	return (pfn * 2654435761u) & (cap - 1);
+}
+
+int pgtable_init(struct machine *m)
+{
+	struct pgtable_state *s = &m->pgtable;
+	s->cap = 64;
+	s->nr = 0;
+	s->keys = malloc(s->cap * sizeof(*s->keys));
+	s->vals = calloc(s->cap, sizeof(*s->vals));
+	if (!s->keys || !s->vals)
+		return -1;
+	memset(s->keys, 0xff, s->cap * sizeof(*s->keys));
+	return 0;
+}
+
+void pgtable_release(struct machine *m)
+{
+	struct pgtable_state *s = &m->pgtable;
+	for (uint32_t i = 0; s->vals && i < s->cap; i++)
+		free(s->vals[i]);
+	free(s->keys);
+	free(s->vals);
+	memset(s, 0, sizeof(*s));
+}
+
+uint8_t *kmap(const struct machine *m, uint32_t pfn)
+{
+	const struct pgtable_state *s = &m->pgtable;
+	for (uint32_t i = kmap_slot(pfn, s->cap);; i = (i + 1) & (s->cap - 1)) {
+		if (s->keys[i] == pfn)
+			return s->vals[i];
+		if (s->keys[i] == PFN_NONE)
+			return NULL;
+	}
+}
+
+static int kmap_grow(struct pgtable_state *s)
+{
+	uint32_t ncap = s->cap * 2;
+	uint32_t *keys = malloc(ncap * sizeof(*keys));
+	uint8_t **vals = calloc(ncap, sizeof(*vals));
+	if (!keys || !vals) {
+		free(keys);
+		free(vals);
+		return -1;
+	}
+	memset(keys, 0xff, ncap * sizeof(*keys));
+	for (uint32_t i = 0; i < s->cap; i++) {
+		if (s->keys[i] == PFN_NONE)
+			continue;
+		uint32_t j = kmap_slot(s->keys[i], ncap);
+		while (keys[j] != PFN_NONE)
+			j = (j + 1) & (ncap - 1);
+		keys[j] = s->keys[i];
+		vals[j] = s->vals[i];
+	}
+	free(s->keys);
+	free(s->vals);
+	s->keys = keys;
+	s->vals = vals;
+	s->cap = ncap;
+	return 0;
+}
+
+uint8_t *kmap_alloc(struct machine *m, uint32_t pfn)
+{
+	struct pgtable_state *s = &m->pgtable;
+	uint8_t *p = kmap(m, pfn);
+	if (p)
+		return p;
+	if ((s->nr + 1) * 2 > s->cap && kmap_grow(s))
+		return NULL;
+	p = calloc(1, PAGE_SIZE);
+	if (!p)
+		return NULL;
+	uint32_t i = kmap_slot(pfn, s->cap);
+	while (s->keys[i] != PFN_NONE)
+		i = (i + 1) & (s->cap - 1);
+	s->keys[i] = pfn;
+	s->vals[i] = p;
+	s->nr++;
+	return p;
+}
+
+/* Linear-probing delete with backward shift, so lookups never need tombstones. */
+void kmap_free(struct machine *m, uint32_t pfn)
+{
+	struct pgtable_state *s = &m->pgtable;
+	uint32_t mask = s->cap - 1, i = kmap_slot(pfn, s->cap);
+	while (s->keys[i] != pfn) {
+		if (s->keys[i] == PFN_NONE)
+			return;
+		i = (i + 1) & mask;
+	}
+	free(s->vals[i]);
+	s->nr--;
+	for (uint32_t j = (i + 1) & mask; s->keys[j] != PFN_NONE; j = (j + 1) & mask) {
+		uint32_t home = kmap_slot(s->keys[j], s->cap);
+		/* Move j back into the hole at i unless its home lies cyclically in (i, j]. */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			s->keys[i] = s->keys[j];
+			s->vals[i] = s->vals[j];
+			i = j;
+		}
+	}
+	s->keys[i] = PFN_NONE;
+	s->vals[i] = NULL;
+}
+
+int copy_user_highpage(struct machine *m, uint32_t dst, uint32_t src)
+{
+	const uint8_t *from = kmap(m, src);
+	if (!from) {
+		kmap_free(m, dst);
+		return 0;
+	}
+	uint8_t *to = kmap_alloc(m, dst);
+	if (!to)
+		return -1;
+	memcpy(to, from, PAGE_SIZE); /* buffers never move when the hash grows */
+	return 0;
+}
+
+/* ---- entries ------------------------------------------------------------------------ */
+
+/* A table frame without contents reads as empty (only a corrupt snapshot has one; the
+ * check then rejects it instead of crashing). */
+uint64_t pt_read(const struct machine *m, uint32_t tpfn, unsigned idx)
+{
+	const uint8_t *t = kmap(m, tpfn);
+	if (!t)
+		return 0;
+	if (is_i386(m))
+		return ((const uint32_t *)t)[idx];
+	return ((const uint64_t *)t)[idx];
+}
+
+void pt_write(struct machine *m, uint32_t tpfn, unsigned idx, uint64_t val)
+{
+	uint8_t *t = kmap(m, tpfn);
+	if (!t)
+		return;
+	if (is_i386(m))
+		((uint32_t *)t)[idx] = (uint32_t)val;
+	else
+		((uint64_t *)t)[idx] = val;
+}
+
+uint64_t mk_pte(const struct machine *m, uint32_t pfn, uint64_t flags)
+{
+	if (is_i386(m))
+		flags &= ~_PAGE_NX;
+	return ((uint64_t)pfn << PAGE_SHIFT) | flags;
+}
+
+uint32_t pte_pfn(const struct machine *m, uint64_t pte)
+{
+	uint64_t mask = is_i386(m) ? 0xfffff000ull : 0x000ffffffffff000ull;
+	return (uint32_t)((pte & mask) >> PAGE_SHIFT);
+}
+
+static int table_empty(const struct machine *m, uint32_t tpfn)
+{
+	const uint64_t *t = (const uint64_t *)kmap(m, tpfn);
+	if (!t)
+		return 1;
+	for (unsigned i = 0; i < PAGE_SIZE / 8; i++)
+		if (t[i])
+			return 0;
+	return 1;
+}
+
+/* pte_alloc_one(): a zeroed table frame; PageTables and VmPTE count it. */
+static uint32_t pte_alloc_one(struct machine *m, struct mm_struct *mm)
+{
+	uint32_t pfn = alloc_pages(m, GFP_KERNEL, 0, PT_PGTABLE);
+	if (pfn == PFN_NONE)
+		return PFN_NONE;
+	if (!kmap_alloc(m, pfn)) {
+		__free_pages(m, pfn, 0);
+		return PFN_NONE;
+	}
+	m->pgtable.nr_pgtable++;
+	if (mm)
+		mm->pgtables_bytes += PAGE_SIZE;
+	ev_emit(m, EV_PTE_ALLOC, pfn, mm ? mm->id : 0, 0, NULL);
+	return pfn;
+}
+
+static void pte_free(struct machine *m, struct mm_struct *mm, uint32_t pfn)
+{
+	kmap_free(m, pfn);
+	m->pgtable.nr_pgtable--;
+	if (mm)
+		mm->pgtables_bytes -= PAGE_SIZE;
+	__free_pages(m, pfn, 0);
+}
+
+/* sync_global_pgds(): a new kernel pgd entry in init_mm shows up in every pgd. */
+static void sync_global_pgds(struct machine *m, unsigned idx, uint64_t e)
+{
+	for (uint32_t i = 0; i < m->mmap.nr_mms; i++)
+		pt_write(m, m->mmap.mms[i]->pgd, idx, e);
+}
+
+uint32_t pgd_alloc(struct machine *m)
+{
+	uint32_t pfn = pte_alloc_one(m, NULL);
+	if (pfn == PFN_NONE)
+		return PFN_NONE;
+	uint32_t kpgd = m->mmap.init_mm.pgd;
+	if (kpgd != PFN_NONE && kpgd != 0) {
+		unsigned esz = is_i386(m) ? 4 : 8, u = pt_user_pgds(m);
+		memcpy(kmap(m, pfn) + u * esz, kmap(m, kpgd) + u * esz, (pt_entries(m) - u) * esz);
+	}
+	return pfn;
+}
+
+void pgd_free(struct machine *m, uint32_t pfn)
+{
+	pte_free(m, NULL, pfn);
+}
+
+static void trace_step(struct walk_trace *t, unsigned level, unsigned idx, uint32_t tpfn,
+                       uint64_t e, uint32_t next)
+{
+	if (!t)
+		return;
+	struct walk_step *s = &t->step[t->nr++];
+	s->level = (uint8_t)level;
+	s->index = (uint16_t)idx;
+	s->table_pfn = tpfn;
+	s->entry = e;
+	s->next_pfn = next;
+}
+
+/* Like xv6's walk(): one table per level, creating the missing ones when asked. */
+int pt_walk(struct machine *m, struct mm_struct *mm, uint64_t va, int alloc, struct pte_ref *ref,
+            struct walk_trace *t)
+{
+	unsigned last = pt_levels(m) - 1;
+	uint32_t tpfn = mm->pgd;
+	if (t) {
+		memset(t, 0, sizeof(*t));
+		t->fail_level = -1;
+	}
+	for (unsigned l = 0;; l++) {
+		unsigned idx = pt_index(m, va, l);
+		uint64_t e = pt_read(m, tpfn, idx);
+		if (l == last) {
+			trace_step(t, l, idx, tpfn, e, pte_present(e) ? pte_pfn(m, e) : PFN_NONE);
+			ref->tpfn = tpfn;
+			ref->idx = idx;
+			if (t)
+				t->pte = e;
+			return 0;
+		}
+		if (!pte_present(e)) {
+			if (!alloc) {
+				trace_step(t, l, idx, tpfn, e, PFN_NONE);
+				if (t)
+					t->fail_level = (int)l;
+				return -1;
+			}
+			uint32_t n = pte_alloc_one(m, mm == &m->mmap.init_mm ? NULL : mm);
+			if (n == PFN_NONE)
+				return -2;
+			e = mk_pte(m, n, va >= task_size(m) ? _KERNPG_TABLE : _PAGE_TABLE);
+			pt_write(m, tpfn, idx, e);
+			ev_emit(m, EV_SET_PMD, va, n, l, pt_level_name(m, l));
+			if (mm == &m->mmap.init_mm && l == 0)
+				sync_global_pgds(m, idx, e);
+		}
+		trace_step(t, l, idx, tpfn, e, pte_pfn(m, e));
+		tpfn = pte_pfn(m, e);
+	}
+}
+
+int pt_lookup(const struct machine *m, const struct mm_struct *mm, uint64_t va, struct pte_ref *ref,
+              struct walk_trace *t)
+{
+	/* alloc = 0: the walk only reads, so dropping const is safe. */
+	return pt_walk((struct machine *)m, (struct mm_struct *)mm, va, 0, ref, t);
+}
+
+static void for_each_level(const struct machine *m, unsigned l, uint32_t tpfn, uint64_t base,
+                           uint64_t start, uint64_t end, pte_fn fn, void *ctx)
+{
+	unsigned shift = pt_shift(m, l), n = pt_entries(m), last = pt_levels(m) - 1;
+	unsigned i = start > base ? (unsigned)((start - base) >> shift) : 0;
+	for (; i < n; i++) {
+		uint64_t va = base + ((uint64_t)i << shift);
+		if (va >= end)
+			break;
+		uint64_t e = pt_read(m, tpfn, i);
+		if (pte_none(e))
+			continue;
+		if (l == last)
+			fn((struct machine *)m, ctx, va, (struct pte_ref){tpfn, i}, e);
+		else if (pte_present(e))
+			for_each_level(m, l + 1, pte_pfn(m, e), va, start, end, fn, ctx);
+	}
+}
+
+void pt_for_each(const struct machine *m, const struct mm_struct *mm, uint64_t start, uint64_t end,
+                 pte_fn fn, void *ctx)
+{
+	if (start < end)
+		for_each_level(m, 0, mm->pgd, 0, start, end, fn, ctx);
+}
+
+/* Frees the empty tables under tpfn in [start, end); returns 1 if tpfn itself is now empty. */
+static int free_level(struct machine *m, struct mm_struct *mm, unsigned l, uint32_t tpfn,
+                      uint64_t base, uint64_t start, uint64_t end)
+{
+	unsigned shift = pt_shift(m, l), n = pt_entries(m), last = pt_levels(m) - 1;
+	if (l == last)
+		return table_empty(m, tpfn);
+	unsigned i = start > base ? (unsigned)((start - base) >> shift) : 0;
+	if (l == 0)
+		n = pt_user_pgds(m); /* the kernel half belongs to init_mm */
+	for (; i < n; i++) {
+		uint64_t va = base + ((uint64_t)i << shift);
+		if (va >= end)
+			break;
+		uint64_t e = pt_read(m, tpfn, i);
+		if (!pte_present(e))
+			continue;
+		uint32_t child = pte_pfn(m, e);
+		if (free_level(m, mm, l + 1, child, va, start, end)) {
+			pt_write(m, tpfn, i, 0);
+			pte_free(m, mm, child);
+			ev_emit(m, EV_FREE_PGTABLE, va, child, l + 1, pt_level_name(m, l + 1));
+		}
+	}
+	return table_empty(m, tpfn);
+}
+
+void free_pgtables(struct machine *m, struct mm_struct *mm, uint64_t start, uint64_t end)
+{
+	if (start < end)
+		free_level(m, mm, 0, mm->pgd, 0, start, end);
+}
+
+int map_kernel_page(struct machine *m, uint64_t va, uint32_t pfn)
+{
+	struct pte_ref ref;
+	if (pt_walk(m, &m->mmap.init_mm, va, 1, &ref, NULL))
+		return -2;
+	pt_write(m, ref.tpfn, ref.idx,
+	         mk_pte(m, pfn,
+	                _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_GLOBAL |
+	                    _PAGE_NX));
+	return 0;
+}
+
+void unmap_kernel_page(struct machine *m, uint64_t va)
+{
+	struct pte_ref ref;
+	if (pt_walk(m, &m->mmap.init_mm, va, 0, &ref, NULL) == 0)
+		pt_write(m, ref.tpfn, ref.idx, 0);
+}
+
+static void count_level(const struct machine *m, unsigned l, uint32_t tpfn, unsigned lo,
+                        unsigned hi, uint16_t *refs)
+{
+	if (l == pt_levels(m) - 1)
+		return;
+	for (unsigned i = lo; i < hi; i++) {
+		uint64_t e = pt_read(m, tpfn, i);
+		if (!pte_present(e))
+			continue;
+		uint32_t child = pte_pfn(m, e);
+		if (child < m->pa.nr_frames) {
+			refs[child]++;
+			count_level(m, l + 1, child, 0, pt_entries(m), refs);
+		}
+	}
+}
+
+void pt_count_tables(const struct machine *m, const struct mm_struct *mm, int user_only,
+                     uint16_t *refs)
+{
+	refs[mm->pgd]++;
+	unsigned u = pt_user_pgds(m);
+	if (user_only)
+		count_level(m, 0, mm->pgd, 0, u, refs);
+	else
+		count_level(m, 0, mm->pgd, u, pt_entries(m), refs);
+}
+
+/* ---- snapshot: every kmap'ed frame, sorted by pfn so the bytes never depend on hashing -- */
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+void pgtable_save(const struct machine *m, struct snap_writer *w)
+{
+	const struct pgtable_state *s = &m->pgtable;
+	snap_put_tag(w, "PGTB");
+	snap_put_u64(w, s->nr_pgtable);
+	snap_put_u32(w, s->nr);
+	uint32_t *pfns = malloc((s->nr + 1) * sizeof(*pfns)), n = 0;
+	if (!pfns)
+		abort();
+	for (uint32_t i = 0; i < s->cap; i++)
+		if (s->keys[i] != PFN_NONE)
+			pfns[n++] = s->keys[i];
+	qsort(pfns, n, sizeof(*pfns), cmp_u32);
+	for (uint32_t i = 0; i < n; i++) {
+		snap_put_u32(w, pfns[i]);
+		snap_put_bytes(w, kmap(m, pfns[i]), PAGE_SIZE);
+	}
+	free(pfns);
+}
+
+int pgtable_load(struct machine *m, struct snap_reader *r)
+{
+	if (snap_expect_tag(r, "PGTB"))
+		return -1;
+	m->pgtable.nr_pgtable = snap_get_u64(r);
+	uint32_t n = snap_get_u32(r);
+	for (uint32_t i = 0; i < n && !r->err; i++) {
+		uint32_t pfn = snap_get_u32(r);
+		if (pfn >= m->pa.nr_frames || kmap(m, pfn))
+			return snap_fail(r, "kmap: bad frame %u", pfn);
+		uint8_t *p = kmap_alloc(m, pfn);
+		if (!p)
+			return snap_fail(r, "kmap: out of host memory");
+		snap_get_bytes(r, p, PAGE_SIZE);
+	}
+	return r->err ? -1 : 0;
+}

@@ -1,0 +1,124 @@
+/*
+ * Reverse mapping (mm/rmap.c): from a frame back to the PTEs that map it. Anonymous pages
+ * carry their virtual page number (low 32 bits in page->private); file pages their file
+ * offset. rmap_walk tries every mm's VMAs that could hold that address and checks the PTE.
+ */
+#include "rmap.h"
+
+#include "kernel.h"
+
+typedef void (*rmap_fn)(struct machine *m, struct mm_struct *mm, struct vm_area_struct *vma,
+                        uint64_t va, struct pte_ref ref, uint64_t pte, void *ctx);
+
+static void rmap_one(struct machine *m, struct mm_struct *mm, struct vm_area_struct *vma,
+                     uint64_t va, uint32_t pfn, rmap_fn fn, void *ctx)
+{
+	struct pte_ref ref;
+	if (pt_walk(m, mm, va, 0, &ref, NULL))
+		return;
+	uint64_t pte = pt_read(m, ref.tpfn, ref.idx);
+	if (pte_present(pte) && !(pte & _PAGE_SPECIAL) && pte_pfn(m, pte) == pfn)
+		fn(m, mm, vma, va, ref, pte, ctx);
+}
+
+/* rmap_walk_anon(): page->index's high bits are lost, so try each 2^32-page slice. */
+static void rmap_walk_anon(struct machine *m, uint32_t pfn, rmap_fn fn, void *ctx)
+{
+	uint64_t low = m->pa.mem_map[pfn].private;
+	uint64_t slices = (task_size(m) >> PAGE_SHIFT) >> 32;
+	for (uint32_t i = 0; i < m->mmap.nr_mms; i++) {
+		struct mm_struct *mm = m->mmap.mms[i];
+		for (uint64_t hi = 0; hi <= slices; hi++) {
+			uint64_t va = ((hi << 32) | low) << PAGE_SHIFT;
+			struct vm_area_struct *v = find_vma(mm, va);
+			if (v && v->vm_start <= va && !v->vm_file && !(v->vm_flags & VM_MIXEDMAP))
+				rmap_one(m, mm, v, va, pfn, fn, ctx);
+		}
+	}
+}
+
+/* rmap_walk_file(): every file VMA whose window covers the page's offset. */
+static void rmap_walk_file(struct machine *m, uint32_t pfn, rmap_fn fn, void *ctx)
+{
+	uint64_t pgoff = m->pa.mem_map[pfn].private;
+	for (uint32_t i = 0; i < m->mmap.nr_mms; i++) {
+		struct mm_struct *mm = m->mmap.mms[i];
+		for (struct vm_area_struct *v = mm->mmap; v; v = v->vm_next) {
+			if (!v->vm_file || (v->vm_flags & VM_MIXEDMAP) || pgoff < v->vm_pgoff)
+				continue;
+			uint64_t va = v->vm_start + ((pgoff - v->vm_pgoff) << PAGE_SHIFT);
+			if (va < v->vm_end)
+				rmap_one(m, mm, v, va, pfn, fn, ctx);
+		}
+	}
+}
+
+static void rmap_walk(struct machine *m, uint32_t pfn, rmap_fn fn, void *ctx)
+{
+	enum page_type t = page_type(&m->pa.mem_map[pfn]);
+	if (t == PT_ANON)
+		rmap_walk_anon(m, pfn, fn, ctx);
+	else if (t == PT_FILE)
+		rmap_walk_file(m, pfn, fn, ctx);
+}
+
+int page_mapcount(const struct machine *m, uint32_t pfn)
+{
+	const struct page *p = &m->pa.mem_map[pfn];
+	switch (page_type(p)) {
+	case PT_ANON:
+		return p->refcount - ((p->flags & PG_swapcache) ? 1 : 0);
+	case PT_FILE:
+	case PT_VMALLOC:
+		return p->refcount ? p->refcount - 1 : 0; /* the page cache / vmalloc holds one */
+	default:
+		return 0;
+	}
+}
+
+/* page_referenced_one(): test-and-clear the young bit, and drop the TLB entry with it. */
+static void referenced_one(struct machine *m, struct mm_struct *mm, struct vm_area_struct *vma,
+                           uint64_t va, struct pte_ref ref, uint64_t pte, void *ctx)
+{
+	(void)vma;
+	if (!(pte & _PAGE_ACCESSED))
+		return;
+	pt_write(m, ref.tpfn, ref.idx, pte & ~_PAGE_ACCESSED);
+	flush_tlb_page(m, mm->id, va);
+	(*(int *)ctx)++;
+}
+
+int page_referenced(struct machine *m, uint32_t pfn)
+{
+	int n = 0;
+	rmap_walk(m, pfn, referenced_one, &n);
+	return n;
+}
+
+/* try_to_unmap_one(): dirty moves to the page; anon PTEs become swap PTEs. */
+static void unmap_one(struct machine *m, struct mm_struct *mm, struct vm_area_struct *vma,
+                      uint64_t va, struct pte_ref ref, uint64_t pte, void *ctx)
+{
+	uint64_t swp = *(uint64_t *)ctx;
+	uint32_t pfn = pte_pfn(m, pte);
+	struct page *p = &m->pa.mem_map[pfn];
+	if (pte & _PAGE_DIRTY)
+		p->flags |= PG_dirty;
+	mm->rss[mm_counter(m, vma, pfn)]--;
+	if (page_type(p) == PT_ANON && swp) {
+		pt_write(m, ref.tpfn, ref.idx, swp_entry_to_pte(swp));
+		mm->rss[MM_SWAPENTS]++;
+	} else {
+		pt_write(m, ref.tpfn, ref.idx, 0);
+	}
+	flush_tlb_page(m, mm->id, va);
+	p->refcount--; /* the PTE's reference; the caller frees the page when it can */
+}
+
+int try_to_unmap(struct machine *m, uint32_t pfn, uint64_t swp_entry)
+{
+	if (page_type(&m->pa.mem_map[pfn]) == PT_ANON && !swp_entry)
+		return page_mapcount(m, pfn) ? -1 : 0; /* anon without swap cannot be unmapped */
+	rmap_walk(m, pfn, unmap_one, &swp_entry);
+	return page_mapcount(m, pfn) ? -1 : 0;
+}
