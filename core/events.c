@@ -109,6 +109,8 @@ const struct event *event_get(const struct machine *m, uint64_t id)
 void events_truncate(struct machine *m, uint64_t keep_next)
 {
 	struct event_ring *r = &m->events;
+	if (r->op_seq != m->seq + 1)
+		r->undo_n = 0; /* the failed op recorded nothing: the log is an earlier op's */
 	if (keep_next < r->next_id)
 		r->next_id = keep_next;
 	while (r->undo_n) { /* newest first, so a slot overwritten twice ends as it began */

@@ -166,6 +166,9 @@ static enum vm_err do_swapon(struct machine *m, const struct op *op, struct op_r
 		               "%s: no swap signature: run mkswap first", name);
 	if (area_active(si))
 		return op_fail(res, VM_EBUSY, "%s is already swapon'ed", name);
+	struct sim_file *f = si->ino ? filemap_lookup(m, si->ino) : NULL;
+	if (si->ino && (!f || strcmp(f->name, si->name) != 0))
+		return op_fail(res, VM_ENOENT, "%s was deleted after mkswap", name);
 	if (prio != SWAP_PRIO_NONE && (prio < 0 || prio > SWAP_PRIO_MAX))
 		return op_fail(res, VM_EINVAL, "priority must be 0..%d (or none for automatic)",
 		               SWAP_PRIO_MAX);
@@ -182,8 +185,8 @@ static enum vm_err do_swapon(struct machine *m, const struct op *op, struct op_r
 	si->flags |= SWP_WRITEOK;
 	si->inuse_pages = 0;
 	si->cluster_next = 1;
-	if (si->ino)
-		filemap_lookup(m, si->ino)->swapfile = 1;
+	if (f)
+		f->swapfile = 1;
 	res->value = (uint64_t)(si->pages - 1) * (PAGE_SIZE >> 10);
 	ev_emit(m, EV_SWAPON, res->value, (uint64_t)(int64_t)si->prio, 0, name);
 	return VM_OK;

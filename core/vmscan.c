@@ -534,7 +534,8 @@ int vmscan_check(const struct machine *m, char *buf, size_t len)
 		uint32_t prev = PFN_NONE;
 		for (uint32_t pfn = list->head; pfn != PFN_NONE; pfn = map[pfn].next) {
 			if (pfn >= m->pa.nr_frames || n > list->nr)
-				return check_fail(buf, len, "%s list is broken at pfn %#llx", pfn,
+				return check_fail(buf, len,
+				                  "broken link at pfn %#llx of the %s list", pfn,
 				                  lru_names[l]);
 			enum page_type t = page_type(&map[pfn]);
 			if ((t != PT_ANON && t != PT_FILE) || !(map[pfn].flags & PG_lru) ||
@@ -545,7 +546,8 @@ int vmscan_check(const struct machine *m, char *buf, size_t len)
 			n++;
 		}
 		if (n != list->nr || list->tail != prev)
-			return check_fail(buf, len, "%s counts %llu pages wrongly", n,
+			return check_fail(buf, len,
+			                  "%llu pages found on the %s list, its count differs", n,
 			                  lru_names[l]);
 		on_lists += n;
 	}

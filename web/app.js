@@ -6,7 +6,7 @@ import { call, subscribe, getToken, setToken, n, has } from './api.js';
 import { parseNumber, opInfo } from './ops.js';
 import { FrameMap, categoryColour } from './framemap.js';
 import { mountSideForms, mountTrace, feed } from './drive.js';
-import { updateBuddy, updateSlab, updateVmalloc, updateProcs, updateReclaim, animateChain, renderWalk } from './views.js';
+import { updateBuddy, updateSlab, updateVmalloc, updateProcs, updateReclaim, animateChain, renderWalk, renderSplit } from './views.js';
 import { mountExercises, updateExercises } from './exercises.js';
 import { TimeTravel } from './timetravel.js';
 import { $, $$, esc, kib, toast } from './ui.js';
@@ -499,12 +499,17 @@ function init() {
     app.procState.pid = { pid: Number($('#pid-select').value) };
     refresh();
   });
+  const showSplit = () => {
+    try { renderSplit(parseNumber($('#walk-form [name=addr]').value, 'u64', 'address'), app.current?.config?.arch); } catch { $('#addr-split').innerHTML = ''; }
+  };
   const pickAddr = (e) => {
     const b = e.target.closest('[data-addr]');
     if (!b) return;
     $('#walk-form [name=addr]').value = b.dataset.addr;
     $('#walk-form [name=addr]').focus();
+    showSplit();
   };
+  $('#walk-form [name=addr]').addEventListener('input', showSplit);
   $('#as-bar').addEventListener('click', pickAddr);
   $('#maps-table').addEventListener('click', pickAddr);
   $('#walk-form').addEventListener('submit', async (e) => {

@@ -177,6 +177,7 @@ export function mountTrace(ctx) {
   btnStep.addEventListener('click', () => step());
   btnRun.addEventListener('click', async () => {
     running = true;
+    state.textContent = 'running…';
     btnRun.disabled = true;
     btnPause.disabled = false;
     btnStep.disabled = true;
@@ -191,7 +192,14 @@ export function mountTrace(ctx) {
   });
   btnPause.addEventListener('click', () => { running = false; state.textContent = `paused before line ${pc + 1}`; });
   $('#tr-rewind').addEventListener('click', () => { pc = 0; vars = {}; state.textContent = 'rewound'; paint(); });
-  $('#tr-example').addEventListener('click', () => { ta.value = EXAMPLE; pc = 0; vars = {}; paint(); });
+  $('#tr-example').addEventListener('click', () => {
+    ta.value = EXAMPLE;
+    localStorage.setItem('vmsim.trace', ta.value);
+    pc = 0;
+    vars = {};
+    state.textContent = 'example loaded';
+    paint();
+  });
   paint();
   return { reset() { pc = 0; vars = {}; paint(); } };
 }

@@ -76,6 +76,14 @@ export class FrameMap {
     this.canvas.addEventListener('click', (e) => { const p = this.pfnAtEvent(e); if (p >= 0) this.setCursor(p); });
     this.canvas.addEventListener('keydown', (e) => this.onKey(e));
     root.querySelector('.fm-zoom-in').addEventListener('click', () => this.zoom(1));
+    // clicking an owner in the legend outlines all its frames: where did my slab pages go?
+    this.legend.addEventListener('click', (e) => {
+      const li = e.target.closest('[data-cat]');
+      if (!li) return;
+      this.catHighlight = this.catHighlight === li.dataset.cat ? null : li.dataset.cat;
+      this.renderLegend();
+      this.schedule();
+    });
     root.querySelector('.fm-zoom-out').addEventListener('click', () => this.zoom(-1));
     this.onSelect = null;
   }
@@ -142,7 +150,9 @@ export class FrameMap {
     items.push(`<li><span class="sw sw-free"></span>free by order (${free})</li>`);
     CATEGORIES.forEach((c, i) => {
       if (i < 11 || !this.counts[i]) return;
-      items.push(`<li data-cat="${c.key}"><span class="sw" style="background:${c.colour}"></span>${c.label} (${this.counts[i]})</li>`);
+      const on = this.catHighlight === c.key;
+      items.push(`<li data-cat="${c.key}"><button type="button" class="legend-btn" aria-pressed="${on}" title="outline these frames on the map">`
+        + `<span class="sw" style="background:${c.colour}"></span>${c.label} (${this.counts[i]})</button></li>`);
     });
     for (const z of this.zones) {
       items.push(`<li class="zone"><span class="sw" style="background:${ZONE_COLOURS[z.name] || '#999'}"></span>zone ${z.name}: pfn 0x${z.start.toString(16)}–0x${(z.end - 1).toString(16)}</li>`);
@@ -254,6 +264,7 @@ export class FrameMap {
     this.drawGutter(ctx, firstRow, nrows, yOff);
     this.drawZones(ctx, firstRow, nrows, yOff);
     for (const h of this.highlights) this.outline(ctx, h.start, h.count, h.colour, yOff, firstRow);
+    if (this.catHighlight) this.outlineCategory(ctx, CAT_INDEX[this.catHighlight], firstRow, nrows, yOff);
     const mark = this.hover >= 0 ? this.hover : this.cursor;
     if (mark >= 0) {
       const h = this.head[mark], o = this.ord[mark];
@@ -337,6 +348,25 @@ export class FrameMap {
           Math.max(len * cell - 1, 1), Math.max(cell - 1, 1));
       }
       p += len;
+    }
+  }
+
+  // Outlines every visible frame of one category (runs within a row as one box).
+  outlineCategory(ctx, ci, firstRow, nrows, yOff) {
+    const cell = this.cell;
+    ctx.strokeStyle = '#111';
+    ctx.lineWidth = 2;
+    for (let r = firstRow; r < firstRow + nrows; r++) {
+      let c = 0;
+      while (c < this.cols) {
+        const i = r * this.cols + c;
+        if (i >= this.nr) return;
+        if (this.cat[i] !== ci) { c++; continue; }
+        let e = c;
+        while (e < this.cols && r * this.cols + e < this.nr && this.cat[r * this.cols + e] === ci) e++;
+        ctx.strokeRect(GUTTER + c * cell + 1, yOff + (r - firstRow) * cell + 1, (e - c) * cell - 2, cell - 2);
+        c = e;
+      }
     }
   }
 

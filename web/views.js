@@ -188,6 +188,19 @@ export async function updateVmalloc(snap) {
 // ---------------------------------------------------------------------------------------------
 // Processes
 
+// /proc/PID/smaps: per VMA (keyed by start address) the kB fields.
+export function parseSmaps(text) {
+  const out = new Map();
+  let cur = null;
+  for (const line of text.split('\n')) {
+    const h = /^([0-9a-f]+)-([0-9a-f]+)\s/.exec(line);
+    if (h) { cur = {}; out.set(BigInt('0x' + h[1]), cur); continue; }
+    const m = /^(\w+):\s+(\d+) kB/.exec(line);
+    if (m && cur) cur[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
 const USER_TOP = { ARCH_X86_64: 0x800000000000n, ARCH_I386: 0xc0000000n };
 
 function vmaKind(v) {
@@ -203,7 +216,7 @@ function vmaKind(v) {
 export async function updateProcs(snap, state) {
   const sel = $('#pid-select');
   const pids = await snap.pids();
-  const cur = state.pid && pids.includes(state.pid) ? state.pid : pids[0];
+  const cur = (state.pid && pids.find((p) => p.pid === state.pid.pid)) || pids[0];
   sel.innerHTML = pids.map((p) => `<option value="${p.pid}"${p.pid === cur?.pid ? ' selected' : ''}>${p.pid} ${esc(p.comm || '')}</option>`).join('');
   if (!pids.length) {
     $('#as-bar').innerHTML = '<p class="muted">No processes yet: spawn one.</p>';
@@ -214,7 +227,7 @@ export async function updateProcs(snap, state) {
   }
   state.pid = cur;
   const pid = cur.pid;
-  const [maps, status] = await Promise.all([snap.proc(`${pid}/maps`), snap.proc(`${pid}/status`)]);
+  const [maps, status, smaps] = await Promise.all([snap.proc(`${pid}/maps`), snap.proc(`${pid}/status`), snap.proc(`${pid}/smaps`)]);
   $$pidtext(pid);
   $('#maps-text').textContent = `${maps.text || ''}\n${status.text || ''}`;
   if (!maps.text && maps.err) { unavailable($('#as-bar'), `/proc/${pid}/maps`, maps.err); return; }
@@ -224,10 +237,20 @@ export async function updateProcs(snap, state) {
     st.RssAnon && `anon ${st.RssAnon}`, st.RssFile && `file ${st.RssFile}`, st.VmSwap && `swap ${st.VmSwap}`].filter(Boolean).join(' · ');
   const arch = snap.machine?.config?.arch || 'ARCH_X86_64';
   drawAddressSpace(vmas, arch);
-  table($('#maps-table'), ['start', 'end', 'size', 'perms', 'offset', 'dev', 'inode', 'path'],
-    vmas.map((v) => [{ html: `<button type="button" class="link addr" data-addr="${hexs(v.start)}">${v.start.toString(16).padStart(8, '0')}</button>` },
-      v.end.toString(16).padStart(8, '0'), bytesText(v.end - v.start), v.perms, v.offset.toString(16).padStart(8, '0'), v.dev, v.inode, v.path]),
-    { numeric: [2], empty: 'no VMAs' });
+  // per-VMA residency from smaps: Rss, pages shared with another mm (COW after fork), swap
+  const sm = smaps.text ? parseSmaps(smaps.text) : new Map();
+  const kb = (k) => (k === undefined ? '' : `${k} kB`);
+  table($('#maps-table'), ['start', 'end', 'size', 'perms', 'Rss', 'shared', 'swap', 'offset', 'inode', 'path'],
+    vmas.map((v) => {
+      const s = sm.get(v.start) || {};
+      const shared = (s.Shared_Clean || 0) + (s.Shared_Dirty || 0);
+      const cow = shared && v.perms[3] === 'p';
+      return [{ html: `<button type="button" class="link addr" data-addr="${hexs(v.start)}">${v.start.toString(16).padStart(8, '0')}</button>` },
+        v.end.toString(16).padStart(8, '0'), bytesText(v.end - v.start), v.perms, kb(s.Rss),
+        { html: shared ? `<span class="${cow ? 'cow' : ''}" title="${cow ? 'private pages still shared copy-on-write with a parent or child' : 'shared pages'}">${shared} kB${cow ? ' COW' : ''}</span>` : (s.Rss !== undefined ? '0 kB' : '') },
+        kb(s.Swap), v.offset.toString(16).padStart(8, '0'), v.inode, v.path];
+    }),
+    { numeric: [2, 4, 5, 6], empty: 'no VMAs', rowAttr: (i) => `data-start="${hexs(vmas[i].start)}"` });
 }
 
 function $$pidtext(pid) {
@@ -273,26 +296,45 @@ function entryHtml(entry) {
     + d.bits.map((b) => `<span class="bit">${b}</span>`).join('');
 }
 
-// A walk as the server tells it: structured steps when the API gives them (Translate), else the
-// op's events, with every "pte 0x..." decoded into its bits.
+// The virtual address cut into its page-table indices (x86_64 9/9/9/9/12, i386 10/10/12).
+export function splitAddress(addr, arch) {
+  const a = BigInt(addr);
+  const parts = arch === 'ARCH_I386'
+    ? [['pgd', 22n, 10n], ['pte', 12n, 10n], ['offset', 0n, 12n]]
+    : [['pgd', 39n, 9n], ['pud', 30n, 9n], ['pmd', 21n, 9n], ['pte', 12n, 9n], ['offset', 0n, 12n]];
+  return parts.map(([name, shift, bits]) => ({ name, bits: Number(bits), hi: Number(shift + bits - 1n), lo: Number(shift), value: Number((a >> shift) & ((1n << bits) - 1n)) }));
+}
+
+export function renderSplit(addr, arch) {
+  const box = $('#addr-split');
+  let parts;
+  try { parts = splitAddress(addr, arch); } catch { box.innerHTML = ''; return; }
+  box.innerHTML = `<div class="split" aria-label="address bits">${parts.map((p) => `<div class="sp ${p.name}" style="flex-grow:${p.bits}">`
+    + `<span class="spn">${p.name}</span><b>${p.name === 'offset' ? hexs(p.value) : p.value}</b><span class="spb">bits ${p.hi}–${p.lo}</span></div>`).join('')}</div>`;
+}
+
+// A walk as the op's events tell it: the tables the walk went through or built (one per level),
+// the PTE it set with its bits decoded, or the TLB hit that made the walk unnecessary.
 export function renderWalk(result, arch) {
   const box = $('#walk');
-  const steps = result.walk && result.walk.steps;
-  const phys = result.value2 ?? result.phys ?? result.value;
-  const head = `<p><b>${esc(result.fault || 'FAULT_NONE')}</b>${phys !== undefined ? ` · physical address <code>${hexs(phys || 0)}</code>` : ''}`
-    + `${result.tlbHits !== undefined || result.tlbMisses !== undefined ? ` · TLB ${result.tlbHits || 0} hit / ${result.tlbMisses || 0} miss` : ''}`
-    + `${result.seq ? ` · seq ${result.seq}` : ''}</p>`;
-  if (steps && steps.length) {
-    const names = LEVELS[arch] || LEVELS.ARCH_X86_64;
-    box.innerHTML = head + `<ol class="walk-levels">${steps.map((s) => `<li data-level="${n(s.level)}"><b>${names[n(s.level)] || 'level ' + n(s.level)}</b>`
-      + ` table pfn ${hexs(s.tablePfn || 0)} [${n(s.index)}] = ${entryHtml(s.entry || 0)}</li>`).join('')}</ol>`;
-    return;
-  }
   const ev = result.events || [];
-  box.innerHTML = head + `<ol class="walk-levels">${ev.map((t) => {
+  const phys = result.value2;
+  const names = LEVELS[arch] || LEVELS.ARCH_X86_64;
+  const head = `<p><b>${esc(result.fault || 'FAULT_NONE')}</b>${phys !== undefined ? ` · physical address <code>${hexs(phys || 0)}</code>` : ''}`
+    + ` · TLB ${result.tlbHits || 0} hit / ${result.tlbMisses || 0} miss${result.seq ? ` · seq ${result.seq}` : ''}</p>`;
+  const levels = [];
+  for (const t of ev) {
+    let m;
+    if ((m = /__pte_alloc: (\w+) entry for (0x[0-9a-f]+) -> table pfn (0x[0-9a-f]+)/.exec(t))) levels.push({ level: m[1], text: `${m[1]} entry was empty: new next-level table at pfn ${m[3]}` });
+    else if ((m = /set_pte_at: (0x[0-9a-f]+) -> pfn (0x[0-9a-f]+) pte (0x[0-9a-f]+)/.exec(t))) levels.push({ level: names[names.length - 1], text: `pte set → page pfn ${m[2]}`, entry: m[3] });
+    else if ((m = /TLB hit: (0x[0-9a-f]+) -> pfn (0x[0-9a-f]+)/.exec(t))) levels.push({ level: 'TLB', text: `hit: pfn ${m[2]}, no walk needed` });
+  }
+  const summary = levels.length ? `<ol class="walk-levels">${levels.map((l) => `<li data-level="${esc(l.level)}"><b>${esc(l.level)}</b> ${esc(l.text)}${l.entry ? `<div class="pte">${entryHtml(l.entry)}</div>` : ''}</li>`).join('')}</ol>`
+    : ev.length ? '' : '<p class="muted">No fault and no new tables: the translation came from the TLB or from PTEs that were already present.</p>';
+  box.innerHTML = head + summary + (ev.length ? `<details${levels.length ? '' : ' open'}><summary>All ${ev.length} kernel steps</summary><ol class="walk-events">${ev.map((t) => {
     const m = /pte (0x[0-9a-f]+)/.exec(t);
     return `<li>${esc(t)}${m ? `<div class="pte">${entryHtml(m[1])}</div>` : ''}</li>`;
-  }).join('')}</ol>`;
+  }).join('')}</ol></details>` : '');
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -426,6 +426,11 @@ await step('the example trace runs to its end and paints file cache and slab fra
   await page.evaluate(() => { window.vmsim.frameMap.scroll.scrollTop = 0; window.vmsim.frameMap.draw(); });
   await page.keyboard.press('Escape'); // dismiss earlier toasts for the picture
   await shot('dashboard');
+  await page.click('.fm-legend [data-cat="slab"] button');
+  eq(await page.getAttribute('.fm-legend [data-cat="slab"] button', 'aria-pressed'), 'true', 'legend entry outlines its frames');
+  await shot('dashboard-slab-outlined');
+  await page.click('.fm-legend [data-cat="slab"] button');
+  eq(await page.getAttribute('.fm-legend [data-cat="slab"] button', 'aria-pressed'), 'false', 'and toggles off');
   await tab('reclaim');
   const swaps = (await api('Proc', { machineId, path: 'swaps' })).text;
   assert(/\/swapfile/.test(swaps), 'server has the swap area');
@@ -476,18 +481,81 @@ async function opWorks(method, body) {
 }
 
 if (await opWorks('Spawn', { name: 'probe' })) {
-  await step('spawn and touch memory: maps table and anon frames', async () => {
+  await step('processes: spawn, mmap, touch, fork and a COW fault, all from the UI', async () => {
     await tab('procs');
     const r = await runForm('spawn', { name: 'demo' });
     assert(r.ok, `spawn: ${r.text}`);
     const pid = Number(r.value);
-    await page.waitForSelector(`#pid-select option[value="${pid}"]`);
-    const maps = (await api('Proc', { machineId, path: `${pid}/maps` })).text;
-    const lines = maps.split('\n').filter(Boolean);
-    eq(await page.locator('#maps-table tbody tr').count(), lines.length, 'one row per VMA');
+    await page.waitForSelector(`#pid-select option[value="${pid}"]`, { state: 'attached' });
+    eq(await page.inputValue('#panel-procs form.opform[data-op="mmap"] [name=pid]'), String(pid), 'pid fed into the mmap form');
+    const mm = await runForm('mmap', { len: '64K' });
+    assert(mm.ok, `mmap: ${mm.text}`);
+    const addr = BigInt(mm.value);
+    eq(await page.inputValue('#panel-procs form.opform[data-op="access_range"] [name=addr]'), '0x' + addr.toString(16), 'mapped address fed into access_range');
+    const before = decodeFrames(await api('FrameMap', { machineId })).filter((c) => c === 'anon').length;
+    const ar = await runForm('access_range', { len: '16K', kind: 'ACCESS_WRITE' });
+    assert(ar.ok && /4 faults/.test(ar.text), `four write faults: ${ar.text}`);
+    const cats = decodeFrames(await api('FrameMap', { machineId }));
+    eq(cats.filter((c) => c === 'anon').length, before + 4, 'server has four more anon frames');
+    assert((await page.textContent('.fm-legend [data-cat="anon"]')).includes(`(${before + 4})`), 'legend counts them');
+    // the VMA table is /proc/PID/maps, with Rss from smaps
+    const maps = (await api('Proc', { machineId, path: `${pid}/maps` })).text.split('\n').filter(Boolean);
+    eq(await page.locator('#maps-table tbody tr').count(), maps.length, 'one row per VMA');
+    const row = page.locator(`#maps-table tr[data-start="0x${addr.toString(16)}"]`);
+    eq(await row.locator('td:nth-child(5)').textContent(), '16 kB', 'Rss of the touched area');
+    // fork: the child shares the four pages copy-on-write
+    const fk = await runForm('fork', { pid: String(pid) });
+    assert(fk.ok, `fork: ${fk.text}`);
+    const child = Number(fk.value);
+    await page.waitForSelector(`#pid-select option[value="${child}"]`, { state: 'attached' });
+    await page.selectOption('#pid-select', String(child));
+    await settle();
+    eq(await page.inputValue('#pid-select'), String(child), 'the child stays selected');
+    assert((await page.textContent('#proc-summary')).includes('comm demo'), 'child runs the same program');
+    const crow = page.locator(`#maps-table tr[data-start="0x${addr.toString(16)}"]`);
+    eq(await crow.locator('td:nth-child(6)').textContent(), '16 kB COW', 'child shares the pages copy-on-write');
     await shot('09-processes');
+    // click the area, write to it: the walk shows the COW fault and the new PTE's bits
+    await crow.locator('button.addr').click();
+    await page.waitForSelector('#addr-split .sp.pgd');
+    eq(await page.textContent('#addr-split .sp.pte b'), String(Number((addr >> 12n) & 511n)), 'pte index of the address');
+    await page.selectOption('#walk-form [name=kind]', 'ACCESS_WRITE');
+    await page.click('#walk-form button[type=submit]');
+    await page.waitForSelector('#walk p b');
+    eq(await page.textContent('#walk p b'), 'FAULT_COW', 'write to a shared page is a COW fault');
+    assert((await page.textContent('#walk')).includes(`pid ${child} write`), 'the fault is the child\'s');
+    const pte = await page.textContent('#walk .walk-levels .pte');
+    assert(/RW/.test(pte) && /DIRTY/.test(pte) && /PRESENT/.test(pte), `new PTE is present, writable and dirty: ${pte}`);
+    await settle();
+    eq(await crow.locator('td:nth-child(6)').textContent(), '12 kB COW', 'one page less shared after the copy');
+    await shot('09b-page-walk');
   });
 } else skip('process view', 'server has no processes');
+
+if (await has('ListExercises')) {
+  await step('exercises: a generated question, a wrong answer graded, then the right one', async () => {
+    await tab('exercises');
+    await page.waitForSelector('#ex-new select[name=topic] option[value="buddy"]', { state: 'attached' });
+    await page.selectOption('#ex-new [name=topic]', 'buddy');
+    await page.fill('#ex-new [name=seed]', '7');
+    await page.click('#ex-new button');
+    await page.waitForSelector('.question-text');
+    const q = await api('NewExercise', { topic: 'buddy', seed: '7' });
+    eq(await page.textContent('.question-text'), q.question, 'question text as generated');
+    eq(await page.locator('#ex-answer input').count(), q.fields.length, 'one input per answer field');
+    for (let i = 0; i < q.fields.length; i++) await page.fill(`#ex-f${i}`, '0x1');
+    await page.click('#ex-answer button[type=submit]');
+    await page.waitForSelector('.verdict');
+    eq(await page.getAttribute('.verdict', 'data-correct'), 'false', 'wrong answer graded wrong');
+    // the right answer, read from the server's worked solution
+    const sol = await api('CheckExercise', { topic: 'buddy', seed: '7', answer: '', reveal: true });
+    const pairs = /Answer: (.*)/.exec(sol.solution)[1].trim().split(/\s+/).map((p) => p.split('='));
+    for (const [k, v] of pairs) await page.fill(`#ex-answer [name="${k}"]`, v);
+    await page.click('#ex-answer button[type=submit]');
+    await page.waitForSelector('.verdict[data-correct=true]');
+    await shot('13-exercises');
+  });
+} else skip('exercises', 'server has no exercise RPCs');
 
 await step('tabs work from the keyboard', async () => {
   await page.focus('#tab-drive');

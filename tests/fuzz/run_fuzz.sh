@@ -12,9 +12,12 @@ shift 3
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 log="$scratch/log"
+# Crash inputs are kept (outside the source tree) so a failure can be replayed.
+artifacts="${FUZZ_ARTIFACTS:-$PWD/fuzz-artifacts}"
+mkdir -p "$artifacts"
 # -artifact_prefix keeps crash files out of the source tree; -max_len bounds one input.
 if ! "$target" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-	-artifact_prefix="${FUZZ_ARTIFACTS:-$scratch}/" "$@" "$scratch" "$corpus" >"$log" 2>&1; then
+	-artifact_prefix="$artifacts/" "$@" "$scratch" "$corpus" >"$log" 2>&1; then
 	tail -60 "$log" >&2
 	echo "fuzz: $(basename "$target") FAILED" >&2
 	exit 1
