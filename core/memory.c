@@ -13,9 +13,10 @@
 #include "snapshot.h"
 
 static const char *const memory_tmpl[] = {
-    [EV_PAGE_FAULT & 0xff] = "page fault: pid {a} {s} at {B}",
-    [EV_FIND_VMA & 0xff] = "find_vma: {A} -> vma {B}-{C}",
-    [EV_HANDLE_MM_FAULT & 0xff] = "handle_mm_fault: {A} ({s})",
+    [EV_PAGE_FAULT & 0xff] = "page fault: pid {a} {s} at {B}: find_vma finds no VMA",
+    [EV_FIND_VMA & 0xff] = "page fault: {s} at {A}: find_vma -> vma {B}-{C}",
+    [EV_HANDLE_MM_FAULT & 0xff] =
+        "page fault: {s} at {A}: find_vma -> vma {B}-{C}, handle_mm_fault",
     [EV_DO_ANONYMOUS_PAGE & 0xff] = "do_anonymous_page: {A} gets a zeroed page",
     [EV_ZERO_PAGE & 0xff] = "do_anonymous_page: read fault at {A} maps the zero page pfn {B}",
     [EV_DO_WP_PAGE_COPY & 0xff] = "do_wp_page: {A} copies pfn {B} (mapcount {c}) to a new page",
@@ -175,7 +176,7 @@ static enum fault_kind do_fault(struct machine *m, struct task_struct *t,
 		int shared_w = (vma->vm_flags & VM_SHARED) != 0;
 		uint64_t f = vma_pte_flags(vma, shared_w) | (write ? _PAGE_DIRTY : 0);
 		if (write)
-			m->pa.mem_map[fpfn].flags |= PG_dirty;
+			set_page_dirty(m, fpfn);
 		set_pte_at(m, va, ref, mk_pte(m, fpfn, f));
 		inc_mm_counter(mm, MM_FILEPAGES);
 	}
@@ -236,17 +237,40 @@ static enum fault_kind do_wp_page(struct machine *m, struct task_struct *t,
 }
 
 /*
- * Swap-in belongs with swapfile.c (the reclaim helper's): until it exists no swap PTE can be
- * written (only try_to_unmap writes them), so arriving here means the PTE is corrupt: kill.
+ * do_swap_page(): the PTE names a swap slot. A page still in the swap cache (reclaim has
+ * not freed it yet) leaves the cache and is mapped again (minor); otherwise a new page is
+ * read from swap (major). The PTE's claim on the slot is dropped with swap_free.
  */
 enum fault_kind do_swap_page(struct machine *m, struct task_struct *t, struct vm_area_struct *vma,
                              uint64_t va, struct pte_ref ref, uint64_t pte)
 {
-	(void)t;
-	(void)vma;
-	(void)ref;
-	ev_emit(m, EV_DO_SWAP_PAGE, va, pte_to_swp_entry(pte), 0, NULL);
-	return FAULT_SEGV;
+	struct mm_struct *mm = t->mm;
+	uint32_t entry = (uint32_t)pte_to_swp_entry(pte);
+	ev_emit(m, EV_DO_SWAP_PAGE, va, entry, 0, NULL);
+	if (!swap_entry_valid(m, entry))
+		return FAULT_SEGV;
+	enum fault_kind kind = FAULT_MINOR;
+	uint32_t pfn = lookup_swap_cache(m, entry);
+	if (pfn != PFN_NONE) {
+		delete_from_swap_cache(m, pfn); /* its reference becomes the PTE's */
+	} else {
+		if (anon_vma_prepare(m, mm))
+			return FAULT_OOM;
+		pfn = alloc_pages(m, GFP_HIGHUSER, 0, PT_ANON);
+		if (pfn == PFN_NONE)
+			return FAULT_OOM;
+		m->pa.mem_map[pfn].private = entry; /* swap_readpage reads from this slot */
+		swap_readpage(m, pfn);
+		m->pa.mem_map[pfn].flags |= PG_swapbacked;
+		lru_cache_add(m, pfn);
+		kind = FAULT_MAJOR;
+	}
+	m->pa.mem_map[pfn].private = (uint32_t)(va >> PAGE_SHIFT);
+	swap_free(m, entry);
+	mm->rss[MM_SWAPENTS]--;
+	set_pte_at(m, va, ref, mk_pte(m, pfn, vma_pte_flags(vma, 1) | _PAGE_DIRTY));
+	inc_mm_counter(mm, mm_counter(m, vma, pfn));
+	return kind;
 }
 
 static const char *const access_names[] = {"read", "write", "exec"};
@@ -267,7 +291,7 @@ enum fault_kind handle_mm_fault(struct machine *m, struct task_struct *t,
 {
 	struct pte_ref ref;
 	int write = kind == ACCESS_WRITE;
-	ev_emit(m, EV_HANDLE_MM_FAULT, va, 0, 0, access_names[kind]);
+	ev_emit(m, EV_HANDLE_MM_FAULT, va, vma->vm_start, vma->vm_end, access_names[kind]);
 	int r = pt_walk(m, t->mm, va, 1, &ref, NULL);
 	if (r)
 		return FAULT_OOM;
@@ -364,14 +388,14 @@ static int access_one(struct machine *m, struct task_struct *t, uint64_t va, enu
 		pte = pt_read(m, ref.tpfn, ref.idx);
 	if (!pte_allows(m, pte, kind)) {
 		count_vm_event(m, PGFAULT);
-		ev_emit(m, EV_PAGE_FAULT, t->pid, va, 0, access_names[kind]);
 		struct vm_area_struct *vma = find_vma(t->mm, va);
 		if (!vma || vma->vm_start > va) {
+			ev_emit(m, EV_PAGE_FAULT, t->pid, va, 0, access_names[kind]);
 			segv(m, t, va, va < PAGE_SIZE ? "NULL pointer: no VMA" : "no VMA", res);
 			return 1;
 		}
-		ev_emit(m, EV_FIND_VMA, va, vma->vm_start, vma->vm_end, NULL);
 		if (access_error(m, vma, kind)) {
+			ev_emit(m, EV_FIND_VMA, va, vma->vm_start, vma->vm_end, access_names[kind]);
 			segv(m, t, va,
 			     kind == ACCESS_WRITE ? "write to a read-only VMA"
 			                          : "exec of a non-exec VMA",

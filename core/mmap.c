@@ -295,12 +295,15 @@ static void zap_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_re
 	pt_write(m, ref.tpfn, ref.idx, 0);
 	if (is_swap_pte(pte)) {
 		z->mm->rss[MM_SWAPENTS]--;
+		swap_free(m, (uint32_t)pte_to_swp_entry(pte)); /* free_swap_and_cache */
 		return;
 	}
 	flush_tlb_page(m, z->mm->id, va);
 	if (!vm_normal_page(m, pte))
 		return;
 	uint32_t pfn = pte_pfn(m, pte);
+	if ((pte & _PAGE_DIRTY) && page_type(&m->pa.mem_map[pfn]) == PT_FILE)
+		set_page_dirty(m, pfn); /* zap_pte_range: a written shared page must reach disk */
 	z->mm->rss[mm_counter(m, z->vma, pfn)]--;
 	z->pages++;
 	put_user_page(m, pfn);
@@ -804,6 +807,7 @@ static void copy_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_r
 			c->dst->rss[mm_counter(m, c->vma, pfn)]++;
 		}
 	} else {
+		swap_duplicate(m, (uint32_t)pte_to_swp_entry(pte), 1); /* the child names it too */
 		c->dst->rss[MM_SWAPENTS]++;
 	}
 	pt_write(m, c->cached.tpfn, pt_index(m, va, pt_levels(m) - 1), pte);
@@ -1185,6 +1189,11 @@ static void check_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_
 		return;
 	}
 	if (is_swap_pte(pte)) {
+		if (!swap_entry_valid(m, (uint32_t)pte_to_swp_entry(pte))) {
+			c->bad = 1;
+			snprintf(c->why, sizeof(c->why), "mm %u: swap PTE at %#llx names no slot",
+			         c->mm->id, (unsigned long long)va);
+		}
 		c->rss[MM_SWAPENTS]++;
 		return;
 	}

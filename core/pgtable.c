@@ -83,6 +83,13 @@ static uint32_t kmap_slot(uint32_t pfn, uint32_t cap)
 	return (pfn * 2654435761u) & (cap - 1);
 }
 
+static void memo_forget(struct pgtable_state *s)
+{
+	s->memo_pfn = PFN_NONE;
+	s->memo_ptr = NULL;
+	s->walk_pgd = PFN_NONE;
+}
+
 int pgtable_init(struct machine *m)
 {
 	struct pgtable_state *s = &m->pgtable;
@@ -93,6 +100,7 @@ int pgtable_init(struct machine *m)
 	if (!s->keys || !s->vals)
 		return -1;
 	memset(s->keys, 0xff, s->cap * sizeof(*s->keys));
+	memo_forget(s);
 	return 0;
 }
 
@@ -108,10 +116,16 @@ void pgtable_release(struct machine *m)
 
 uint8_t *kmap(const struct machine *m, uint32_t pfn)
 {
-	const struct pgtable_state *s = &m->pgtable;
+	/* The memo is a host cache of the lookup below, so updating it leaves m unchanged. */
+	struct pgtable_state *s = (struct pgtable_state *)&m->pgtable;
+	if (s->memo_pfn == pfn && s->memo_ptr)
+		return s->memo_ptr;
 	for (uint32_t i = kmap_slot(pfn, s->cap);; i = (i + 1) & (s->cap - 1)) {
-		if (s->keys[i] == pfn)
+		if (s->keys[i] == pfn) {
+			s->memo_pfn = pfn;
+			s->memo_ptr = s->vals[i];
 			return s->vals[i];
+		}
 		if (s->keys[i] == PFN_NONE)
 			return NULL;
 	}
@@ -176,6 +190,7 @@ void kmap_free(struct machine *m, uint32_t pfn)
 		i = (i + 1) & mask;
 	}
 	free(s->vals[i]);
+	memo_forget(s);
 	s->nr--;
 	for (uint32_t j = (i + 1) & mask; s->keys[j] != PFN_NONE; j = (j + 1) & mask) {
 		uint32_t home = kmap_slot(s->keys[j], s->cap);
@@ -272,7 +287,7 @@ static uint32_t pte_alloc_one(struct machine *m, struct mm_struct *mm)
 
 static void pte_free(struct machine *m, struct mm_struct *mm, uint32_t pfn)
 {
-	kmap_free(m, pfn);
+	kmap_free(m, pfn); /* forgets the memos too */
 	m->pgtable.nr_pgtable--;
 	if (mm)
 		mm->pgtables_bytes -= PAGE_SIZE;
@@ -323,9 +338,15 @@ int pt_walk(struct machine *m, struct mm_struct *mm, uint64_t va, int alloc, str
 {
 	unsigned last = pt_levels(m) - 1;
 	uint32_t tpfn = mm->pgd;
+	struct pgtable_state *s = &m->pgtable;
+	uint64_t base = va >> pt_shift(m, last - 1);
 	if (t) {
 		memset(t, 0, sizeof(*t));
 		t->fail_level = -1;
+	} else if (s->walk_pgd == mm->pgd && s->walk_base == base) {
+		ref->tpfn = s->walk_tpfn; /* same leaf table as the last walk */
+		ref->idx = pt_index(m, va, last);
+		return 0;
 	}
 	for (unsigned l = 0;; l++) {
 		unsigned idx = pt_index(m, va, l);
@@ -336,6 +357,9 @@ int pt_walk(struct machine *m, struct mm_struct *mm, uint64_t va, int alloc, str
 			ref->idx = idx;
 			if (t)
 				t->pte = e;
+			s->walk_pgd = mm->pgd;
+			s->walk_base = base;
+			s->walk_tpfn = tpfn;
 			return 0;
 		}
 		if (!pte_present(e)) {

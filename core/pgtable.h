@@ -24,6 +24,15 @@ struct pgtable_state {
 	uint8_t **vals;
 	uint32_t cap, nr;
 	uint64_t nr_pgtable; /* PT_PGTABLE frames: meminfo PageTables */
+	/*
+	 * Host-side memos, not machine state (never saved, reset on load): the last kmap hit,
+	 * and the last leaf table reached by a walk (like the MMU's paging-structure cache:
+	 * a fault on the next page of the same table skips the upper levels).
+	 */
+	uint32_t memo_pfn;
+	uint8_t *memo_ptr;
+	uint32_t walk_pgd, walk_tpfn;
+	uint64_t walk_base;
 };
 
 /* x86 PTE bits (arch/x86/include/asm/pgtable_types.h). */

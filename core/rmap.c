@@ -1,7 +1,8 @@
 /*
  * Reverse mapping (mm/rmap.c): from a frame back to the PTEs that map it. Anonymous pages
- * carry their virtual page number (low 32 bits in page->private); file pages their file
- * offset. rmap_walk tries every mm's VMAs that could hold that address and checks the PTE.
+ * carry their virtual page number (low 32 bits in page->private); file pages their inode
+ * and offset (filemap.h file_page_private). rmap_walk tries every mm's VMAs that could hold that
+ * address and checks the PTE.
  */
 #include "rmap.h"
 
@@ -37,14 +38,16 @@ static void rmap_walk_anon(struct machine *m, uint32_t pfn, rmap_fn fn, void *ct
 	}
 }
 
-/* rmap_walk_file(): every file VMA whose window covers the page's offset. */
+/* rmap_walk_file(): every VMA of the page's file whose window covers its offset. */
 static void rmap_walk_file(struct machine *m, uint32_t pfn, rmap_fn fn, void *ctx)
 {
-	uint64_t pgoff = m->pa.mem_map[pfn].private;
+	uint32_t priv = m->pa.mem_map[pfn].private;
+	uint32_t ino = priv >> FILE_PGOFF_BITS;
+	uint64_t pgoff = priv & FILE_PGOFF_MASK;
 	for (uint32_t i = 0; i < m->mmap.nr_mms; i++) {
 		struct mm_struct *mm = m->mmap.mms[i];
 		for (struct vm_area_struct *v = mm->mmap; v; v = v->vm_next) {
-			if (!v->vm_file || (v->vm_flags & VM_MIXEDMAP) || pgoff < v->vm_pgoff)
+			if (v->vm_file != ino || (v->vm_flags & VM_MIXEDMAP) || pgoff < v->vm_pgoff)
 				continue;
 			uint64_t va = v->vm_start + ((pgoff - v->vm_pgoff) << PAGE_SHIFT);
 			if (va < v->vm_end)
@@ -102,7 +105,9 @@ static void unmap_one(struct machine *m, struct mm_struct *mm, struct vm_area_st
 	uint64_t swp = *(uint64_t *)ctx;
 	uint32_t pfn = pte_pfn(m, pte);
 	struct page *p = &m->pa.mem_map[pfn];
-	if (pte & _PAGE_DIRTY)
+	if ((pte & _PAGE_DIRTY) && page_type(p) == PT_FILE)
+		set_page_dirty(m, pfn); /* the page cache must write it back */
+	else if (pte & _PAGE_DIRTY)
 		p->flags |= PG_dirty;
 	mm->rss[mm_counter(m, vma, pfn)]--;
 	if (page_type(p) == PT_ANON && swp) {

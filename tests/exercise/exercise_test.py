@@ -125,11 +125,26 @@ def test_cli(s, ctl):
     r = run("exercise", "topics")
     expect(r.returncode == 0 and "buddyinfo" in r.stdout, "topics: %r" % (r,))
     r = run("exercise", "new", "nope")
-    expect(r.returncode == 1 and "unknown exercise topic" in r.stderr, "bad topic: %r" % (r,))
+    expect(r.returncode == 1 and "no exercise topic \"nope\"" in r.stderr, "bad topic: %r" % (r,))
     r = run("exercise", "frobnicate")
     expect(r.returncode == 2, "bad verb exit code: %r" % (r,))
     r = run("-o", "json", "exercise", "new", "slab", "--seed", "3")
     expect(r.returncode == 0 and json.loads(r.stdout)["seed"] == "3", "json: %r" % (r,))
+    # Without --seed one is picked, printed, and the printed command answers the same exercise.
+    r = run("exercise", "new", "replacement")
+    expect(r.returncode == 0, "new without seed: %r" % (r,))
+    seed = r.stdout.rsplit("--seed ", 1)[1].split()[0]
+    r2 = run("exercise", "new", "replacement", "--seed", seed)
+    expect(r2.stdout == r.stdout, "picked seed %s does not reproduce" % seed)
+    sol = run("exercise", "solve", "replacement", "--seed", seed)
+    letters = "".join(w.split("=")[1] for w in sol.stdout.split("\n")[0].split()[1:])
+    r = run("exercise", "answer", "replacement", "--seed", seed, letters)
+    expect(r.returncode == 0 and ": correct" in r.stdout, "letters %s: %r" % (letters, r))
+    for bad in (["exercise", "answer", "slab", "1"], ["exercise", "solve", "slab"],
+                ["exercise", "new"], ["exercise", "new", "slab", "--seed", "x"],
+                ["exercise", "answer", "slab", "--seed", "3"]):
+        r = run(*bad)
+        expect(r.returncode == 2 and r.stderr, "usage error %r: %r" % (bad, r))
 
 
 def main():

@@ -352,6 +352,94 @@ static void test_snapshot_round_trip(void **state)
 	machine_destroy(m);
 }
 
+static uint32_t make_file(struct machine *m, const char *name, uint64_t size)
+{
+	struct op op = {.kind = OP_FILE_CREATE};
+	snprintf(op.u.file_create.name, sizeof(op.u.file_create.name), "%s", name);
+	op.u.file_create.size = size;
+	return (uint32_t)apply_expect(m, &op, VM_OK).value;
+}
+
+/* File mappings: major fault on a page-cache miss, minor on a hit, COW on a private write. */
+static void test_file_faults(void **state)
+{
+	(void)state;
+	struct machine *m = new_machine(ARCH_X86_64, 16ull << 20);
+	uint32_t ino = make_file(m, "/data/f1", 3 * PAGE_SIZE);
+	uint32_t a = vm_spawn(m, "reader"), b = vm_spawn(m, "writer");
+	struct op op = vm_mmap_op(a, 0, 3 * PAGE_SIZE, PROT_READ_, MAP_PRIVATE_);
+	op.u.mmap.file = ino;
+	uint64_t va = apply_expect(m, &op, VM_OK).value;
+	assert_non_null(strstr(vm_proc(m, "1/maps"), "r--p 00000000 08:01 "));
+	assert_non_null(strstr(vm_proc(m, "1/maps"), " /data/f1\n"));
+	uint64_t maj = vm_event(m, PGMAJFAULT);
+	struct op_result r = vm_access(m, a, va + PAGE_SIZE, ACCESS_READ);
+	assert_int_equal(r.fault, FAULT_MAJOR);
+	assert_int_equal(r.major, 1);
+	assert_int_equal(vm_event(m, PGMAJFAULT), maj + 1);
+	uint32_t fpfn = pte_pfn_of(m, a, va + PAGE_SIZE);
+	assert_int_equal(page_type(&m->pa.mem_map[fpfn]), PT_FILE);
+	assert_int_equal(m->pa.mem_map[fpfn].refcount, 2); /* page cache + one mapping */
+	/* The writer maps the same file shared and private: the cached page is a minor fault. */
+	op = vm_mmap_op(b, 0, 3 * PAGE_SIZE, RW, MAP_SHARED_);
+	op.u.mmap.file = ino;
+	uint64_t vb = apply_expect(m, &op, VM_OK).value;
+	r = vm_access(m, b, vb + PAGE_SIZE, ACCESS_WRITE);
+	assert_int_equal(r.fault, FAULT_MINOR);
+	assert_int_equal(pte_pfn_of(m, b, vb + PAGE_SIZE), fpfn);
+	assert_int_equal(m->pa.mem_map[fpfn].refcount, 3);
+	assert_int_equal(page_mapcount(m, fpfn), 2);
+	assert_true(m->pa.mem_map[fpfn].flags & PG_dirty);
+	op = vm_mmap_op(b, 0, PAGE_SIZE, RW, MAP_PRIVATE_);
+	op.u.mmap.file = ino;
+	op.u.mmap.offset = PAGE_SIZE;
+	uint64_t vp = apply_expect(m, &op, VM_OK).value;
+	r = vm_access(m, b, vp, ACCESS_WRITE); /* do_cow_fault: a private anon copy */
+	assert_int_equal(r.fault, FAULT_MINOR);
+	assert_int_equal(page_type(&m->pa.mem_map[pte_pfn_of(m, b, vp)]), PT_ANON);
+	assert_int_equal(m->pa.mem_map[fpfn].refcount, 3);
+	const struct mm_struct *mm = find_task(m, b)->mm;
+	assert_int_equal(mm->rss[MM_FILEPAGES], 1);
+	assert_int_equal(mm->rss[MM_ANONPAGES], 1);
+	/* rmap finds both mappings of the file page: referenced bits, then unmap. */
+	assert_int_equal(page_referenced(m, fpfn), 2);
+	assert_int_equal(page_referenced(m, fpfn), 0);
+	assert_int_equal(try_to_unmap(m, fpfn, 0), 0);
+	assert_int_equal(m->pa.mem_map[fpfn].refcount, 1);
+	assert_int_equal(mm->rss[MM_FILEPAGES], 0);
+	assert_machine_ok(m);
+	/* Beyond EOF: SIGBUS, which kills like SIGSEGV. */
+	op = vm_mmap_op(a, 0, 8 * PAGE_SIZE, PROT_READ_, MAP_PRIVATE_);
+	op.u.mmap.file = ino;
+	uint64_t vbig = apply_expect(m, &op, VM_OK).value;
+	r = vm_access(m, a, vbig + 5 * PAGE_SIZE, ACCESS_READ);
+	assert_int_equal(r.fault, FAULT_SEGV);
+	assert_null(find_task(m, a));
+	machine_destroy(m);
+}
+
+/* Anonymous pages: rmap across a fork, and the TLB entry dropped with the young bit. */
+static void test_rmap_anon(void **state)
+{
+	(void)state;
+	struct machine *m = new_machine(ARCH_I386, 16ull << 20);
+	uint32_t pid = vm_spawn(m, "p");
+	uint64_t a = vm_mmap(m, pid, 0, PAGE_SIZE, RW, ANON);
+	vm_access(m, pid, a, ACCESS_WRITE);
+	uint32_t child = vm_fork(m, OP_FORK, pid, 0);
+	uint32_t pfn = pte_pfn_of(m, pid, a);
+	assert_int_equal(m->pa.mem_map[pfn].private, a >> PAGE_SHIFT);
+	assert_int_equal(page_referenced(m, pfn), 2); /* both PTEs were young after fork */
+	assert_int_equal(page_referenced(m, pfn), 0);
+	struct op_result r = vm_access(m, child, a, ACCESS_READ);
+	assert_int_equal(r.tlb_misses, 1); /* the young bit is set again by a walk */
+	assert_int_equal(page_referenced(m, pfn), 1);
+	/* Without a swap entry an anon page cannot be unmapped. */
+	assert_int_equal(try_to_unmap(m, pfn, 0), -1);
+	assert_int_equal(page_mapcount(m, pfn), 2);
+	machine_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -364,6 +452,8 @@ int main(void)
 	    cmocka_unit_test(test_tlb_scripted_loop),
 	    cmocka_unit_test(test_map_driver),
 	    cmocka_unit_test(test_snapshot_round_trip),
+	    cmocka_unit_test(test_file_faults),
+	    cmocka_unit_test(test_rmap_anon),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include "vm_helpers.h"
 
 static uint64_t rng_state;
+static uint32_t file_ino;
 
 static uint64_t rnd(uint64_t n)
 {
@@ -69,6 +70,12 @@ static void random_op(struct machine *m, struct op *op)
 		op->u.mmap.len = (rnd(8) + 1) * 0x1000 + (rnd(10) == 0 ? 7 : 0);
 		op->u.mmap.prot = (uint32_t)rnd(8);
 		op->u.mmap.flags = (rnd(5) ? MAP_PRIVATE_ : MAP_SHARED_) | MAP_ANONYMOUS_;
+		if (rnd(4) ==
+		    0) { /* a mapping of the test file (inode 2 .. ), maybe at an offset */
+			op->u.mmap.flags &= ~MAP_ANONYMOUS_;
+			op->u.mmap.file = file_ino;
+			op->u.mmap.offset = rnd(4) * 0x1000;
+		}
 		if (rnd(3) == 0) {
 			op->u.mmap.flags |= MAP_FIXED_;
 			op->u.mmap.addr = pick_addr(m, pid);
@@ -116,6 +123,10 @@ static void run(enum machine_arch arch, uint64_t seed, int nops)
 	struct machine *m = machine_create(&cfg, err, sizeof(err));
 	assert_non_null(m);
 	rng_state = seed;
+	struct op fop = {.kind = OP_FILE_CREATE};
+	strcpy(fop.u.file_create.name, "/data/random");
+	fop.u.file_create.size = 6 * 0x1000 + 100;
+	file_ino = (uint32_t)apply_expect(m, &fop, VM_OK).value;
 	int ok = 0, segv = 0;
 	for (int i = 0; i < nops; i++) {
 		struct op op;
