@@ -336,6 +336,44 @@ static void apply(struct srv_call *c)
 /* ------------------------------------------------------------------------------------ */
 /* Inspection */
 
+/*
+ * The numbers of a key/value view: lines "Name:   123 kB", "Name: 123" or "name 123" (one
+ * name, one unsigned number, optional unit). Lines of any other shape are skipped, so a
+ * tabular view yields nothing. Names point into text (terminated in place).
+ */
+static size_t proc_fields(char *text, Vmsim__V1__Counter *out, Vmsim__V1__Counter **ptr, size_t max)
+{
+	size_t n = 0;
+	for (char *line = text, *next; line && *line && n < max; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		char *name = line, *p = line;
+		while (*p && *p != ':' && *p != ' ' && *p != '\t')
+			p++;
+		if (p == name || !*p)
+			continue;
+		char *end_name = p;
+		if (*p == ':')
+			p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p < '0' || *p > '9')
+			continue;
+		char *end;
+		unsigned long long v = strtoull(p, &end, 10);
+		if (*end && strcmp(end, " kB") != 0 && strcmp(end, " pages") != 0)
+			continue;
+		*end_name = 0;
+		vmsim__v1__counter__init(&out[n]);
+		out[n].name = name;
+		out[n].value = v;
+		ptr[n] = &out[n];
+		n++;
+	}
+	return n;
+}
+
 static void proc(struct srv_call *c)
 {
 	const Vmsim__V1__ProcRequest *req = (const void *)c->req;
@@ -366,7 +404,18 @@ static void proc(struct srv_call *c)
 		resp.seq = machine_seq(sm->m);
 		resp.n_views = nv;
 		resp.views = (char **)proc_view_names;
+		/* Parse a copy: the text goes out as printed. */
+		char *copy = sb.buf ? strdup(sb.buf) : NULL;
+		Vmsim__V1__Counter *fields = calloc(256, sizeof(*fields));
+		Vmsim__V1__Counter **fp = calloc(256, sizeof(*fp));
+		if (copy && fields && fp) {
+			resp.n_fields = proc_fields(copy, fields, fp, 256);
+			resp.fields = fp;
+		}
 		rpc_reply(c, &resp.base);
+		free(copy);
+		free(fields);
+		free(fp);
 	}
 	strbuf_release(&sb);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rpc.h"
@@ -198,6 +199,31 @@ static int demo_create(struct srv *s)
 	return 0;
 }
 
+/* Without --web: the source tree's web/ (a build), else the installed copy next to the binary
+ * (PREFIX/bin/vmsimd -> PREFIX/share/vmsim/web), else /usr/share/vmsim/web. */
+static void default_web_dir(char *out, size_t len)
+{
+	struct stat st;
+	if (stat(out, &st) == 0 && S_ISDIR(st.st_mode))
+		return;
+	char exe[PATH_MAX];
+	size_t n = sizeof(exe);
+	if (uv_exepath(exe, &n) == 0) {
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = 0;
+			char cand[PATH_MAX + 32];
+			snprintf(cand, sizeof(cand), "%s/../share/vmsim/web", exe);
+			if (stat(cand, &st) == 0 && S_ISDIR(st.st_mode)) {
+				snprintf(out, len, "%s", cand);
+				return;
+			}
+		}
+	}
+	if (stat("/usr/share/vmsim/web", &st) == 0 && S_ISDIR(st.st_mode))
+		snprintf(out, len, "/usr/share/vmsim/web");
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -220,7 +246,7 @@ int main(int argc, char **argv)
 	snprintf(s.cfg.web_dir, sizeof(s.cfg.web_dir), "%s", VMSIM_WEB_DIR);
 	s.cfg.open = 1;
 	unsigned long long v;
-	int opt;
+	int opt, web_given = 0;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l':
@@ -245,6 +271,7 @@ int main(int argc, char **argv)
 			break;
 		case 'w':
 			snprintf(s.cfg.web_dir, sizeof(s.cfg.web_dir), "%s", optarg);
+			web_given = 1;
 			break;
 		case 'b':
 		case 'c':
@@ -278,6 +305,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (!web_given)
+		default_web_dir(s.cfg.web_dir, sizeof(s.cfg.web_dir));
 	signal(SIGPIPE, SIG_IGN);
 	char err[256];
 	if (rpc_init(err, sizeof(err))) {

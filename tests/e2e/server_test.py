@@ -240,6 +240,49 @@ def test_process_flow_curl():
                      "not_found", "access by an unknown process")
 
 
+def test_proc_fields():
+    with Server() as srv:
+        rpc(srv, "CreateMachine", {"config": {"ramBytes": "33554432"}})
+        st, mi = rpc(srv, "Proc", {"machineId": "m1", "path": "meminfo"})
+        f = {x["name"]: int(x["value"]) for x in mi["fields"]}
+        check(mi["fields"][0]["name"] == "MemTotal" and f["MemTotal"] ==
+              int(mi["text"].split()[1]), "meminfo fields: %r" % mi["fields"][:3])
+        st, c = rpc(srv, "Counters", {"machineId": "m1"})
+        counters = {x["name"]: int(x["value"]) for x in c["counters"]}
+        check(f["MemFree"] == counters["nr_free_pages"] * 4, "MemFree = nr_free_pages * 4 kB")
+        st, bi = rpc(srv, "Proc", {"machineId": "m1", "path": "buddyinfo"})
+        check(bi["fields"] == [], "a tabular view has no fields: %r" % bi["fields"])
+
+
+def test_many_machines():
+    """2,000 machines on one server, created over one pipelined connection."""
+    with Server() as srv:
+        s = connect(srv)
+        r = Reader(s)
+        n = 2000
+        for start in range(0, n, 50):
+            s.sendall(b"".join(rpc_request("CreateMachine", {"config": {"ramBytes": "4194304"}})
+                               for _ in range(50)))
+            for i in range(50):
+                st, h, b = r.response()
+                check(st == 200 and json.loads(b)["id"] == "m%d" % (start + i + 1),
+                      "machine %d: %d" % (start + i, st))
+        s.sendall(rpc_request("ListMachines", {}))
+        st, h, b = r.response()
+        ms = json.loads(b)["machines"]
+        check(len(ms) == n and ms[-1]["id"] == "m%d" % n, "list of %d" % len(ms))
+        s.sendall(rpc_request("AllocPages", {"machineId": "m1234", "order": 2}))
+        st, h, b = r.response()
+        check(st == 200 and json.loads(b)["seq"] == "1", "machines are independent")
+        s.sendall(rpc_request("GetMachine", {"machineId": "m1233"}))
+        st, h, b = r.response()
+        check(json.loads(b)["seq"] == "0", "its neighbour is untouched")
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        st, h, b = r.response()
+        check(b"vmsim_machines %d\n" % n in b, "metrics count the machines")
+        s.close()
+
+
 def test_apply_batch():
     with Server() as srv:
         rpc(srv, "CreateMachine", {"config": {"ramBytes": "16777216"}})
