@@ -214,8 +214,8 @@ static void default_web_dir(char *out, size_t len)
 			*slash = 0;
 			char cand[PATH_MAX + 32];
 			snprintf(cand, sizeof(cand), "%s/../share/vmsim/web", exe);
-			if (stat(cand, &st) == 0 && S_ISDIR(st.st_mode)) {
-				snprintf(out, len, "%s", cand);
+			if (strlen(cand) < len && stat(cand, &st) == 0 && S_ISDIR(st.st_mode)) {
+				memcpy(out, cand, strlen(cand) + 1);
 				return;
 			}
 		}
