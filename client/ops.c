@@ -608,6 +608,13 @@ static int param_format(const ProtobufCMessage *req, const struct ctl_param *p, 
 		if (v == 0)
 			return snprintf(buf, len, "none");
 		ctl_format_prot((uint32_t)v, tmp);
+		if (tmp[0] == '-') { /* "-w-" would read back as an option: write "w" */
+			char *q = tmp;
+			for (const char *p = tmp; *p; p++)
+				if (*p != '-')
+					*q++ = *p;
+			*q = '\0';
+		}
 		return snprintf(buf, len, "%s", tmp);
 	case P_ZONE:
 		for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++)

@@ -170,11 +170,30 @@ function showMachine(m) {
   $('#m-desc').textContent = `${m.id} · ${c.arch === 'ARCH_I386' ? 'i386' : 'x86_64'} · ${kib(n(c.ramBytes) / 1024)} RAM · ${(c.policy || 'POLICY_LINUX').replace('POLICY_', '').toLowerCase()} reclaim`;
 }
 
-function renderStats(m, fm) {
+// In the past the per-frame picture is not available: the map is dimmed and a summary of the
+// frames by owner at that point (the server's frames_* counters) is laid over it.
+async function showPast(snap) {
+  const box = $('#fm-past');
+  if (snap.at === null) {
+    box.hidden = true;
+    $('#framemap').classList.remove('past');
+    return;
+  }
+  const c = await snap.counters();
+  const cm = Object.fromEntries((c.counters || []).map((x) => [x.name, n(x.value)]));
+  const owners = Object.keys(cm).filter((k) => k.startsWith('frames_') && cm[k]);
+  box.innerHTML = `<p><b>History ${snap.at}</b> (op seq ${timeTravel.pastOpSeq ?? '?'}): the frame-by-frame picture shows the present;
+    at this point the machine's frames were:</p><ul class="past-owners">${owners.map((k) => `<li data-owner="${esc(k.slice(7))}"><b>${cm[k]}</b> ${esc(k.slice(7))}</li>`).join('')}</ul>`;
+  box.hidden = false;
+  $('#framemap').classList.add('past');
+}
+
+function renderStats(m, fm, snap) {
+  const past = snap && snap.at !== null;
   const stats = [
-    ['seq', n(fm && fm.seq !== undefined ? fm.seq : m.seq)],
+    ['seq', past ? timeTravel.pastOpSeq ?? '' : n(fm && fm.seq !== undefined ? fm.seq : m.seq)],
     ['frames', n(m.nrFrames)],
-    ['free pages', fm ? (fm.zones || []).reduce((a, z) => a + n(z.freePages), 0) : n(m.freePages)],
+    ['free pages', past ? '' : fm ? (fm.zones || []).reduce((a, z) => a + n(z.freePages), 0) : n(m.freePages)],
     ['events', Math.max(0, n(m.nextEventId) - 1)],
   ];
   $('#m-stats').innerHTML = stats.map(([k, v]) => `<div><dt>${k}</dt><dd data-stat="${k}">${v}</dd></div>`).join('');
@@ -257,17 +276,24 @@ async function refresh() {
         }
       }
       const snap = new Snapshot(app.current, timeTravel.at);
-      const fm = await snap.frameMap();
-      frameMap.setData(fm, app.current.id);
-      renderStats(app.current, fm);
-      timeTravel.update(app.current);
+      let fm = null;
+      try {
+        fm = await snap.frameMap();
+      } catch (err) {
+        if (live) throw err;
+      }
+      if (fm) frameMap.setData(fm, app.current.id);
+      await timeTravel.update(app.current);
+      await showPast(snap);
+      renderStats(app.current, fm, snap);
       if (live) recordHistory(snap);
       await updateTab(snap);
-      if (app.lastChain) {
+      if (app.lastChain && live) {
         animateChain(app.lastChain, frameMap);
         app.lastChain = null;
       }
-      document.body.dataset.seq = String(n(fm.seq));
+      document.body.dataset.seq = String(live ? n(fm.seq) : timeTravel.pastOpSeq ?? '');
+      document.body.dataset.at = live ? 'live' : String(timeTravel.at);
     } catch (err) {
       if (err.code === 'not_found') {
         toast(err);

@@ -1,65 +1,93 @@
-// Time travel: a slider over the machine's op sequence. Moving it shows the machine as it was
-// after op `seq` (the server rebuilds that state from its snapshots and journal); "Live" returns
-// to the present. Shown only when the server offers the MachineAt RPC.
+// Time travel: a slider over the machine's history (its journal: ops, resets, restores). Moving it
+// shows the machine as it was at that history seq; the server rebuilds the state from the
+// nearest checkpoint plus replay (MachineAt) and renders /proc views and counters from it.
+// "Live" returns to the present. Shown when the server keeps history (vmsimd with a --db).
 
-import { call, probe, n } from './api.js';
+import { call, n, TwirpError } from './api.js';
 import { $ } from './ui.js';
 
 export class TimeTravel {
   constructor({ onChange, current }) {
     this.onChange = onChange;
     this.current = current;
-    this.at = null; // null = live
-    this.available = null;
-    this.views = new Map(); // seq -> machine id of the past view the server gave
+    this.at = null; // null = live, else a history seq
+    this.last = 0; // the end of the machine's history
+    this.reason = '';
     const slider = $('#tt-slider');
     slider.addEventListener('input', () => this.show(Number(slider.value)));
-    $('#tt-back').addEventListener('click', () => this.show(Math.max(0, (this.at ?? this.max()) - 1)));
-    $('#tt-fwd').addEventListener('click', () => this.show(Math.min(this.max(), (this.at ?? this.max()) + 1)));
-    $('#tt-live').addEventListener('click', () => this.show(this.max()));
+    $('#tt-back').addEventListener('click', () => this.show(Math.max(1, (this.at ?? this.last) - 1)));
+    $('#tt-fwd').addEventListener('click', () => this.show((this.at ?? this.last) + 1));
+    $('#tt-live').addEventListener('click', () => this.show(this.last));
   }
 
-  max() {
-    const m = this.current();
-    return m ? n(m.seq) : 0;
-  }
-
+  // A new machine, or a reset (history goes on while op seqs restart): ask the server again.
   reset() {
     this.at = null;
-    this.views.clear();
+    this.probed = null;
   }
 
+  // Called on every refresh. Asking MachineAt for "now" rebuilds the machine on the server, so
+  // it is asked once per machine; afterwards each op adds one history entry, and every past
+  // query returns the exact end of history again.
   async update(machine) {
-    if (this.available === null) this.available = await probe('MachineAt');
     const box = $('#timetravel');
+    if (this.probed !== machine.id) {
+      this.probed = machine.id;
+      this.available = false;
+      try {
+        const r = await call('MachineAt', { machineId: machine.id, seq: '0' });
+        this.base = n(r.lastSeq) || n(r.seq);
+        this.baseOpSeq = n(machine.seq);
+        this.available = true;
+      } catch (err) {
+        // bad_route: an older server; otherwise this server keeps no history for the machine
+        this.reason = `${err.code}: ${err.msg}`;
+        box.dataset.reason = this.reason;
+      }
+    }
     box.hidden = !this.available;
     if (!this.available) return;
+    if (this.at === null) this.last = this.base + Math.max(0, n(machine.seq) - this.baseOpSeq);
     const slider = $('#tt-slider');
-    const max = n(machine.seq);
-    slider.max = String(max);
-    if (this.at === null) slider.value = String(max);
-    $('#tt-label').textContent = this.at === null ? `seq ${max} (live)` : `seq ${this.at} of ${max}`;
+    slider.min = '1';
+    slider.max = String(this.last);
+    slider.value = String(this.at ?? this.last);
+    $('#tt-label').textContent = this.at === null ? `history ${this.last} (live)` : `history ${this.at} of ${this.last}${this.pastOpSeq !== undefined ? ` · op seq ${this.pastOpSeq}` : ''}`;
     box.classList.toggle('past', this.at !== null);
+    box.dataset.at = this.at === null ? 'live' : String(this.at);
     document.body.classList.toggle('in-past', this.at !== null);
   }
 
   show(seq) {
-    this.at = seq >= this.max() ? null : seq;
-    $('#tt-slider').value = String(seq);
+    this.at = seq >= this.last ? null : Math.max(1, seq);
+    this.pastOpSeq = undefined;
+    $('#tt-slider').value = String(this.at ?? this.last);
     this.onChange();
   }
 
-  // An inspection query against the past state.
-  async query(method, req, at) {
-    const view = await this.machineAt(req.machineId, at);
-    return call(method, { ...req, machineId: view });
+  learn(r) {
+    this.pastOpSeq = n(r.opSeq);
+    if (n(r.lastSeq)) {
+      this.last = n(r.lastSeq);
+      this.base = this.last;
+      const m = this.current();
+      this.baseOpSeq = m ? n(m.seq) : 0;
+    }
   }
 
-  async machineAt(id, seq) {
-    const key = `${id}@${seq}`;
-    if (!this.views.has(key)) {
-      this.views.set(key, call('MachineAt', { machineId: id, seq: String(seq) }).then((m) => m.id || m.machine?.id));
+  // An inspection query against the past: /proc views and counters come from MachineAt; the
+  // per-frame map exists only for the present.
+  async query(method, req, at) {
+    if (method === 'Proc') {
+      const r = await call('MachineAt', { machineId: req.machineId, seq: String(at), path: req.path });
+      this.learn(r);
+      return { path: r.path, text: r.text, seq: r.opSeq };
     }
-    return this.views.get(key);
+    if (method === 'Counters') {
+      const r = await call('MachineAt', { machineId: req.machineId, seq: String(at) });
+      this.learn(r);
+      return { seq: r.opSeq, counters: r.counters || [] };
+    }
+    throw new TwirpError('unimplemented', `${method} shows the present only`, {}, method);
   }
 }

@@ -6,7 +6,7 @@
 //
 // usage: node run.mjs --vmsimd build/server/vmsimd --web web --out build/tests/browser/out
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -53,6 +53,8 @@ const BASE = `http://127.0.0.1:${port}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'vmsim-browser-'));
 const serverLog = [];
 const serverArgs = ['--open', '--listen', `127.0.0.1:${port}`, '--web', WEB];
+// a server that keeps history gets a throwaway database (time travel works on it too)
+if (spawnSync(VMSIMD, ['--help'], { encoding: 'utf8' }).stdout.includes('--db')) serverArgs.push('--db', ':memory:');
 if (args['server-args']) serverArgs.push(...args['server-args'].split(' ').map((a) => a.replace('{dir}', dataDir)));
 const server = spawn(VMSIMD, serverArgs, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dataDir });
 server.stdout.on('data', (d) => serverLog.push(String(d)));
@@ -528,6 +530,16 @@ if (await opWorks('Spawn', { name: 'probe' })) {
     assert(/RW/.test(pte) && /DIRTY/.test(pte) && /PRESENT/.test(pte), `new PTE is present, writable and dirty: ${pte}`);
     await settle();
     eq(await crow.locator('td:nth-child(6)').textContent(), '12 kB COW', 'one page less shared after the copy');
+    // page tables and kernel stacks got their own colours
+    await tab('memory');
+    const now = decodeFrames(await api('FrameMap', { machineId }));
+    for (const cat of ['pgtable', 'kstack', 'anon']) {
+      const p = now.indexOf(cat);
+      assert(p >= 0, `server has a ${cat} frame`);
+      eq(await pixel(p), await colourOf(cat), `colour of ${cat} pfn ${p}`);
+    }
+    assert(!(await page.$('.fm-legend [data-cat="other"]')), 'every page type has its own colour');
+    await tab('procs');
     await shot('09b-page-walk');
   });
 } else skip('process view', 'server has no processes');
@@ -556,6 +568,45 @@ if (await has('ListExercises')) {
     await shot('13-exercises');
   });
 } else skip('exercises', 'server has no exercise RPCs');
+
+if (await has('MachineAt')) {
+  await step('the time slider shows past states and comes back to the present', async () => {
+    await tab('buddy');
+    await page.waitForSelector('#timetravel:not([hidden])');
+    const now = await api('MachineAt', { machineId, seq: '0', path: 'buddyinfo' });
+    const last = Number(now.lastSeq);
+    assert(last >= 3, `history has entries (${last})`);
+    // one step back: the page shows the buddyinfo the server rebuilds for that point
+    await page.click('#tt-back');
+    await page.waitForFunction((s) => document.body.dataset.at === String(s) && !window.vmsim.refreshing, last - 1);
+    const prev = await api('MachineAt', { machineId, seq: String(last - 1), path: 'buddyinfo' });
+    eq(await page.textContent('#buddyinfo'), prev.text, `buddyinfo at history ${last - 1}`);
+    eq(await page.textContent('[data-stat="seq"]'), prev.opSeq, 'op seq of that point');
+    // far back: the first entries, before most allocations
+    await page.fill('#tt-slider', '2');
+    await page.dispatchEvent('#tt-slider', 'input');
+    await page.waitForFunction(() => document.body.dataset.at === '2' && !window.vmsim.refreshing);
+    const early = await api('MachineAt', { machineId, seq: '2', path: 'buddyinfo' });
+    eq(await page.textContent('#buddyinfo'), early.text, 'buddyinfo at history 2');
+    assert(early.text !== now.text, 'the past differs from the present');
+    await shot('14-time-travel-buddy');
+    await page.click('#tab-memory');
+    await page.waitForFunction(() => !window.vmsim.refreshing && !window.vmsim.dirty);
+    assert(await page.isVisible('#fm-past'), 'the map says it shows the present');
+    const past = await api('MachineAt', { machineId, seq: '2' });
+    const free = past.counters.find((c) => c.name === 'frames_free');
+    eq(await page.textContent('#fm-past [data-owner="free"] b'), free.value, 'free frames at history 2');
+    await shot('14-time-travel');
+    // ops are refused while looking at the past, then Live returns
+    await page.click('#tt-fwd');
+    await page.waitForFunction(() => document.body.dataset.at === '3' && !window.vmsim.refreshing);
+    await page.click('#tt-live');
+    await page.waitForFunction(() => document.body.dataset.at === 'live' && !window.vmsim.refreshing);
+    assert(!(await page.isVisible('#fm-past')), 'the map is live again');
+    await tab('buddy');
+    eq(await page.textContent('#buddyinfo'), (await api('Proc', { machineId, path: 'buddyinfo' })).text, 'back to the present');
+  });
+} else skip('time slider', 'server has no MachineAt');
 
 await step('tabs work from the keyboard', async () => {
   await page.focus('#tab-drive');
