@@ -389,6 +389,8 @@ static int access_one(struct machine *m, struct task_struct *t, uint64_t va, enu
 	if (!pte_allows(m, pte, kind)) {
 		count_vm_event(m, PGFAULT);
 		struct vm_area_struct *vma = find_vma(t->mm, va);
+		if (vma && vma->vm_start > va && expand_stack(m, t->mm, vma, va) == 0)
+			vma = find_vma(t->mm, va);
 		if (!vma || vma->vm_start > va) {
 			ev_emit(m, EV_PAGE_FAULT, t->pid, va, 0, access_names[kind]);
 			segv(m, t, va, va < PAGE_SIZE ? "NULL pointer: no VMA" : "no VMA", res);

@@ -30,6 +30,7 @@ static const char *const mmap_tmpl[] = {
     [EV_EXIT_MMAP & 0xff] = "exit_mmap: mm {a}, {b} vmas",
     [EV_MM_ALLOC & 0xff] = "mm_alloc: mm {a} pgd pfn {B}",
     [EV_MMDROP & 0xff] = "mmdrop: mm {a} freed",
+    [EV_EXPAND_STACK & 0xff] = "expand_stack: [stack] grows down from {A} to {B}",
 };
 
 const struct event_table mmap_events = {5, mmap_tmpl, ARRAY_SIZE(mmap_tmpl)};
@@ -381,6 +382,30 @@ static struct vm_area_struct *vma_merge(struct machine *m, struct mm_struct *mm,
 	return vma;
 }
 
+/* ---- stack growth ---------------------------------------------------------------------- */
+
+#define STACK_RLIMIT    (8ull << 20)   /* RLIMIT_STACK default: 8 MiB */
+#define STACK_GUARD_GAP (256ull << 12) /* stack_guard_gap: 256 pages kept free below */
+
+/*
+ * expand_downwards(): a fault below a VM_GROWSDOWN VMA grows it down to the faulting page,
+ * within RLIMIT_STACK and keeping the guard gap above the VMA below. 0 on success.
+ */
+int expand_stack(struct machine *m, struct mm_struct *mm, struct vm_area_struct *vma, uint64_t addr)
+{
+	uint64_t start = addr & PAGE_MASK_;
+	struct vm_area_struct *prev = vma->vm_prev;
+	if (!(vma->vm_flags & VM_GROWSDOWN) || start >= vma->vm_start ||
+	    vma->vm_end - start > STACK_RLIMIT || start < mmap_min_addr(m) ||
+	    (prev && prev->vm_end + STACK_GUARD_GAP > start))
+		return -1;
+	ev_emit(m, EV_EXPAND_STACK, vma->vm_start, start, 0, NULL);
+	vm_stat_account(mm, vma->vm_flags, (int64_t)((vma->vm_start - start) >> PAGE_SHIFT));
+	vma->vm_start = start; /* the tree order is unchanged: nothing lies in between */
+	vma->vm_pgoff = start >> PAGE_SHIFT;
+	return 0;
+}
+
 /* ---- mmap / munmap ------------------------------------------------------------------ */
 
 /* unmapped_area_topdown(): the highest gap of len bytes below mmap_base. */
@@ -452,6 +477,8 @@ static uint32_t calc_vm_flags(uint32_t prot, uint32_t flags)
 	              (prot & PROT_EXEC_ ? VM_EXEC : 0) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
 	if (flags & MAP_SHARED_)
 		vf |= VM_SHARED | VM_MAYSHARE;
+	else if (prot & PROT_WRITE_)
+		vf |= VM_ACCOUNT; /* accountable_mapping(): private and writable */
 	return vf;
 }
 
@@ -614,6 +641,8 @@ static enum vm_err do_mprotect(struct machine *m, struct mm_struct *mm, uint64_t
 			return op_fail(res, VM_ENOMEM, "mprotect: out of memory splitting a VMA");
 		uint32_t nf = (v->vm_flags & ~(VM_READ | VM_WRITE | VM_EXEC)) |
 		              (calc_vm_flags(prot, 0) & (VM_READ | VM_WRITE | VM_EXEC));
+		if ((nf & (VM_WRITE | VM_SHARED)) == VM_WRITE)
+			nf |= VM_ACCOUNT; /* mprotect_fixup charges a newly writable private VMA */
 		vm_stat_account(mm, v->vm_flags, -(int64_t)vma_pages(v));
 		v->vm_flags = nf;
 		vm_stat_account(mm, v->vm_flags, (int64_t)vma_pages(v));
@@ -651,7 +680,8 @@ static enum vm_err do_brk(struct machine *m, struct mm_struct *mm, uint64_t brk,
 		return op_fail(res, VM_ENOMEM, "brk: out of memory splitting the heap");
 	if (newend > oldend &&
 	    !mmap_region(m, mm, oldend, newend - oldend,
-	                 VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC, 0, 0))
+	                 VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT, 0,
+	                 0))
 		return op_fail(res, VM_ENOMEM, "brk: out of memory for the heap VMA");
 	mm->brk = brk;
 	res->value = brk;
@@ -728,13 +758,15 @@ enum vm_err setup_image(struct machine *m, struct mm_struct *mm, const char *nam
 	uint32_t img = VM_EXECIMAGE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
 	uint64_t text_pages = PAGE_ALIGN(text) >> PAGE_SHIFT;
 	if (!mmap_region(m, mm, mm->start_code, PAGE_ALIGN(text), img | VM_READ | VM_EXEC, 0, 0) ||
-	    !mmap_region(m, mm, mm->start_data, PAGE_ALIGN(data), img | VM_READ | VM_WRITE, 0,
-	                 text_pages) ||
+	    !mmap_region(m, mm, mm->start_data, PAGE_ALIGN(data),
+	                 img | VM_READ | VM_WRITE | VM_ACCOUNT, 0, text_pages) ||
 	    (bss_end > bss_start &&
 	     !mmap_region(m, mm, bss_start, bss_end - bss_start,
-	                  VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC, 0, 0)) ||
+	                  VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT,
+	                  0, 0)) ||
 	    !mmap_region(m, mm, stack_start, ts - stack_start,
-	                 VM_READ | VM_WRITE | VM_GROWSDOWN | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC,
+	                 VM_READ | VM_WRITE | VM_GROWSDOWN | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC |
+	                     VM_ACCOUNT,
 	                 0, 0))
 		return op_fail(res, VM_ENOMEM, "image: out of memory for the VMAs");
 	return VM_OK;
@@ -976,8 +1008,8 @@ void show_maps(const struct machine *m, const struct mm_struct *mm, struct strbu
 
 struct smaps_ctx {
 	const struct vm_area_struct *vma;
-	uint64_t rss, pss, shared_clean, shared_dirty, private_clean, private_dirty, referenced,
-	    anon, swap;
+	uint64_t rss, pss, pss_dirty, shared_clean, shared_dirty, private_clean, private_dirty,
+	    referenced, anon, swap;
 };
 
 static void smaps_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref ref, uint64_t pte)
@@ -996,6 +1028,8 @@ static void smaps_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref 
 	int dirty = (pte & _PAGE_DIRTY) || (m->pa.mem_map[pfn].flags & PG_dirty);
 	c->rss += PAGE_SIZE;
 	c->pss += (PAGE_SIZE << 12) / (uint64_t)(mc > 0 ? mc : 1);
+	if (dirty)
+		c->pss_dirty += (PAGE_SIZE << 12) / (uint64_t)(mc > 0 ? mc : 1);
 	if (mc >= 2)
 		*(dirty ? &c->shared_dirty : &c->shared_clean) += PAGE_SIZE;
 	else
@@ -1019,7 +1053,8 @@ static void show_vm_flags(const struct vm_area_struct *v, struct strbuf *sb)
 	} mnemonics[] = {
 	    {VM_READ, "rd"},      {VM_WRITE, "wr"},    {VM_EXEC, "ex"},       {VM_SHARED, "sh"},
 	    {VM_MAYREAD, "mr"},   {VM_MAYWRITE, "mw"}, {VM_MAYEXEC, "me"},    {VM_MAYSHARE, "ms"},
-	    {VM_GROWSDOWN, "gd"}, {VM_IO, "io"},       {VM_DONTEXPAND, "de"}, {VM_MIXEDMAP, "mm"},
+	    {VM_GROWSDOWN, "gd"}, {VM_IO, "io"},       {VM_DONTEXPAND, "de"}, {VM_ACCOUNT, "ac"},
+	    {VM_MIXEDMAP, "mm"},
 	};
 	strbuf_adds(sb, "VmFlags: ");
 	for (size_t i = 0; i < ARRAY_SIZE(mnemonics); i++)
@@ -1039,14 +1074,24 @@ void show_smaps(const struct machine *m, const struct mm_struct *mm, struct strb
 		smaps_line(sb, "MMUPageSize:", PAGE_SIZE);
 		smaps_line(sb, "Rss:", c.rss);
 		smaps_line(sb, "Pss:", c.pss >> 12);
+		smaps_line(sb, "Pss_Dirty:", c.pss_dirty >> 12);
 		smaps_line(sb, "Shared_Clean:", c.shared_clean);
 		smaps_line(sb, "Shared_Dirty:", c.shared_dirty);
 		smaps_line(sb, "Private_Clean:", c.private_clean);
 		smaps_line(sb, "Private_Dirty:", c.private_dirty);
 		smaps_line(sb, "Referenced:", c.referenced);
 		smaps_line(sb, "Anonymous:", c.anon);
+		smaps_line(sb, "KSM:", 0);
+		smaps_line(sb, "LazyFree:", 0);
+		smaps_line(sb, "AnonHugePages:", 0);
+		smaps_line(sb, "ShmemPmdMapped:", 0);
+		smaps_line(sb, "FilePmdMapped:", 0);
+		smaps_line(sb, "Shared_Hugetlb:", 0);
+		strbuf_adds(sb, "Private_Hugetlb:       0 kB\n"); /* the one 7-wide field */
 		smaps_line(sb, "Swap:", c.swap);
+		smaps_line(sb, "SwapPss:", c.swap);
 		smaps_line(sb, "Locked:", 0);
+		strbuf_adds(sb, "THPeligible:    0\n");
 		show_vm_flags(v, sb);
 	}
 }

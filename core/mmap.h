@@ -26,6 +26,7 @@
 #define VM_GROWSDOWN  0x00000100u
 #define VM_IO         0x00004000u
 #define VM_DONTEXPAND 0x00040000u
+#define VM_ACCOUNT    0x00100000u /* private writable: counted as committed memory */
 #define VM_MIXEDMAP   0x10000000u /* map_driver: pages inserted by a fault handler */
 #define VM_EXECIMAGE  0x40000000u /* vmsim: text/data of the program image (named after it) */
 
@@ -104,6 +105,7 @@ enum {
 	EV_EXIT_MMAP,
 	EV_MM_ALLOC,
 	EV_MMDROP,
+	EV_EXPAND_STACK,
 };
 
 int mmap_init(struct machine *m);
@@ -135,6 +137,9 @@ void zap_page_range(struct machine *m, struct mm_struct *mm, uint64_t start, uin
 void update_hiwater_rss(struct mm_struct *mm);
 uint64_t get_mm_rss(const struct mm_struct *mm);
 uint64_t mmap_min_addr(const struct machine *m);
+/* Grows a VM_GROWSDOWN VMA down to addr (within RLIMIT_STACK); 0 or -1. */
+int expand_stack(struct machine *m, struct mm_struct *mm, struct vm_area_struct *vma,
+                 uint64_t addr);
 int vma_is_stack(const struct mm_struct *mm, const struct vm_area_struct *vma);
 
 int mm_counter(const struct machine *m, const struct vm_area_struct *vma, uint32_t pfn);

@@ -322,6 +322,26 @@ static void test_madvise_dontneed(void **state)
 	machine_destroy(m);
 }
 
+static void test_stack_grows_down(void **state)
+{
+	(void)state;
+	struct machine *m = new_machine(ARCH_I386, 16ull << 20);
+	uint32_t pid = vm_spawn(m, "deep");
+	const struct mm_struct *mm = find_task(m, pid)->mm;
+	assert_int_equal(mm->stack_vm, 33); /* 132 KiB */
+	/* A touch 8 KiB below [stack] grows it (expand_stack) and faults the page in. */
+	struct op_result r = vm_access(m, pid, 0xbffdf000 - 0x2000, ACCESS_WRITE);
+	assert_int_equal(r.fault, FAULT_MINOR);
+	assert_int_equal(mm->stack_vm, 35);
+	assert_non_null(strstr(vm_proc(m, "1/maps"), "bffdd000-c0000000 rw-p 00000000 00:00 0 "
+	                                             "         [stack]\n"));
+	assert_non_null(strstr(vm_proc(m, "1/status"), "VmStk:\t     140 kB\n"));
+	/* Beyond RLIMIT_STACK (8 MiB from the top) there is no stack: SIGSEGV. */
+	r = vm_access(m, pid, 0xc0000000 - (9ull << 20), ACCESS_WRITE);
+	assert_int_equal(r.fault, FAULT_SEGV);
+	machine_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -333,6 +353,7 @@ int main(void)
 	    cmocka_unit_test(test_translate_walk),
 	    cmocka_unit_test(test_bad_arguments),
 	    cmocka_unit_test(test_madvise_dontneed),
+	    cmocka_unit_test(test_stack_grows_down),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
