@@ -536,6 +536,211 @@ static enum vm_err gen_free(struct exercise *ex, struct ex_rng *r, struct machin
 	return VM_OK;
 }
 
+/* ---- address translation (pgtable.c walks) ---- */
+
+static enum vm_err op_spawn(struct machine *m, uint32_t *pid, char *err, size_t errlen)
+{
+	struct op op = {.kind = OP_SPAWN};
+	snprintf(op.u.spawn.name, NAME_LEN, "a.out");
+	struct op_result res;
+	enum vm_err e = scratch_apply(m, &op, &res, err, errlen);
+	*pid = (uint32_t)res.value;
+	return e;
+}
+
+static enum vm_err op_mmap_anon(struct machine *m, uint32_t pid, uint64_t len, uint64_t *addr,
+                                char *err, size_t errlen)
+{
+	struct op op = {.kind = OP_MMAP};
+	op.u.mmap.pid = pid;
+	op.u.mmap.len = len;
+	op.u.mmap.prot = PROT_READ_ | PROT_WRITE_;
+	op.u.mmap.flags = MAP_PRIVATE_ | MAP_ANONYMOUS_;
+	struct op_result res;
+	enum vm_err e = scratch_apply(m, &op, &res, err, errlen);
+	*addr = res.value;
+	return e;
+}
+
+static enum vm_err op_touch(struct machine *m, uint32_t pid, uint64_t va, enum access_kind kind,
+                            struct op_result *res, char *err, size_t errlen)
+{
+	struct op op = {.kind = OP_ACCESS};
+	op.u.access.pid = pid;
+	op.u.access.addr = va;
+	op.u.access.kind = kind;
+	return scratch_apply(m, &op, res, err, errlen);
+}
+
+/* One table of the walk: the entry used and its neighbours, so the index must be found. */
+static void show_table(struct strbuf *sb, const struct machine *m, const struct walk_step *st,
+                       unsigned pick)
+{
+	unsigned n = pt_entries(m), lo = st->index >= pick ? st->index - pick : 0;
+	unsigned hi = lo + 3 < n ? lo + 3 : n - 1;
+	if (hi - lo < 3 && hi >= 3)
+		lo = hi - 3;
+	strbuf_addf(sb, "  %s table at pfn %#x:", pt_level_name(m, st->level), st->table_pfn);
+	for (unsigned i = lo; i <= hi; i++)
+		strbuf_addf(sb, "  [%u] %#llx", i,
+		            (unsigned long long)pt_read(m, st->table_pfn, i));
+	strbuf_adds(sb, "\n");
+}
+
+static enum vm_err gen_translate(struct exercise *ex, struct ex_rng *r, struct machine *m,
+                                 char *err, size_t errlen)
+{
+	uint32_t pid;
+	uint64_t base;
+	unsigned pages = rng_range(r, 8, 64), touched[6], ntouched = rng_range(r, 2, 6);
+	enum vm_err e = op_spawn(m, &pid, err, errlen);
+	if (!e)
+		e = op_mmap_anon(m, pid, (uint64_t)pages << PAGE_SHIFT, &base, err, errlen);
+	for (unsigned i = 0; i < ntouched && !e; i++) {
+		struct op_result res;
+		touched[i] = rng_range(r, 0, pages - 1);
+		e = op_touch(m, pid, base + ((uint64_t)touched[i] << PAGE_SHIFT), ACCESS_WRITE,
+		             &res, err, errlen);
+	}
+	if (e)
+		return e;
+	/* The address to translate: a page that was written, at a random offset. */
+	struct walk_trace t;
+	uint64_t va = base + ((uint64_t)touched[rng_range(r, 0, ntouched - 1)] << PAGE_SHIFT) +
+	              rng_range(r, 0, PAGE_SIZE - 1);
+	if (translate(m, pid, va, &t) != VM_OK || t.fail_level >= 0) {
+		snprintf(err, errlen, "exercise scenario: a written page does not translate");
+		return VM_EINVAL;
+	}
+	/* And one whose walk stops: an untouched page of the mapping (the pte is empty) or an
+	 * address far from any mapping (an upper level is empty). */
+	uint64_t far = 0;
+	struct walk_trace tf = {.fail_level = -1};
+	if (rng_range(r, 0, 1))
+		for (unsigned i = 0; i < pages && tf.fail_level < 0; i++) {
+			far = base + ((uint64_t)((i + touched[0]) % pages) << PAGE_SHIFT);
+			translate(m, pid, far, &tf);
+		}
+	if (tf.fail_level < 0) {
+		far = m->cfg.arch == ARCH_I386
+		          ? 0x40000000ull + ((uint64_t)rng_range(r, 0, 255) << 22)
+		          : ((uint64_t)rng_range(r, 1, 200) << 39);
+		far += (uint64_t)rng_range(r, 0, 1023) << PAGE_SHIFT;
+		if (translate(m, pid, far, &tf) != VM_OK || tf.fail_level < 0) {
+			snprintf(err, errlen, "exercise scenario: the far address is mapped");
+			return VM_EINVAL;
+		}
+	}
+	unsigned levels = pt_levels(m);
+	strbuf_addf(&ex->question,
+	            "%s paging (%s). Process %u has written a few pages of an anonymous mapping.\n"
+	            "The tables on its walks (entries: physical frame << 12 | flags; 0 = not "
+	            "present):\n",
+	            m->cfg.arch == ARCH_I386 ? "i386 2-level" : "x86_64 4-level",
+	            m->cfg.arch == ARCH_I386 ? "10/10/12 bits" : "9/9/9/9/12 bits", pid);
+	for (unsigned l = 0; l < t.nr; l++)
+		show_table(&ex->question, m, &t.step[l], rng_range(r, 0, 3));
+	strbuf_addf(&ex->question, "1. Translate %#llx: give the index at each level (",
+	            (unsigned long long)va);
+	for (unsigned l = 0; l < levels; l++)
+		strbuf_addf(&ex->question, "%s%s", l ? ", " : "", pt_level_name(m, l));
+	strbuf_addf(
+	    &ex->question,
+	    ") and the physical address.\n"
+	    "2. A load from %#llx: at which level is the entry not present? Give the level\n"
+	    "   number (%s = 0 ... %s = %u).\n",
+	    (unsigned long long)far, pt_level_name(m, 0), pt_level_name(m, levels - 1), levels - 1);
+	for (unsigned l = 0; l < levels; l++)
+		add_field(ex, pt_level_name(m, l), EXF_DEC, t.step[l].index);
+	add_field(ex, "phys", EXF_HEX, t.phys);
+	add_field(ex, "fault_level", EXF_DEC, (uint64_t)tf.fail_level);
+	solution_fields(ex);
+	strbuf_addf(&ex->solution, "Walk of %#llx:\n", (unsigned long long)va);
+	for (unsigned l = 0; l < t.nr; l++)
+		strbuf_addf(&ex->solution,
+		            "  %s index = (va >> %u) & %u = %u: entry %#llx -> pfn %#x\n",
+		            pt_level_name(m, l), pt_shift(m, l), pt_entries(m) - 1, t.step[l].index,
+		            (unsigned long long)t.step[l].entry, t.step[l].next_pfn);
+	strbuf_addf(&ex->solution, "  phys = pfn << 12 | (va & 0xfff) = %#llx\n",
+	            (unsigned long long)t.phys);
+	strbuf_addf(&ex->solution,
+	            "Walk of %#llx stops at the %s: entry [%u] is 0 (not present).\n",
+	            (unsigned long long)far, pt_level_name(m, (unsigned)tf.fail_level),
+	            tf.step[tf.nr ? tf.nr - 1 : 0].index);
+	return VM_OK;
+}
+
+/* ---- copy-on-write after fork (fork.c, memory.c do_wp_page) ---- */
+
+static enum vm_err gen_cow(struct exercise *ex, struct ex_rng *r, struct machine *m, char *err,
+                           size_t errlen)
+{
+	uint32_t parent, child;
+	uint64_t base;
+	unsigned pages = rng_range(r, 4, 10);
+	enum vm_err e = op_spawn(m, &parent, err, errlen);
+	if (!e)
+		e = op_mmap_anon(m, parent, (uint64_t)pages << PAGE_SHIFT, &base, err, errlen);
+	struct op_result res;
+	for (unsigned i = 0; i < pages && !e; i++)
+		e = op_touch(m, parent, base + ((uint64_t)i << PAGE_SHIFT), ACCESS_WRITE, &res, err,
+		             errlen);
+	if (e)
+		return e;
+	struct op op = {.kind = OP_FORK};
+	op.u.fork.pid = parent;
+	if ((e = scratch_apply(m, &op, &res, err, errlen)))
+		return e;
+	child = (uint32_t)res.value;
+	strbuf_addf(&ex->question,
+	            "Process %u maps %u anonymous pages at %#llx and writes every one of them.\n"
+	            "It then forks: the child is pid %u. After fork, in this order:\n",
+	            parent, pages, (unsigned long long)base, child);
+	unsigned nsteps = rng_range(r, 3, 7), cow = 0;
+	uint64_t from = events_next_id(m);
+	for (unsigned i = 0; i < nsteps; i++) {
+		uint32_t who = rng_range(r, 0, 1) ? parent : child;
+		unsigned pg = rng_range(r, 0, pages - 1);
+		enum access_kind k = rng_range(r, 0, 3) ? ACCESS_WRITE : ACCESS_READ;
+		if ((e = op_touch(m, who, base + ((uint64_t)pg << PAGE_SHIFT), k, &res, err,
+		                  errlen)))
+			return e;
+		cow += res.fault == FAULT_COW;
+		strbuf_addf(&ex->question, "  %u. pid %u %s page %u\n", i + 1, who,
+		            k == ACCESS_WRITE ? "writes" : "reads", pg);
+	}
+	/* Frames behind the region: distinct pfns over both processes' PTEs. */
+	uint32_t pfns[20];
+	unsigned nframes = 0;
+	for (unsigned p = 0; p < 2; p++)
+		for (unsigned i = 0; i < pages; i++) {
+			struct walk_trace t;
+			if (translate(m, p ? child : parent, base + ((uint64_t)i << PAGE_SHIFT),
+			              &t) ||
+			    t.fail_level >= 0)
+				continue;
+			uint32_t pfn = (uint32_t)(t.phys >> PAGE_SHIFT);
+			unsigned k = 0;
+			while (k < nframes && pfns[k] != pfn)
+				k++;
+			if (k == nframes)
+				pfns[nframes++] = pfn;
+		}
+	strbuf_adds(
+	    &ex->question,
+	    "Rules (mm/memory.c): fork shares every page read-only; a write to a shared\n"
+	    "page is a COW fault and do_wp_page copies it to a new frame, unless the writer\n"
+	    "is its only user left (then the page is reused, no copy, no COW fault).\n"
+	    "Reads never copy. How many COW faults happened, and how many frames hold the\n"
+	    "region's pages of both processes now?\n");
+	add_field(ex, "cow_faults", EXF_DEC, cow);
+	add_field(ex, "frames", EXF_DEC, nframes);
+	solution_fields(ex);
+	strbuf_adds(&ex->solution, "What the kernel did after fork:\n");
+	explain_events(ex, m, from);
+	return VM_OK;
+}
+
 /* ---- topic table ---- */
 
 typedef enum vm_err (*exercise_gen)(struct exercise *ex, struct ex_rng *r, struct machine *m,
@@ -558,6 +763,11 @@ static const struct topic {
                         gen_replacement, 0},
     [EX_FREE] = {"free", "the seed's free arithmetic: used and -/+ buffers/cache from meminfo",
                  gen_free, 0},
+    [EX_TRANSLATE] = {"translate",
+                      "page-walk indices and physical address; the level that "
+                      "faults",
+                      gen_translate, 1},
+    [EX_COW] = {"cow", "COW faults and frames after fork and writes", gen_cow, 0},
 };
 
 const char *exercise_topic_name(enum exercise_topic t)

@@ -20,6 +20,8 @@ enum exercise_topic {
 	EX_SLAB,            /* objects per slab, pages per slab, slabs for N objects */
 	EX_REPLACEMENT,     /* hit or miss at each step of FIFO/LRU/OPT/CLOCK/MRU (policy.c) */
 	EX_FREE,            /* the seed's free arithmetic: used, -/+ buffers/cache */
+	EX_TRANSLATE,       /* page-walk indices, physical address, the level that faults */
+	EX_COW,             /* frames and COW faults after fork and writes */
 	EX_NR_TOPICS
 };
 

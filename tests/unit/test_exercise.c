@@ -53,6 +53,9 @@ static void test_golden_examples(void **state)
 	    {EX_SLAB, 3, "exercise_slab_3.txt"},
 	    {EX_REPLACEMENT, 6, "exercise_replacement_6.txt"},
 	    {EX_FREE, 5, "exercise_free_5.txt"},
+	    {EX_TRANSLATE, 3, "exercise_translate_3.txt"},
+	    {EX_TRANSLATE, 5, "exercise_translate_5.txt"},
+	    {EX_COW, 1, "exercise_cow_1.txt"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct exercise ex = make(cases[i].t, cases[i].seed);
@@ -278,6 +281,49 @@ static void test_free_arithmetic(void **state)
 	}
 }
 
+/* Translation: the indices are the address's bit fields, and phys keeps the page offset. */
+static void test_translate_bits(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 0; seed < 30; seed++) {
+		struct exercise ex = make(EX_TRANSLATE, seed);
+		unsigned long long va;
+		const char *p = strstr(ex.question.buf, "1. Translate ");
+		assert_non_null(p);
+		assert_int_equal(sscanf(p, "1. Translate %llx", &va), 1);
+		int i386 = strstr(ex.question.buf, "i386 2-level") != NULL;
+		unsigned levels = i386 ? 2 : 4;
+		assert_int_equal(ex.nfields, levels + 2);
+		for (unsigned l = 0; l < levels; l++) {
+			unsigned shift = i386 ? (l ? 12 : 22) : 39 - 9 * l;
+			unsigned mask = i386 ? 1023 : 511;
+			assert_int_equal(ex.field[l].value, (va >> shift) & mask);
+		}
+		assert_int_equal(ex.field[levels].value & 0xfff, va & 0xfff);
+		assert_true(ex.field[levels + 1].value < levels);
+		exercise_release(&ex);
+	}
+}
+
+/* COW: at most one fault per write after fork, and frames between pages and 2 * pages. */
+static void test_cow_bounds(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 0; seed < 30; seed++) {
+		struct exercise ex = make(EX_COW, seed);
+		unsigned pages, writes = 0;
+		assert_int_equal(sscanf(strstr(ex.question.buf, "maps "), "maps %u", &pages), 1);
+		for (const char *p = ex.question.buf; (p = strstr(p, " writes page ")); p++)
+			writes++;
+		uint64_t cow = ex.field[0].value, frames = ex.field[1].value;
+		assert_true(cow <= writes);
+		assert_true(frames >= pages && frames <= 2 * pages);
+		/* Every COW fault copied a page: one frame more each. */
+		assert_int_equal(frames, pages + cow);
+		exercise_release(&ex);
+	}
+}
+
 static void test_bad_input(void **state)
 {
 	(void)state;
@@ -366,6 +412,8 @@ int main(void)
 	    cmocka_unit_test(test_answer_invariants),
 	    cmocka_unit_test(test_replacement_against_oracle),
 	    cmocka_unit_test(test_free_arithmetic),
+	    cmocka_unit_test(test_translate_bits),
+	    cmocka_unit_test(test_cow_bounds),
 	    cmocka_unit_test(test_bad_input),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
