@@ -92,7 +92,8 @@ def main():
             ceil_runs.append(wrk(port, "GetMachine", {"machineId": "m1"}, args))
         finally:
             stop(p)
-        p, port = start([vmsimd, "--listen", "127.0.0.1:0", "--log-level", "warn",
+        p, port = start([vmsimd, "--listen", "127.0.0.1:0", "--log-level", "warn", "--open",
+                         "--db", ":memory:",
                          "--max-conns", "10000"])
         try:
             method, body = setup_machine(port)

@@ -170,7 +170,7 @@ def main():
     ap.add_argument("server_args", nargs="*", help="extra vmsimd flags (after --)")
     a = ap.parse_args()
 
-    cmd = [a.vmsimd, "--listen", "127.0.0.1:0", "--open", "--log-level", "warn",
+    cmd = [a.vmsimd, "--listen", "127.0.0.1:0", "--open", "--db", ":memory:", "--log-level", "warn",
            "--max-machines", str(a.machines + 16), "--request-timeout", str(a.request_timeout)]
     cmd += a.server_args
     srv = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)

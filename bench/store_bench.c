@@ -3,8 +3,9 @@
  *   1. durable journal throughput with group commit (synchronous=FULL, fsync per commit) for
  *      several batching windows, with many submits in flight as under a loaded server;
  *   2. the latency one lonely op pays for each window (submit, wait for the commit);
- *   3. recovery: M machines x N ops read back from the journal (checksums verified) and
- *      replayed through the deterministic core, from a cold reopen of the database.
+ *   3. recovery: M machines x N ops recorded through persist.c, then recovered from a fresh
+ *      open of the database (latest checkpoint + replay, checksums verified);
+ *   4. snapshot (checkpoint) size per machine.
  * Usage: store_bench [--quick] [--dir DIR]. Prints figures; asserts nothing about timing.
  */
 #include <getopt.h>
@@ -15,6 +16,8 @@
 #include <unistd.h>
 
 #include "machine.h"
+#include "persist.h"
+#include "snapshot.h"
 #include "store.h"
 
 static double now_s(void)
@@ -144,82 +147,102 @@ static void bench_latency(const char *dir, uint32_t window, int n)
 
 /* ---- 3: recovery ---- */
 
-/* A deterministic op stream per machine: allocations of order 0..2, each freed later. */
-static void gen_op(struct machine *m, uint64_t i, uint64_t *pfns, size_t *npfn, struct op *op)
+static uint8_t *raw_pack(const struct op *op, size_t *len)
 {
-	memset(op, 0, sizeof(*op));
-	if (*npfn > 0 && (i % 3 == 2 || *npfn >= 64)) {
-		op->kind = OP_FREE_PAGES;
-		op->u.free_pages.pfn = pfns[--*npfn] >> 2;
-		op->u.free_pages.order = (uint32_t)(pfns[*npfn] & 3);
-		return;
-	}
-	op->kind = OP_ALLOC_PAGES;
-	op->u.alloc_pages.order = (uint32_t)(i % 3);
-	(void)m;
+	uint8_t *b = malloc(sizeof(*op));
+	memcpy(b, op, sizeof(*op));
+	*len = sizeof(*op);
+	return b;
 }
 
-struct replay {
-	struct machine *m;
-	uint64_t applied, errors;
-};
-
-static int replay_op(uint64_t seq, const uint8_t *buf, size_t len, void *data)
+static int raw_unpack(const uint8_t *buf, size_t len, struct op *op, char *err, size_t el)
 {
-	struct replay *r = data;
-	struct op op;
-	struct op_result res;
-	(void)seq;
-	if (len != sizeof(op))
+	if (len != sizeof(*op)) {
+		snprintf(err, el, "op of %zu bytes", len);
 		return -1;
-	memcpy(&op, buf, sizeof(op));
-	if (machine_apply(r->m, &op, &res) != VM_OK)
-		r->errors++;
-	r->applied++;
+	}
+	memcpy(op, buf, len);
 	return 0;
 }
 
-static void write_machines(struct store *s, uv_loop_t *loop, int machines, int ops, uint64_t ram)
+/* vmsimd packs ops as protobuf; the bench measures the store and the core, so it copies. */
+static const struct persist_codec raw_codec = {raw_pack, raw_unpack};
+
+/* A deterministic op stream per machine: page allocations of order 0..2 and kmallocs of
+ * 32..2048 bytes, each freed later, so the buddy lists and slabs keep changing. */
+struct gen {
+	uint64_t live[64]; /* value << 2 | kind (0 pages order 0..2 -> 0..2, 3 kmalloc) */
+	size_t n;
+};
+
+static void gen_op(struct gen *g, uint64_t i, struct op *op)
 {
-	struct machine_config cfg;
-	machine_config_default(&cfg, ARCH_X86_64, ram);
-	struct pump p = {.s = s};
-	for (int id = 1; id <= machines; id++) {
-		char err[STORE_ERRLEN];
-		struct store_rec *r = store_rec_new(STORE_MACHINE_CREATE, sizeof(cfg));
-		r->id = id;
-		r->ref = 1;
-		snprintf(r->name, sizeof(r->name), "m%d", id);
-		memcpy(r->blob, &cfg, sizeof(cfg));
-		store_submit(s, r);
-		struct machine *m = machine_create(&cfg, err, sizeof(err));
-		uint64_t pfns[64];
-		size_t npfn = 0;
-		for (int i = 0; i < ops; i++) {
-			struct op op;
-			struct op_result res;
-			gen_op(m, (uint64_t)i, pfns, &npfn, &op);
-			if (machine_apply(m, &op, &res) == VM_OK && op.kind == OP_ALLOC_PAGES)
-				pfns[npfn++] = res.value << 2 | op.u.alloc_pages.order;
-			r = store_rec_new(STORE_JOURNAL, sizeof(op));
-			r->id = id;
-			r->seq = (uint64_t)i + 1;
-			memcpy(r->blob, &op, sizeof(op));
-			r->cb = pumped;
-			r->data = &p;
-			p.total++;
-			p.inflight++;
-			store_submit(s, r);
+	memset(op, 0, sizeof(*op));
+	if (g->n > 0 && (i % 3 == 2 || g->n >= 64)) {
+		uint64_t v = g->live[--g->n];
+		if ((v & 3) == 3) {
+			op->kind = OP_KFREE;
+			op->u.kfree.addr = v >> 2;
+		} else {
+			op->kind = OP_FREE_PAGES;
+			op->u.free_pages.pfn = v >> 2;
+			op->u.free_pages.order = (uint32_t)(v & 3);
 		}
-		machine_destroy(m);
-		while (p.inflight > 20000)
-			uv_run(loop, UV_RUN_ONCE);
+	} else if (i % 2) {
+		op->kind = OP_KMALLOC;
+		op->u.kmalloc.size = 32u << (i % 7);
+	} else {
+		op->kind = OP_ALLOC_PAGES;
+		op->u.alloc_pages.order = (uint32_t)(i % 3);
 	}
-	while (p.done < p.total)
-		uv_run(loop, UV_RUN_ONCE);
 }
 
-static void bench_recovery(const char *dir, int machines, int ops, uint64_t ram)
+static void gen_track(struct gen *g, const struct op *op, const struct op_result *res)
+{
+	if (res->err != VM_OK)
+		return;
+	if (op->kind == OP_KMALLOC)
+		g->live[g->n++] = res->value << 2 | 3;
+	else if (op->kind == OP_ALLOC_PAGES)
+		g->live[g->n++] = res->value << 2 | op->u.alloc_pages.order;
+}
+
+struct counter {
+	uint64_t want, done;
+	int failed;
+};
+
+static void counted(int status, const char *err, void *data)
+{
+	struct counter *c = data;
+	if (status && !c->failed++)
+		fprintf(stderr, "store_bench: commit failed: %s\n", err);
+	c->done++;
+}
+
+static struct machine *last_machine;
+static uint64_t recovered_machines;
+
+static void on_recovered(const struct store_machine *sm, struct machine *m, uint64_t seq,
+			 void *data)
+{
+	(void)sm;
+	(void)seq;
+	(void)data;
+	recovered_machines++;
+	machine_destroy(last_machine);
+	last_machine = m;
+}
+
+static void on_problem(const char *line, void *data)
+{
+	(void)data;
+	printf("    problem: %s\n", line);
+}
+
+/* Writes M machines x N ops through persist (checkpoint every `every`), then measures a cold
+ * recovery. Returns the mean checkpoint size. */
+static void bench_recovery(const char *dir, int machines, int ops, uint64_t ram, uint32_t every)
 {
 	char path[512], err[STORE_ERRLEN];
 	snprintf(path, sizeof(path), "%s/store_bench_rec.db", dir);
@@ -227,47 +250,96 @@ static void bench_recovery(const char *dir, int machines, int ops, uint64_t ram)
 	uv_loop_t loop;
 	uv_loop_init(&loop);
 	struct store *s = open_at(&loop, path, 0);
+	struct persist *p = persist_new(s, &raw_codec, every);
+	struct machine_config cfg;
+	machine_config_default(&cfg, ARCH_X86_64, ram);
+	struct counter c = {0};
 	double t0 = now_s();
-	write_machines(s, &loop, machines, ops, ram);
+	for (int id = 1; id <= machines; id++) {
+		struct machine *m = machine_create(&cfg, err, sizeof(err));
+		struct gen g = {.n = 0};
+		c.want++;
+		persist_create(p, id, 1, "bench", &cfg, counted, &c);
+		for (int i = 0; i < ops; i++) {
+			struct op op;
+			struct op_result res;
+			gen_op(&g, (uint64_t)i, &op);
+			machine_apply(m, &op, &res);
+			gen_track(&g, &op, &res);
+			c.want++;
+			persist_ops(p, id, m, &op, 1, counted, &c);
+		}
+		machine_destroy(m);
+		while (c.want - c.done > 20000)
+			uv_run(&loop, UV_RUN_ONCE);
+	}
+	while (c.done < c.want)
+		uv_run(&loop, UV_RUN_ONCE);
 	double tw = now_s() - t0;
+	persist_free(p);
 	close_at(&loop, s);
 
-	/* cold-ish start: a fresh process would open the file and walk every machine */
 	t0 = now_s();
 	s = open_at(&loop, path, 0);
-	struct store_machine *ms;
-	size_t n;
-	if (store_list_machines(s, &ms, &n, err, sizeof(err))) {
-		fprintf(stderr, "store_bench: %s\n", err);
+	p = persist_new(s, &raw_codec, every);
+	struct persist_report rep;
+	recovered_machines = 0;
+	if (persist_recover(p, on_recovered, NULL, on_problem, &rep, err, sizeof(err))) {
+		fprintf(stderr, "store_bench: recovery failed: %s\n", err);
 		exit(1);
 	}
-	double tlist = now_s() - t0, tread = 0;
-	uint64_t total = 0, errors = 0, corrupt = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct machine_config cfg;
-		memcpy(&cfg, ms[i].config, sizeof(cfg));
-		struct replay r = {.m = machine_create(&cfg, err, sizeof(err))};
-		struct store_scan sc;
-		double t1 = now_s();
-		store_scan_journal(s, ms[i].id, 0, 0, NULL, NULL, &sc, err, sizeof(err));
-		tread += now_s() - t1;
-		store_scan_journal(s, ms[i].id, 0, 0, replay_op, &r, &sc, err, sizeof(err));
-		corrupt += (uint64_t)sc.corrupt;
-		total += r.applied;
-		errors += r.errors;
-		machine_destroy(r.m);
-	}
-	double dt = now_s() - t0 - tread; /* the read-only pass was timed separately */
-	store_free_machines(ms, n);
-	printf("  wrote %d machines x %d ops in %.2f s (%.0f ops/s)\n", machines, ops, tw,
-	       (double)machines * ops / tw);
-	printf("  recovery: %zu machines, %llu ops replayed in %.3f s (list %.3f s); journal read "
-	       "+ checksums alone %.3f s; %llu op errors, %llu corrupt tails\n",
-	       n, (unsigned long long)total, dt, tlist, tread, (unsigned long long)errors,
-	       (unsigned long long)corrupt);
+	double tr = now_s() - t0;
+	uint8_t *buf;
+	size_t snap_len = 0;
+	if (last_machine && !machine_save(last_machine, &buf, &snap_len))
+		free(buf);
+	machine_destroy(last_machine);
+	last_machine = NULL;
+	printf("  %d machines x %d ops of %llu MiB, checkpoint every %u: written in %.2f s; "
+	       "recovery %.3f s (%llu machines, %llu ops replayed, %llu corrupt); snapshot %zu "
+	       "bytes per machine\n",
+	       machines, ops, (unsigned long long)(ram >> 20), every, tw, tr,
+	       (unsigned long long)recovered_machines, (unsigned long long)rep.ops_replayed,
+	       (unsigned long long)rep.corrupt, snap_len);
+	persist_free(p);
 	close_at(&loop, s);
 	uv_loop_close(&loop);
 	remove_db(path);
+}
+
+static void bench_snapshot_sizes(void)
+{
+	static const uint64_t sizes[] = {16ull << 20, 64ull << 20, 256ull << 20};
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		struct machine_config cfg;
+		char err[256];
+		machine_config_default(&cfg, ARCH_X86_64, sizes[k]);
+		struct machine *m = machine_create(&cfg, err, sizeof(err));
+		struct gen g = {.n = 0};
+		uint8_t *buf;
+		size_t fresh, busy;
+		machine_save(m, &buf, &fresh);
+		free(buf);
+		for (int i = 0; i < 1000; i++) {
+			struct op op;
+			struct op_result res;
+			gen_op(&g, (uint64_t)i, &op);
+			machine_apply(m, &op, &res);
+			gen_track(&g, &op, &res);
+		}
+		double t0 = now_s();
+		machine_save(m, &buf, &busy);
+		double ts = now_s() - t0;
+		t0 = now_s();
+		struct machine *copy = machine_load(buf, busy, err, sizeof(err));
+		double tl = now_s() - t0;
+		printf("  %4llu MiB machine: snapshot %zu bytes fresh, %zu bytes after 1,000 ops "
+		       "(save %.2f ms, load %.2f ms)\n",
+		       (unsigned long long)(sizes[k] >> 20), fresh, busy, ts * 1e3, tl * 1e3);
+		free(buf);
+		machine_destroy(copy);
+		machine_destroy(m);
+	}
 }
 
 int main(int argc, char **argv)
@@ -303,10 +375,14 @@ int main(int argc, char **argv)
 	printf("latency of a single op by batching window:\n");
 	for (size_t i = 0; i < sizeof(windows) / sizeof(windows[0]); i++)
 		bench_latency(dir, windows[i], quick ? 20 : 100);
-	printf("recovery:\n");
-	if (quick)
-		bench_recovery(dir, 50, 200, 16ull << 20);
-	else
-		bench_recovery(dir, 1000, 1000, 16ull << 20);
+	printf("recovery (cold reopen, latest checkpoint + replay of the rest):\n");
+	if (quick) {
+		bench_recovery(dir, 50, 200, 16ull << 20, 75);
+	} else {
+		bench_recovery(dir, 1000, 1000, 64ull << 20, 1000000); /* no checkpoint: all */
+		bench_recovery(dir, 1000, 1000, 64ull << 20, 300);     /* replay 100 each */
+	}
+	printf("snapshot size:\n");
+	bench_snapshot_sizes();
 	return 0;
 }

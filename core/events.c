@@ -69,7 +69,13 @@ void ev_emit(struct machine *m, uint16_t type, uint64_t a, uint64_t b, uint64_t 
 		r->op_first = r->next_id;
 		r->undo_n = 0;
 	}
-	struct event *e = event_slot(r, r->next_id);
+	if (r->slot_id != r->next_id) { /* next_id was moved (truncate, load): recompute */
+		r->slot_id = r->next_id;
+		r->slot = (uint32_t)(r->next_id % r->slots);
+	}
+	struct event *e = &r->ev[r->slot];
+	r->slot = r->slot + 1 == r->slots ? 0 : r->slot + 1;
+	r->slot_id++;
 	if (r->next_id - r->op_first >= EVENT_HEADROOM && e->id && e->id < r->op_first &&
 	    e->id + r->cap >= r->op_first)
 		event_save_undo(r, e);
@@ -79,12 +85,9 @@ void ev_emit(struct machine *m, uint16_t type, uint64_t a, uint64_t b, uint64_t 
 	e->a = a;
 	e->b = b;
 	e->c = c;
-	if (s) {
-		strncpy(e->s, s, sizeof(e->s) - 1); /* pads with NULs: no stale bytes */
-		e->s[sizeof(e->s) - 1] = '\0';
-	} else {
-		memset(e->s, 0, sizeof(e->s));
-	}
+	memset(e->s, 0, sizeof(e->s)); /* no stale bytes: snapshots save all of it */
+	if (s)
+		memcpy(e->s, s, strnlen(s, sizeof(e->s) - 1));
 }
 
 uint64_t events_first_id(const struct machine *m)

@@ -43,7 +43,9 @@ struct event_ring {
 	uint32_t slots;            /* cap + EVENT_HEADROOM */
 	uint64_t next_id;          /* id the next event gets */
 	uint64_t op_seq, op_first; /* the op being recorded and its first event id */
-	struct event *undo;        /* in-window events overwritten by the current op */
+	uint64_t slot_id;          /* the id whose slot is cached in slot (saves a division) */
+	uint32_t slot;
+	struct event *undo; /* in-window events overwritten by the current op */
 	uint32_t undo_n, undo_cap;
 };
 

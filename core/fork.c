@@ -367,6 +367,8 @@ enum vm_err fork_apply(struct machine *m, const struct op *op, struct op_result 
 	case OP_EXEC:
 		return do_exec(m, t, op, res);
 	case OP_CONTEXT_SWITCH:
+		if (m->tasks.current == t->pid)
+			ev_emit(m, EV_SWITCH_MM, t->pid, t->pid, 0, ", already on the CPU");
 		context_switch(m, t);
 		return VM_OK;
 	case OP_SET_RLIMIT:

@@ -7,6 +7,7 @@
 #include "snapshot.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,7 +189,12 @@ uint64_t machine_nr_frames(const struct machine *m)
 
 enum vm_err machine_apply(struct machine *m, const struct op *op, struct op_result *res)
 {
-	memset(res, 0, sizeof(*res));
+	/* Everything zero but msg[160], which need only start empty: a whole-struct memset was a
+	 * quarter of the cost of a buddy alloc+free pair. */
+	size_t msg_end = offsetof(struct op_result, msg) + sizeof(res->msg);
+	memset(res, 0, offsetof(struct op_result, msg));
+	res->msg[0] = '\0';
+	memset((char *)res + msg_end, 0, sizeof(*res) - msg_end);
 	unsigned block = OP_BLOCK(op->kind);
 	if (block == 0 || block >= ARRAY_SIZE(subsystems) || !subsystems[block].apply)
 		return op_fail(res, VM_EINVAL, "unknown op %#x", (unsigned)op->kind);

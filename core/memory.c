@@ -34,7 +34,8 @@ static const char *const memory_tmpl[] = {
     [EV_PTE_YOUNG & 0xff] = "walk: {A} pte {B} accessed/dirty bits set",
     [EV_FAULT_OOM & 0xff] = "handle_mm_fault: {A} no memory: VM_FAULT_OOM, pid {b} killed",
     [EV_DO_SWAP_PAGE & 0xff] = "do_swap_page: {A} swap entry {B}",
-    [EV_ACCESS_OK & 0xff] = "access: {A} -> phys {B}",
+    [EV_ACCESS_OK & 0xff] = "access: {A} -> phys {B} ({s})",
+    [EV_ACCESS_RANGE & 0xff] = "access_range: {a} accesses from {B}, {c} faults ({s})",
 };
 
 const struct event_table memory_events = {6, memory_tmpl, ARRAY_SIZE(memory_tmpl)};
@@ -237,9 +238,10 @@ static enum fault_kind do_wp_page(struct machine *m, struct task_struct *t,
 }
 
 /*
- * do_swap_page(): the PTE names a swap slot. A page still in the swap cache (reclaim has
- * not freed it yet) leaves the cache and is mapped again (minor); otherwise a new page is
- * read from swap (major). The PTE's claim on the slot is dropped with swap_free.
+ * do_swap_page(): the PTE holds a swap entry. The page comes back from the swap cache when it
+ * is there (minor) or is read from the swap area into a new page (major, pswpin); the PTE
+ * gives up its slot reference (swap_free). A page no other PTE shares the slot with is mapped
+ * writable and dirty: the swap copy is gone, only memory holds the data now.
  */
 enum fault_kind do_swap_page(struct machine *m, struct task_struct *t, struct vm_area_struct *vma,
                              uint64_t va, struct pte_ref ref, uint64_t pte)
@@ -247,30 +249,37 @@ enum fault_kind do_swap_page(struct machine *m, struct task_struct *t, struct vm
 	struct mm_struct *mm = t->mm;
 	uint32_t entry = (uint32_t)pte_to_swp_entry(pte);
 	ev_emit(m, EV_DO_SWAP_PAGE, va, entry, 0, NULL);
-	if (!swap_entry_valid(m, entry))
-		return FAULT_SEGV;
-	enum fault_kind kind = FAULT_MINOR;
+	if (!swap_entry_valid(m, entry) || !swap_count(m, entry))
+		return FAULT_SEGV; /* a corrupt swap PTE: the kernel would SIGBUS */
 	uint32_t pfn = lookup_swap_cache(m, entry);
-	if (pfn != PFN_NONE) {
-		delete_from_swap_cache(m, pfn); /* its reference becomes the PTE's */
-	} else {
+	int major = pfn == PFN_NONE;
+	if (major) {
 		if (anon_vma_prepare(m, mm))
 			return FAULT_OOM;
 		pfn = alloc_pages(m, GFP_HIGHUSER, 0, PT_ANON);
 		if (pfn == PFN_NONE)
 			return FAULT_OOM;
-		m->pa.mem_map[pfn].private = entry; /* swap_readpage reads from this slot */
+		/* the allocation may have reclaimed: the entry is still ours (our PTE holds it) */
+		add_to_swap_cache(m, pfn, entry);
+		m->pa.mem_map[pfn].refcount = 1; /* the swap cache's reference */
 		swap_readpage(m, pfn);
-		m->pa.mem_map[pfn].flags |= PG_swapbacked;
-		lru_cache_add(m, pfn);
-		kind = FAULT_MAJOR;
+	} else {
+		ev_emit(m, EV_SWAPCACHE_HIT, pfn, entry, 0, NULL);
 	}
-	m->pa.mem_map[pfn].private = (uint32_t)(va >> PAGE_SHIFT);
+	struct page *p = &m->pa.mem_map[pfn];
+	delete_from_swap_cache(m, pfn); /* mapped anon pages keep their vpn in private */
+	p->private = (uint32_t)(va >> PAGE_SHIFT);
+	p->flags |= PG_swapbacked;
+	if (!(p->flags & PG_lru))
+		lru_cache_add(m, pfn);
 	swap_free(m, entry);
+	int exclusive = !swap_count(m, entry);
+	if (exclusive)
+		p->flags |= PG_dirty;
+	set_pte_at(m, va, ref, mk_pte(m, pfn, vma_pte_flags(vma, exclusive)));
 	mm->rss[MM_SWAPENTS]--;
-	set_pte_at(m, va, ref, mk_pte(m, pfn, vma_pte_flags(vma, 1) | _PAGE_DIRTY));
-	inc_mm_counter(mm, mm_counter(m, vma, pfn));
-	return kind;
+	inc_mm_counter(mm, MM_ANONPAGES);
+	return major ? FAULT_MAJOR : FAULT_MINOR;
 }
 
 static const char *const access_names[] = {"read", "write", "exec"};
@@ -292,6 +301,7 @@ enum fault_kind handle_mm_fault(struct machine *m, struct task_struct *t,
 	struct pte_ref ref;
 	int write = kind == ACCESS_WRITE;
 	ev_emit(m, EV_HANDLE_MM_FAULT, va, vma->vm_start, vma->vm_end, access_names[kind]);
+	mem_cgroup_charge(m, t); /* vmscan.c: the resident limit */
 	int r = pt_walk(m, t->mm, va, 1, &ref, NULL);
 	if (r)
 		return FAULT_OOM;
@@ -455,9 +465,18 @@ static enum vm_err do_access(struct machine *m, const struct op *op, struct op_r
 			               (unsigned long long)max_accesses);
 	}
 	context_switch(m, t);
-	for (uint64_t off = 0; off < len; off += stride)
+	uint64_t n = 0;
+	for (uint64_t off = 0; off < len; off += stride, n++)
 		if (access_one(m, t, va + off, op->u.access.kind, res))
 			break;
+	char what[EVENT_STR_LEN];
+	snprintf(what, sizeof(what), "%u TLB hits, %u misses", res->tlb_hits, res->tlb_misses);
+	if (op->kind == OP_ACCESS_RANGE)
+		ev_emit(m, EV_ACCESS_RANGE, n, va, res->faults, what);
+	else if (res->fault != FAULT_SEGV && res->fault != FAULT_OOM)
+		ev_emit(m, EV_ACCESS_OK, va, res->value2, 0,
+		        res->tlb_hits ? "TLB hit"
+		                      : (res->faults ? "after the fault" : "page walk"));
 	if (res->fault != FAULT_SEGV && res->fault != FAULT_OOM)
 		res->value = va;
 	return VM_OK;

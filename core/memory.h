@@ -46,6 +46,7 @@ enum {
 	EV_FAULT_OOM,
 	EV_DO_SWAP_PAGE,
 	EV_ACCESS_OK,
+	EV_ACCESS_RANGE,
 };
 
 int memory_init(struct machine *m);

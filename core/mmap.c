@@ -438,9 +438,9 @@ static int range_free(struct mm_struct *mm, uint64_t start, uint64_t end)
 static int do_munmap(struct machine *m, struct mm_struct *mm, uint64_t start, uint64_t end)
 {
 	struct vm_area_struct *v = find_vma(mm, start);
-	if (!v || v->vm_start >= end)
-		return 0;
 	ev_emit(m, EV_DO_MUNMAP, mm->id, start, end, NULL);
+	if (!v || v->vm_start >= end)
+		return 0; /* nothing mapped there: not an error */
 	if (v->vm_start < start) {
 		v = split_vma(m, mm, v, start);
 		if (!v)
@@ -662,6 +662,7 @@ static enum vm_err do_brk(struct machine *m, struct mm_struct *mm, uint64_t brk,
                           struct op_result *res)
 {
 	if (brk == 0) { /* brk(0) asks where the break is */
+		ev_emit(m, EV_BRK, mm->id, mm->brk, mm->brk, NULL);
 		res->value = mm->brk;
 		return VM_OK;
 	}

@@ -192,6 +192,75 @@ static enum vm_err do_swapon(struct machine *m, const struct op *op, struct op_r
 	return VM_OK;
 }
 
+/* Pages swapoff may take without waking reclaim: free pages above every zone's high mark. */
+static uint64_t swapoff_room(const struct machine *m)
+{
+	uint64_t free_pages = nr_free_pages(m), high = 0;
+	for (int z = 0; z < MAX_NR_ZONES; z++)
+		if (zone_populated(&m->pa.zones[z]))
+			high += m->pa.zones[z].watermark[WMARK_HIGH];
+	return free_pages > high ? free_pages - high : 0;
+}
+
+struct unuse_ctx {
+	struct mm_struct *mm;
+	unsigned type;
+	uint64_t pages; /* pages read back */
+};
+
+/*
+ * unuse_pte(): a swap PTE of the area being removed gets its page back. The first PTE of a
+ * slot reads it (pswpin) and parks the page in cache[] for the others that share the slot
+ * (fork), which map the same page; all map it read-only so a write goes through do_wp_page.
+ */
+static void unuse_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref ref, uint64_t pte)
+{
+	struct unuse_ctx *c = arg;
+	if (!is_swap_pte(pte) || swp_type(pte_to_swp_entry(pte)) != c->type)
+		return;
+	uint32_t entry = (uint32_t)pte_to_swp_entry(pte);
+	struct swap_info_struct *si = &m->swap.si[c->type];
+	uint32_t off = (uint32_t)swp_offset(entry);
+	uint32_t pfn = si->cache[off];
+	if (pfn == PFN_NONE) {
+		pfn = alloc_pages(m, GFP_HIGHUSER | __GFP_NORETRY, 0, PT_ANON);
+		if (pfn == PFN_NONE)
+			return; /* cannot happen: swapoff_room() was checked */
+		struct page *p = &m->pa.mem_map[pfn];
+		p->private = entry;
+		swap_readpage(m, pfn);
+		p->private = (uint32_t)(va >> PAGE_SHIFT);
+		p->refcount = 0;
+		p->flags |= PG_swapbacked | PG_dirty;
+		lru_cache_add(m, pfn);
+		si->cache[off] = pfn;
+		c->pages++;
+	}
+	struct vm_area_struct *vma = find_vma(c->mm, va);
+	uint64_t flags = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
+	if (vma && !(vma->vm_flags & VM_EXEC) && m->cfg.arch == ARCH_X86_64)
+		flags |= _PAGE_NX;
+	pt_write(m, ref.tpfn, ref.idx, mk_pte(m, pfn, flags));
+	m->pa.mem_map[pfn].refcount++;
+	c->mm->rss[MM_SWAPENTS]--;
+	c->mm->rss[MM_ANONPAGES]++;
+	swap_free(m, entry);
+}
+
+/* try_to_unuse(): every mm's swap PTEs of area type come back into memory. */
+static uint64_t try_to_unuse(struct machine *m, unsigned type)
+{
+	struct unuse_ctx c = {.type = type};
+	struct swap_info_struct *si = &m->swap.si[type];
+	for (uint32_t i = 0; i < m->mmap.nr_mms; i++) {
+		c.mm = m->mmap.mms[i];
+		pt_for_each(m, c.mm, 0, task_size(m), unuse_pte, &c); /* swap PTEs: not in a TLB */
+	}
+	for (uint32_t off = 0; off < si->pages; off++)
+		si->cache[off] = PFN_NONE; /* the parking places were not a swap cache */
+	return c.pages;
+}
+
 static enum vm_err do_swapoff(struct machine *m, const struct op *op, struct op_result *res)
 {
 	const char *name = op->u.swap.name;
@@ -200,12 +269,16 @@ static enum vm_err do_swapoff(struct machine *m, const struct op *op, struct op_
 	struct swap_info_struct *si = find_area(m, name);
 	if (!si || !area_active(si))
 		return op_fail(res, VM_EINVAL, "%s is not an active swap area", name);
-	if (si->inuse_pages) {
-		uint64_t free_pages = nr_free_pages(m);
+	uint64_t room = swapoff_room(m);
+	if (si->inuse_pages > room)
 		return op_fail(res, VM_ENOMEM,
-		               "%s holds %u swapped-out pages that cannot be brought back (%llu "
-		               "pages free)",
-		               name, si->inuse_pages, (unsigned long long)free_pages);
+		               "%s holds %u swapped-out pages but only %llu fit in free memory "
+		               "above the high watermarks (drop caches or free memory first)",
+		               name, si->inuse_pages, (unsigned long long)room);
+	if (si->inuse_pages) {
+		uint64_t n = try_to_unuse(m, (unsigned)(si - m->swap.si));
+		ev_emit(m, EV_SWAPOFF_UNUSE, n, 0, 0, name);
+		res->value2 = n;
 	}
 	/* Automatic priorities close ranks, as in the kernel's swapoff. */
 	if (si->prio < 0) {
@@ -254,6 +327,9 @@ static uint32_t scan_swap_map(struct swap_info_struct *si)
 	return 0;
 }
 
+static struct swap_info_struct *entry_area(struct machine *m, uint32_t entry);
+static void swap_slot_put(struct machine *m, uint32_t entry);
+
 /* The area to take a slot from: highest priority, round-robin among equals. */
 static int pick_area(struct machine *m)
 {
@@ -297,7 +373,7 @@ void add_to_swap_cache(struct machine *m, uint32_t pfn, uint32_t entry)
 	m->swap.nr_swapcache++;
 }
 
-int add_to_swap(struct machine *m, uint32_t pfn)
+uint32_t get_swap_page(struct machine *m)
 {
 	int type = pick_area(m);
 	if (type < 0) {
@@ -306,11 +382,27 @@ int add_to_swap(struct machine *m, uint32_t pfn)
 	}
 	struct swap_info_struct *si = &m->swap.si[type];
 	uint32_t off = scan_swap_map(si);
-	uint32_t entry = swp_entry((unsigned)type, off);
+	uint32_t entry = (uint32_t)swp_entry((unsigned)type, off);
 	si->inuse_pages++;
+	si->swap_map[off] = SWAP_HAS_CACHE; /* reserved for the page about to enter the cache */
+	ev_emit(m, EV_GET_SWAP_PAGE, entry, off, 0, si->name);
+	return entry;
+}
+
+void put_swap_page(struct machine *m, uint32_t entry)
+{
+	struct swap_info_struct *si = entry_area(m, entry);
+	si->swap_map[swp_offset(entry)] &= (uint16_t)~SWAP_HAS_CACHE;
+	swap_slot_put(m, entry);
+}
+
+int add_to_swap(struct machine *m, uint32_t pfn)
+{
+	uint32_t entry = get_swap_page(m);
+	if (!entry)
+		return 0;
 	add_to_swap_cache(m, pfn, entry);
 	m->pa.mem_map[pfn].flags |= PG_dirty;
-	ev_emit(m, EV_GET_SWAP_PAGE, entry, off, 0, si->name);
 	return 1;
 }
 

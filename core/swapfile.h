@@ -108,6 +108,10 @@ uint64_t nr_swap_pages(const struct machine *m);
  * written); 0 when swap is full or off. delete_from_swap_cache takes the page out again.
  */
 int add_to_swap(struct machine *m, uint32_t pfn);
+/* get_swap_page: reserves a slot (SWAP_HAS_CACHE) and returns its entry, 0 when none is free;
+ * put_swap_page gives an unused reservation back. */
+uint32_t get_swap_page(struct machine *m);
+void put_swap_page(struct machine *m, uint32_t entry);
 void delete_from_swap_cache(struct machine *m, uint32_t pfn);
 /* The page in the swap cache for this entry, or PFN_NONE. */
 uint32_t lookup_swap_cache(const struct machine *m, uint32_t entry);

@@ -16,6 +16,7 @@
  *          and goes to the head (the hand moves on); the first page without it is evicted.
  */
 #include "kernel.h"
+#include "rmap.h"
 #include "snapshot.h"
 
 #include <stdio.h>
@@ -35,7 +36,7 @@ static const char *const vmscan_tmpl[] = {
     [EV_KEEP & 0xff] = "shrink_page_list: pfn {A} kept ({s})",
     [EV_SCAN_COUNT & 0xff] = "get_scan_count: priority {a}, scan anon {b}, file {c}",
     [EV_DROP_CACHES & 0xff] = "drop_caches {a}: {b} page-cache pages freed",
-    [EV_OOM_KILL & 0xff] = "Out of memory: Killed process {a} ({s}) score {b}, rss {c}kB",
+    [EV_OOM_KILL & 0xff] = "Out of memory: Killed process {a} ({s}) total-vm:{b}kB, anon-rss:{c}kB",
     [EV_OOM_NONE & 0xff] = "out_of_memory: no killable task ({s})",
     [EV_RECLAIM_DONE & 0xff] = "reclaim: {a} pages reclaimed of {b} asked",
     [EV_TICK & 0xff] = "tick: {a} s since boot",
@@ -155,12 +156,6 @@ void mark_page_accessed(struct machine *m, uint32_t pfn)
 	}
 }
 
-/* References the page has beyond the page cache's own: a mapping or a transient user. */
-static int page_mapped_refs(const struct page *p)
-{
-	return p->refcount > 1 ? p->refcount - 1 : 0;
-}
-
 /* page_check_references() for the Linux policy, the reference bit for CLOCK. */
 static enum page_references page_check_references(struct machine *m, uint32_t pfn)
 {
@@ -176,25 +171,82 @@ static enum page_references page_check_references(struct machine *m, uint32_t pf
 	case POLICY_LINUX:
 		break;
 	}
+	int referenced_ptes = page_mapcount(m, pfn) ? page_referenced(m, pfn) : 0;
 	p->flags &= (uint16_t)~PG_referenced;
+	if (referenced_ptes) {
+		/* used since the last scan: a page used twice (or by two PTEs) is active */
+		if (referenced_page || referenced_ptes > 1)
+			return PAGEREF_ACTIVATE;
+		p->flags |= PG_referenced;
+		return PAGEREF_KEEP;
+	}
 	/* An unmapped file page read twice is reclaimed only if clean (PAGEREF_RECLAIM_CLEAN);
 	 * vmsim writes it back first, so it behaves as RECLAIM. */
 	return PAGEREF_RECLAIM;
 }
 
+/* The page goes back to the buddy allocator once no list, mapping or cache holds it. */
+static void free_reclaimed(struct machine *m, uint32_t pfn)
+{
+	lru_cache_del(m, pfn);
+	m->pa.mem_map[pfn].refcount = 0;
+	m->pa.mem_map[pfn].private = 0;
+	__free_pages(m, pfn, 0);
+}
+
 /*
- * Tries to free one inactive page. Returns 1 when freed, else sets *ref to where it goes.
- * Mapped file pages need rmap to be unmapped: they are kept until it is available.
+ * Anon page out: a slot for it (get_swap_page), every PTE becomes a swap PTE naming the slot
+ * (try_to_unmap), the page enters the swap cache, is written (pswpout) and freed. The slot
+ * keeps one count per PTE; do_swap_page brings the data back.
  */
+static int pageout_anon(struct machine *m, uint32_t pfn, enum page_references *ref)
+{
+	struct page *p = &m->pa.mem_map[pfn];
+	uint32_t entry = get_swap_page(m);
+	if (!entry) {
+		*ref = PAGEREF_ACTIVATE; /* no swap space: keep it in memory */
+		return 0;
+	}
+	int n = page_mapcount(m, pfn);
+	/* the swap cache's reference, so the unmap cannot free it (private stays the vpn
+	 * rmap needs until every PTE is gone) */
+	p->refcount++;
+	p->flags |= PG_swapcache;
+	int failed = try_to_unmap(m, pfn, entry);
+	int left = page_mapcount(m, pfn);
+	swap_duplicate(m, entry, (uint32_t)(n - left)); /* the PTEs that now name the slot */
+	if (failed) {
+		p->refcount--;
+		p->flags &= (uint16_t)~PG_swapcache;
+		put_swap_page(m, entry);
+		*ref = PAGEREF_ACTIVATE;
+		return 0;
+	}
+	add_to_swap_cache(m, pfn, entry);
+	p->flags |= PG_dirty;
+	ev_emit(m, EV_SWAP_OUT, pfn, entry, 0, NULL);
+	swap_writepage(m, pfn);
+	delete_from_swap_cache(m, pfn);
+	free_reclaimed(m, pfn);
+	return 1;
+}
+
+/* Tries to free one inactive page. Returns 1 when freed, else sets *ref to where it goes. */
 static int shrink_page(struct machine *m, uint32_t pfn, enum page_references *ref)
 {
 	struct page *p = &m->pa.mem_map[pfn];
 	*ref = page_check_references(m, pfn);
 	if (*ref != PAGEREF_RECLAIM)
 		return 0;
-	if (page_type(p) != PT_FILE || page_mapped_refs(p)) {
-		*ref = PAGEREF_ACTIVATE;
-		return 0;
+	if (page_type(p) == PT_ANON)
+		return pageout_anon(m, pfn, ref);
+	if (page_mapcount(m, pfn)) {
+		int was_dirty = (p->flags & PG_dirty) != 0;
+		if (try_to_unmap(m, pfn, 0)) {
+			*ref = PAGEREF_ACTIVATE;
+			return 0;
+		}
+		(void)was_dirty; /* unmap moved PTE dirty bits with set_page_dirty */
 	}
 	int dirty = !!(p->flags & PG_dirty);
 	if (dirty) {
@@ -202,10 +254,84 @@ static int shrink_page(struct machine *m, uint32_t pfn, enum page_references *re
 		m->vmscan.nr_vmscan_write++;
 	}
 	ev_emit(m, dirty ? EV_RECLAIM_DIRTY : EV_RECLAIM_CLEAN, pfn, 0, 0, "file");
-	lru_cache_del(m, pfn);
 	filemap_remove_page(m, pfn);
-	__free_pages(m, pfn, 0);
+	free_reclaimed(m, pfn);
 	return 1;
+}
+
+static void put_back(struct machine *m, uint32_t pfn, enum page_references ref);
+
+/* Is pfn mapped in mm? Anon pages by their vpn (every 2^32-page slice), file pages by offset. */
+static int page_in_mm(const struct machine *m, uint32_t pfn, const struct mm_struct *mm)
+{
+	uint32_t priv = m->pa.mem_map[pfn].private;
+	int anon = page_type(&m->pa.mem_map[pfn]) == PT_ANON;
+	uint64_t slices = (task_size(m) >> PAGE_SHIFT) >> 32;
+	for (const struct vm_area_struct *v = mm->mmap; v; v = v->vm_next) {
+		if (anon != !v->vm_file || (v->vm_flags & VM_MIXEDMAP))
+			continue;
+		for (uint64_t hi = 0; hi <= (anon ? slices : 0); hi++) {
+			uint64_t va;
+			if (anon) {
+				va = ((hi << 32) | priv) << PAGE_SHIFT;
+			} else {
+				uint64_t pgoff = priv & FILE_PGOFF_MASK;
+				if (v->vm_file != priv >> FILE_PGOFF_BITS || pgoff < v->vm_pgoff)
+					continue;
+				va = v->vm_start + ((pgoff - v->vm_pgoff) << PAGE_SHIFT);
+			}
+			struct pte_ref ref;
+			if (va < v->vm_start || va >= v->vm_end || pt_lookup(m, mm, va, &ref, NULL))
+				continue;
+			uint64_t pte = pt_read(m, ref.tpfn, ref.idx);
+			if (pte_present(pte) && pte_pfn(m, pte) == pfn)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* One page of mm out, by the machine's policy: its oldest inactive page first. */
+static int reclaim_mm_page(struct machine *m, const struct mm_struct *mm)
+{
+	for (int pass = 0; pass < 4; pass++) {
+		for (enum lru_list l = LRU_INACTIVE_ANON; l <= LRU_INACTIVE_FILE; l += 2) {
+			struct page_list *list = &m->vmscan.lru[l];
+			uint64_t budget = list->nr;
+			for (uint32_t pfn = list->tail; pfn != PFN_NONE && budget--;) {
+				uint32_t prev = m->pa.mem_map[pfn].prev;
+				if (page_in_mm(m, pfn, mm)) {
+					enum page_references ref;
+					count_vm_event(m, PGSCAN_DIRECT);
+					if (shrink_page(m, pfn, &ref)) {
+						count_vm_event(m, PGSTEAL_DIRECT);
+						return 1;
+					}
+					put_back(m, pfn, ref);
+				}
+				pfn = prev;
+			}
+			/* nothing inactive left of mm: age its active pages (Linux policy) */
+			struct page_list *act = &m->vmscan.lru[l + 1];
+			for (uint32_t pfn = act->tail, n = 0; pfn != PFN_NONE && n < act->nr; n++) {
+				uint32_t prev = m->pa.mem_map[pfn].prev;
+				if (page_in_mm(m, pfn, mm))
+					lru_move(m, pfn, 0, PG_active | PG_referenced);
+				pfn = prev;
+			}
+		}
+	}
+	return 0;
+}
+
+void mem_cgroup_charge(struct machine *m, struct task_struct *t)
+{
+	if (!t->rlimit_rss || !t->mm || get_mm_rss(t->mm) < t->rlimit_rss)
+		return;
+	ev_emit(m, EV_RLIMIT_RECLAIM, t->pid, t->rlimit_rss, 1, NULL);
+	while (get_mm_rss(t->mm) >= t->rlimit_rss)
+		if (!reclaim_mm_page(m, t->mm))
+			break; /* nothing of it can go (no swap): it runs over its limit */
 }
 
 static void put_back(struct machine *m, uint32_t pfn, enum page_references ref)
@@ -252,7 +378,11 @@ static void shrink_active_list(struct machine *m, enum lru_list l, uint64_t nr_t
 	struct page_list *list = &m->vmscan.lru[l];
 	uint64_t scanned = 0;
 	while (scanned < nr_to_scan && list->nr) {
-		lru_move(m, list->tail, 0, PG_active | PG_referenced);
+		uint32_t pfn = list->tail;
+		if (page_mapcount(m, pfn))
+			page_referenced(m,
+			                pfn); /* the young bits start over on the inactive list */
+		lru_move(m, pfn, 0, PG_active | PG_referenced);
 		scanned++;
 	}
 	count_vm_events(m, PGREFILL, scanned);
@@ -280,8 +410,7 @@ static int inactive_is_low(const struct machine *m, enum lru_list inactive)
 
 static int can_reclaim_anon_pages(const struct machine *m)
 {
-	(void)m;
-	return 0; /* anon reclaim needs rmap to unmap pages */
+	return nr_swap_pages(m) > 0;
 }
 
 /*
@@ -408,6 +537,57 @@ uint64_t wakeup_kswapd(struct machine *m, unsigned order, uint32_t gfp)
 	return balance_pgdat(m);
 }
 
+/*
+ * oom_badness(): what killing t would give back, in pages: its RSS, its swap entries and its
+ * page tables, moved by oom_score_adj in thousandths of all memory. -1000 is never killed.
+ */
+static int64_t oom_badness(const struct machine *m, const struct task_struct *t)
+{
+	if (!t->mm || t->oom_score_adj <= -1000)
+		return INT64_MIN;
+	const struct mm_struct *mm = t->mm;
+	int64_t points =
+	    (int64_t)(get_mm_rss(mm) + mm->rss[MM_SWAPENTS] + mm->pgtables_bytes / PAGE_SIZE);
+	int64_t totalpages = (int64_t)(m->pa.totalram_pages + total_swap_pages(m));
+	return points + (int64_t)t->oom_score_adj * totalpages / 1000;
+}
+
+/*
+ * out_of_memory(): reclaim found nothing, so the task with the highest badness dies
+ * (SIGKILL) and its memory goes back. The running task is left to its fault path, which
+ * kills it itself when it is the worst (its mm is in use by the fault). Ties go to the
+ * lowest pid, as the task list is sorted by pid.
+ */
+static uint64_t out_of_memory(struct machine *m)
+{
+	const struct task_struct *cur = find_task(m, m->tasks.current);
+	int64_t cur_points = cur ? oom_badness(m, cur) : INT64_MIN;
+	struct task_struct *victim = NULL;
+	int64_t best = INT64_MIN;
+	for (uint32_t i = 0; i < task_count(m); i++) {
+		struct task_struct *t = (struct task_struct *)task_at(m, i);
+		if (cur && t->mm == cur->mm)
+			continue;
+		int64_t p = oom_badness(m, t);
+		if (p > best) {
+			best = p;
+			victim = t;
+		}
+	}
+	if (!victim || best == INT64_MIN || best < cur_points) {
+		ev_emit(m, EV_OOM_NONE, 0, 0, 0,
+		        victim ? "the running task is the worst" : "no task");
+		return 0;
+	}
+	uint64_t before = nr_free_pages(m);
+	const struct mm_struct *mm = victim->mm;
+	ev_emit(m, EV_OOM_KILL, victim->pid, mm->total_vm << (PAGE_SHIFT - 10),
+	        mm->rss[MM_ANONPAGES] << (PAGE_SHIFT - 10), victim->comm);
+	count_vm_event(m, OOM_KILL);
+	do_exit(m, victim, 137, "SIGKILL (OOM killer)");
+	return nr_free_pages(m) - before;
+}
+
 uint64_t try_to_free_pages(struct machine *m, unsigned order, uint32_t gfp)
 {
 	(void)gfp;
@@ -418,6 +598,9 @@ uint64_t try_to_free_pages(struct machine *m, unsigned order, uint32_t gfp)
 	uint64_t want = (1ull << order) > SWAP_CLUSTER_MAX ? 1ull << order : SWAP_CLUSTER_MAX;
 	uint64_t got = shrink_node(m, want, 0);
 	ev_emit(m, EV_DIRECT_RECLAIM, order, got, 0, NULL);
+	/* user memory (page faults, the page cache) may kill for room; kernel callers fail */
+	if (!got && (gfp & __GFP_HIGHMEM))
+		got = out_of_memory(m);
 	return got;
 }
 

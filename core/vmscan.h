@@ -91,6 +91,14 @@ void lru_cache_add(struct machine *m, uint32_t pfn);
 void lru_cache_del(struct machine *m, uint32_t pfn);
 void mark_page_accessed(struct machine *m, uint32_t pfn);
 
+struct task_struct;
+/*
+ * The per-process resident limit (OP_SET_RLIMIT, like a memory cgroup's memory.max): called
+ * before a fault may add a page to t's RSS; at the limit, one of t's own pages is reclaimed
+ * first, chosen by the machine's policy, so a working set above the limit thrashes.
+ */
+void mem_cgroup_charge(struct machine *m, struct task_struct *t);
+
 /* Which LRU list a page belongs on, from its type and flags. */
 enum lru_list page_lru(const struct machine *m, uint32_t pfn);
 /* Reclaims up to nr pages as kswapd (is_kswapd) or direct reclaim; returns pages freed. */

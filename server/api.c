@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "durable.h"
 #include "events.h"
 #include "exercise.h"
 #include "memory.h"
@@ -175,9 +176,12 @@ static void list_machines(struct srv_call *c)
 	if (!ms || !cfgs || !ptrs) {
 		rpc_fail(c, "internal", "out of memory");
 	} else {
-		for (struct srv_machine *sm = registry_first(c->srv->reg); sm; sm = sm->next, i++) {
+		for (struct srv_machine *sm = registry_first(c->srv->reg); sm; sm = sm->next) {
+			if (c->srv->visible && !c->srv->visible(c->srv->visible_data, c->who, sm))
+				continue;
 			machine_to_pb(sm, &ms[i], &cfgs[i]);
 			ptrs[i] = &ms[i];
+			i++;
 		}
 		Vmsim__V1__ListMachinesResponse resp = VMSIM__V1__LIST_MACHINES_RESPONSE__INIT;
 		resp.n_machines = i;
@@ -762,6 +766,9 @@ rpc_handler_fn api_handler(const ProtobufCMethodDescriptor *md)
 {
 	if (ops_is_op_request(md->input, NULL))
 		return op_rpc;
+	rpc_handler_fn h = durable_handler(md); /* users, snapshots, history: durable.c */
+	if (h)
+		return h;
 	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
 		if (!strcmp(handlers[i].method, md->name))
 			return handlers[i].fn;

@@ -732,6 +732,13 @@ void auth_release_machine(struct auth *a, int64_t user_id, int64_t ram_bytes)
 	u->ram_bytes = u->ram_bytes > ram_bytes ? u->ram_bytes - ram_bytes : 0;
 }
 
+void auth_rate_charge(struct auth *a, int64_t user_id, uint64_t n)
+{
+	struct auth_user *u = user_mut(a, user_id);
+	if (u && u->quota.ops_per_sec && u->bucket_init)
+		u->bucket -= (double)n;
+}
+
 int auth_rate_check(struct auth *a, int64_t user_id, uint64_t now_ns, struct auth_err *e)
 {
 	struct auth_user *u = user_mut(a, user_id);

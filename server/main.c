@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "durable.h"
+#include "registry.h"
 #include "rpc.h"
 #include "server.h"
 
@@ -28,7 +30,15 @@ static void usage(FILE *f)
 	        "= any free port)\n"
 	        "  --log-level LEVEL       debug, info (one line per request), warn or error\n"
 	        "  --demo                  create a demo machine with a few processes\n"
-	        "  --open                  no authentication (the default until users exist)\n"
+	        "  --open                  no authentication: every caller is an admin (a single-user\n"
+	        "                          laptop only; loudly logged)\n"
+	        "  --db FILE               SQLite database (default ./vmsim.db; :memory: = a temporary\n"
+	        "                          one, removed at exit)\n"
+	        "  --init-admin[=NAME]     create the first admin (default name admin), print its\n"
+	        "                          token once on stdout and exit\n"
+	        "  --check                 PRAGMA integrity_check and replay every machine against its\n"
+	        "                          snapshots; exit 0 if all is consistent\n"
+	        "  --checkpoint-every N    checkpoint a machine every N journal entries (default 5000)\n"
 	        "  --web DIR               dashboard files (default %s)\n"
 	        "  --max-body BYTES        request body limit (default 1048576)\n"
 	        "  --max-conns N           concurrent connections (default 4096)\n"
@@ -90,11 +100,13 @@ struct demo {
 	char id[32];
 	int failed;
 	unsigned long long value; /* "value" of the last successful op (an address, a pid) */
+	int done;                 /* the current call has answered (after its journal commit) */
 };
 
 static void demo_done(struct srv_call *c, void *arg)
 {
 	struct demo *d = arg;
+	d->done = 1;
 	if (!c) {
 		d->failed = 1;
 		return;
@@ -125,7 +137,10 @@ static void demo_call(struct demo *d, const char *method, const char *fmt, ...)
 	vsnprintf(body, sizeof(body), fmt, ap);
 	va_end(ap);
 	static struct srv_identity who = {.peer = "demo"};
+	d->done = 0;
 	rpc_dispatch(d->srv, method, 1, body, strlen(body), &who, demo_done, d);
+	while (!d->done) /* the answer comes once the change is committed */
+		uv_run(d->srv->loop, UV_RUN_ONCE);
 }
 
 /* Boots "demo" (x86_64, 256 MiB) and gives it some history. Ops core does not implement yet
@@ -237,6 +252,10 @@ int main(int argc, char **argv)
 	    {"max-machines", required_argument, NULL, 'm'},
 	    {"idle-timeout", required_argument, NULL, 'i'},
 	    {"request-timeout", required_argument, NULL, 'r'},
+	    {"db", required_argument, NULL, 'D'},
+	    {"init-admin", optional_argument, NULL, 'A'},
+	    {"check", no_argument, NULL, 'K'},
+	    {"checkpoint-every", required_argument, NULL, 'C'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -244,7 +263,9 @@ int main(int argc, char **argv)
 	memset(&s, 0, sizeof(s));
 	srv_config_default(&s.cfg);
 	snprintf(s.cfg.web_dir, sizeof(s.cfg.web_dir), "%s", VMSIM_WEB_DIR);
-	s.cfg.open = 1;
+	const char *db = "./vmsim.db", *admin = NULL;
+	int check = 0;
+	uint32_t checkpoint_every = 5000;
 	unsigned long long v;
 	int opt, web_given = 0;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -293,6 +314,22 @@ int main(int argc, char **argv)
 			else
 				s.cfg.request_timeout_ms = (unsigned)v;
 			break;
+		case 'D':
+			db = optarg;
+			break;
+		case 'A':
+			admin = optarg ? optarg : "admin";
+			break;
+		case 'K':
+			check = 1;
+			break;
+		case 'C':
+			if (parse_num(optarg, 1, 1u << 30, &v)) {
+				fprintf(stderr, "vmsimd: --checkpoint-every wants 1..%u\n", 1u << 30);
+				return 2;
+			}
+			checkpoint_every = (uint32_t)v;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -313,14 +350,33 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmsimd: internal table mismatch: %s\n", err);
 		return 1;
 	}
+	if (check)
+		return durable_check(db, stdout);
+	if (admin)
+		return durable_init_admin(db, admin, stdout, stderr);
 	uv_loop_t *loop = uv_default_loop();
+	struct durable d;
+	s.loop = loop;
+	if (durable_open(&d, &s, db, checkpoint_every, s.cfg.open, err, sizeof(err))) {
+		fprintf(stderr, "vmsimd: %s\n", err);
+		return 1;
+	}
+	if (!s.cfg.open && auth_user_count(d.auth) == 0) {
+		fprintf(stderr,
+		        "vmsimd: %s has no users yet: create the first admin with\n"
+		        "  vmsimd --db %s --init-admin\n"
+		        "or start a single-user server with --open\n",
+		        db, db);
+		durable_close(&d);
+		return 1;
+	}
 	if (srv_start(&s, loop, err, sizeof(err))) {
 		fprintf(stderr, "vmsimd: %s\n", err);
 		return 1;
 	}
 	const char *host = strcmp(s.cfg.host, "0.0.0.0") ? s.cfg.host : "127.0.0.1";
 	printf("vmsimd listening on http://%s:%d/\n", host, s.cfg.port);
-	if (s.cfg.demo) {
+	if (s.cfg.demo && registry_count(s.reg) == 0) { /* once: the demo machine persists */
 		if (demo_create(&s)) {
 			fprintf(stderr, "vmsimd: could not create the demo machine\n");
 		} else {
@@ -336,6 +392,7 @@ int main(int argc, char **argv)
 	srv_log(&s, LOG_INFO, "serving %s (web %s)", s.cfg.open ? "open, no auth" : "with auth",
 	        s.cfg.web_dir);
 	uv_run(loop, UV_RUN_DEFAULT);
+	durable_close(&d); /* everything acknowledged is committed; the rest commits now */
 	srv_release(&s);
 	uv_loop_close(loop);
 	srv_log(&s, LOG_INFO, "stopped");

@@ -860,6 +860,17 @@ static int import_parse(const uint8_t *buf, size_t len, struct import_file *f, c
 	return 0;
 }
 
+int persist_import_config(const uint8_t *buf, size_t len, struct machine_config *cfg, char *name,
+                          size_t namelen, char *err, size_t el)
+{
+	struct import_file f;
+	if (import_parse(buf, len, &f, err, el))
+		return -1;
+	*cfg = f.cfg;
+	snprintf(name, namelen, "%s", f.name);
+	return 0;
+}
+
 static uint64_t get_le(const uint8_t *p, int bytes)
 {
 	uint64_t v = 0;

@@ -88,6 +88,10 @@ struct machine *persist_import(struct persist *p, int64_t id, int64_t owner, con
                                const uint8_t *buf, size_t len, persist_done_cb cb, void *data,
                                char *err, size_t el);
 
+/* The config and name inside an export file (checks the file, records nothing). */
+int persist_import_config(const uint8_t *buf, size_t len, struct machine_config *cfg, char *name,
+                          size_t namelen, char *err, size_t el);
+
 /* Config blob as stored in machines.config (versioned, little-endian). */
 uint8_t *persist_config_pack(const struct machine_config *cfg, size_t *len);
 int persist_config_unpack(const uint8_t *buf, size_t len, struct machine_config *cfg, char *err,

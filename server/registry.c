@@ -81,8 +81,38 @@ struct srv_machine *registry_get(const struct registry *r, const char *id)
 	return NULL;
 }
 
+void registry_reserve_id(struct registry *r, uint64_t n)
+{
+	if (n >= r->next_id)
+		r->next_id = n + 1;
+}
+
+void registry_new_id(struct registry *r, char id[MACHINE_ID_LEN])
+{
+	do
+		snprintf(id, MACHINE_ID_LEN, "m%llu", (unsigned long long)r->next_id++);
+	while (registry_get(r, id));
+}
+
 struct srv_machine *registry_create(struct registry *r, const char *id, const char *name,
                                     const struct machine_config *cfg, char *err, size_t len)
+{
+	char auto_id[MACHINE_ID_LEN];
+	if (!id) { /* taken before booting: a machine that fails to boot still uses its id */
+		registry_new_id(r, auto_id);
+		id = auto_id;
+	}
+	struct machine *m = machine_create(cfg, err, len);
+	if (!m)
+		return NULL;
+	struct srv_machine *sm = registry_adopt(r, id, name, m, err, len);
+	if (!sm)
+		machine_destroy(m);
+	return sm;
+}
+
+struct srv_machine *registry_adopt(struct registry *r, const char *id, const char *name,
+                                   struct machine *m, char *err, size_t len)
 {
 	char auto_id[MACHINE_ID_LEN];
 	if (!id) {
@@ -107,11 +137,7 @@ struct srv_machine *registry_create(struct registry *r, const char *id, const ch
 		snprintf(err, len, "out of host memory");
 		return NULL;
 	}
-	sm->m = machine_create(cfg, err, len);
-	if (!sm->m) {
-		free(sm);
-		return NULL;
-	}
+	sm->m = m;
 	sm->cfg = *machine_get_config(sm->m);
 	snprintf(sm->id, sizeof(sm->id), "%s", id);
 	snprintf(sm->name, sizeof(sm->name), "%s", name ? name : "");

@@ -34,6 +34,13 @@ void registry_free(struct registry *r);
 /* Boots a machine. id NULL = next free "m<N>"; an explicit id (recovery) must be unused. */
 struct srv_machine *registry_create(struct registry *r, const char *id, const char *name,
                                     const struct machine_config *cfg, char *err, size_t len);
+/* Like registry_create with a machine already built (recovery, restore, import): takes m. */
+struct srv_machine *registry_adopt(struct registry *r, const char *id, const char *name,
+                                   struct machine *m, char *err, size_t len);
+/* Automatic ids continue after m<n> (ids of deleted machines are never handed out again). */
+void registry_reserve_id(struct registry *r, uint64_t n);
+/* Hands out the next automatic id ("m<n>") without creating a machine yet. */
+void registry_new_id(struct registry *r, char id[MACHINE_ID_LEN]);
 struct srv_machine *registry_get(const struct registry *r, const char *id);
 void registry_delete(struct registry *r, struct srv_machine *sm);
 /* Reboots sm from its config: a fresh machine, seq 0. */

@@ -249,6 +249,22 @@ static ProtobufCMessage *decode(struct srv_call *c, const char *body, size_t len
 	return m;
 }
 
+void rpc_defer(struct srv_call *c)
+{
+	c->deferred = 1;
+}
+
+void rpc_resume(struct srv_call *c)
+{
+	c->deferred = 0;
+	if (c->failed || !c->has_commit) {
+		finish(c);
+		return;
+	}
+	c->commit.who = c->who;
+	c->srv->commit(c->srv->commit_data, &c->commit, commit_done, c);
+}
+
 void rpc_dispatch(struct srv *s, const char *method, int json, const char *body, size_t len,
                   struct srv_identity *who, rpc_done_fn done, void *arg)
 {
@@ -277,13 +293,17 @@ void rpc_dispatch(struct srv *s, const char *method, int json, const char *body,
 		return;
 	}
 	c->machine_id = request_machine_id(c->req);
+	who->req = c->req;
 	if (s->authorize &&
 	    s->authorize(s->authorize_data, who, c->method, c->machine_id, &c->err)) {
 		c->failed = 1;
 		finish(c);
 		return;
 	}
+	who->req = NULL;
 	api_handler(c->md)(c);
+	if (c->deferred)
+		return;
 	if (c->failed || !c->has_commit) {
 		finish(c);
 		return;

@@ -46,6 +46,7 @@ struct srv_call {
 
 	rpc_done_fn done;
 	void *done_arg;
+	int deferred; /* the handler finishes later with rpc_resume() (disk reads off the loop) */
 };
 
 /* Resolves the op table and checks that every method of vmsim.v1.VmSim has a handler.
@@ -58,6 +59,12 @@ void rpc_dispatch(struct srv *s, const char *method, int json, const char *body,
                   struct srv_identity *who, rpc_done_fn done, void *arg);
 /* Frees a call once its response has been used (called by the transport after done). */
 void rpc_call_free(struct srv_call *c);
+
+/* For handlers that finish later (work on a uv thread, or their own commit): rpc_defer()
+ * before returning, then rpc_resume() exactly once on the loop thread when the reply (or
+ * failure) is set. */
+void rpc_defer(struct srv_call *c);
+void rpc_resume(struct srv_call *c);
 
 /* For handlers. */
 void rpc_reply(struct srv_call *c, const ProtobufCMessage *resp);

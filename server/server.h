@@ -40,6 +40,7 @@ struct srv_identity {
 	const char *authorization; /* the raw Authorization header, or NULL */
 	const char *peer;          /* "127.0.0.1:53422" */
 	void *user;                /* set by the authorize hook for later hooks (owner, quotas) */
+	const void *req;           /* the decoded request while authorize runs (NULL for SSE) */
 };
 
 /* A Twirp error: code (invalid_argument, not_found, ...) and a message for the student. */
@@ -88,6 +89,11 @@ typedef void (*srv_commit_done_fn)(void *arg, int err);
 typedef void (*srv_commit_fn)(void *data, const struct srv_commit *c, srv_commit_done_fn done,
                               void *arg);
 
+struct srv_machine;
+/* Seam 3, visibility: whether `who` may see machine sm in listings. NULL = every machine. */
+typedef int (*srv_visible_fn)(void *data, const struct srv_identity *who,
+                              const struct srv_machine *sm);
+
 struct srv {
 	uv_loop_t *loop;
 	struct srv_config cfg;
@@ -108,6 +114,8 @@ struct srv {
 	void *authorize_data;
 	srv_commit_fn commit;
 	void *commit_data;
+	srv_visible_fn visible;
+	void *visible_data;
 };
 
 void srv_config_default(struct srv_config *cfg);

@@ -111,6 +111,7 @@ struct store {
 
 	uv_loop_t *loop;
 	uv_async_t async;
+	uint64_t inflight; /* async records not yet completed (loop thread only) */
 };
 
 static void set_err(char *err, size_t len, const char *fmt, const char *a, const char *b)
@@ -173,6 +174,8 @@ static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t el)
 	return 0;
 }
 
+/* relaxed: 0 synchronous=FULL (fsync per commit), 1 NORMAL (survives a process crash), 2 OFF
+ * (an ephemeral database nobody will ever recover: no fsync at all). */
 static int open_db(const char *path, int relaxed, sqlite3 **out, char *err, size_t el)
 {
 	sqlite3 *db = NULL;
@@ -185,8 +188,11 @@ static int open_db(const char *path, int relaxed, sqlite3 **out, char *err, size
 	}
 	sqlite3_busy_timeout(db, 10000);
 	if (exec_sql(db, "PRAGMA journal_mode=WAL", err, el) ||
-	    exec_sql(db, relaxed ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL", err,
-	             el)) {
+	    exec_sql(db,
+	             relaxed == 2   ? "PRAGMA synchronous=OFF"
+	             : relaxed == 1 ? "PRAGMA synchronous=NORMAL"
+	                            : "PRAGMA synchronous=FULL",
+	             err, el)) {
 		sqlite3_close(db);
 		return -1;
 	}
@@ -303,8 +309,9 @@ struct store *store_open(const struct store_opts *opts, char *err, size_t el)
 	} else {
 		strcpy(s->path, opts->path);
 	}
-	if (open_db(s->path, opts->relaxed, &s->wdb, err, el) || migrate(s->wdb, err, el) ||
-	    open_db(s->path, opts->relaxed, &s->rdb, err, el))
+	int relaxed = s->ephemeral ? 2 : opts->relaxed;
+	if (open_db(s->path, relaxed, &s->wdb, err, el) || migrate(s->wdb, err, el) ||
+	    open_db(s->path, relaxed, &s->rdb, err, el))
 		goto fail;
 	for (int i = 0; i < ST_COUNT; i++) {
 		if (sqlite3_prepare_v3(s->wdb, writer_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
@@ -318,6 +325,9 @@ struct store *store_open(const struct store_opts *opts, char *err, size_t el)
 		goto fail;
 	}
 	s->async.data = s;
+	if (s->loop)
+		uv_unref(
+		    (uv_handle_t *)&s->async); /* referenced only while records are in flight */
 	if (pthread_create(&s->writer, NULL, writer_main, s)) {
 		set_err(err, el, "cannot start the writer thread%s%s", "", NULL);
 		if (s->loop) {
@@ -616,6 +626,9 @@ static void enqueue(struct store *s, struct store_rec *rec)
 void store_submit(struct store *s, struct store_rec *rec)
 {
 	rec->waiter = NULL;
+	/* a pending commit keeps the loop alive (a graceful stop waits for it) */
+	if (s->loop && s->inflight++ == 0)
+		uv_ref((uv_handle_t *)&s->async);
 	enqueue(s, rec);
 }
 
@@ -652,6 +665,8 @@ static void deliver(struct store *s)
 			r->cb(r, r->status, r->status ? r->err : NULL, r->data);
 		free(r);
 		r = next;
+		if (s->loop && s->inflight > 0 && --s->inflight == 0)
+			uv_unref((uv_handle_t *)&s->async);
 	}
 }
 
@@ -827,6 +842,21 @@ int store_list_machines(struct store *s, struct store_machine **out, size_t *n, 
 	            " (SELECT ifnull(max(seq),0) FROM journal j WHERE j.machine_id=m.id)"
 	            " FROM machines m WHERE deleted=0 AND ?1=?1 ORDER BY id",
 	            0, sizeof(**out), (void **)out, n, fill_machine, err, el);
+}
+
+int64_t store_max_machine_id(struct store *s)
+{
+	sqlite3_stmt *st;
+	int64_t id = 0;
+	pthread_mutex_lock(&s->rmu);
+	if (sqlite3_prepare_v2(s->rdb, "SELECT ifnull(max(id),0) FROM machines", -1, &st, NULL) ==
+	    SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			id = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&s->rmu);
+	return id;
 }
 
 int store_get_machine(struct store *s, int64_t id, struct store_machine *m, char *err, size_t el)

@@ -33,6 +33,7 @@ struct store_opts {
 	/* Upper bound of records per transaction (0 = 8192). */
 	uint32_t max_batch;
 	/* 0 (default): fsync every commit (PRAGMA synchronous=FULL), survives power loss;
+	 * an ephemeral database never fsyncs (nobody recovers it);
 	 * 1: synchronous=NORMAL, survives a process crash (kill -9) but not a power loss. */
 	int relaxed;
 };
@@ -161,6 +162,8 @@ int store_list_tokens(struct store *s, struct store_token **out, size_t *n, char
 int store_list_machines(struct store *s, struct store_machine **out, size_t *n, char *err,
                         size_t el);
 void store_free_machines(struct store_machine *m, size_t n);
+/* The highest machine id ever stored, deleted ones included (0 = none). */
+int64_t store_max_machine_id(struct store *s);
 /* One live machine: 1 found, 0 none (or deleted), -1 error. Free m->config. */
 int store_get_machine(struct store *s, int64_t id, struct store_machine *m, char *err, size_t el);
 /* Snapshots of one machine in seq order, with their states (checksums verified) if asked.

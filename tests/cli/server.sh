@@ -4,7 +4,7 @@
 TMPD=$(mktemp -d)
 export HOME=$TMPD/home XDG_CONFIG_HOME= VMSIM_TOKEN= VMSIM_MACHINE=
 mkdir -p "$HOME"
-"$VMSIMD" --listen 127.0.0.1:0 --log-level warn >"$TMPD/vmsimd.log" 2>&1 &
+"$VMSIMD" --listen 127.0.0.1:0 --log-level warn --open --db :memory: >"$TMPD/vmsimd.log" 2>&1 &
 SRV_PID=$!
 trap 'kill $SRV_PID 2>/dev/null; wait $SRV_PID 2>/dev/null; rm -rf "$TMPD"' EXIT
 for _ in $(seq 100); do

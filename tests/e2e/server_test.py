@@ -18,6 +18,14 @@ TWIRP = "/twirp/vmsim.v1.VmSim/"
 
 class Server:
     def __init__(self, *args, web=None):
+        # A throwaway database and no auth unless a test says otherwise (tests/store/ covers
+        # persistence and auth).
+        if "--db" not in args:
+            args = ("--db", ":memory:") + tuple(args)
+        if "--auth" in args:
+            args = tuple(a for a in args if a != "--auth")
+        elif "--open" not in args:
+            args = ("--open",) + tuple(args)
         cmd = [VMSIMD, "--listen", "127.0.0.1:0", "--log-level", "warn"] + list(args)
         if web:
             cmd += ["--web", web]

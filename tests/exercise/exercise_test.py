@@ -24,7 +24,7 @@ def expect(cond, msg):
 
 class Server:
     def __init__(self, vmsimd):
-        self.proc = subprocess.Popen([vmsimd, "--listen", "127.0.0.1:0", "--open",
+        self.proc = subprocess.Popen([vmsimd, "--listen", "127.0.0.1:0", "--open", "--db", ":memory:",
                                       "--log-level", "warn"], stdout=subprocess.PIPE)
         line = self.proc.stdout.readline().decode()
         expect("listening on http://127.0.0.1:" in line, "vmsimd did not start: %r" % line)

@@ -228,8 +228,9 @@ static void test_batch_window_groups(void **state)
 	(void)state;
 	uv_loop_t loop;
 	uv_loop_init(&loop);
-	/* a 50 ms window: 100 records queued within it commit in one transaction */
-	struct store *s = open_store(&loop, NULL, 50000, 0);
+	/* a 10 s window ends early when max_batch records are queued: one transaction of 100
+	 * (no timing involved: the writer is woken by the 100th record) */
+	struct store *s = open_store(&loop, NULL, 10000000, 100);
 	struct done d = {0};
 	for (uint64_t seq = 1; seq <= 100; seq++)
 		store_submit(s, journal_rec(1, seq, &d));
@@ -240,7 +241,7 @@ static void test_batch_window_groups(void **state)
 	assert_int_equal(st.max_batch, 100);
 	close_store(&loop, s);
 	/* max_batch bounds a transaction */
-	s = open_store(&loop, NULL, 50000, 10);
+	s = open_store(&loop, NULL, 10000000, 10);
 	memset(&d, 0, sizeof(d));
 	for (uint64_t seq = 1; seq <= 100; seq++)
 		store_submit(s, journal_rec(1, seq, &d));
@@ -250,6 +251,13 @@ static void test_batch_window_groups(void **state)
 	assert_int_equal(st.max_batch, 10);
 	assert_int_equal(st.commits, 10);
 	close_store(&loop, s);
+	/* close does not wait out the window */
+	s = open_store(&loop, NULL, 10000000, 0);
+	memset(&d, 0, sizeof(d));
+	store_submit(s, journal_rec(1, 1, &d));
+	close_store(&loop, s);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.status[0], 0);
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 

@@ -440,6 +440,40 @@ static void test_rmap_anon(void **state)
 	machine_destroy(m);
 }
 
+/* Every successful VM op leaves at least one event, even when it changes little. */
+static void test_every_op_records_events(void **state)
+{
+	(void)state;
+	struct machine *m = new_machine(ARCH_X86_64, 16ull << 20);
+	uint32_t pid = vm_spawn(m, "ev");
+	uint64_t a = vm_mmap(m, pid, 0, 0x2000, RW, ANON);
+	struct op ops[8];
+	memset(ops, 0, sizeof(ops));
+	ops[0].kind = OP_ACCESS; /* first touch */
+	ops[0].u.access.pid = pid;
+	ops[0].u.access.addr = a;
+	ops[0].u.access.kind = ACCESS_WRITE;
+	ops[1] = ops[0]; /* TLB hit */
+	ops[2] = ops[0];
+	ops[2].kind = OP_ACCESS_RANGE;
+	ops[2].u.access.len = 0x2000;
+	ops[2].u.access.kind = ACCESS_READ;
+	ops[3].kind = OP_CONTEXT_SWITCH; /* already running */
+	ops[3].u.context_switch.pid = pid;
+	ops[4].kind = OP_BRK; /* brk(0) */
+	ops[4].u.brk.pid = pid;
+	ops[5] = vm_range_op(OP_MUNMAP, pid, 0x10000000, 0x1000, 0); /* nothing there */
+	ops[6].kind = OP_SET_OOM_ADJ;
+	ops[6].u.set_task.pid = pid;
+	ops[7] = vm_range_op(OP_MPROTECT, pid, a, 0x1000, PROT_READ_);
+	for (size_t i = 0; i < 8; i++) {
+		struct op_result r = apply_expect(m, &ops[i], VM_OK);
+		assert_true(r.last_event >= r.first_event);
+		assert_non_null(event_get(m, r.first_event));
+	}
+	machine_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -454,6 +488,7 @@ int main(void)
 	    cmocka_unit_test(test_snapshot_round_trip),
 	    cmocka_unit_test(test_file_faults),
 	    cmocka_unit_test(test_rmap_anon),
+	    cmocka_unit_test(test_every_op_records_events),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

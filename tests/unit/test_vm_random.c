@@ -1,5 +1,6 @@
 /*
- * Randomized VM test: 100,000 ops (spawn, fork, vfork, clone, exit, exec, mmap, munmap,
+ * Randomized VM test: 100,000 ops (spawn, fork, vfork, clone, exit, exec, mmap of anon
+ * memory, a file and the map_driver device, munmap,
  * mprotect, brk, madvise, access, access_range, context switch) on small machines of both
  * arches, with machine_check after every op: every PTE's frame has matching refcount and
  * mapcount, RSS counters match the PTEs, VMA list and tree agree, page tables are owned
@@ -70,11 +71,16 @@ static void random_op(struct machine *m, struct op *op)
 		op->u.mmap.len = (rnd(8) + 1) * 0x1000 + (rnd(10) == 0 ? 7 : 0);
 		op->u.mmap.prot = (uint32_t)rnd(8);
 		op->u.mmap.flags = (rnd(5) ? MAP_PRIVATE_ : MAP_SHARED_) | MAP_ANONYMOUS_;
-		if (rnd(4) ==
-		    0) { /* a mapping of the test file (inode 2 .. ), maybe at an offset */
+		uint64_t backing = rnd(12);
+		if (backing < 3) { /* the test file, maybe at an offset */
 			op->u.mmap.flags &= ~MAP_ANONYMOUS_;
 			op->u.mmap.file = file_ino;
 			op->u.mmap.offset = rnd(4) * 0x1000;
+		} else if (backing == 3) { /* the map_driver device, minor 1 (4 pages) */
+			op->u.mmap.flags = MAP_SHARED_ | MAP_DRIVER_;
+			op->u.mmap.file = 1;
+			op->u.mmap.offset = rnd(3) * 0x1000;
+			op->u.mmap.len = (rnd(3) + 1) * 0x1000;
 		}
 		if (rnd(3) == 0) {
 			op->u.mmap.flags |= MAP_FIXED_;
@@ -127,6 +133,11 @@ static void run(enum machine_arch arch, uint64_t seed, int nops)
 	strcpy(fop.u.file_create.name, "/data/random");
 	fop.u.file_create.size = 6 * 0x1000 + 100;
 	file_ino = (uint32_t)apply_expect(m, &fop, VM_OK).value;
+	struct op dop = {.kind = OP_DRIVER_OPEN};
+	dop.u.driver.minor = 1;
+	dop.u.driver.size = 4 * 0x1000;
+	apply_expect(m, &dop, VM_OK);
+	uint64_t kernel_tables = m->pgtable.nr_pgtable; /* init_mm's, for the vmalloc buffer */
 	int ok = 0, segv = 0;
 	for (int i = 0; i < nops; i++) {
 		struct op op;
@@ -153,7 +164,10 @@ static void run(enum machine_arch arch, uint64_t seed, int nops)
 		op.u.exit.pid = t->pid;
 		apply_expect(m, &op, VM_OK);
 	}
-	assert_int_equal(m->pgtable.nr_pgtable, 0);
+	assert_int_equal(m->pgtable.nr_pgtable, kernel_tables); /* every user table freed */
+	struct op cop = {.kind = OP_DRIVER_CLOSE};
+	cop.u.driver.minor = 1;
+	apply_expect(m, &cop, VM_OK); /* no process maps it any more */
 	machine_destroy(m);
 }
 

@@ -1,0 +1,1039 @@
+/*
+ * vmsimd's durability: the store opened at start, every machine recovered (checkpoint +
+ * replay), every state change journaled before its RPC is acknowledged (srv->commit), and
+ * the history RPCs (snapshots, MachineAt, diff, export/import). Disk reads run on uv work
+ * threads; the loop only submits records and waits for their completions.
+ */
+#include "durable.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ops.h"
+#include "proc.h"
+#include "query.h"
+#include "registry.h"
+#include "snapshot.h"
+#include "sse.h"
+#include "strbuf.h"
+
+const struct persist_codec durable_codec = {ops_pack, ops_unpack};
+
+static struct durable *durable_of(const struct srv_call *c)
+{
+	return c->srv->commit_data;
+}
+
+int64_t durable_machine_num(const char *id)
+{
+	char *end;
+	if (!id || id[0] != 'm' || id[1] < '1' || id[1] > '9')
+		return -1;
+	long long n = strtoll(id + 1, &end, 10);
+	return *end || n <= 0 ? -1 : n;
+}
+
+/* ---- machine ownership table ---- */
+
+static size_t meta_find(const struct durable *d, int64_t id)
+{
+	size_t lo = 0, hi = d->nmeta;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (d->meta[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+struct durable_meta *durable_meta_get(struct durable *d, int64_t id)
+{
+	size_t i = meta_find(d, id);
+	return i < d->nmeta && d->meta[i].id == id ? &d->meta[i] : NULL;
+}
+
+static struct durable_meta *meta_add(struct durable *d, int64_t id, int64_t owner, int64_t ram,
+                                     int shared)
+{
+	size_t i = meta_find(d, id);
+	if (i < d->nmeta && d->meta[i].id == id)
+		return &d->meta[i];
+	if (d->nmeta == d->capmeta) {
+		size_t cap = d->capmeta ? d->capmeta * 2 : 64;
+		struct durable_meta *n = realloc(d->meta, cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		d->meta = n;
+		d->capmeta = cap;
+	}
+	memmove(&d->meta[i + 1], &d->meta[i], (d->nmeta - i) * sizeof(*d->meta));
+	d->nmeta++;
+	d->meta[i] = (struct durable_meta){.id = id, .owner = owner, .ram = ram, .shared = shared};
+	if (owner)
+		auth_reserve_machine(d->auth, owner, ram, 1, NULL);
+	return &d->meta[i];
+}
+
+static void meta_del(struct durable *d, int64_t id)
+{
+	size_t i = meta_find(d, id);
+	if (i < d->nmeta && d->meta[i].id == id) {
+		if (d->meta[i].owner)
+			auth_release_machine(d->auth, d->meta[i].owner, d->meta[i].ram);
+		memmove(&d->meta[i], &d->meta[i + 1], (d->nmeta - i - 1) * sizeof(*d->meta));
+		d->nmeta--;
+	}
+}
+
+/* ---- the commit seam ---- */
+
+struct pending_commit {
+	srv_commit_done_fn done;
+	void *arg;
+	struct srv *srv;
+};
+
+static void committed(int status, const char *err, void *data)
+{
+	struct pending_commit *pc = data;
+	if (status)
+		srv_log(pc->srv, LOG_ERROR, "journal commit failed: %s", err ? err : "?");
+	pc->done(pc->arg, status ? -1 : 0);
+	free(pc);
+}
+
+static void durable_commit(void *data, const struct srv_commit *c, srv_commit_done_fn done,
+                           void *arg)
+{
+	struct durable *d = data;
+	int64_t id = durable_machine_num(c->machine_id);
+	struct pending_commit *pc = malloc(sizeof(*pc));
+	const struct auth_user *u = c->who ? c->who->user : NULL;
+	int rc = -1;
+	if (!pc || id < 0) {
+		free(pc);
+		done(arg, -1);
+		return;
+	}
+	*pc = (struct pending_commit){.done = done, .arg = arg, .srv = d->srv};
+	switch (c->kind) {
+	case SRV_COMMIT_CREATE:
+		if (!meta_add(d, id, u ? u->id : 0, (int64_t)c->config->ram_bytes, 0))
+			break;
+		rc = persist_create(d->persist, id, u ? u->id : 0, c->name, c->config, committed,
+		                    pc);
+		break;
+	case SRV_COMMIT_DELETE:
+		meta_del(d, id);
+		rc = persist_delete(d->persist, id, committed, pc);
+		break;
+	case SRV_COMMIT_RESET:
+		rc = persist_reset(d->persist, id, committed, pc);
+		break;
+	case SRV_COMMIT_OPS: {
+		struct srv_machine *sm = registry_get(d->srv->reg, c->machine_id);
+		if (!sm)
+			break;
+		if (u && c->n_ops > 1) /* the authorize hook took one op; a batch pays the rest */
+			auth_rate_charge(d->auth, u->id, c->n_ops - 1);
+		rc = persist_ops(d->persist, id, sm->m, c->ops, c->n_ops, committed, pc);
+		break;
+	}
+	}
+	if (rc) {
+		srv_log(d->srv, LOG_ERROR, "cannot journal a change of %s", c->machine_id);
+		free(pc);
+		done(arg, -1);
+	}
+}
+
+/* ---- opening and recovery ---- */
+
+struct recovery {
+	struct durable *d;
+	uint64_t failed;
+};
+
+static void recovered(const struct store_machine *sm, struct machine *m, uint64_t seq, void *data)
+{
+	struct recovery *r = data;
+	char id[MACHINE_ID_LEN], err[256];
+	snprintf(id, sizeof(id), "m%lld", (long long)sm->id);
+	(void)seq;
+	int64_t ram = (int64_t)machine_get_config(m)->ram_bytes;
+	if (!registry_adopt(r->d->srv->reg, id, sm->name, m, err, sizeof(err))) {
+		srv_log(r->d->srv, LOG_ERROR, "recovery: machine %s: %s", id, err);
+		machine_destroy(m);
+		r->failed++;
+		return;
+	}
+	meta_add(r->d, sm->id, sm->owner, ram, sm->shared);
+}
+
+static void recovery_log(const char *line, void *data)
+{
+	struct recovery *r = data;
+	srv_log(r->d->srv, LOG_WARN, "recovery: %s", line);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int durable_open(struct durable *d, struct srv *srv, const char *db, uint32_t checkpoint_every,
+                 int open, char *err, size_t el)
+{
+	memset(d, 0, sizeof(*d));
+	d->srv = srv;
+	d->open = open;
+	struct store_opts o = {.path = db, .loop = srv->loop};
+	if (!(d->store = store_open(&o, err, el)))
+		return -1;
+	d->auth = auth_new(d->store);
+	d->persist = persist_new(d->store, &durable_codec, checkpoint_every);
+	if (!d->auth || !d->persist || auth_load(d->auth, err, el))
+		return -1;
+	if (!srv->reg && !(srv->reg = registry_new())) {
+		snprintf(err, el, "out of memory");
+		return -1;
+	}
+	struct recovery r = {.d = d};
+	struct persist_report rep;
+	double t0 = now_ms();
+	if (persist_recover(d->persist, recovered, &r, recovery_log, &rep, err, el))
+		return -1;
+	registry_reserve_id(srv->reg, (uint64_t)store_max_machine_id(d->store));
+	srv_log(srv, LOG_INFO,
+	        "recovered %llu machines from %s in %.0f ms (%llu journal entries replayed, %llu "
+	        "corrupt tails quarantined)",
+	        (unsigned long long)rep.machines, store_path(d->store), now_ms() - t0,
+	        (unsigned long long)rep.ops_replayed, (unsigned long long)rep.corrupt);
+	srv->commit = durable_commit;
+	srv->commit_data = d;
+	srv->authorize = access_authorize;
+	srv->authorize_data = d;
+	srv->visible = access_visible;
+	srv->visible_data = d;
+	if (open)
+		srv_log(
+		    srv, LOG_WARN,
+		    "*** --open: NO AUTHENTICATION. Anyone who can reach this port is an admin. "
+		    "Use only on a single-user laptop. ***");
+	return 0;
+}
+
+void durable_close(struct durable *d)
+{
+	persist_free(d->persist);
+	auth_free(d->auth);
+	if (d->store) {
+		store_close(d->store);
+		uv_run(d->srv->loop, UV_RUN_DEFAULT); /* the store's async handle closes */
+	}
+	free(d->meta);
+	memset(d, 0, sizeof(*d));
+}
+
+/* ---- --check and --init-admin (no loop, no server) ---- */
+
+static void print_line(const char *line, void *data)
+{
+	fprintf(data, "check: %s\n", line);
+}
+
+int durable_check(const char *db, FILE *out)
+{
+	char err[STORE_ERRLEN];
+	struct store_opts o = {.path = db};
+	struct store *s = store_open(&o, err, sizeof(err));
+	if (!s) {
+		fprintf(out, "check: %s\n", err);
+		return 1;
+	}
+	struct persist *p = persist_new(s, &durable_codec, 0);
+	int problems = persist_check(p, print_line, out);
+	struct store_machine *ms;
+	size_t n = 0;
+	if (!store_list_machines(s, &ms, &n, err, sizeof(err)))
+		store_free_machines(ms, n);
+	fprintf(out, "check: %s: %zu machines, %d problem%s%s\n", db, n, problems,
+	        problems == 1 ? "" : "s", problems ? "" : ", integrity_check ok");
+	persist_free(p);
+	store_close(s);
+	return problems ? 1 : 0;
+}
+
+int durable_init_admin(const char *db, const char *name, FILE *out, FILE *errout)
+{
+	char err[STORE_ERRLEN], token[AUTH_TOKEN_BUF];
+	struct store_opts o = {.path = db};
+	struct store *s = store_open(&o, err, sizeof(err));
+	if (!s) {
+		fprintf(errout, "vmsimd: %s\n", err);
+		return 1;
+	}
+	struct auth *a = auth_new(s);
+	struct auth_err e;
+	int rc = 1;
+	if (auth_load(a, err, sizeof(err)))
+		fprintf(errout, "vmsimd: %s\n", err);
+	else if (auth_init_admin(a, name, token, &e))
+		fprintf(errout, "vmsimd: --init-admin: %s\n", e.msg);
+	else {
+		fprintf(out, "%s\n", token);
+		fprintf(errout,
+		        "vmsimd: admin \"%s\" created in %s; the token above is shown once\n", name,
+		        db);
+		rc = 0;
+	}
+	auth_free(a);
+	store_close(s);
+	return rc;
+}
+
+/* ---- history RPCs ---- */
+
+/* The machine an RPC names (same not_found text as api.c, so hidden machines look absent). */
+static struct srv_machine *machine_of(struct srv_call *c, int64_t *num)
+{
+	struct srv_machine *sm = *c->machine_id ? registry_get(c->srv->reg, c->machine_id) : NULL;
+	if (!*c->machine_id)
+		rpc_fail(c, "invalid_argument", "machine_id is required");
+	else if (!sm)
+		rpc_fail(c, "not_found", "no machine \"%s\" (ListMachines shows the machines)",
+		         c->machine_id);
+	if (sm)
+		*num = durable_machine_num(sm->id);
+	return sm;
+}
+
+static int valid_snapshot_name(struct srv_call *c, const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (n == 0 || n > 63 ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                 "0123456789._-") != n) {
+		rpc_fail(c, "invalid_argument",
+		         "snapshot name must be 1-63 of A-Z a-z 0-9 . _ - (got \"%.64s\")",
+		         name ? name : "");
+		return 0;
+	}
+	return 1;
+}
+
+/* A deferred call whose disk work runs on a uv thread; after() replies on the loop. */
+struct work {
+	uv_work_t req;
+	struct srv_call *c;
+	struct durable *d;
+	int64_t num;
+	uint64_t seq, seq2, last;
+	char name[64], name2[64], path[256];
+	struct machine *m, *m2;
+	struct store_snapshot *snaps;
+	size_t nsnaps;
+	uint8_t *buf;
+	size_t len;
+	char err[256];
+	int failed;
+	const char *code;
+	void (*run)(struct work *w);
+	void (*after)(struct work *w);
+};
+
+static void work_run(uv_work_t *req)
+{
+	struct work *w = req->data;
+	w->run(w);
+}
+
+static void work_after(uv_work_t *req, int status)
+{
+	struct work *w = req->data;
+	w->c->deferred = 0; /* after() may defer again to wait for a commit */
+	if (status)
+		rpc_fail(w->c, "internal", "work cancelled");
+	else if (w->failed)
+		rpc_fail(w->c, w->code ? w->code : "internal", "%s", w->err);
+	else
+		w->after(w);
+	machine_destroy(w->m);
+	machine_destroy(w->m2);
+	store_free_snapshots(w->snaps, w->nsnaps);
+	free(w->buf);
+	struct srv_call *c = w->c;
+	free(w);
+	if (!c->deferred)
+		rpc_resume(c);
+}
+
+static struct work *work_new(struct srv_call *c, int64_t num, void (*run)(struct work *),
+                             void (*after)(struct work *))
+{
+	struct work *w = calloc(1, sizeof(*w));
+	if (!w) {
+		rpc_fail(c, "internal", "out of memory");
+		return NULL;
+	}
+	w->c = c;
+	w->d = durable_of(c);
+	w->num = num;
+	w->run = run;
+	w->after = after;
+	w->req.data = w;
+	w->last = persist_seq(w->d->persist, num);
+	return w;
+}
+
+static void work_start(struct work *w)
+{
+	rpc_defer(w->c);
+	if (uv_queue_work(w->c->srv->loop, &w->req, work_run, work_after)) {
+		rpc_fail(w->c, "internal", "cannot queue work");
+		struct srv_call *c = w->c;
+		free(w);
+		rpc_resume(c);
+	}
+}
+
+static void work_fail(struct work *w, const char *code)
+{
+	w->failed = 1;
+	w->code = code;
+}
+
+/* Machine at a snapshot name or a history seq (0 = now); on a uv thread. */
+static struct machine *machine_point(struct work *w, const char *name, uint64_t *seq)
+{
+	if (name && *name) {
+		struct store_snapshot sn;
+		int rc = store_get_snapshot(w->d->store, w->num, name, &sn, w->err, sizeof(w->err));
+		if (rc != 1) {
+			if (rc == 0)
+				snprintf(w->err, sizeof(w->err),
+				         "no snapshot \"%s\" on machine m%lld", name,
+				         (long long)w->num);
+			work_fail(w, rc == 0 ? "not_found" : "dataloss");
+			return NULL;
+		}
+		struct machine *m = machine_load(sn.state, sn.len, w->err, sizeof(w->err));
+		free(sn.state);
+		*seq = sn.seq;
+		if (!m)
+			work_fail(w, "dataloss");
+		return m;
+	}
+	if (*seq == 0)
+		*seq = w->last;
+	if (*seq > w->last) {
+		snprintf(w->err, sizeof(w->err),
+		         "machine m%lld has no seq %llu (its history ends at %llu)",
+		         (long long)w->num, (unsigned long long)*seq, (unsigned long long)w->last);
+		work_fail(w, "out_of_range");
+		return NULL;
+	}
+	struct machine *m = persist_machine_at(w->d->persist, w->num, *seq, w->err, sizeof(w->err));
+	if (!m)
+		work_fail(w, "dataloss");
+	return m;
+}
+
+/* -- SnapshotSave -- */
+
+struct save_ctx {
+	struct srv_call *c;
+	char name[64];
+	uint64_t seq;
+};
+
+static void saved(int status, const char *err, void *data)
+{
+	struct save_ctx *x = data;
+	if (status == STORE_EEXIST)
+		rpc_fail(x->c, "already_exists", "snapshot \"%s\" already exists on machine %s",
+		         x->name, x->c->machine_id);
+	else if (status)
+		rpc_fail(x->c, "unavailable", "the snapshot could not be saved: %s", err);
+	else {
+		Vmsim__V1__SnapshotInfo info = VMSIM__V1__SNAPSHOT_INFO__INIT;
+		Vmsim__V1__SnapshotSaveResponse resp = VMSIM__V1__SNAPSHOT_SAVE_RESPONSE__INIT;
+		info.name = x->name;
+		info.seq = x->seq;
+		info.created = (int64_t)time(NULL);
+		resp.snapshot = &info;
+		rpc_reply(x->c, &resp.base);
+	}
+	struct srv_call *c = x->c;
+	free(x);
+	rpc_resume(c);
+}
+
+static void snapshot_save(struct srv_call *c)
+{
+	const Vmsim__V1__SnapshotSaveRequest *req = (const void *)c->req;
+	int64_t num;
+	struct srv_machine *sm = machine_of(c, &num);
+	if (!sm || !valid_snapshot_name(c, req->name))
+		return;
+	struct save_ctx *x = calloc(1, sizeof(*x));
+	struct durable *d = durable_of(c);
+	if (!x) {
+		rpc_fail(c, "internal", "out of memory");
+		return;
+	}
+	x->c = c;
+	snprintf(x->name, sizeof(x->name), "%s", req->name);
+	x->seq = persist_seq(d->persist, num);
+	rpc_defer(c);
+	if (persist_snapshot_save(d->persist, num, sm->m, req->name, saved, x)) {
+		free(x);
+		rpc_fail(c, "internal", "cannot save the snapshot");
+		rpc_resume(c);
+	}
+}
+
+/* -- SnapshotList -- */
+
+static void list_run(struct work *w)
+{
+	if (store_list_snapshots(w->d->store, w->num, 0, &w->snaps, &w->nsnaps, w->err,
+	                         sizeof(w->err)))
+		work_fail(w, "internal");
+}
+
+static void list_after(struct work *w)
+{
+	const Vmsim__V1__SnapshotListRequest *req = (const void *)w->c->req;
+	Vmsim__V1__SnapshotInfo *infos = calloc(w->nsnaps + 1, sizeof(*infos));
+	Vmsim__V1__SnapshotInfo **ptrs = calloc(w->nsnaps + 1, sizeof(*ptrs));
+	size_t k = 0;
+	if (!infos || !ptrs) {
+		rpc_fail(w->c, "internal", "out of memory");
+	} else {
+		for (size_t i = 0; i < w->nsnaps; i++) {
+			struct store_snapshot *sn = &w->snaps[i];
+			if (!sn->name[0] && !req->include_checkpoints)
+				continue;
+			vmsim__v1__snapshot_info__init(&infos[k]);
+			infos[k].name = sn->name;
+			infos[k].seq = sn->seq;
+			infos[k].created = sn->created;
+			infos[k].size = sn->len;
+			infos[k].checkpoint = !sn->name[0];
+			ptrs[k] = &infos[k];
+			k++;
+		}
+		Vmsim__V1__SnapshotListResponse resp = VMSIM__V1__SNAPSHOT_LIST_RESPONSE__INIT;
+		resp.n_snapshots = k;
+		resp.snapshots = ptrs;
+		resp.seq = w->last;
+		rpc_reply(w->c, &resp.base);
+	}
+	free(infos);
+	free(ptrs);
+}
+
+static void snapshot_list(struct srv_call *c)
+{
+	int64_t num;
+	struct work *w;
+	if (machine_of(c, &num) && (w = work_new(c, num, list_run, list_after)))
+		work_start(w);
+}
+
+/* -- SnapshotRestore -- */
+
+static void restore_run(struct work *w)
+{
+	w->m = machine_point(w, w->name, &w->seq);
+}
+
+struct restore_ctx {
+	struct srv_call *c;
+	uint64_t seq, op_seq;
+};
+
+static void restored(int status, const char *err, void *data)
+{
+	struct restore_ctx *x = data;
+	if (status) {
+		rpc_fail(x->c, "unavailable", "the restore could not be saved: %s", err);
+	} else {
+		Vmsim__V1__SnapshotRestoreResponse resp =
+		    VMSIM__V1__SNAPSHOT_RESTORE_RESPONSE__INIT;
+		resp.seq = x->seq;
+		resp.op_seq = x->op_seq;
+		rpc_reply(x->c, &resp.base);
+	}
+	struct srv_call *c = x->c;
+	free(x);
+	rpc_resume(c);
+}
+
+/* On the loop: the machine may have changed or gone while the snapshot was read. */
+static void restore_after(struct work *w)
+{
+	struct srv_call *c = w->c;
+	struct srv_machine *sm = registry_get(c->srv->reg, c->machine_id);
+	struct restore_ctx *x = calloc(1, sizeof(*x));
+	if (!sm || !x) {
+		free(x);
+		rpc_fail(c, sm ? "internal" : "not_found", "no machine \"%s\"", c->machine_id);
+		return;
+	}
+	machine_destroy(sm->m);
+	sm->m = w->m;
+	w->m = NULL;
+	sse_machine_reset(c->srv, sm);
+	x->c = c;
+	x->op_seq = machine_seq(sm->m);
+	x->seq = persist_seq(w->d->persist, w->num) + 1;
+	rpc_defer(c); /* restored() resumes the call once the restore is journaled */
+	if (persist_restored(w->d->persist, w->num, sm->m, w->name, w->seq, restored, x)) {
+		free(x);
+		c->deferred = 0;
+		rpc_fail(c, "internal", "cannot journal the restore");
+	}
+}
+
+static void snapshot_restore(struct srv_call *c)
+{
+	const Vmsim__V1__SnapshotRestoreRequest *req = (const void *)c->req;
+	int64_t num;
+	struct work *w;
+	if (!machine_of(c, &num) || !valid_snapshot_name(c, req->name))
+		return;
+	if ((w = work_new(c, num, restore_run, restore_after))) {
+		snprintf(w->name, sizeof(w->name), "%s", req->name);
+		work_start(w);
+	}
+}
+
+/* -- SnapshotDelete -- */
+
+static void deleted(int status, const char *err, void *data)
+{
+	struct srv_call *c = data;
+	if (status == STORE_ENOENT)
+		rpc_fail(c, "not_found", "no snapshot \"%s\" on machine %s",
+		         ((const Vmsim__V1__SnapshotDeleteRequest *)c->req)->name, c->machine_id);
+	else if (status)
+		rpc_fail(c, "unavailable", "the snapshot could not be deleted: %s", err);
+	else {
+		Vmsim__V1__SnapshotDeleteResponse resp = VMSIM__V1__SNAPSHOT_DELETE_RESPONSE__INIT;
+		rpc_reply(c, &resp.base);
+	}
+	rpc_resume(c);
+}
+
+static void snapshot_delete(struct srv_call *c)
+{
+	const Vmsim__V1__SnapshotDeleteRequest *req = (const void *)c->req;
+	int64_t num;
+	if (!machine_of(c, &num) || !valid_snapshot_name(c, req->name))
+		return;
+	rpc_defer(c);
+	if (persist_snapshot_delete(durable_of(c)->persist, num, req->name, deleted, c)) {
+		rpc_fail(c, "internal", "out of memory");
+		rpc_resume(c);
+	}
+}
+
+/* -- MachineAt and SnapshotDiff: counters and views of rebuilt machines -- */
+
+struct counters {
+	char **names;
+	uint64_t *values;
+	size_t n, cap;
+};
+
+static void add_counter(void *arg, const char *name, uint64_t value)
+{
+	struct counters *l = arg;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		char **nn = realloc(l->names, cap * sizeof(*nn));
+		uint64_t *nv = nn ? realloc(l->values, cap * sizeof(*nv)) : NULL;
+		if (nn)
+			l->names = nn;
+		if (!nv)
+			return;
+		l->values = nv;
+		l->cap = cap;
+	}
+	l->names[l->n] = strdup(name);
+	l->values[l->n++] = value;
+}
+
+/* Counters, frames by page type included (query_counters: frames_free, frames_slab, ...). */
+static void collect_counters(const struct machine *m, struct counters *l)
+{
+	query_counters(m, add_counter, l);
+}
+
+static void free_counters(struct counters *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->names[i]);
+	free(l->names);
+	free(l->values);
+}
+
+struct at_result {
+	struct counters cnt;
+	char *text;
+};
+
+static void at_run(struct work *w)
+{
+	w->m = machine_point(w, NULL, &w->seq);
+	if (!w->m)
+		return;
+	struct at_result *r = calloc(1, sizeof(*r));
+	w->buf = (uint8_t *)r;
+	if (!r) {
+		work_fail(w, "internal");
+		return;
+	}
+	collect_counters(w->m, &r->cnt);
+	if (w->path[0]) {
+		struct strbuf sb;
+		strbuf_init(&sb);
+		if (proc_render(w->m, w->path, &sb) != VM_OK) {
+			snprintf(w->err, sizeof(w->err),
+			         "no view \"%.100s\" on machine m%lld at seq %llu", w->path,
+			         (long long)w->num, (unsigned long long)w->seq);
+			work_fail(w, "not_found");
+		}
+		r->text = sb.len ? strbuf_detach(&sb, NULL) : strdup("");
+		strbuf_release(&sb);
+	}
+}
+
+static void at_after(struct work *w)
+{
+	struct at_result *r = (struct at_result *)w->buf;
+	Vmsim__V1__MachineAtResponse resp = VMSIM__V1__MACHINE_AT_RESPONSE__INIT;
+	Vmsim__V1__Counter *cs = calloc(r->cnt.n + 1, sizeof(*cs));
+	Vmsim__V1__Counter **ps = calloc(r->cnt.n + 1, sizeof(*ps));
+	if (cs && ps) {
+		for (size_t i = 0; i < r->cnt.n; i++) {
+			vmsim__v1__counter__init(&cs[i]);
+			cs[i].name = r->cnt.names[i];
+			cs[i].value = r->cnt.values[i];
+			ps[i] = &cs[i];
+		}
+		resp.seq = w->seq;
+		resp.last_seq = w->last;
+		resp.op_seq = machine_seq(w->m);
+		resp.path = w->path;
+		resp.text = r->text ? r->text : "";
+		resp.n_counters = r->cnt.n;
+		resp.counters = ps;
+		rpc_reply(w->c, &resp.base);
+	} else {
+		rpc_fail(w->c, "internal", "out of memory");
+	}
+	free(cs);
+	free(ps);
+	free_counters(&r->cnt);
+	free(r->text);
+}
+
+static void machine_at(struct srv_call *c)
+{
+	const Vmsim__V1__MachineAtRequest *req = (const void *)c->req;
+	int64_t num;
+	struct work *w;
+	if (!machine_of(c, &num) || !(w = work_new(c, num, at_run, at_after)))
+		return;
+	w->seq = req->seq;
+	snprintf(w->path, sizeof(w->path), "%s", req->path ? req->path : "");
+	work_start(w);
+}
+
+/* Lines of a that are not in b's LCS get "-", lines of b not in it "+" (views are short). */
+static void line_diff(const char *a, const char *b, struct strbuf *out)
+{
+	const char *la[2048], *lb[2048];
+	size_t na = 0, nb = 0;
+	for (const char *p = a; *p && na < 2048; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "")
+		la[na++] = p;
+	for (const char *p = b; *p && nb < 2048; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "")
+		lb[nb++] = p;
+	uint16_t *t = calloc((na + 1) * (nb + 1), sizeof(*t));
+	if (!t)
+		return;
+#define LEN(s)     (strchr(s, '\n') ? (size_t)(strchr(s, '\n') - (s)) : strlen(s))
+#define SAME(x, y) (LEN(x) == LEN(y) && !memcmp(x, y, LEN(x)))
+#define T(i, j)    t[(i) * (nb + 1) + (j)]
+	for (size_t i = na; i-- > 0;)
+		for (size_t j = nb; j-- > 0;)
+			T(i, j) = SAME(la[i], lb[j])          ? T(i + 1, j + 1) + 1
+			          : T(i + 1, j) > T(i, j + 1) ? T(i + 1, j)
+			                                      : T(i, j + 1);
+	size_t i = 0, j = 0;
+	while (i < na || j < nb) {
+		if (i < na && j < nb && SAME(la[i], lb[j])) {
+			i++;
+			j++;
+		} else if (j >= nb || (i < na && T(i + 1, j) >= T(i, j + 1))) {
+			strbuf_addf(out, "-%.*s\n", (int)LEN(la[i]), la[i]);
+			i++;
+		} else {
+			strbuf_addf(out, "+%.*s\n", (int)LEN(lb[j]), lb[j]);
+			j++;
+		}
+	}
+#undef T
+#undef SAME
+#undef LEN
+	free(t);
+}
+
+struct diff_result {
+	struct counters a, b;
+	size_t nviews;
+	char *paths[16], *diffs[16];
+};
+
+static void diff_run(struct work *w)
+{
+	const Vmsim__V1__SnapshotDiffRequest *req = (const void *)w->c->req;
+	if (!(w->m = machine_point(w, w->name, &w->seq)) ||
+	    !(w->m2 = machine_point(w, w->name2, &w->seq2)))
+		return;
+	struct diff_result *r = calloc(1, sizeof(*r));
+	w->buf = (uint8_t *)r;
+	if (!r) {
+		work_fail(w, "internal");
+		return;
+	}
+	collect_counters(w->m, &r->a);
+	collect_counters(w->m2, &r->b);
+	size_t nv = req->n_views;
+	if (!nv) /* default: every machine-wide view */
+		while (proc_view_names[nv] && nv < 16)
+			nv++;
+	for (size_t i = 0; i < nv && i < 16; i++) {
+		const char *path = req->n_views ? req->views[i] : proc_view_names[i];
+		struct strbuf sa, sb, out;
+		strbuf_init(&sa);
+		strbuf_init(&sb);
+		strbuf_init(&out);
+		enum vm_err ea = proc_render(w->m, path, &sa), eb = proc_render(w->m2, path, &sb);
+		if (ea != VM_OK && eb != VM_OK) {
+			strbuf_addf(&out, "(no view \"%s\" at either point)\n", path);
+		} else if (ea == VM_OK && eb == VM_OK && sa.len == sb.len &&
+		           (sa.len == 0 || !memcmp(sa.buf, sb.buf, sa.len))) {
+			/* identical: an empty diff */
+		} else {
+			/* a detached empty strbuf is not NUL-terminated: read only what was written */
+			char *ta = sa.len ? strbuf_detach(&sa, NULL) : NULL;
+			char *tb = sb.len ? strbuf_detach(&sb, NULL) : NULL;
+			line_diff(ea == VM_OK && ta ? ta : "", eb == VM_OK && tb ? tb : "", &out);
+			free(ta);
+			free(tb);
+		}
+		strbuf_release(&sa);
+		strbuf_release(&sb);
+		r->paths[r->nviews] = strdup(path);
+		r->diffs[r->nviews++] = out.len ? strbuf_detach(&out, NULL) : strdup("");
+		strbuf_release(&out);
+	}
+}
+
+static void diff_after(struct work *w)
+{
+	struct diff_result *r = (struct diff_result *)w->buf;
+	Vmsim__V1__CounterChange *cs = calloc(r->b.n + 1, sizeof(*cs));
+	Vmsim__V1__CounterChange **cp = calloc(r->b.n + 1, sizeof(*cp));
+	Vmsim__V1__ViewDiff vs[16], *vp[16];
+	size_t k = 0;
+	if (!cs || !cp) {
+		rpc_fail(w->c, "internal", "out of memory");
+	} else {
+		for (size_t i = 0; i < r->b.n; i++) {
+			uint64_t before = 0;
+			for (size_t j = 0; j < r->a.n; j++)
+				if (!strcmp(r->a.names[j], r->b.names[i]))
+					before = r->a.values[j];
+			if (before == r->b.values[i])
+				continue;
+			vmsim__v1__counter_change__init(&cs[k]);
+			cs[k].name = r->b.names[i];
+			cs[k].before = before;
+			cs[k].after = r->b.values[i];
+			cp[k] = &cs[k];
+			k++;
+		}
+		for (size_t i = 0; i < r->nviews; i++) {
+			vmsim__v1__view_diff__init(&vs[i]);
+			vs[i].path = r->paths[i];
+			vs[i].diff = r->diffs[i] ? r->diffs[i] : "";
+			vp[i] = &vs[i];
+		}
+		Vmsim__V1__SnapshotDiffResponse resp = VMSIM__V1__SNAPSHOT_DIFF_RESPONSE__INIT;
+		resp.from_seq = w->seq;
+		resp.to_seq = w->seq2;
+		resp.n_counters = k;
+		resp.counters = cp;
+		resp.n_views = r->nviews;
+		resp.views = vp;
+		rpc_reply(w->c, &resp.base);
+	}
+	free(cs);
+	free(cp);
+	free_counters(&r->a);
+	free_counters(&r->b);
+	for (size_t i = 0; i < r->nviews; i++) {
+		free(r->paths[i]);
+		free(r->diffs[i]);
+	}
+}
+
+static void snapshot_diff(struct srv_call *c)
+{
+	const Vmsim__V1__SnapshotDiffRequest *req = (const void *)c->req;
+	int64_t num;
+	struct work *w;
+	if (!machine_of(c, &num))
+		return;
+	if (req->n_views > 16) {
+		rpc_fail(c, "invalid_argument", "at most 16 views per diff");
+		return;
+	}
+	if (!(w = work_new(c, num, diff_run, diff_after)))
+		return;
+	snprintf(w->name, sizeof(w->name), "%s", req->from ? req->from : "");
+	snprintf(w->name2, sizeof(w->name2), "%s", req->to ? req->to : "");
+	w->seq = req->from_seq;
+	w->seq2 = req->to_seq;
+	work_start(w);
+}
+
+/* -- ExportMachine / ImportMachine -- */
+
+static void export_run(struct work *w)
+{
+	if (persist_export(w->d->persist, w->num, &w->buf, &w->len, w->err, sizeof(w->err)))
+		work_fail(w, "dataloss");
+}
+
+static void export_after(struct work *w)
+{
+	struct srv_machine *sm = registry_get(w->c->srv->reg, w->c->machine_id);
+	Vmsim__V1__ExportMachineResponse resp = VMSIM__V1__EXPORT_MACHINE_RESPONSE__INIT;
+	resp.data.data = w->buf;
+	resp.data.len = w->len;
+	resp.name = sm ? sm->name : "";
+	resp.seq = w->last;
+	rpc_reply(w->c, &resp.base);
+}
+
+static void export_machine(struct srv_call *c)
+{
+	int64_t num;
+	struct work *w;
+	if (machine_of(c, &num) && (w = work_new(c, num, export_run, export_after)))
+		work_start(w);
+}
+
+struct import_ctx {
+	struct srv_call *c;
+	char id[MACHINE_ID_LEN];
+	uint64_t seq;
+};
+
+static void imported(int status, const char *err, void *data)
+{
+	struct import_ctx *x = data;
+	if (status) {
+		rpc_fail(x->c, "unavailable", "the import could not be saved: %s", err);
+	} else {
+		Vmsim__V1__ImportMachineResponse resp = VMSIM__V1__IMPORT_MACHINE_RESPONSE__INIT;
+		resp.machine_id = x->id;
+		resp.seq = x->seq;
+		rpc_reply(x->c, &resp.base);
+	}
+	struct srv_call *c = x->c;
+	free(x);
+	rpc_resume(c);
+}
+
+static void import_machine(struct srv_call *c)
+{
+	const Vmsim__V1__ImportMachineRequest *req = (const void *)c->req;
+	struct durable *d = durable_of(c);
+	const struct auth_user *u = c->who->user;
+	struct machine_config cfg;
+	char name[64], err[256];
+	struct auth_err e;
+	if (persist_import_config(req->data.data, req->data.len, &cfg, name, sizeof(name), err,
+	                          sizeof(err))) {
+		rpc_fail(c, "invalid_argument", "%s", err);
+		return;
+	}
+	if (u && auth_reserve_machine(d->auth, u->id, (int64_t)cfg.ram_bytes, 0, &e)) {
+		rpc_fail(c, auth_code_name(e.code), "%s", e.msg);
+		return;
+	}
+	if (u)
+		auth_release_machine(d->auth, u->id, (int64_t)cfg.ram_bytes); /* meta_add charges */
+	struct import_ctx *x = calloc(1, sizeof(*x));
+	if (!x) {
+		rpc_fail(c, "internal", "out of memory");
+		return;
+	}
+	x->c = c;
+	registry_new_id(c->srv->reg, x->id);
+	int64_t num = durable_machine_num(x->id);
+	const char *label = req->name && *req->name ? req->name : name;
+	if (strlen(label) > MACHINE_NAME_LEN) {
+		free(x);
+		rpc_fail(c, "invalid_argument", "machine name is longer than %d bytes",
+		         MACHINE_NAME_LEN);
+		return;
+	}
+	rpc_defer(c);
+	struct machine *m = persist_import(d->persist, num, u ? u->id : 0, label, req->data.data,
+	                                   req->data.len, imported, x, err, sizeof(err));
+	struct srv_machine *sm =
+	    m ? registry_adopt(c->srv->reg, x->id, label, m, err, sizeof(err)) : NULL;
+	if (!sm) {
+		/* a machine that replays but cannot be hosted is still recorded; say so */
+		machine_destroy(m);
+		rpc_fail(c, "invalid_argument", "%s", err);
+		if (!m) {
+			free(x);
+			rpc_resume(c);
+		}
+		return;
+	}
+	x->seq = persist_seq(d->persist, num);
+	meta_add(d, num, u ? u->id : 0, (int64_t)cfg.ram_bytes, 0);
+}
+
+static const struct {
+	const char *method;
+	rpc_handler_fn fn;
+} handlers[] = {
+    {"SnapshotSave", snapshot_save},       {"SnapshotList", snapshot_list},
+    {"SnapshotRestore", snapshot_restore}, {"SnapshotDelete", snapshot_delete},
+    {"SnapshotDiff", snapshot_diff},       {"MachineAt", machine_at},
+    {"ExportMachine", export_machine},     {"ImportMachine", import_machine},
+};
+
+rpc_handler_fn durable_handler(const ProtobufCMethodDescriptor *md)
+{
+	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+		if (!strcmp(handlers[i].method, md->name))
+			return handlers[i].fn;
+	return access_handler(md);
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Snapshots, time-travel, diff and export/import through the real vmsimd (--open), with exact
+values: history seqs, op seqs, buddyinfo text at past points, restore appending to history, and
+every kind of bad input answered with its Twirp code. Usage: history_e2e_test.py VMSIMD."""
+import base64
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+VMSIMD = sys.argv[1]
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+class Server:
+    def __init__(self, db):
+        self.proc = subprocess.Popen([VMSIMD, "--db", db, "--open", "--listen", "127.0.0.1:0",
+                                      "--log-level", "warn", "--checkpoint-every", "4"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = self.proc.stdout.readline().decode()
+        assert "listening on" in line, line
+        self.port = int(line.rsplit(":", 1)[1].strip().strip("/"))
+
+    def call(self, method, body):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        c.request("POST", "/twirp/vmsim.v1.VmSim/" + method, json.dumps(body),
+                  {"Content-Type": "application/json"})
+        r = c.getresponse()
+        out = (r.status, json.loads(r.read()))
+        c.close()
+        return out
+
+    def stop(self):
+        self.proc.terminate()
+        assert self.proc.wait(timeout=10) == 0
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+def main():
+    db = os.path.join(tempfile.mkdtemp(prefix="vmsim-hist-"), "h.db")
+    srv = Server(db)
+    try:
+        run(srv)
+    finally:
+        srv.stop()
+    # after a restart the history is the same
+    srv = Server(db)
+    try:
+        st, r = srv.call("SnapshotList", {"machineId": "m1", "includeCheckpoints": True})
+        check(st == 200 and [(s["name"], s["seq"]) for s in r["snapshots"]] ==
+              [("", "4"), ("", "6"), ("", "10")] and r["seq"] == "10",
+              "history after restart: %s" % r)
+        st, m = srv.call("GetMachine", {"machineId": "m1"})
+        check(m["seq"] == "7", "op seq after restart: %s" % m)
+    finally:
+        srv.stop()
+    chk = subprocess.run([VMSIMD, "--db", db, "--check"], capture_output=True, text=True)
+    check(chk.returncode == 0 and "1 machines, 0 problems, integrity_check ok" in chk.stdout,
+          "--check: %s" % chk.stdout)
+    print("history e2e: %d failures" % len(failures))
+    return 1 if failures else 0
+
+
+def buddy(srv, seq):
+    st, r = srv.call("MachineAt", {"machineId": "m1", "seq": str(seq), "path": "buddyinfo"})
+    assert st == 200, r
+    return r
+
+
+def run(srv):
+    st, m = srv.call("CreateMachine", {"name": "h", "config": {"ramBytes": "16777216"}})
+    check(st == 200 and m["id"] == "m1", "create: %s" % m)
+    fresh = buddy(srv, 0)["text"]
+    for order in (0, 3, 1):
+        srv.call("AllocPages", {"machineId": "m1", "order": order})
+    st, r = srv.call("SnapshotSave", {"machineId": "m1", "name": "three"})
+    check(st == 200 and r["snapshot"]["seq"] == "3" and r["snapshot"]["name"] == "three",
+          "save at history seq 3: %s" % r)
+    at3 = buddy(srv, 3)
+    check(at3["seq"] == "3" and at3["opSeq"] == "3" and at3["lastSeq"] == "3", "MachineAt 3: %s" % at3)
+    st, r = srv.call("Proc", {"machineId": "m1", "path": "buddyinfo"})
+    check(r["text"] == at3["text"], "MachineAt(now) == Proc")
+    check(buddy(srv, 1)["text"] != at3["text"], "seq 1 differs from seq 3")
+    srv.call("AllocPages", {"machineId": "m1", "order": 5})
+    srv.call("AllocPages", {"machineId": "m1", "order": 2})
+    # bad input
+    st, e = srv.call("SnapshotSave", {"machineId": "m1", "name": "three"})
+    check((st, e["msg"]) == (409, 'snapshot "three" already exists on machine m1'), "dup: %s" % e)
+    st, e = srv.call("SnapshotSave", {"machineId": "m1", "name": "bad name"})
+    check(st == 400 and e["code"] == "invalid_argument", "bad name: %s" % e)
+    st, e = srv.call("MachineAt", {"machineId": "m1", "seq": "99"})
+    check((st, e["msg"]) == (400, "machine m1 has no seq 99 (its history ends at 5)"),
+          "seq beyond the end: %s %s" % (st, e))
+    st, e = srv.call("SnapshotRestore", {"machineId": "m1", "name": "nope"})
+    check((st, e["msg"]) == (404, 'no snapshot "nope" on machine m1'), "restore missing: %s" % e)
+    st, e = srv.call("MachineAt", {"machineId": "m9", "seq": "1"})
+    check(st == 404, "MachineAt on no machine: %s" % e)
+    # diff between the snapshot and now
+    st, d = srv.call("SnapshotDiff", {"machineId": "m1", "from": "three", "views": ["buddyinfo"]})
+    names = {c["name"]: (int(c["before"]), int(c["after"])) for c in d["counters"]}
+    check(d["fromSeq"] == "3" and d["toSeq"] == "5", "diff points: %s" % d)
+    check(names.get("seq") == (3, 5), "diff seq counter: %s" % (names.get("seq"),))
+    check(names["nr_free_pages"][0] - names["nr_free_pages"][1] == 32 + 4,
+          "diff: orders 5 and 2 took 36 pages: %s" % (names["nr_free_pages"],))
+    lines = d["views"][0]["diff"].splitlines()
+    check(d["views"][0]["path"] == "buddyinfo" and any(l.startswith("-") for l in lines) and
+          any(l.startswith("+") for l in lines), "buddyinfo diff: %s" % lines)
+    # restore appends: history seq 6, op seq back to 3, state equal to seq 3
+    st, r = srv.call("SnapshotRestore", {"machineId": "m1", "name": "three"})
+    check(st == 200 and r == {"seq": "6", "opSeq": "3"}, "restore: %s" % r)
+    st, p = srv.call("Proc", {"machineId": "m1", "path": "buddyinfo"})
+    check(p["text"] == at3["text"], "restored state == state at seq 3")
+    check(buddy(srv, 5)["text"] != at3["text"] and buddy(srv, 6)["text"] == at3["text"],
+          "history kept: seq 5 still the old branch, seq 6 the restored one")
+    st, r = srv.call("SnapshotDelete", {"machineId": "m1", "name": "three"})
+    check(st == 200, "delete: %s" % r)
+    st, e = srv.call("SnapshotDelete", {"machineId": "m1", "name": "three"})
+    check((st, e["code"]) == (404, "not_found"), "delete twice: %s" % e)
+    check(buddy(srv, 6)["text"] == at3["text"], "restore replays without the named snapshot")
+    for order in (0, 0, 0, 1):
+        srv.call("AllocPages", {"machineId": "m1", "order": order})
+    # export / import: the copy replays to the same state; a damaged file is refused
+    st, ex = srv.call("ExportMachine", {"machineId": "m1"})
+    check(st == 200 and ex["seq"] == "10" and ex["name"] == "h", "export: seq %s" % ex.get("seq"))
+    st, im = srv.call("ImportMachine", {"data": ex["data"], "name": "copy"})
+    check(st == 200 and im == {"machineId": "m2", "seq": "10"}, "import: %s" % im)
+    a = srv.call("Proc", {"machineId": "m1", "path": "buddyinfo"})[1]["text"]
+    b = srv.call("Proc", {"machineId": "m2", "path": "buddyinfo"})[1]["text"]
+    check(a == b, "imported copy equals the original")
+    raw = bytearray(base64.b64decode(ex["data"]))
+    raw[len(raw) // 2] ^= 1
+    st, e = srv.call("ImportMachine", {"data": base64.b64encode(bytes(raw)).decode()})
+    check((st, e["msg"]) == (400, "machine export is corrupt (checksum mismatch)"), "bad file: %s" % e)
+    st, e = srv.call("ImportMachine", {"data": base64.b64encode(b"hello").decode()})
+    check((st, e["msg"]) == (400, "not a vmsim machine export (bad magic)"), "not a file: %s" % e)
+    srv.call("DeleteMachine", {"machineId": "m2"})
+    check(fresh != a, "sanity")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
