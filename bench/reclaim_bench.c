@@ -4,6 +4,8 @@
  *      reference string bench/policy_bench.py generates, to compare speed and counts.
  *   2. page-cache reclaim: reading a file twice the size of RAM (pages/s read and reclaimed).
  *   3. swap slots: add_to_swap + delete_from_swap_cache cycles (slots/s).
+ *   4. anonymous memory through swap: a process writing twice the RAM, then reading it back
+ *      (pswpout, pswpin per second, page faults and rmap included).
  * Usage: reclaim_bench [refs] (default 1000000)
  */
 #include <stdio.h>
@@ -123,11 +125,60 @@ static void bench_swap_slots(void)
 	machine_destroy(m);
 }
 
+/* A process writes 2x RAM of anonymous memory, then reads it all back: pswpout and pswpin. */
+static void bench_anon_swap(void)
+{
+	struct machine_config cfg;
+	char err[128];
+	machine_config_default(&cfg, ARCH_X86_64, 128ull << 20);
+	struct machine *m = machine_create(&cfg, err, sizeof(err));
+	struct op op = {.kind = OP_MKSWAP};
+	snprintf(op.u.swap.name, NAME_LEN, "/dev/sdb1");
+	op.u.swap.size = 1ull << 30;
+	apply(m, &op);
+	op.kind = OP_SWAPON;
+	op.u.swap.prio = SWAP_PRIO_NONE;
+	apply(m, &op);
+	struct op sp = {.kind = OP_SPAWN};
+	snprintf(sp.u.spawn.name, NAME_LEN, "bench");
+	struct op_result r;
+	machine_apply(m, &sp, &r);
+	uint32_t pid = (uint32_t)r.value;
+	uint64_t len = 256ull << 20;
+	struct op mm = {.kind = OP_MMAP};
+	mm.u.mmap.pid = pid;
+	mm.u.mmap.len = len;
+	mm.u.mmap.prot = PROT_READ_ | PROT_WRITE_;
+	mm.u.mmap.flags = MAP_PRIVATE_ | MAP_ANONYMOUS_;
+	machine_apply(m, &mm, &r);
+	struct op ac = {.kind = OP_ACCESS_RANGE};
+	ac.u.access.pid = pid;
+	ac.u.access.addr = r.value;
+	ac.u.access.len = len;
+	ac.u.access.kind = ACCESS_WRITE;
+	double t0 = now();
+	apply(m, &ac);
+	double t1 = now();
+	uint64_t out1 = vm_event(m, PSWPOUT);
+	ac.u.access.kind = ACCESS_READ;
+	apply(m, &ac);
+	double t2 = now();
+	uint64_t in = vm_event(m, PSWPIN);
+	printf("anon swap: 256 MiB written on 128 MiB RAM: %llu pages swapped out in %.3f s "
+	       "(%.2f M pages/s incl. the faults); read back: %llu pages swapped in, %llu out, "
+	       "in %.3f s (%.2f M pages/s in+out)\n",
+	       (unsigned long long)out1, t1 - t0, (double)out1 / (t1 - t0) / 1e6,
+	       (unsigned long long)in, (unsigned long long)(vm_event(m, PSWPOUT) - out1), t2 - t1,
+	       (double)(in + vm_event(m, PSWPOUT) - out1) / (t2 - t1) / 1e6);
+	machine_destroy(m);
+}
+
 int main(int argc, char **argv)
 {
 	size_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
 	bench_policies(n);
 	bench_file_reclaim();
 	bench_swap_slots();
+	bench_anon_swap();
 	return 0;
 }

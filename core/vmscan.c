@@ -66,6 +66,7 @@ struct scan_control {
 	uint64_t nr_scanned;
 	int priority;
 	int is_kswapd;
+	int reclaim_idx; /* highest zone whose pages may be taken (isolate_lru_pages) */
 };
 
 int vmscan_init(struct machine *m)
@@ -354,6 +355,12 @@ static uint64_t shrink_inactive_list(struct machine *m, enum lru_list l, uint64_
 		uint32_t pfn = list->tail;
 		enum page_references ref;
 		scanned++;
+		int zi = (int)(page_zone(m, pfn) - m->pa.zones);
+		if (zi > sc->reclaim_idx) { /* a zone that needs nothing: skip it, keep its age */
+			count_vm_event(m, PGSKIP_DMA + zi);
+			lru_move(m, pfn, 0, 0);
+			continue;
+		}
 		if (shrink_page(m, pfn, &ref)) {
 			reclaimed++;
 			sc->nr_reclaimed++;
@@ -462,15 +469,32 @@ static void shrink_lruvec(struct machine *m, struct scan_control *sc)
 	}
 }
 
-uint64_t shrink_node(struct machine *m, uint64_t nr, int is_kswapd)
+static uint64_t shrink_node_idx(struct machine *m, uint64_t nr, int is_kswapd, int reclaim_idx)
 {
-	struct scan_control sc = {.nr_to_reclaim = nr, .is_kswapd = is_kswapd};
+	struct scan_control sc = {
+	    .nr_to_reclaim = nr, .is_kswapd = is_kswapd, .reclaim_idx = reclaim_idx};
 	for (sc.priority = DEF_PRIORITY; sc.priority >= 0; sc.priority--) {
 		shrink_lruvec(m, &sc);
 		if (sc.nr_reclaimed >= sc.nr_to_reclaim)
 			break;
 	}
 	return sc.nr_reclaimed;
+}
+
+uint64_t shrink_node(struct machine *m, uint64_t nr, int is_kswapd)
+{
+	return shrink_node_idx(m, nr, is_kswapd, MAX_NR_ZONES - 1);
+}
+
+/* The highest zone below the mark, or -1: kswapd reclaims from it and the zones below it. */
+static int highest_zone_below(const struct machine *m, int wmark)
+{
+	for (int z = MAX_NR_ZONES - 1; z >= 0; z--) {
+		const struct zone *zone = &m->pa.zones[z];
+		if (zone_populated(zone) && zone->free_pages < zone->watermark[wmark])
+			return z;
+	}
+	return -1;
 }
 
 static int zone_below(const struct machine *m, int wmark)
@@ -501,9 +525,10 @@ static uint64_t balance_pgdat(struct machine *m)
 	uint64_t total = 0, scanned0 = vm_event(m, PGSCAN_KSWAPD);
 	count_vm_event(m, PAGEOUTRUN);
 	m->vmscan.kswapd_runs++;
-	while (zone_below(m, WMARK_HIGH) >= 0) {
+	for (int z; (z = highest_zone_below(m, WMARK_HIGH)) >= 0;) {
 		uint64_t need = pages_below(m, WMARK_HIGH);
-		uint64_t got = shrink_node(m, need < SWAP_CLUSTER_MAX ? need : SWAP_CLUSTER_MAX, 1);
+		uint64_t got =
+		    shrink_node_idx(m, need < SWAP_CLUSTER_MAX ? need : SWAP_CLUSTER_MAX, 1, z);
 		total += got;
 		if (!got)
 			break;
