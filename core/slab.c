@@ -209,6 +209,23 @@ static enum vm_err cache_create_check(const struct machine *m, const char *name,
 	return VM_OK;
 }
 
+/* The cache table grows on demand: a booted machine needs 22 of the 256 ids. */
+static int caches_reserve(struct slab_state *s, uint32_t n)
+{
+	if (n <= s->caches_cap)
+		return 0;
+	uint32_t cap = s->caches_cap ? s->caches_cap : 32;
+	while (cap < n)
+		cap *= 2;
+	struct kmem_cache *c = realloc(s->caches, cap * sizeof(*c));
+	if (!c)
+		return -1;
+	memset(c + s->caches_cap, 0, (cap - s->caches_cap) * sizeof(*c));
+	s->caches = c;
+	s->caches_cap = cap;
+	return 0;
+}
+
 /* A free id: the lowest destroyed one, else a new one (ids are what other state holds). */
 static int cache_free_id(struct machine *m)
 {
@@ -216,7 +233,7 @@ static int cache_free_id(struct machine *m)
 	for (uint32_t i = 0; i < s->nr_caches; i++)
 		if (!s->caches[i].name[0])
 			return (int)i;
-	if (s->nr_caches >= KMEM_CACHES_MAX)
+	if (s->nr_caches >= KMEM_CACHES_MAX || caches_reserve(s, s->nr_caches + 1))
 		return -1;
 	return (int)s->nr_caches;
 }
@@ -580,8 +597,7 @@ int slab_init(struct machine *m)
 	struct slab_state *s = &m->slab;
 	memset(s, 0, sizeof(*s));
 	s->slab_free_rec = PFN_NONE;
-	s->caches = calloc(KMEM_CACHES_MAX, sizeof(*s->caches));
-	if (!s->caches)
+	if (caches_reserve(s, KMALLOC_FIRST_ID + NR_KMALLOC_CACHES))
 		return -1;
 	/* Ids are fixed (the built-ins first), creation order is the kernel's: kmalloc first. */
 	s->nr_caches = KMALLOC_FIRST_ID + NR_KMALLOC_CACHES;
@@ -1053,7 +1069,9 @@ int slab_load(struct machine *m, struct snap_reader *r)
 	uint32_t nr = snap_get_u32(r);
 	if (nr > KMEM_CACHES_MAX || nr < KMALLOC_FIRST_ID + NR_KMALLOC_CACHES)
 		return snap_fail(r, "%u slab caches is out of range", nr);
-	memset(s->caches, 0, KMEM_CACHES_MAX * sizeof(*s->caches));
+	if (caches_reserve(s, nr))
+		return snap_fail(r, "no host memory for %u slab caches", nr);
+	memset(s->caches, 0, s->caches_cap * sizeof(*s->caches));
 	s->nr_caches = nr;
 	s->births = snap_get_u64(r);
 	for (uint32_t i = 0; i < nr; i++)

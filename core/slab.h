@@ -48,7 +48,8 @@ struct kmem_cache {
 
 struct slab_state {
 	struct kmem_cache *caches;
-	uint32_t nr_caches; /* ids in use or freed: caches[0 .. nr_caches) */
+	uint32_t nr_caches;  /* ids in use or freed: caches[0 .. nr_caches) */
+	uint32_t caches_cap; /* host capacity of caches[] (not saved) */
 	uint64_t births;
 	struct slab *slabs; /* records, indexed by head page->private */
 	uint32_t nr_slab_recs,

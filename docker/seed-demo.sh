@@ -77,7 +77,7 @@ ctl "$instr_token" --machine "$mid" run "$EXAMPLES/buddy.trace" >/dev/null
 ctl "$instr_token" machine share "$mid" >/dev/null
 
 # Students, each with a machine replaying one seed section.
-for pair in alice:cow_fork bob:demand_paging carol:swap_free; do
+for pair in alice:cow-fork bob:demand-paging carol:swap-free; do
 	user="${pair%%:*}"
 	trace="${pair#*:}"
 	tok="$(ctl "$instr_token" -o json user add "$user" --role student | json_field .token)"

@@ -419,6 +419,37 @@ static void test_snapshot_with_slabs(void **state)
 	machine_destroy(m);
 }
 
+/* The cache table grows past its first 32 ids up to KMEM_CACHES_MAX, then says no. */
+static void test_many_caches(void **state)
+{
+	(void)state;
+	struct machine *m = new_machine(ARCH_X86_64, 16ull << 20);
+	char name[NAME_LEN];
+	uint32_t first = KMEM_NR_BUILTIN + 13;
+	for (uint32_t i = first; i < KMEM_CACHES_MAX; i++) {
+		snprintf(name, sizeof(name), "many-%u", i);
+		assert_int_equal(t_cache_create(m, name, 8 + i, 0, VM_OK).value, i);
+	}
+	struct op_result r = t_cache_create(m, "one-too-many", 64, 0, VM_ENOSPC);
+	assert_non_null(strstr(r.msg, "at most 256"));
+	/* 16 MiB is all ZONE_DMA: the first free frame is pfn 0x10, after the first 64 KiB. */
+	assert_int_equal(t_cache_alloc(m, "many-200"), 0xffff888000010000ull);
+	size_t alen, blen;
+	uint8_t *a = snap(m, &alen);
+	char err[256];
+	struct machine *copy = machine_load(a, alen, err, sizeof(err));
+	if (!copy)
+		fail_msg("machine_load: %s", err);
+	uint8_t *b = snap(copy, &blen);
+	assert_int_equal(alen, blen);
+	assert_memory_equal(a, b, alen);
+	assert_int_equal(kmem_cache_lookup(copy, "many-255"), 255);
+	free(a);
+	free(b);
+	machine_destroy(copy);
+	machine_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -433,6 +464,7 @@ int main(void)
 	    cmocka_unit_test(test_out_of_memory),
 	    cmocka_unit_test(test_events_tell_the_story),
 	    cmocka_unit_test(test_snapshot_with_slabs),
+	    cmocka_unit_test(test_many_caches),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
