@@ -76,6 +76,7 @@ void strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 char *strbuf_detach(struct strbuf *sb, size_t *len)
 {
 	strbuf_grow(sb, 0);
+	sb->buf[sb->len] = '\0'; /* a never-written buffer was allocated just now, unterminated */
 	char *b = sb->buf;
 	if (len)
 		*len = sb->len;

@@ -24,7 +24,7 @@
 #include "rpc.h"
 #include "server.h"
 
-#define MAX_INPUT  (256u << 10)
+#define FUZZ_MAX_INPUT  (256u << 10)
 #define MAX_ROUNDS 400 /* loop turns per input before giving up on a close */
 
 static struct srv S;
@@ -76,7 +76,7 @@ static int client(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size > MAX_INPUT)
+	if (size > FUZZ_MAX_INPUT)
 		return 0;
 	int fd = client();
 	if (fd < 0)
