@@ -766,7 +766,7 @@ void ctl_op_print_result(struct ctl *c, const struct ctl_opdef *def, const Vmsim
 				    r->fault == VMSIM__V1__FAULT_KIND__FAULT_OOM)
 					printf("%s: task killed", fault_word(r->fault));
 				else
-					printf("phys 0x%" PRIx64 "  %s  tlb %s", r->value,
+					printf("phys 0x%" PRIx64 "  %s  tlb %s", r->value2,
 					       fault_word(r->fault), r->tlb_hits ? "hit" : "miss");
 				break;
 			default:

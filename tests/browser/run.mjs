@@ -525,7 +525,9 @@ if (await opWorks('Spawn', { name: 'probe' })) {
     await page.click('#walk-form button[type=submit]');
     await page.waitForSelector('#walk p b');
     eq(await page.textContent('#walk p b'), 'FAULT_COW', 'write to a shared page is a COW fault');
-    assert((await page.textContent('#walk')).includes(`pid ${child} write`), 'the fault is the child\'s');
+    const csm = (await api('Proc', { machineId, path: `${child}/smaps` })).text;
+    const area = csm.slice(csm.indexOf(addr.toString(16) + '-'));
+    assert(/Private_Dirty:\s+4 kB/.test(area), 'the copy is private to the child');
     const pte = await page.textContent('#walk .walk-levels .pte');
     assert(/RW/.test(pte) && /DIRTY/.test(pte) && /PRESENT/.test(pte), `new PTE is present, writable and dirty: ${pte}`);
     await settle();
