@@ -42,8 +42,8 @@ static pid_t start_server(const char *path)
 	pid_t pid = fork();
 	if (pid == 0) {
 		dup2(fds[1], 1);
-		execl(path, path, "--listen", "127.0.0.1:0", "--log-level", "warn", "--max-body",
-		      "268435456", (char *)NULL);
+		execl(path, path, "--listen", "127.0.0.1:0", "--log-level", "warn", "--open",
+		      "--db", ":memory:", "--max-body", "268435456", (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);

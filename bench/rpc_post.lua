@@ -11,4 +11,7 @@ done = function(summary, latency, requests)
   io.write(string.format("RESULT %.0f %d %d %d %d\n",
     summary.requests / (summary.duration / 1e6), latency:percentile(50),
     latency:percentile(99), errors, summary.requests))
+  io.write(string.format("ERRORS status %d connect %d read %d write %d timeout %d\n",
+    summary.errors.status, summary.errors.connect, summary.errors.read,
+    summary.errors.write, summary.errors.timeout))
 end

@@ -11,7 +11,10 @@
 #include "durable.h"
 #include "events.h"
 #include "exercise.h"
+#include "memory.h"
+#include "mm_types.h"
 #include "ops.h"
+#include "pgtable.h"
 #include "proc.h"
 #include "query.h"
 #include "registry.h"
@@ -337,6 +340,44 @@ static void apply(struct srv_call *c)
 /* ------------------------------------------------------------------------------------ */
 /* Inspection */
 
+/*
+ * The numbers of a key/value view: lines "Name:   123 kB", "Name: 123" or "name 123" (one
+ * name, one unsigned number, optional unit). Lines of any other shape are skipped, so a
+ * tabular view yields nothing. Names point into text (terminated in place).
+ */
+static size_t proc_fields(char *text, Vmsim__V1__Counter *out, Vmsim__V1__Counter **ptr, size_t max)
+{
+	size_t n = 0;
+	for (char *line = text, *next; line && *line && n < max; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		char *name = line, *p = line;
+		while (*p && *p != ':' && *p != ' ' && *p != '\t')
+			p++;
+		if (p == name || !*p)
+			continue;
+		char *end_name = p;
+		if (*p == ':')
+			p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p < '0' || *p > '9')
+			continue;
+		char *end;
+		unsigned long long v = strtoull(p, &end, 10);
+		if (*end && strcmp(end, " kB") != 0 && strcmp(end, " pages") != 0)
+			continue;
+		*end_name = 0;
+		vmsim__v1__counter__init(&out[n]);
+		out[n].name = name;
+		out[n].value = v;
+		ptr[n] = &out[n];
+		n++;
+	}
+	return n;
+}
+
 static void proc(struct srv_call *c)
 {
 	const Vmsim__V1__ProcRequest *req = (const void *)c->req;
@@ -367,7 +408,18 @@ static void proc(struct srv_call *c)
 		resp.seq = machine_seq(sm->m);
 		resp.n_views = nv;
 		resp.views = (char **)proc_view_names;
+		/* Parse a copy: the text goes out as printed. */
+		char *copy = sb.buf ? strdup(sb.buf) : NULL;
+		Vmsim__V1__Counter *fields = calloc(256, sizeof(*fields));
+		Vmsim__V1__Counter **fp = calloc(256, sizeof(*fp));
+		if (copy && fields && fp) {
+			resp.n_fields = proc_fields(copy, fields, fp, 256);
+			resp.fields = fp;
+		}
 		rpc_reply(c, &resp.base);
+		free(copy);
+		free(fields);
+		free(fp);
 	}
 	strbuf_release(&sb);
 }
@@ -440,6 +492,67 @@ out:
 	free(flags);
 	free(le);
 	free(orders);
+}
+
+static void translate_rpc(struct srv_call *c)
+{
+	const Vmsim__V1__TranslateRequest *req = (const void *)c->req;
+	struct srv_machine *sm = machine_of(c);
+	if (!sm)
+		return;
+	struct walk_trace t;
+	enum vm_err e = translate(sm->m, req->pid, req->addr, &t);
+	if (e == VM_ENOENT) {
+		rpc_fail(c, "not_found", "no process with pid %u", req->pid);
+		return;
+	}
+	if (e != VM_OK) {
+		rpc_fail(c, twirp_code(e), "address 0x%llx is not a valid virtual address on %s",
+		         (unsigned long long)req->addr,
+		         sm->cfg.arch == ARCH_I386 ? "i386" : "x86_64");
+		return;
+	}
+	Vmsim__V1__WalkStep steps[PT_LEVELS_MAX], *sp[PT_LEVELS_MAX];
+	for (uint32_t i = 0; i < t.nr && i < PT_LEVELS_MAX; i++) {
+		const struct walk_step *w = &t.step[i];
+		vmsim__v1__walk_step__init(&steps[i]);
+		steps[i].level = (char *)pt_level_name(sm->m, w->level);
+		steps[i].index = w->index;
+		steps[i].table_pfn = w->table_pfn;
+		steps[i].entry = w->entry;
+		if (w->next_pfn != PFN_NONE) {
+			steps[i].next_opt_case = VMSIM__V1__WALK_STEP__NEXT_OPT_NEXT_PFN;
+			steps[i].next_pfn = w->next_pfn;
+		}
+		sp[i] = &steps[i];
+	}
+	static const struct {
+		uint64_t bit;
+		const char *name;
+	} bits[] = {
+	    {_PAGE_PRESENT, "present"}, {_PAGE_RW, "rw"},
+	    {_PAGE_USER, "user"},       {_PAGE_ACCESSED, "accessed"},
+	    {_PAGE_DIRTY, "dirty"},     {_PAGE_PSE, "pse"},
+	    {_PAGE_GLOBAL, "global"},   {_PAGE_COW, "cow"},
+	    {_PAGE_SPECIAL, "special"}, {_PAGE_NX, "nx"},
+	};
+	char *flags[sizeof(bits) / sizeof(bits[0])];
+	size_t nf = 0;
+	for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
+		if (t.pte & bits[i].bit)
+			flags[nf++] = (char *)bits[i].name;
+	Vmsim__V1__TranslateResponse resp = VMSIM__V1__TRANSLATE_RESPONSE__INIT;
+	resp.present = t.fail_level < 0;
+	resp.phys = resp.present ? t.phys : 0;
+	resp.pte = t.pte;
+	resp.missing_level =
+	    t.fail_level < 0 ? "" : (char *)pt_level_name(sm->m, (unsigned)t.fail_level);
+	resp.direct_map = t.direct_map;
+	resp.n_steps = t.nr;
+	resp.steps = sp;
+	resp.n_pte_flags = nf;
+	resp.pte_flags = flags;
+	rpc_reply(c, &resp.base);
 }
 
 struct counter_list {
@@ -640,6 +753,7 @@ static const struct {
     {"ResetMachine", reset_machine},
     {"Apply", apply},
     {"Proc", proc},
+    {"Translate", translate_rpc},
     {"FrameMap", frame_map},
     {"Counters", counters},
     {"Events", events},

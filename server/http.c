@@ -1,8 +1,9 @@
 /*
  * HTTP/1.1 connections: bytes in -> http-parser -> a queue of requests -> router_handle()
- * -> srv_respond() -> bytes out, strictly in request order. Each connection has one timer
- * that enforces the idle timeout between requests and the request timeout from a request's
- * first byte to its last (a slowloris client cannot hold a connection by trickling bytes).
+ * -> srv_respond() -> bytes out, strictly in request order. Each connection has a deadline:
+ * the idle timeout between requests, or the request timeout from a request's first byte to its
+ * last (a slowloris client cannot hold a connection by trickling bytes). One sweep timer per
+ * server checks the deadlines, so a request costs no timer operations.
  */
 #include "http.h"
 
@@ -13,13 +14,13 @@
 
 #include "router.h"
 
-#define READ_CHUNK       65536
+#define HTTP_SWEEP_MS    100 /* deadline resolution */
 #define MAX_HEADERS      100
 #define WRITE_HIGH_WATER (4u << 20) /* stop reading while this much output is unsent */
 
 struct srv_conn {
 	uv_tcp_t tcp;
-	uv_timer_t timer;
+	uint64_t deadline; /* uv_now() ms when the connection expires; 0 = never (streams) */
 	struct srv *srv;
 	struct srv_conn *prev, *next; /* srv->conns */
 	http_parser parser;
@@ -51,7 +52,6 @@ struct write_req {
 static void conn_advance(struct srv_conn *c);
 static void conn_close(struct srv_conn *c);
 static void conn_read_start(struct srv_conn *c);
-static void on_timer(uv_timer_t *t);
 
 const char *http_status_text(int status)
 {
@@ -107,7 +107,7 @@ static void request_free(struct srv_request *r)
 	free(r->hdr);
 	free(r->url);
 	free(r->body);
-	free(r->resp);
+	free(r->out);
 	free(r);
 }
 
@@ -172,7 +172,7 @@ static int on_message_begin(http_parser *p)
 	c->last_was_value = 0;
 	c->in_message = 1;
 	/* From here the whole request must arrive within request_timeout_ms. */
-	uv_timer_start(&c->timer, on_timer, c->srv->cfg.request_timeout_ms, 0);
+	c->deadline = uv_now(c->srv->loop) + c->srv->cfg.request_timeout_ms;
 	return 0;
 }
 
@@ -324,17 +324,15 @@ static void on_write(uv_write_t *req, int status)
 		conn_read_start(c);
 }
 
-static int conn_write(struct srv_conn *c, const void *data, size_t len)
+/* Queues w (allocated with its data) for writing; w is freed once written or on error. */
+static int conn_write_owned(struct srv_conn *c, struct write_req *w)
 {
-	if (c->closing)
+	if (c->closing) {
+		free(w);
 		return -1;
-	struct write_req *w = malloc(sizeof(*w) + len);
-	if (!w)
-		return -1;
-	memcpy(w->data, data, len);
+	}
 	w->conn = c;
-	w->len = len;
-	uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
+	uv_buf_t buf = uv_buf_init(w->data, (unsigned)w->len);
 	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_write)) {
 		free(w);
 		conn_close(c);
@@ -342,6 +340,16 @@ static int conn_write(struct srv_conn *c, const void *data, size_t len)
 	}
 	c->writes_pending++;
 	return 0;
+}
+
+static int conn_write(struct srv_conn *c, const void *data, size_t len)
+{
+	struct write_req *w = malloc(sizeof(*w) + len);
+	if (!w)
+		return -1;
+	memcpy(w->data, data, len);
+	w->len = len;
+	return conn_write_owned(c, w);
 }
 
 static void log_request(struct srv_request *r)
@@ -379,13 +387,14 @@ void srv_respond(struct srv_request *r, int status, const char *ctype, const cha
 	                 keep ? "" : "Connection: close\r\n", extra ? extra : "");
 	if (n < 0 || (size_t)n >= sizeof(head))
 		n = snprintf(head, sizeof(head), "HTTP/1.1 500 Internal Server Error\r\n\r\n");
-	r->resp = malloc((size_t)n + len);
-	if (r->resp) {
-		memcpy(r->resp, head, (size_t)n);
+	struct write_req *w = malloc(sizeof(*w) + (size_t)n + len);
+	if (w) {
+		memcpy(w->data, head, (size_t)n);
 		if (len)
-			memcpy(r->resp + n, body, len);
-		r->resp_len = (size_t)n + len;
+			memcpy(w->data + n, body, len);
+		w->len = (size_t)n + len;
 	}
+	r->out = w;
 	if (!keep)
 		r->keep_alive = 0;
 	log_request(r);
@@ -444,8 +453,10 @@ static void conn_advance(struct srv_conn *c)
 		if (!r->done)
 			break;
 		int keep = r->keep_alive;
-		if (r->resp)
-			conn_write(c, r->resp, r->resp_len);
+		if (r->out) {
+			conn_write_owned(c, r->out);
+			r->out = NULL;
+		}
 		c->head = r->next;
 		if (!c->head)
 			c->tail = NULL;
@@ -467,26 +478,26 @@ static void conn_advance(struct srv_conn *c)
 		}
 	}
 	if (!c->closing && !c->head && !c->in_message && !c->stream)
-		uv_timer_start(&c->timer, on_timer, c->srv->cfg.idle_timeout_ms, 0); /* idle */
+		c->deadline = uv_now(c->srv->loop) + c->srv->cfg.idle_timeout_ms; /* idle */
 	c->advancing = 0;
 }
 
 /* ------------------------------------------------------------------------------------ */
 /* Reading */
 
+/* Reads land in one buffer per server: on_read parses them at once and copies what it keeps. */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	(void)h;
 	(void)suggested;
-	buf->base = malloc(READ_CHUNK);
-	buf->len = buf->base ? READ_CHUNK : 0;
+	struct srv_conn *c = h->data;
+	buf->base = c->srv->readbuf;
+	buf->len = sizeof(c->srv->readbuf);
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	struct srv_conn *c = st->data;
 	if (nread < 0) {
-		free(buf->base);
 		/* EOF: finish what is queued (half-close), then close. */
 		if (nread == UV_EOF && c->head && !c->stream) {
 			uv_read_stop(st);
@@ -498,16 +509,13 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	if (nread == 0 || c->closing) {
-		free(buf->base);
 		return;
 	}
 	c->srv->metrics.bytes_in += (uint64_t)nread;
 	if (c->stream) { /* an event stream only talks one way */
-		free(buf->base);
 		return;
 	}
 	size_t done = http_parser_execute(&c->parser, &parser_settings, buf->base, (size_t)nread);
-	free(buf->base);
 	if (c->parser.http_errno != HPE_OK || done != (size_t)nread) {
 		int status = c->error_status ? c->error_status : 400;
 		uv_read_stop(st);
@@ -578,14 +586,13 @@ static void conn_close(struct srv_conn *c)
 		c->next->prev = c->prev;
 	s->nconns--;
 	uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 	if (!s->nconns)
 		srv_conns_drained(s);
 }
 
-static void on_timer(uv_timer_t *t)
+static void conn_expire(struct srv_conn *c)
 {
-	struct srv_conn *c = t->data;
+	c->deadline = 0;
 	if (c->stream || c->closing)
 		return;
 	if (c->in_message) {
@@ -676,14 +683,11 @@ void http_on_connection(uv_stream_t *server, int status)
 		return;
 	c->srv = s;
 	uv_tcp_init(s->loop, &c->tcp);
-	uv_timer_init(s->loop, &c->timer);
 	c->tcp.data = c;
-	c->timer.data = c;
-	c->open_handles = 2;
+	c->open_handles = 1;
 	if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
 		c->closing = 1;
 		uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-		uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
@@ -696,8 +700,31 @@ void http_on_connection(uv_stream_t *server, int status)
 	s->conns = c;
 	s->nconns++;
 	s->metrics.conns_accepted++;
-	uv_timer_start(&c->timer, on_timer, s->cfg.idle_timeout_ms, 0);
+	c->deadline = uv_now(s->loop) + s->cfg.idle_timeout_ms;
 	conn_read_start(c);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+	struct srv *s = t->data;
+	uint64_t now = uv_now(s->loop);
+	for (struct srv_conn *c = s->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->deadline && now >= c->deadline)
+			conn_expire(c);
+	}
+}
+
+void http_sweep_start(struct srv *s)
+{
+	uv_timer_init(s->loop, &s->sweep);
+	s->sweep.data = s;
+	uv_timer_start(&s->sweep, on_sweep, HTTP_SWEEP_MS, HTTP_SWEEP_MS);
+}
+
+void http_sweep_stop(struct srv *s)
+{
+	uv_close((uv_handle_t *)&s->sweep, NULL);
 }
 
 void http_close_all(struct srv *s, int force)
@@ -728,7 +755,7 @@ int srv_stream_begin(struct srv_request *r, const char *ctype, const char *extra
 	                 ctype, extra ? extra : "");
 	r->streaming = 1;
 	r->status = 200;
-	uv_timer_stop(&c->timer);
+	c->deadline = 0;
 	return conn_write(c, head, (size_t)n);
 }
 

@@ -37,8 +37,8 @@ struct srv_request {
 	/* response */
 	int dispatched, done, streaming;
 	int status;
-	char *resp;
-	size_t resp_len, body_out;
+	void *out; /* the encoded response, a write request handed to libuv as is */
+	size_t body_out;
 };
 
 /* Case-insensitive header lookup; NULL if absent. */
@@ -64,6 +64,9 @@ void srv_conn_set_stream(struct srv_conn *c, void *stream, void (*on_close)(void
 
 /* Accepts connections on s->listener (called by srv_start). */
 void http_on_connection(uv_stream_t *server, int status);
+/* The timer that expires idle and slow connections (srv_start / srv_stop). */
+void http_sweep_start(struct srv *s);
+void http_sweep_stop(struct srv *s);
 /* Closes every connection (idle ones now, busy ones after their response). */
 void http_close_all(struct srv *s, int force);
 

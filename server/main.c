@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "durable.h"
@@ -98,7 +99,8 @@ struct demo {
 	struct srv *srv;
 	char id[32];
 	int failed;
-	int done; /* the current call has answered (after its journal commit) */
+	unsigned long long value; /* "value" of the last successful op (an address, a pid) */
+	int done;                 /* the current call has answered (after its journal commit) */
 };
 
 static void demo_done(struct srv_call *c, void *arg)
@@ -109,13 +111,17 @@ static void demo_done(struct srv_call *c, void *arg)
 		d->failed = 1;
 		return;
 	}
+	d->value = 0;
 	if (c->failed) {
 		srv_log(c->srv, LOG_DEBUG, "demo: %s skipped: %s", c->method, c->err.msg);
-	} else if (!d->id[0] && c->out) {
+	} else if (c->out) {
 		json_t *j = json_loadb(c->out, c->out_len, 0, NULL);
 		const char *id = json_string_value(json_object_get(j, "id"));
-		if (id)
+		const char *value = json_string_value(json_object_get(j, "value"));
+		if (id && !d->id[0])
 			snprintf(d->id, sizeof(d->id), "%s", id);
+		if (value)
+			d->value = strtoull(value, NULL, 10);
 		json_decref(j);
 	}
 	rpc_call_free(c);
@@ -159,22 +165,78 @@ static int demo_create(struct srv *s)
 		demo_call(&d, "KmemCacheAlloc", "{\"machineId\":\"%s\",\"name\":\"demo_obj\"}", id);
 	demo_call(&d, "Kmalloc", "{\"machineId\":\"%s\",\"size\":\"600\"}", id);
 	demo_call(&d, "Vmalloc", "{\"machineId\":\"%s\",\"size\":\"65536\"}", id);
-	/* Processes: a shell that forks a child, both touching memory. */
+	/* Processes: init, a shell with a heap and an anonymous mapping it has touched, and a
+	 * forked child that wrote to part of it (copy-on-write). */
 	static const char *const names[] = {"init", "bash", "vim"};
 	for (int i = 0; i < 3; i++)
 		demo_call(&d, "Spawn", "{\"machineId\":\"%s\",\"name\":\"%s\"}", id, names[i]);
+	demo_call(&d, "Brk", "{\"machineId\":\"%s\",\"pid\":2}", id);
+	unsigned long long brk = d.value;
+	if (brk)
+		demo_call(&d, "Brk", "{\"machineId\":\"%s\",\"pid\":2,\"addr\":\"%llu\"}", id,
+		          brk + (64u << 10));
 	demo_call(&d, "Mmap",
-	          "{\"machineId\":\"%s\",\"pid\":2,\"len\":\"1048576\",\"prot\":3,"
-	          "\"flags\":34}",
+	          "{\"machineId\":\"%s\",\"pid\":2,\"len\":\"1048576\",\"prot\":3,\"flags\":34}",
 	          id);
-	demo_call(&d, "Fork", "{\"machineId\":\"%s\",\"pid\":2}", id);
+	unsigned long long map = d.value;
+	if (map) {
+		demo_call(&d, "AccessRange",
+		          "{\"machineId\":\"%s\",\"pid\":2,\"addr\":\"%llu\",\"len\":\"262144\","
+		          "\"kind\":\"ACCESS_WRITE\"}",
+		          id, map);
+		demo_call(&d, "Fork", "{\"machineId\":\"%s\",\"pid\":2}", id);
+		unsigned long long child = d.value;
+		if (child)
+			demo_call(&d, "AccessRange",
+			          "{\"machineId\":\"%s\",\"pid\":%llu,\"addr\":\"%llu\","
+			          "\"len\":\"65536\",\"kind\":\"ACCESS_WRITE\"}",
+			          id, child, map);
+	}
+	demo_call(&d, "Mmap",
+	          "{\"machineId\":\"%s\",\"pid\":3,\"len\":\"524288\",\"prot\":3,\"flags\":34}",
+	          id);
+	if (d.value)
+		demo_call(&d, "AccessRange",
+		          "{\"machineId\":\"%s\",\"pid\":3,\"addr\":\"%llu\",\"len\":\"524288\","
+		          "\"kind\":\"ACCESS_READ\"}",
+		          id, d.value);
+	/* A file in the page cache, partly dirty. */
 	demo_call(&d, "FileCreate",
-	          "{\"machineId\":\"%s\",\"name\":\"/home/notes.txt\","
-	          "\"size\":\"65536\"}",
-	          id);
-	demo_call(&d, "FileRead", "{\"machineId\":\"%s\",\"ino\":1,\"len\":\"65536\"}", id);
+	          "{\"machineId\":\"%s\",\"name\":\"/home/notes.txt\",\"size\":\"262144\"}", id);
+	unsigned long long ino = d.value;
+	if (ino) {
+		demo_call(&d, "FileRead", "{\"machineId\":\"%s\",\"ino\":%llu,\"len\":\"262144\"}",
+		          id, ino);
+		demo_call(&d, "FileWrite", "{\"machineId\":\"%s\",\"ino\":%llu,\"len\":\"32768\"}",
+		          id, ino);
+	}
 	snprintf(s->demo_id, sizeof(s->demo_id), "%s", id);
 	return 0;
+}
+
+/* Without --web: the source tree's web/ (a build), else the installed copy next to the binary
+ * (PREFIX/bin/vmsimd -> PREFIX/share/vmsim/web), else /usr/share/vmsim/web. */
+static void default_web_dir(char *out, size_t len)
+{
+	struct stat st;
+	if (stat(out, &st) == 0 && S_ISDIR(st.st_mode))
+		return;
+	char exe[PATH_MAX];
+	size_t n = sizeof(exe);
+	if (uv_exepath(exe, &n) == 0) {
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = 0;
+			char cand[PATH_MAX + 32];
+			snprintf(cand, sizeof(cand), "%s/../share/vmsim/web", exe);
+			if (strlen(cand) < len && stat(cand, &st) == 0 && S_ISDIR(st.st_mode)) {
+				memcpy(out, cand, strlen(cand) + 1);
+				return;
+			}
+		}
+	}
+	if (stat("/usr/share/vmsim/web", &st) == 0 && S_ISDIR(st.st_mode))
+		snprintf(out, len, "/usr/share/vmsim/web");
 }
 
 int main(int argc, char **argv)
@@ -205,7 +267,7 @@ int main(int argc, char **argv)
 	int check = 0;
 	uint32_t checkpoint_every = 5000;
 	unsigned long long v;
-	int opt;
+	int opt, web_given = 0;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l':
@@ -230,6 +292,7 @@ int main(int argc, char **argv)
 			break;
 		case 'w':
 			snprintf(s.cfg.web_dir, sizeof(s.cfg.web_dir), "%s", optarg);
+			web_given = 1;
 			break;
 		case 'b':
 		case 'c':
@@ -279,6 +342,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (!web_given)
+		default_web_dir(s.cfg.web_dir, sizeof(s.cfg.web_dir));
 	signal(SIGPIPE, SIG_IGN);
 	char err[256];
 	if (rpc_init(err, sizeof(err))) {

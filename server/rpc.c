@@ -19,6 +19,62 @@
 
 static const ProtobufCServiceDescriptor *service = &vmsim__v1__vm_sim__descriptor;
 
+/*
+ * A bump allocator for unpacking protobuf requests: every piece of a request lives exactly as
+ * long as the call, so pieces are never freed one by one and the whole arena goes at once.
+ * An Apply of a million ops unpacks two million small messages; this makes them cheap.
+ */
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t size, used;
+	max_align_t data[];
+};
+
+struct rpc_arena {
+	struct arena_chunk *head;
+};
+
+static void *arena_alloc(void *data, size_t n)
+{
+	struct rpc_arena *a = data;
+	n = (n + 15) & ~(size_t)15;
+	struct arena_chunk *c = a->head;
+	if (!c || c->size - c->used < n) {
+		size_t size = c ? c->size * 2 : 4096;
+		while (size < n)
+			size *= 2;
+		if (size > (16u << 20) && n < (16u << 20))
+			size = 16u << 20;
+		c = malloc(sizeof(*c) + size);
+		if (!c)
+			return NULL;
+		c->size = size;
+		c->used = 0;
+		c->next = a->head;
+		a->head = c;
+	}
+	void *p = (char *)c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+static void arena_free(void *data, void *p)
+{
+	(void)data;
+	(void)p; /* released with the arena */
+}
+
+static void arena_release(struct rpc_arena *a)
+{
+	if (!a)
+		return;
+	for (struct arena_chunk *c = a->head, *n; c; c = n) {
+		n = c->next;
+		free(c);
+	}
+	free(a);
+}
+
 int rpc_init(char *err, size_t len)
 {
 	if (ops_init(err, len))
@@ -131,7 +187,9 @@ void rpc_call_free(struct srv_call *c)
 {
 	if (!c)
 		return;
-	if (c->req)
+	if (c->arena)
+		arena_release(c->arena); /* req lives in it */
+	else if (c->req)
 		protobuf_c_message_free_unpacked(c->req, NULL);
 	free(c->out);
 	free(c->ops);
@@ -182,7 +240,10 @@ static ProtobufCMessage *decode(struct srv_call *c, const char *body, size_t len
 			         why);
 		return m;
 	}
-	ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, (const uint8_t *)body);
+	c->arena = calloc(1, sizeof(*c->arena));
+	ProtobufCAllocator alloc = {arena_alloc, arena_free, c->arena};
+	ProtobufCMessage *m =
+	    c->arena ? protobuf_c_message_unpack(d, &alloc, len, (const uint8_t *)body) : NULL;
 	if (!m)
 		rpc_fail(c, "malformed", "the body is not a valid protobuf %s", d->name);
 	return m;

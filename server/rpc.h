@@ -18,6 +18,7 @@
 #include "server.h"
 
 struct srv_call;
+struct rpc_arena;
 typedef void (*rpc_done_fn)(struct srv_call *call, void *arg);
 typedef void (*rpc_handler_fn)(struct srv_call *call);
 
@@ -28,7 +29,8 @@ struct srv_call {
 	struct srv_identity *who;
 	int json; /* the request was JSON: answer in JSON */
 	ProtobufCMessage *req;
-	const char *machine_id; /* the request's machine_id, "" if it has none */
+	struct rpc_arena *arena; /* owns req when it was unpacked from protobuf */
+	const char *machine_id;  /* the request's machine_id, "" if it has none */
 
 	int failed;
 	struct twirp_err err;

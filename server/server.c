@@ -114,6 +114,7 @@ int srv_start(struct srv *s, uv_loop_t *loop, char *err, size_t len)
 	s->sigint.data = s->sigterm.data = s;
 	uv_signal_start(&s->sigint, on_signal, SIGINT);
 	uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+	http_sweep_start(s);
 	uv_timer_init(loop, &s->stop_timer);
 	s->stop_timer.data = s;
 	uv_unref((uv_handle_t *)&s->stop_timer);
@@ -142,6 +143,7 @@ void srv_stop(struct srv *s)
 	uv_close((uv_handle_t *)&s->sigint, NULL);
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
 	sse_shutdown(s);
+	http_sweep_stop(s);
 	http_close_all(s, 0);
 	/* Requests still running get a grace period, then everything is closed. */
 	uv_ref((uv_handle_t *)&s->stop_timer);

@@ -100,6 +100,8 @@ struct srv {
 	uv_tcp_t listener;
 	uv_signal_t sigint, sigterm;
 	uv_timer_t stop_timer;
+	uv_timer_t sweep;    /* connection deadlines (http.c) */
+	char readbuf[65536]; /* every read lands here and is parsed at once */
 	struct registry *reg;
 	struct srv_metrics metrics;
 	struct srv_conn *conns; /* every open connection (for shutdown and /metrics) */

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "machine.h"
+#include "memory.h"
+#include "pgtable.h"
 #include "ops.h"
 #include "proc.h"
 #include "query.h"
@@ -139,6 +141,7 @@ static pid_t start_server(const char *path)
 
 static struct machine *local;
 static const char *mid;
+static uint64_t map_addr; /* what the session's mmap returned */
 
 static ProtobufCMessage *op_request(const struct op *op)
 {
@@ -288,6 +291,31 @@ static void compare_state(void)
 	free(flags);
 	free(orders);
 
+	/* Page walks of the mapping in parent and child, and of an unknown pid. */
+	for (uint32_t pid = 1; pid <= 3; pid++) {
+		struct walk_trace t;
+		enum vm_err le = translate(local, pid, map_addr, &t);
+		Vmsim__V1__TranslateRequest tr = VMSIM__V1__TRANSLATE_REQUEST__INIT;
+		tr.machine_id = (char *)mid;
+		tr.pid = pid;
+		tr.addr = map_addr;
+		status = call("Translate", &tr.base, &out, &len);
+		if (le != VM_OK) {
+			CHECK(status == twirp_status(twirp_code(le)), "translate pid %u: %d", pid,
+			      status);
+		} else {
+			Vmsim__V1__TranslateResponse *r =
+			    vmsim__v1__translate_response__unpack(NULL, len, out);
+			CHECK(status == 200 && r && r->present == (t.fail_level < 0) &&
+			          r->pte == t.pte && r->n_steps == t.nr &&
+			          (!r->present || r->phys == t.phys),
+			      "translate pid %u differs", pid);
+			if (r)
+				vmsim__v1__translate_response__free_unpacked(r, NULL);
+		}
+		free(out);
+	}
+
 	/* Counters: the same names, values and order. */
 	nlc = 0;
 	query_counters(local, collect, NULL);
@@ -390,8 +418,12 @@ int main(int argc, char **argv)
 		int good = both(ops[i], &lr);
 		ok += good;
 		/* The access touches what mmap returned (an address core chose). */
-		if (good && ops[i].kind == OP_MMAP && i + 2 < n)
+		if (good && ops[i].kind == OP_MMAP && i + 2 < n) {
 			ops[i + 2].u.access.addr = lr.value;
+			map_addr = lr.value;
+		}
+		if (good && ops[i].kind == OP_FILE_CREATE && i + 1 < n)
+			ops[i + 1].u.file_io.ino = (uint32_t)lr.value;
 	}
 	printf("%zu of %zu ops succeeded on core and server alike\n", ok, n);
 	compare_state();

@@ -199,6 +199,98 @@ def test_flow_curl():
         check(ls == {"machines": []}, "empty list after delete (empty body = {}): %r" % ls)
 
 
+def test_process_flow_curl():
+    """spawn -> mmap -> access -> fork -> write (COW) -> translate and /proc views, with curl."""
+    with Server() as srv:
+        curl_rpc(srv, "CreateMachine", '{"config":{"ramBytes":"33554432"}}')
+        st, sp = curl_rpc(srv, "Spawn", '{"machineId":"m1","name":"sh"}')
+        check(st == 200 and sp["value"] == "1", "spawn: %r" % sp)
+        st, mm = curl_rpc(srv, "Mmap", '{"machineId":"m1","pid":1,"len":"8192","prot":3,'
+                                        '"flags":34}')
+        check(st == 200 and int(mm["value"]) % 4096 == 0, "mmap: %r" % mm)
+        addr = int(mm["value"])
+        st, tr = curl_rpc(srv, "Translate", '{"machineId":"m1","pid":1,"addr":"%d"}' % addr)
+        check(st == 200 and not tr["present"] and tr["missingLevel"], "unmapped yet: %r" % tr)
+        st, a = curl_rpc(srv, "Access", '{"machineId":"m1","pid":1,"addr":"%d","kind":"write"}'
+                         % addr)
+        check(st == 200 and a["fault"] == "FAULT_MINOR" and a["faults"] == 1, "access: %r" % a)
+        st, tr = curl_rpc(srv, "Translate", '{"machineId":"m1","pid":1,"addr":"%d"}' % addr)
+        check(tr["present"] and tr["phys"] == a["value2"] and "dirty" in tr["pteFlags"] and
+              [s_["level"] for s_ in tr["steps"]] == ["pgd", "pud", "pmd", "pte"],
+              "translate after the write: %r" % tr)
+        st, a2 = curl_rpc(srv, "Access", '{"machineId":"m1","pid":1,"addr":"%d","kind":"read"}'
+                          % addr)
+        check(a2["fault"] == "FAULT_NONE" and a2["value2"] == a["value2"], "second access: %r" % a2)
+        st, fk = curl_rpc(srv, "Fork", '{"machineId":"m1","pid":1}')
+        check(st == 200 and fk["value"] == "2", "fork: %r" % fk)
+        st, t2 = curl_rpc(srv, "Translate", '{"machineId":"m1","pid":2,"addr":"%d"}' % addr)
+        check(t2["present"] and t2["phys"] == a["value2"] and "rw" not in t2["pteFlags"],
+              "child shares the page read-only: %r" % t2)
+        st, w = curl_rpc(srv, "Access", '{"machineId":"m1","pid":2,"addr":"%d","kind":"write"}'
+                         % addr)
+        check(st == 200 and w["fault"] == "FAULT_COW" and w["value2"] != a["value2"],
+              "write in the child copies the page: %r" % w)
+        st, t1 = curl_rpc(srv, "Translate", '{"machineId":"m1","pid":1,"addr":"%d"}' % addr)
+        st, t2 = curl_rpc(srv, "Translate", '{"machineId":"m1","pid":2,"addr":"%d"}' % addr)
+        check(t2["phys"] == w["value2"] and t1["phys"] == a["value2"], "after COW: %r %r"
+              % (t1, t2))
+        st, maps = curl_rpc(srv, "Proc", '{"machineId":"m1","path":"2/maps"}')
+        line = "%012x-%012x rw-p 00000000 00:00 0" % (addr, addr + 8192)
+        check(st == 200 and any(l.startswith(line) for l in maps["text"].splitlines()),
+              "child's maps has the mapping %s:\n%s" % (line, maps["text"]))
+        st, c = curl_rpc(srv, "Counters", '{"machineId":"m1"}')
+        counters = {x["name"]: int(x["value"]) for x in c["counters"]}
+        check(counters["pgfault"] == 2 and counters["cow_copy"] == 1,
+              "pgfault/cow_copy: %r" % {k: counters[k] for k in ("pgfault", "cow_copy")})
+        expect_error(curl_rpc(srv, "Translate", '{"machineId":"m1","pid":9,"addr":"0"}'), 404,
+                     "not_found", "translate in an unknown process")
+        expect_error(curl_rpc(srv, "Access", '{"machineId":"m1","pid":9,"addr":"0"}'), 404,
+                     "not_found", "access by an unknown process")
+
+
+def test_proc_fields():
+    with Server() as srv:
+        rpc(srv, "CreateMachine", {"config": {"ramBytes": "33554432"}})
+        st, mi = rpc(srv, "Proc", {"machineId": "m1", "path": "meminfo"})
+        f = {x["name"]: int(x["value"]) for x in mi["fields"]}
+        check(mi["fields"][0]["name"] == "MemTotal" and f["MemTotal"] ==
+              int(mi["text"].split()[1]), "meminfo fields: %r" % mi["fields"][:3])
+        st, c = rpc(srv, "Counters", {"machineId": "m1"})
+        counters = {x["name"]: int(x["value"]) for x in c["counters"]}
+        check(f["MemFree"] == counters["nr_free_pages"] * 4, "MemFree = nr_free_pages * 4 kB")
+        st, bi = rpc(srv, "Proc", {"machineId": "m1", "path": "buddyinfo"})
+        check(bi["fields"] == [], "a tabular view has no fields: %r" % bi["fields"])
+
+
+def test_many_machines():
+    """2,000 machines on one server, created over one pipelined connection."""
+    with Server() as srv:
+        s = connect(srv)
+        r = Reader(s)
+        n = 2000
+        for start in range(0, n, 50):
+            s.sendall(b"".join(rpc_request("CreateMachine", {"config": {"ramBytes": "4194304"}})
+                               for _ in range(50)))
+            for i in range(50):
+                st, h, b = r.response()
+                check(st == 200 and json.loads(b)["id"] == "m%d" % (start + i + 1),
+                      "machine %d: %d" % (start + i, st))
+        s.sendall(rpc_request("ListMachines", {}))
+        st, h, b = r.response()
+        ms = json.loads(b)["machines"]
+        check(len(ms) == n and ms[-1]["id"] == "m%d" % n, "list of %d" % len(ms))
+        s.sendall(rpc_request("AllocPages", {"machineId": "m1234", "order": 2}))
+        st, h, b = r.response()
+        check(st == 200 and json.loads(b)["seq"] == "1", "machines are independent")
+        s.sendall(rpc_request("GetMachine", {"machineId": "m1233"}))
+        st, h, b = r.response()
+        check(json.loads(b)["seq"] == "0", "its neighbour is untouched")
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        st, h, b = r.response()
+        check(b"vmsim_machines %d\n" % n in b, "metrics count the machines")
+        s.close()
+
+
 def test_apply_batch():
     with Server() as srv:
         rpc(srv, "CreateMachine", {"config": {"ramBytes": "16777216"}})
