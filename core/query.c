@@ -7,6 +7,9 @@
 #include "kernel.h"
 #include "vmstat.h"
 
+#include <stdio.h>
+#include <string.h>
+
 const char *const query_page_type_names[] = {
     "free", "reserved", "kernel", "slab",    "pgtable", "vmalloc", "anon",
     "file", "kstack",   "zero",   "kmalloc", "driver",  NULL,
@@ -101,4 +104,32 @@ void query_counters(const struct machine *m,
 	for (unsigned i = 0; i < NR_VM_EVENT_ITEMS; i++)
 		if (vm_event_names[i])
 			emit(arg, vm_event_names[i], vm_event(m, (enum vm_event_item)i));
+}
+
+uint32_t query_tasks(const struct machine *m, struct query_task *out, uint32_t max)
+{
+	uint32_t n = task_count(m);
+	for (uint32_t i = 0; i < n && i < max; i++) {
+		const struct task_struct *t = task_at(m, i);
+		struct query_task *q = &out[i];
+		memset(q, 0, sizeof(*q));
+		q->pid = t->pid;
+		q->ppid = t->ppid;
+		snprintf(q->comm, sizeof(q->comm), "%s", t->comm);
+		q->state = t->state == TASK_VFORK ? 'D' : 'R';
+		q->current = m->tasks.current == t->pid;
+		q->min_flt = t->min_flt;
+		q->maj_flt = t->maj_flt;
+		q->nr_cow = t->nr_cow;
+		q->rlimit_rss = t->rlimit_rss;
+		q->oom_score_adj = t->oom_score_adj;
+		if (t->mm) {
+			q->total_vm = t->mm->total_vm;
+			q->rss_anon = t->mm->rss[MM_ANONPAGES];
+			q->rss_file = t->mm->rss[MM_FILEPAGES];
+			q->rss = q->rss_anon + q->rss_file + t->mm->rss[MM_SHMEMPAGES];
+			q->mm_users = (uint32_t)t->mm->mm_users;
+		}
+	}
+	return n;
 }

@@ -37,4 +37,19 @@ unsigned query_zones(const struct machine *m, struct query_zone *out, unsigned m
 void query_counters(const struct machine *m,
                     void (*emit)(void *arg, const char *name, uint64_t value), void *arg);
 
+/* One process, as ps sees it (pages for sizes). */
+struct query_task {
+	uint32_t pid, ppid;
+	char comm[32];
+	char state; /* R running, D waiting in vfork */
+	int current;
+	uint64_t total_vm, rss, rss_anon, rss_file;
+	uint64_t min_flt, maj_flt, nr_cow, rlimit_rss;
+	int32_t oom_score_adj;
+	uint32_t mm_users;
+};
+
+/* Writes up to max tasks in pid order; returns how many tasks exist. */
+uint32_t query_tasks(const struct machine *m, struct query_task *out, uint32_t max);
+
 #endif

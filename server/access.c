@@ -27,7 +27,7 @@ static int read_only(const char *method)
 	static const char *const reads[] = {
 	    "GetMachine",    "ListMachines", "Proc",      "FrameMap",     "Counters",
 	    "Events",        "StreamEvents", "MachineAt", "SnapshotList", "SnapshotDiff",
-	    "ExportMachine", "ListUsers",    "Whoami",
+	    "ExportMachine", "ListUsers",    "Whoami",    "Translate",    "ListTasks",
 	};
 	for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
 		if (!strcmp(method, reads[i]))

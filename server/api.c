@@ -424,6 +424,54 @@ static void proc(struct srv_call *c)
 	strbuf_release(&sb);
 }
 
+static void list_tasks(struct srv_call *c)
+{
+	struct srv_machine *sm = machine_of(c);
+	if (!sm)
+		return;
+	uint32_t n = query_tasks(sm->m, NULL, 0);
+	struct query_task *qt = calloc(n ? n : 1, sizeof(*qt));
+	Vmsim__V1__Task *tasks = calloc(n ? n : 1, sizeof(*tasks));
+	Vmsim__V1__Task **tp = calloc(n ? n : 1, sizeof(*tp));
+	char(*states)[2] = calloc(n ? n : 1, sizeof(*states));
+	if (!qt || !tasks || !tp || !states) {
+		rpc_fail(c, "internal", "out of memory listing tasks");
+		goto out;
+	}
+	query_tasks(sm->m, qt, n);
+	for (uint32_t i = 0; i < n; i++) {
+		Vmsim__V1__Task *t = &tasks[i];
+		vmsim__v1__task__init(t);
+		t->pid = qt[i].pid;
+		t->ppid = qt[i].ppid;
+		t->comm = qt[i].comm;
+		states[i][0] = qt[i].state;
+		t->state = states[i];
+		t->total_vm = qt[i].total_vm;
+		t->rss = qt[i].rss;
+		t->rss_anon = qt[i].rss_anon;
+		t->rss_file = qt[i].rss_file;
+		t->min_flt = qt[i].min_flt;
+		t->maj_flt = qt[i].maj_flt;
+		t->nr_cow = qt[i].nr_cow;
+		t->oom_score_adj = qt[i].oom_score_adj;
+		t->rlimit_rss = qt[i].rlimit_rss;
+		t->current = qt[i].current;
+		t->mm_users = qt[i].mm_users;
+		tp[i] = t;
+	}
+	Vmsim__V1__ListTasksResponse resp = VMSIM__V1__LIST_TASKS_RESPONSE__INIT;
+	resp.n_tasks = n;
+	resp.tasks = tp;
+	resp.seq = machine_seq(sm->m);
+	rpc_reply(c, &resp.base);
+out:
+	free(qt);
+	free(tasks);
+	free(tp);
+	free(states);
+}
+
 static void frame_map(struct srv_call *c)
 {
 	const Vmsim__V1__FrameMapRequest *req = (const void *)c->req;
@@ -754,6 +802,7 @@ static const struct {
     {"Apply", apply},
     {"Proc", proc},
     {"Translate", translate_rpc},
+    {"ListTasks", list_tasks},
     {"FrameMap", frame_map},
     {"Counters", counters},
     {"Events", events},

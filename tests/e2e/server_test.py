@@ -685,6 +685,30 @@ def test_graceful_stop():
     s.close()
 
 
+def test_list_tasks():
+    """ListTasks is ps: pids, parents, names, RSS with COW-shared pages in both, one current."""
+    with Server() as srv:
+        rpc(srv, "CreateMachine", {"config": {"arch": "ARCH_I386", "ramBytes": str(64 << 20)}})
+        st, t = rpc(srv, "ListTasks", {"machineId": "m1"})
+        check(st == 200 and t["tasks"] == [], "no tasks at boot: %r" % t)
+        st, sp = rpc(srv, "Spawn", {"machineId": "m1", "name": "sh"})
+        pid = int(sp["value"])
+        st, mm = rpc(srv, "Mmap", {"machineId": "m1", "pid": pid, "len": "65536", "prot": 3,
+                                   "flags": 0x22})
+        rpc(srv, "Access", {"machineId": "m1", "pid": pid, "addr": mm["value"],
+                            "kind": "ACCESS_WRITE"})
+        st, f = rpc(srv, "Fork", {"machineId": "m1", "pid": pid})
+        st, g = rpc(srv, "GetMachine", {"machineId": "m1"})
+        st, t = rpc(srv, "ListTasks", {"machineId": "m1"})
+        check([(x["pid"], x["ppid"], x["comm"], x["state"]) for x in t["tasks"]] ==
+              [(pid, 0, "sh", "R"), (int(f["value"]), pid, "sh", "R")], "tasks: %r" % t)
+        check([x["rss"] for x in t["tasks"]] == ["1", "1"], "the COW-shared page counts in both")
+        check(t["tasks"][0]["minFlt"] == "1" and t["tasks"][1]["minFlt"] == "0", "faults per task")
+        check(sum(1 for x in t["tasks"] if x["current"]) == 1, "one task on the CPU")
+        check(t["seq"] == g["seq"], "a query is not an op")
+        expect_error(rpc(srv, "ListTasks", {"machineId": "m9"}), 404, "not_found", "no machine")
+
+
 TESTS = [v for k, v in sorted(globals().items()) if k.startswith("test_")]
 
 if __name__ == "__main__":

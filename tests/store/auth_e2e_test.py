@@ -67,7 +67,7 @@ def machine_rpcs():
             if "string machine_id = 1;" in bodies.get(req, "")]
 
 
-READS = {"GetMachine", "Proc", "FrameMap", "Counters", "Events", "MachineAt", "SnapshotList",
+READS = {"GetMachine", "Proc", "Translate", "ListTasks", "FrameMap", "Counters", "Events", "MachineAt", "SnapshotList",
          "SnapshotDiff", "ExportMachine"}
 
 
