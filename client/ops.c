@@ -355,6 +355,15 @@ void ctl_op_free(Vmsim__V1__Op *op)
 		found_;                                                      \
 	})
 
+/* Control bytes (and DEL) would not print back into a readable trace line. */
+static int has_control_byte(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+			return 1;
+	return 0;
+}
+
 static const char *ptype_hint(enum ptype t)
 {
 	switch (t) {
@@ -433,8 +442,8 @@ static int param_set(ProtobufCMessage *req, const struct ctl_param *p, const cha
 		v = v32;
 		break;
 	case P_STR:
-		/* A name must survive the trip through a trace line: no quote, no line break. */
-		if (!*word || strpbrk(word, "\"\r\n")) {
+		/* A name must survive the trip through a trace line: no quote, no control byte. */
+		if (!*word || strchr(word, '"') || has_control_byte(word)) {
 			rc = -1;
 			break;
 		}
