@@ -71,6 +71,7 @@ extern const struct ctl_cmd ctl_cmds_policy[];
 extern const struct ctl_cmd ctl_cmds_misc[];
 extern const struct ctl_cmd ctl_cmds_shell[];
 extern const struct ctl_cmd ctl_cmds_exercise[]; /* cmd_exercise.c */
+extern const struct ctl_cmd ctl_cmds_user[];     /* cmd_user.c */
 extern const struct ctl_cmd ctl_cmds_history[];  /* cmd_history.c */
 
 /* Finds the command whose words open argv; *used gets how many argv words they took. */
