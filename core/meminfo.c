@@ -625,12 +625,14 @@ enum vm_err free_show(const struct machine *m, const char *args, struct strbuf *
 		free_old(&mi, &o, sb);
 		return VM_OK;
 	}
-	/* procps-ng: cache = Cached + SReclaimable; used = total - free - buffers - cache */
+	/*
+	 * procps-ng 4: cache = Cached + SReclaimable, used = total - available (the captured
+	 * sample obeys it exactly: 24684084 - 24393736 = 290348; older procps-ng subtracted
+	 * free, buffers and cache instead, which undercounts memory that cannot be reclaimed).
+	 */
 	uint64_t total = KB(mi.totalram), freek = KB(mi.freeram), buffers = KB(mi.bufferram);
-	uint64_t cache = KB(mi.cached + mi.sreclaimable);
-	uint64_t used = total - freek - buffers - cache;
-	if (total < freek + buffers + cache)
-		used = total - freek;
+	uint64_t cache = KB(mi.cached + mi.sreclaimable), avail = KB(mi.available);
+	uint64_t used = total > avail ? total - avail : 0;
 	if (o.wide)
 		strbuf_adds(sb,
 		            "               total        used        free      shared     buffers "
