@@ -224,7 +224,7 @@ static struct machine *last_machine;
 static uint64_t recovered_machines;
 
 static void on_recovered(const struct store_machine *sm, struct machine *m, uint64_t seq,
-			 void *data)
+                         void *data)
 {
 	(void)sm;
 	(void)seq;

@@ -174,7 +174,6 @@ int ctl_config_path(char *buf, size_t len);
 
 int ctl_shell(struct ctl *c, FILE *record);
 /* Reads a trace from f (name for messages) and applies it. */
-int ctl_run_trace(struct ctl *c, FILE *f, const char *name, int progress, int quiet,
-                  int verbose);
+int ctl_run_trace(struct ctl *c, FILE *f, const char *name, int progress, int quiet, int verbose);
 
 #endif

@@ -11,10 +11,9 @@
 static const struct ctl_cmd *const *tables(void)
 {
 	static const struct ctl_cmd *const t[] = {
-	    ctl_cmds_machine, ctl_cmds_ops,      ctl_cmds_view,
-	    ctl_cmds_trace,   ctl_cmds_policy,   ctl_cmds_shell,
-	    ctl_cmds_misc,    ctl_cmds_exercise, ctl_cmds_user,
-	    ctl_cmds_history, NULL};
+	    ctl_cmds_machine, ctl_cmds_ops,     ctl_cmds_view, ctl_cmds_trace,
+	    ctl_cmds_policy,  ctl_cmds_shell,   ctl_cmds_misc, ctl_cmds_exercise,
+	    ctl_cmds_user,    ctl_cmds_history, NULL};
 	return t;
 }
 

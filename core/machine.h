@@ -138,7 +138,7 @@ enum op_kind {
 #define MAP_ANONYMOUS_ 0x20u
 #define MAP_DRIVER_    0x1000000u /* vmsim: `file` is a map_driver minor (core/map_driver.h) */
 
-#define CLONE_VM_ 0x100u
+#define CLONE_VM_    0x100u
 #define CLONE_VFORK_ 0x4000u
 
 enum access_kind {

@@ -17,17 +17,20 @@ struct proc_view {
 };
 
 static const struct proc_view views[] = {
-    {"buddyinfo", buddyinfo_show},   {"pagetypeinfo", pagetypeinfo_show},
-    {"extfrag_index", extfrag_show}, {"slabinfo", slabinfo_show},
-    {"swaps", swaps_show},           {"meminfo", meminfo_show},
-    {"vmstat", vmstat_show},         {"vmstat-cmd", vmstat_cmd_show},
+    {"buddyinfo", buddyinfo_show},
+    {"pagetypeinfo", pagetypeinfo_show},
+    {"extfrag_index", extfrag_show},
+    {"slabinfo", slabinfo_show},
+    {"swaps", swaps_show},
+    {"meminfo", meminfo_show},
+    {"vmstat", vmstat_show},
+    {"vmstat-cmd", vmstat_cmd_show},
     {"vmallocinfo", vmallocinfo_show},
 };
 
 const char *const proc_view_names[] = {
-    "buddyinfo", "pagetypeinfo", "extfrag_index", "slabinfo", "swaps",
-    "meminfo",   "vmstat",       "vmstat-cmd",    "free",     "vmallocinfo",
-    NULL,
+    "buddyinfo", "pagetypeinfo", "extfrag_index", "slabinfo",    "swaps", "meminfo",
+    "vmstat",    "vmstat-cmd",   "free",          "vmallocinfo", NULL,
 };
 
 struct proc_pid_view {

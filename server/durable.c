@@ -834,7 +834,8 @@ static void diff_run(struct work *w)
 		           (sa.len == 0 || !memcmp(sa.buf, sb.buf, sa.len))) {
 			/* identical: an empty diff */
 		} else {
-			/* a detached empty strbuf is not NUL-terminated: read only what was written */
+			/* a detached empty strbuf is not NUL-terminated: read only what was written
+			 */
 			char *ta = sa.len ? strbuf_detach(&sa, NULL) : NULL;
 			char *tb = sb.len ? strbuf_detach(&sb, NULL) : NULL;
 			line_diff(ea == VM_OK && ta ? ta : "", eb == VM_OK && tb ? tb : "", &out);

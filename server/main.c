@@ -24,29 +24,33 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: vmsimd [options]\n"
-	        "  --listen HOST:PORT      address to listen on (default 127.0.0.1:8080; port 0 "
-	        "= any free port)\n"
-	        "  --log-level LEVEL       debug, info (one line per request), warn or error\n"
-	        "  --demo                  create a demo machine with a few processes\n"
-	        "  --open                  no authentication: every caller is an admin (a single-user\n"
-	        "                          laptop only; loudly logged)\n"
-	        "  --db FILE               SQLite database (default ./vmsim.db; :memory: = a temporary\n"
-	        "                          one, removed at exit)\n"
-	        "  --init-admin[=NAME]     create the first admin (default name admin), print its\n"
-	        "                          token once on stdout and exit\n"
-	        "  --check                 PRAGMA integrity_check and replay every machine against its\n"
-	        "                          snapshots; exit 0 if all is consistent\n"
-	        "  --checkpoint-every N    checkpoint a machine every N journal entries (default 5000)\n"
-	        "  --web DIR               dashboard files (default %s)\n"
-	        "  --max-body BYTES        request body limit (default 1048576)\n"
-	        "  --max-conns N           concurrent connections (default 4096)\n"
-	        "  --max-machines N        machines hosted (default 10000)\n"
-	        "  --idle-timeout MS       keep-alive idle timeout (default 60000)\n"
-	        "  --request-timeout MS    time allowed to send one request (default 10000)\n"
-	        "  -h, --help\n",
-	        VMSIM_WEB_DIR);
+	fprintf(
+	    f,
+	    "usage: vmsimd [options]\n"
+	    "  --listen HOST:PORT      address to listen on (default 127.0.0.1:8080; port 0 "
+	    "= any free port)\n"
+	    "  --log-level LEVEL       debug, info (one line per request), warn or error\n"
+	    "  --demo                  create a demo machine with a few processes\n"
+	    "  --open                  no authentication: every caller is an admin (a single-user\n"
+	    "                          laptop only; loudly logged)\n"
+	    "  --db FILE               SQLite database (default ./vmsim.db; :memory: = a "
+	    "temporary\n"
+	    "                          one, removed at exit)\n"
+	    "  --init-admin[=NAME]     create the first admin (default name admin), print its\n"
+	    "                          token once on stdout and exit\n"
+	    "  --check                 PRAGMA integrity_check and replay every machine against "
+	    "its\n"
+	    "                          snapshots; exit 0 if all is consistent\n"
+	    "  --checkpoint-every N    checkpoint a machine every N journal entries (default "
+	    "5000)\n"
+	    "  --web DIR               dashboard files (default %s)\n"
+	    "  --max-body BYTES        request body limit (default 1048576)\n"
+	    "  --max-conns N           concurrent connections (default 4096)\n"
+	    "  --max-machines N        machines hosted (default 10000)\n"
+	    "  --idle-timeout MS       keep-alive idle timeout (default 60000)\n"
+	    "  --request-timeout MS    time allowed to send one request (default 10000)\n"
+	    "  -h, --help\n",
+	    VMSIM_WEB_DIR);
 }
 
 static int parse_listen(const char *arg, struct srv_config *cfg)
@@ -325,7 +329,8 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			if (parse_num(optarg, 1, 1u << 30, &v)) {
-				fprintf(stderr, "vmsimd: --checkpoint-every wants 1..%u\n", 1u << 30);
+				fprintf(stderr, "vmsimd: --checkpoint-every wants 1..%u\n",
+				        1u << 30);
 				return 2;
 			}
 			checkpoint_every = (uint32_t)v;

@@ -122,8 +122,8 @@ static pid_t start_server(const char *path)
 	if (pid == 0) {
 		dup2(fds[1], 1);
 		close(fds[0]);
-		execl(path, path, "--listen", "127.0.0.1:0", "--log-level", "warn", "--open", "--db",
-		      ":memory:", (char *)NULL);
+		execl(path, path, "--listen", "127.0.0.1:0", "--log-level", "warn", "--open",
+		      "--db", ":memory:", (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);

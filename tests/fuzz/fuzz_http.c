@@ -24,8 +24,8 @@
 #include "rpc.h"
 #include "server.h"
 
-#define FUZZ_MAX_INPUT  (256u << 10)
-#define MAX_ROUNDS 400 /* loop turns per input before giving up on a close */
+#define FUZZ_MAX_INPUT (256u << 10)
+#define MAX_ROUNDS     400 /* loop turns per input before giving up on a close */
 
 static struct srv S;
 static uv_loop_t *loop;

@@ -34,8 +34,8 @@ static void test_addf_grows_past_first_block(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_detach_empty_is_terminated),
-		cmocka_unit_test(test_addf_grows_past_first_block),
+	    cmocka_unit_test(test_detach_empty_is_terminated),
+	    cmocka_unit_test(test_addf_grows_past_first_block),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
