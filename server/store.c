@@ -45,11 +45,11 @@ static const char *const writer_sql[ST_COUNT] = {
     "INSERT INTO machines(id,owner,name,config,created) VALUES(?1,?2,?3,?4,?5)",
     "UPDATE machines SET deleted=?2 WHERE id=?1 AND deleted=0",
     "UPDATE machines SET shared=?2 WHERE id=?1 AND deleted=0",
-    "INSERT INTO journal(machine_id,seq,op,crc,created) VALUES(?1,?2,?3,?4,?5)",
+    "INSERT INTO journal(machine_id,seq,op,crc,created,nseq) VALUES(?1,?2,?3,?4,?5,?6)",
     "INSERT INTO snapshots(machine_id,seq,name,state,crc,created) VALUES(?1,?2,?3,?4,?5,?6)",
     "DELETE FROM snapshots WHERE machine_id=?1 AND name=?2 AND name<>''",
-    "INSERT INTO journal_quarantine(machine_id,seq,op,crc,created,quarantined)"
-    " SELECT machine_id,seq,op,crc,created,?3 FROM journal WHERE machine_id=?1 AND seq>=?2",
+    "INSERT INTO journal_quarantine(machine_id,seq,op,crc,created,quarantined,nseq)"
+    " SELECT machine_id,seq,op,crc,created,?3,nseq FROM journal WHERE machine_id=?1 AND seq>=?2",
     "DELETE FROM users WHERE id=?1",
     "BEGIN IMMEDIATE",
     "COMMIT",
@@ -83,6 +83,9 @@ static const char *const migrations[] = {
     "CREATE TABLE journal_quarantine(machine_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
     " op BLOB NOT NULL, crc INTEGER NOT NULL, created INTEGER NOT NULL,"
     " quarantined INTEGER NOT NULL);",
+    /* 3: one journal row may hold a batch of ops covering seqs [seq, seq+nseq-1] */
+    ("ALTER TABLE journal ADD COLUMN nseq INTEGER NOT NULL DEFAULT 1;"
+     "ALTER TABLE journal_quarantine ADD COLUMN nseq INTEGER NOT NULL DEFAULT 1;"),
 };
 
 struct waiter {
@@ -143,6 +146,18 @@ uint32_t store_checksum(int64_t id, uint64_t seq, const uint8_t *buf, size_t len
 		len -= n;
 	}
 	return (uint32_t)crc;
+}
+
+uint32_t store_journal_checksum(int64_t id, uint64_t seq, uint64_t nseq, const uint8_t *buf,
+                                size_t len)
+{
+	uint32_t crc = store_checksum(id, seq, buf, len);
+	if (nseq <= 1)
+		return crc;
+	uint8_t n[8];
+	for (int i = 0; i < 8; i++)
+		n[i] = (uint8_t)(nseq >> (8 * i));
+	return (uint32_t)crc32(crc, n, sizeof(n));
 }
 
 struct store_rec *store_rec_new(enum store_rec_kind kind, size_t len)
@@ -392,12 +407,16 @@ static int write_one(struct store *s, struct store_rec *r, int64_t now)
 	case STORE_MACHINE_SHARE:
 		sqlite3_bind_int(st, 2, r->role ? 1 : 0);
 		break;
-	case STORE_JOURNAL:
+	case STORE_JOURNAL: {
+		uint32_t nseq = r->nseq ? r->nseq : 1;
 		sqlite3_bind_int64(st, 2, (int64_t)r->seq);
 		sqlite3_bind_blob(st, 3, r->blob, n, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, store_checksum(r->id, r->seq, r->blob, r->len));
+		sqlite3_bind_int64(st, 4,
+		                   store_journal_checksum(r->id, r->seq, nseq, r->blob, r->len));
 		sqlite3_bind_int64(st, 5, now);
+		sqlite3_bind_int64(st, 6, nseq);
 		break;
+	}
 	case STORE_SNAPSHOT:
 		sqlite3_bind_int64(st, 2, (int64_t)r->seq);
 		bind_text(st, 3, r->name);
@@ -839,7 +858,8 @@ int store_list_machines(struct store *s, struct store_machine **out, size_t *n, 
 {
 	return list(s,
 	            "SELECT id,owner,name,config,shared,created,"
-	            " (SELECT ifnull(max(seq),0) FROM journal j WHERE j.machine_id=m.id)"
+	            " ifnull((SELECT seq+nseq-1 FROM journal j WHERE j.machine_id=m.id"
+	            " ORDER BY seq DESC LIMIT 1),0)"
 	            " FROM machines m WHERE deleted=0 AND ?1=?1 ORDER BY id",
 	            0, sizeof(**out), (void **)out, n, fill_machine, err, el);
 }
@@ -865,7 +885,8 @@ int store_get_machine(struct store *s, int64_t id, struct store_machine *m, char
 	size_t n = 0;
 	int rc = list(s,
 	              "SELECT id,owner,name,config,shared,created,"
-	              " (SELECT ifnull(max(seq),0) FROM journal j WHERE j.machine_id=m.id)"
+	              " ifnull((SELECT seq+nseq-1 FROM journal j WHERE j.machine_id=m.id"
+	              " ORDER BY seq DESC LIMIT 1),0)"
 	              " FROM machines m WHERE deleted=0 AND id=?1",
 	              id, sizeof(*all), (void **)&all, &n, fill_machine, err, el);
 	if (rc)
@@ -995,16 +1016,21 @@ int store_get_snapshot(struct store *s, int64_t machine, const char *name,
 }
 
 /* Checks one journal row; fills scan and returns 1 if it is the start of a bad tail. */
-static int bad_record(struct store_scan *scan, int64_t machine, uint64_t seq, const uint8_t *op,
-                      size_t len, uint32_t crc, uint64_t want)
+static int bad_record(struct store_scan *scan, int64_t machine, uint64_t seq, int64_t nseq,
+                      const uint8_t *op, size_t len, uint32_t crc, uint64_t want)
 {
+	uint32_t computed =
+	    nseq >= 1 ? store_journal_checksum(machine, seq, (uint64_t)nseq, op, len) : 0;
 	if (seq != want) {
 		snprintf(scan->reason, sizeof(scan->reason), "seq %llu follows %llu: ops missing",
 		         (unsigned long long)seq, (unsigned long long)(want - 1));
-	} else if (crc != store_checksum(machine, seq, op, len)) {
+	} else if (nseq < 1) {
+		snprintf(scan->reason, sizeof(scan->reason), "entry at seq %llu covers %lld seqs",
+		         (unsigned long long)seq, (long long)nseq);
+	} else if (crc != computed) {
 		snprintf(scan->reason, sizeof(scan->reason),
 		         "checksum mismatch at seq %llu (stored %08x, computed %08x)",
-		         (unsigned long long)seq, crc, store_checksum(machine, seq, op, len));
+		         (unsigned long long)seq, crc, computed);
 	} else {
 		return 0;
 	}
@@ -1021,7 +1047,7 @@ int store_scan_journal(struct store *s, int64_t machine, uint64_t after_seq, uin
 	scan->last_seq = after_seq;
 	pthread_mutex_lock(&s->rmu);
 	int rc = prepare_read(s,
-	                      "SELECT seq,op,crc FROM journal WHERE machine_id=?1 AND seq>?2"
+	                      "SELECT seq,op,crc,nseq FROM journal WHERE machine_id=?1 AND seq>?2"
 	                      " AND seq<=?3 ORDER BY seq",
 	                      &st, err, el);
 	if (rc) {
@@ -1037,19 +1063,24 @@ int store_scan_journal(struct store *s, int64_t machine, uint64_t after_seq, uin
 		const uint8_t *op = sqlite3_column_blob(st, 1);
 		size_t len = (size_t)sqlite3_column_bytes(st, 1);
 		uint32_t crc = (uint32_t)sqlite3_column_int64(st, 2);
+		int64_t nseq = sqlite3_column_int64(st, 3);
 		if (scan->corrupt) {
 			scan->skipped++;
 			continue;
 		}
-		if (bad_record(scan, machine, seq, op, len, crc, scan->last_seq + 1)) {
+		if (bad_record(scan, machine, seq, nseq, op, len, crc, scan->last_seq + 1)) {
 			scan->skipped++;
 			continue;
 		}
 		rc = cb ? cb(seq, op, len, data) : 0;
 		if (rc)
 			break;
-		scan->ops++;
-		scan->last_seq = seq;
+		uint64_t end = seq + (uint64_t)nseq - 1;
+		if (upto_seq && end > upto_seq)
+			end = upto_seq; /* the caller applies the prefix it asked for */
+		scan->ops += end - seq + 1;
+		scan->records++;
+		scan->last_seq = end;
 	}
 	if (!rc && step != SQLITE_DONE) {
 		set_err(err, el, "read journal: %s%s", sqlite3_errmsg(s->rdb), NULL);
