@@ -140,7 +140,7 @@ static void sql_exec(struct store *s, const char *sql)
 static void test_schema_and_wal(void **state)
 {
 	struct fx *f = *state;
-	assert_int_equal(sql_int(f->s, "SELECT max(version) FROM schema_version"), 2);
+	assert_int_equal(sql_int(f->s, "SELECT max(version) FROM schema_version"), 3);
 	assert_int_equal(sql_int(f->s,
 	                         "SELECT count(*) FROM sqlite_master WHERE type='table' AND"
 	                         " name IN ('users','tokens','machines','journal','snapshots')"),
@@ -494,7 +494,7 @@ static void test_reopen_keeps_data(void **state)
 	struct store_opts o = {.path = path, .loop = &loop};
 	assert_null(store_open(&o, err, sizeof(err)));
 	assert_string_equal(err,
-	                    "database schema version 99 is newer than this vmsimd supports (2)");
+	                    "database schema version 99 is newer than this vmsimd supports (3)");
 	assert_int_equal(uv_loop_close(&loop), 0);
 	char side[300];
 	unlink(path);
