@@ -264,6 +264,7 @@ static int on_message_complete(http_parser *p)
 	c->in_message = 0;
 	r->conn = c;
 	r->method = p->method;
+	r->head = p->method == HTTP_HEAD;
 	r->keep_alive = http_should_keep_alive(p);
 	if (!r->url)
 		r->url = strdup("/");
@@ -372,8 +373,9 @@ void srv_respond(struct srv_request *r, int status, const char *ctype, const cha
 	r->done = 1;
 	r->status = status;
 	/* HEAD: the headers GET would send, Content-Length included, and no body (RFC 9110
-	 * 9.3.2); body may then be NULL */
-	size_t send = r->method == HTTP_HEAD ? 0 : len;
+	 * 9.3.2); body may then be NULL. Not for a request the parser rejected (queue_error):
+	 * its method is whatever the parser had reached, and the connection closes anyway. */
+	size_t send = r->head ? 0 : len;
 	r->body_out = send;
 	struct srv_conn *c = r->conn;
 	if (!c) {

@@ -143,7 +143,7 @@ void static_serve(struct srv *s, struct srv_request *r, const char *rel)
 		return;
 	}
 	size_t size = (size_t)st.st_size;
-	if (r->method == HTTP_HEAD) { /* the headers of GET, its Content-Length too, no body */
+	if (r->head) { /* the headers of GET, its Content-Length too, no body */
 		close(fd);
 		srv_respond(r, 200, mime_type(real), extra, NULL, size);
 		return;
