@@ -337,6 +337,9 @@ await step('alloc_pages from the UI paints the block as kernel memory and update
   assert(after.text !== before.text, 'buddyinfo changed');
   await tab('buddy');
   eq(await page.textContent('#buddyinfo'), after.text, '/proc/buddyinfo text shown verbatim');
+  const zi = await api('Proc', { machineId, path: 'zoneinfo' });
+  assert(/pages free\s+\d+/.test(zi.text), 'zoneinfo has the zones\' free pages');
+  eq(await page.textContent('#zoneinfo'), zi.text, '/proc/zoneinfo text shown verbatim');
   // histogram bars carry the same counts
   const zoneLine = after.text.split('\n').find((l) => /zone\s+DMA32/.test(l)) || after.text.split('\n')[0];
   const zone = /zone\s+(\S+)/.exec(zoneLine)[1];
