@@ -10,16 +10,6 @@
 
 #include "meminfo.h"
 
-static char *view(struct machine *m, const char *path)
-{
-	struct strbuf sb;
-	strbuf_init(&sb);
-	enum vm_err e = proc_render(m, path, &sb);
-	if (e != VM_OK)
-		fail_msg("view %s: %s", path, vm_strerror(e));
-	return strbuf_detach(&sb, NULL);
-}
-
 /* The value of "name" in /proc/vmstat text. */
 static uint64_t vmstat_value(const char *vmstat, const char *name)
 {
@@ -45,8 +35,8 @@ struct zone_sum {
 
 static void check_against_vmstat(struct machine *m)
 {
-	char *zi = view(m, "/proc/zoneinfo");
-	char *vs = view(m, "/proc/vmstat");
+	char *zi = t_view(m, "/proc/zoneinfo");
+	char *vs = t_view(m, "/proc/vmstat");
 	struct zone_sum sums[32];
 	size_t nsums = 0, node_items = 0;
 	int in_node = 0;
@@ -91,17 +81,6 @@ static void check_against_vmstat(struct machine *m)
 	free(vs);
 }
 
-static void write_file(struct machine *m, const char *name, uint64_t len)
-{
-	struct op op = {.kind = OP_FILE_CREATE};
-	snprintf(op.u.file_create.name, NAME_LEN, "%s", name);
-	uint32_t ino = (uint32_t)apply_expect(m, &op, VM_OK).value;
-	struct op w = {.kind = OP_FILE_WRITE};
-	w.u.file_io.ino = ino;
-	w.u.file_io.len = len;
-	apply_expect(m, &w, VM_OK);
-}
-
 /* A task with `pages` anonymous pages written. */
 static void touch_anon(struct machine *m, uint64_t pages)
 {
@@ -116,10 +95,10 @@ static void test_x86_64_golden(void **state)
 {
 	(void)state;
 	struct machine *m = new_machine(ARCH_X86_64, 64ull << 20);
-	write_file(m, "/data/log", 1ull << 20);
+	t_file_with_data(m, "/data/log", 1ull << 20);
 	touch_anon(m, 100);
 	t_alloc_pages(m, 0, 3);
-	char *s = view(m, "zoneinfo");
+	char *s = t_view(m, "zoneinfo");
 	assert_golden("zoneinfo-x86_64.txt", s);
 	free(s);
 	check_against_vmstat(m);
@@ -132,7 +111,7 @@ static void test_i386_golden(void **state)
 	(void)state;
 	struct machine *m = new_machine(ARCH_I386, 1ull << 30);
 	touch_anon(m, 50);
-	char *s = view(m, "/proc/zoneinfo");
+	char *s = t_view(m, "/proc/zoneinfo");
 	assert_golden("zoneinfo-i386-1g.txt", s);
 	assert_null(strstr(s, "Device"));
 	assert_non_null(strstr(s, "Node 0, zone  HighMem\n"));
@@ -148,7 +127,7 @@ static void test_layout_matches_linux(void **state)
 	FILE *f = fopen(VMSIM_GOLDEN_DIR "/linux-zoneinfo-head.txt", "r");
 	assert_non_null(f);
 	struct machine *m = new_machine(ARCH_X86_64, 64ull << 20);
-	char *s = view(m, "zoneinfo");
+	char *s = t_view(m, "zoneinfo");
 	char line[256];
 	const char *ours = s;
 	int n = 0;
@@ -189,7 +168,7 @@ static void test_free_pages_blocks(void **state)
 	/* one order-0 page breaks one order-10 block: 1024 pages leave the count */
 	t_alloc_pages(m, 0, 0);
 	assert_int_equal(nr_free_pages_blocks(m), before - 1024);
-	char *vs = view(m, "vmstat");
+	char *vs = t_view(m, "vmstat");
 	assert_int_equal(vmstat_value(vs, "nr_free_pages_blocks"), before - 1024);
 	free(vs);
 	machine_destroy(m);
@@ -200,7 +179,7 @@ static void test_sums_after_reclaim(void **state)
 {
 	(void)state;
 	struct machine *m = new_machine(ARCH_X86_64, 32ull << 20);
-	write_file(m, "/data/big", 8ull << 20);
+	t_file_with_data(m, "/data/big", 8ull << 20);
 	struct op sync = {.kind = OP_FILE_SYNC};
 	apply_expect(m, &sync, VM_OK);
 	touch_anon(m, 2000);
