@@ -38,6 +38,15 @@
 #define EXPORT_VERSION 2
 static const char export_magic[8] = {'V', 'M', 'S', 'I', 'M', 'E', 'X', 'P'};
 
+/* Little-endian integers of entry payloads and export files. */
+static uint64_t get_le(const uint8_t *p, int bytes)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < bytes; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
 struct pm {
 	int64_t id;
 	uint64_t seq;   /* last history seq (the end of the last entry) */
@@ -154,8 +163,8 @@ static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 	return 0;
 }
 
-int persist_entry_parse(const uint8_t *buf, size_t len, struct persist_entry *e, char *err,
-                        size_t el)
+int persist_record_parse(const uint8_t *buf, size_t len, struct persist_record *e, char *err,
+                         size_t el)
 {
 	memset(e, 0, sizeof(*e));
 	if (len == 0) {
@@ -206,7 +215,7 @@ int persist_entry_parse(const uint8_t *buf, size_t len, struct persist_entry *e,
 	return 0;
 }
 
-int persist_entry_next_op(struct persist_entry *e, const uint8_t **op, size_t *len)
+int persist_record_next_op(struct persist_record *e, const uint8_t **op, size_t *len)
 {
 	if (e->left == 0)
 		return 0;
@@ -219,7 +228,7 @@ int persist_entry_next_op(struct persist_entry *e, const uint8_t **op, size_t *l
 	uint64_t n;
 	const uint8_t *end = e->payload + e->len;
 	if (!get_varint(&e->next, end, &n) || n > (uint64_t)(end - e->next))
-		return -1; /* not after a successful persist_entry_parse */
+		return -1; /* not after a successful persist_record_parse */
 	*op = e->next;
 	*len = (size_t)n;
 	e->next += n;
@@ -560,12 +569,12 @@ struct replay {
 };
 
 /* The ops of an 'O' or 'B' entry starting at seq, up to r->upto. */
-static int replay_ops(struct replay *r, struct persist_entry *e, uint64_t seq)
+static int replay_ops(struct replay *r, struct persist_record *e, uint64_t seq)
 {
 	const uint8_t *buf;
 	size_t len;
 	int rc;
-	for (; (rc = persist_entry_next_op(e, &buf, &len)) == 1; seq++) {
+	for (; (rc = persist_record_next_op(e, &buf, &len)) == 1; seq++) {
 		struct op op;
 		struct op_result res;
 		if (r->upto && seq > r->upto)
@@ -587,14 +596,14 @@ static int replay_ops(struct replay *r, struct persist_entry *e, uint64_t seq)
 static int replay_entry(uint64_t seq, const uint8_t *buf, size_t len, void *data)
 {
 	struct replay *r = data;
-	struct persist_entry e;
+	struct persist_record e;
 	if (seq != r->seq + 1) {
 		snprintf(r->err, sizeof(r->err),
 		         "journal entry at seq %llu does not follow seq %llu",
 		         (unsigned long long)seq, (unsigned long long)r->seq);
 		return 1;
 	}
-	if (persist_entry_parse(buf, len, &e, r->err, sizeof(r->err))) {
+	if (persist_record_parse(buf, len, &e, r->err, sizeof(r->err))) {
 		size_t n = strlen(r->err);
 		snprintf(r->err + n, sizeof(r->err) - n, " at seq %llu", (unsigned long long)seq);
 		return 1;
@@ -713,6 +722,91 @@ struct machine *persist_machine_at(struct persist *p, int64_t id, uint64_t seq, 
 		return NULL;
 	}
 	return r.m;
+}
+
+/* ---- listing ---- */
+
+struct history {
+	persist_entry_cb cb;
+	void *data;
+	uint64_t from_seq, limit, delivered; /* limit 0: all */
+	char err[128];
+};
+
+#define HISTORY_FULL (INT32_MIN + 1) /* the page is full: not an error */
+
+/* One entry to the caller, if it is in the page asked for. */
+static int history_deliver(struct history *h, const struct persist_entry *e)
+{
+	if (e->seq < h->from_seq)
+		return 0; /* the start of a batch that begins before the page */
+	if (h->limit && h->delivered == h->limit)
+		return HISTORY_FULL;
+	h->delivered++;
+	return h->cb(e, h->data);
+}
+
+/* Decodes one record's tag and payload (the op itself stays packed: the caller's codec); a
+ * batch record gives one entry per op, each with its own seq. */
+static int history_entry(const struct store_journal_rec *r, void *data)
+{
+	struct history *h = data;
+	struct persist_entry e = {.seq = r->seq, .created = r->created};
+	struct persist_record rec;
+	char why[96];
+	int rc;
+	if (persist_record_parse(r->op, r->len, &rec, why, sizeof(why)))
+		goto bad;
+	switch (rec.tag) {
+	case ENTRY_OP:
+	case ENTRY_BATCH:
+		e.kind = PERSIST_ENTRY_OP;
+		for (; persist_record_next_op(&rec, &e.op, &e.len) == 1; e.seq++)
+			if ((rc = history_deliver(h, &e)))
+				return rc;
+		return 0;
+	case ENTRY_RESET:
+		e.kind = PERSIST_ENTRY_RESET;
+		break;
+	case ENTRY_RESTORE:
+		if (r->len < 9)
+			goto bad;
+		e.kind = PERSIST_ENTRY_RESTORE;
+		e.from_seq = get_le(r->op + 1, 8);
+		snprintf(e.name, sizeof(e.name), "%.*s", (int)(r->len - 9 < 63 ? r->len - 9 : 63),
+		         (const char *)r->op + 9);
+		break;
+	default:
+		goto bad;
+	}
+	return history_deliver(h, &e);
+bad:
+	snprintf(h->err, sizeof(h->err), "undecodable journal entry at seq %llu",
+	         (unsigned long long)r->seq);
+	return INT32_MIN; /* not a value a callback returns */
+}
+
+int persist_history(struct persist *p, int64_t id, uint64_t from_seq, uint64_t limit,
+                    persist_entry_cb cb, void *data, int *corrupt, char *err, size_t el)
+{
+	struct history h = {.cb = cb, .data = data, .from_seq = from_seq, .limit = limit};
+	struct store_scan sc;
+	*corrupt = 0;
+	/* a record holds at least one entry: `limit` records always fill the page */
+	int rc = store_read_journal(p->store, id, from_seq ? from_seq - 1 : 0, limit, history_entry,
+	                            &h, &sc, err, el);
+	if (rc == HISTORY_FULL)
+		return 0;
+	if (rc == INT32_MIN || (!rc && sc.corrupt)) {
+		*corrupt = 1;
+		if (rc)
+			snprintf(err, el, "journal of machine %lld: %s", (long long)id, h.err);
+		else
+			snprintf(err, el, "journal of machine %lld is corrupt at seq %llu: %s",
+			         (long long)id, (unsigned long long)sc.bad_seq, sc.reason);
+		return -1;
+	}
+	return rc;
 }
 
 /* ---- recovery ---- */
@@ -1056,10 +1150,10 @@ static int import_parse(const uint8_t *buf, size_t len, struct import_file *f, c
 	for (uint64_t i = 0; i < f->n && !r.err; i++) {
 		uint64_t seq = snap_get_u64(&r);
 		uint32_t elen = snap_get_u32(&r);
-		struct persist_entry e;
+		struct persist_record e;
 		char why[128];
 		if (seq != f->last_seq + 1 || elen > r.len - r.off ||
-		    persist_entry_parse(buf + r.off, elen, &e, why, sizeof(why)) ||
+		    persist_record_parse(buf + r.off, elen, &e, why, sizeof(why)) ||
 		    (version == 1 && e.nseq != 1)) {
 			snprintf(err, el, "machine export entry %llu is malformed",
 			         (unsigned long long)i + 1);
@@ -1095,14 +1189,6 @@ int persist_import_config(const uint8_t *buf, size_t len, struct machine_config 
 	*cfg = f.cfg;
 	snprintf(name, namelen, "%s", f.name);
 	return 0;
-}
-
-static uint64_t get_le(const uint8_t *p, int bytes)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < bytes; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
 }
 
 /* A restore entry's state from the file being imported. */
@@ -1161,11 +1247,11 @@ struct machine *persist_import(struct persist *p, int64_t id, int64_t owner, con
 	q = f.entries;
 	for (uint64_t i = 0; i < f.n; i++) {
 		uint32_t elen = (uint32_t)get_le(q + 8, 4);
-		struct persist_entry e;
+		struct persist_record e;
 		char why[128];
 		if (!(recs[nrec] = store_rec_new(STORE_JOURNAL, elen)))
 			goto oom;
-		persist_entry_parse(q + 12, elen, &e, why, sizeof(why)); /* checked by the parse */
+		persist_record_parse(q + 12, elen, &e, why, sizeof(why)); /* checked by the parse */
 		recs[nrec]->id = id;
 		recs[nrec]->seq = get_le(q, 8);
 		recs[nrec]->nseq = (uint32_t)e.nseq;

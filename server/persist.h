@@ -26,21 +26,22 @@ struct persist;
 
 /* ---- journal entries (format: the comment at the top of persist.c) ---- */
 
-/* One entry as stored in the journal's op column; what a history listing shows. */
-struct persist_entry {
+/* One journal record's entry as stored in the journal's op column (persist_history decodes
+ * it into persist_entry values, one per seq). */
+struct persist_record {
 	char tag;               /* 'O' op, 'B' batch of ops, 'R' reset, 'S' restore */
 	uint64_t nseq;          /* history seqs it covers: a batch's op count, else 1 */
 	const uint8_t *payload; /* the bytes after the tag */
 	size_t len;
-	const uint8_t *next; /* private: persist_entry_next_op's position */
+	const uint8_t *next; /* private: persist_record_next_op's position */
 	uint64_t left;
 };
 /* Checks an entry (a batch's whole framing) and fills e; -1 with err when malformed. */
-int persist_entry_parse(const uint8_t *buf, size_t len, struct persist_entry *e, char *err,
-                        size_t el);
+int persist_record_parse(const uint8_t *buf, size_t len, struct persist_record *e, char *err,
+                         size_t el);
 /* The next packed op (codec form) of an 'O' (one) or 'B' entry: 1 and *op, *len set; 0 at
  * the end (and for 'R'/'S'); -1 if the entry was not parsed. */
-int persist_entry_next_op(struct persist_entry *e, const uint8_t **op, size_t *len);
+int persist_record_next_op(struct persist_record *e, const uint8_t **op, size_t *len);
 
 /* checkpoint_every: a checkpoint after that many journal entries of a machine (0 = 1000). */
 struct persist *persist_new(struct store *s, const struct persist_codec *codec,
@@ -91,6 +92,30 @@ uint64_t persist_seq(const struct persist *p, int64_t id);
  * replay. NULL with err on a bad seq or a corrupt journal before seq. */
 struct machine *persist_machine_at(struct persist *p, int64_t id, uint64_t seq, char *err,
                                    size_t el);
+
+/* One journal entry, decoded (persist_history). */
+enum persist_entry_kind {
+	PERSIST_ENTRY_OP,      /* an op applied with machine_apply() */
+	PERSIST_ENTRY_RESET,   /* rebooted from the machine's config */
+	PERSIST_ENTRY_RESTORE, /* state replaced by a snapshot's */
+};
+struct persist_entry {
+	uint64_t seq;
+	int64_t created; /* unix time */
+	enum persist_entry_kind kind;
+	const uint8_t *op; /* OP: the op as the codec packed it (valid during the callback) */
+	size_t len;
+	uint64_t from_seq; /* RESTORE: the history seq the snapshot was taken at */
+	char name[64];     /* RESTORE: the snapshot's name */
+};
+typedef int (*persist_entry_cb)(const struct persist_entry *e, void *data);
+
+/* Delivers up to limit (0 = all) journal entries of machine id with seq >= from_seq, in
+ * order; a batch record gives one OP entry per op, each with its own seq (from_seq may fall
+ * inside a batch). 0, the callback's nonzero value, or -1 with err: a database error (*corrupt = 0)
+ * or a record that fails its checks or cannot be decoded (*corrupt = 1, err names its seq). */
+int persist_history(struct persist *p, int64_t id, uint64_t from_seq, uint64_t limit,
+                    persist_entry_cb cb, void *data, int *corrupt, char *err, size_t el);
 
 /* Called for each recovered machine; takes ownership of m. */
 typedef void (*persist_recover_cb)(const struct store_machine *sm, struct machine *m, uint64_t seq,

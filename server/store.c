@@ -1055,16 +1055,19 @@ static int bad_record(struct store_scan *scan, int64_t machine, uint64_t seq, in
 	return 1;
 }
 
-int store_scan_journal(struct store *s, int64_t machine, uint64_t after_seq, uint64_t upto_seq,
-                       store_op_cb cb, void *data, struct store_scan *scan, char *err, size_t el)
+/* The one journal reader: records after_seq < seq <= upto_seq (0 = all), at most limit of
+ * them (0 = no limit), checked, to op_cb or (with their time) to rec_cb. */
+static int scan_rows(struct store *s, int64_t machine, uint64_t after_seq, uint64_t upto_seq,
+                     uint64_t limit, store_op_cb op_cb, store_journal_cb rec_cb, void *data,
+                     struct store_scan *scan, char *err, size_t el)
 {
 	sqlite3_stmt *st;
 	memset(scan, 0, sizeof(*scan));
 	scan->last_seq = after_seq;
 	pthread_mutex_lock(&s->rmu);
 	int rc = prepare_read(s,
-	                      "SELECT seq,op,crc,nseq FROM journal WHERE machine_id=?1 AND seq>?2"
-	                      " AND seq<=?3 ORDER BY seq",
+	                      "SELECT seq,op,crc,created,nseq FROM journal WHERE machine_id=?1"
+	                      " AND seq>?2 AND seq<=?3 ORDER BY seq LIMIT ?4",
 	                      &st, err, el);
 	if (rc) {
 		pthread_mutex_unlock(&s->rmu);
@@ -1073,28 +1076,33 @@ int store_scan_journal(struct store *s, int64_t machine, uint64_t after_seq, uin
 	sqlite3_bind_int64(st, 1, machine);
 	sqlite3_bind_int64(st, 2, (int64_t)after_seq);
 	sqlite3_bind_int64(st, 3, upto_seq ? (int64_t)upto_seq : INT64_MAX);
+	sqlite3_bind_int64(st, 4, limit && limit < INT64_MAX ? (int64_t)limit : -1);
 	int step;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
-		const uint8_t *op = sqlite3_column_blob(st, 1);
-		size_t len = (size_t)sqlite3_column_bytes(st, 1);
+		struct store_journal_rec r = {
+		    .seq = (uint64_t)sqlite3_column_int64(st, 0),
+		    .op = sqlite3_column_blob(st, 1),
+		    .len = (size_t)sqlite3_column_bytes(st, 1),
+		    .created = sqlite3_column_int64(st, 3),
+		    .nseq = (uint64_t)sqlite3_column_int64(st, 4),
+		};
 		uint32_t crc = (uint32_t)sqlite3_column_int64(st, 2);
-		int64_t nseq = sqlite3_column_int64(st, 3);
+		int64_t nseq = sqlite3_column_int64(st, 4);
 		if (scan->corrupt) {
 			scan->skipped++;
 			continue;
 		}
-		if (bad_record(scan, machine, seq, nseq, op, len, crc, scan->last_seq + 1)) {
+		if (bad_record(scan, machine, r.seq, nseq, r.op, r.len, crc, scan->last_seq + 1)) {
 			scan->skipped++;
 			continue;
 		}
-		rc = cb ? cb(seq, op, len, data) : 0;
+		rc = rec_cb ? rec_cb(&r, data) : op_cb ? op_cb(r.seq, r.op, r.len, data) : 0;
 		if (rc)
 			break;
-		uint64_t end = seq + (uint64_t)nseq - 1;
+		uint64_t end = r.seq + (uint64_t)nseq - 1;
 		if (upto_seq && end > upto_seq)
 			end = upto_seq; /* the caller applies the prefix it asked for */
-		scan->ops += end - seq + 1;
+		scan->ops += end - r.seq + 1;
 		scan->records++;
 		scan->last_seq = end;
 	}
@@ -1105,6 +1113,36 @@ int store_scan_journal(struct store *s, int64_t machine, uint64_t after_seq, uin
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->rmu);
 	return rc;
+}
+
+int store_scan_journal(struct store *s, int64_t machine, uint64_t after_seq, uint64_t upto_seq,
+                       store_op_cb cb, void *data, struct store_scan *scan, char *err, size_t el)
+{
+	return scan_rows(s, machine, after_seq, upto_seq, 0, cb, NULL, data, scan, err, el);
+}
+
+int store_read_journal(struct store *s, int64_t machine, uint64_t after_seq, uint64_t limit,
+                       store_journal_cb cb, void *data, struct store_scan *scan, char *err,
+                       size_t el)
+{
+	/* from the record holding after_seq + 1, which a batch may have begun before it */
+	sqlite3_stmt *st;
+	uint64_t start = after_seq + 1;
+	pthread_mutex_lock(&s->rmu);
+	if (prepare_read(s,
+	                 "SELECT max(seq) FROM journal WHERE machine_id=?1 AND seq<=?2 AND"
+	                 " seq+nseq>?2",
+	                 &st, err, el)) {
+		pthread_mutex_unlock(&s->rmu);
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, machine);
+	sqlite3_bind_int64(st, 2, (int64_t)start);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		start = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->rmu);
+	return scan_rows(s, machine, start - 1, 0, limit, NULL, cb, data, scan, err, el);
 }
 
 static void fill_exercise_result(sqlite3_stmt *st, void *p)

@@ -212,6 +212,23 @@ struct store_scan {
 int store_scan_journal(struct store *s, int64_t machine, uint64_t after_seq, uint64_t upto_seq,
                        store_op_cb cb, void *data, struct store_scan *scan, char *err, size_t el);
 
+/* One journal record as store_read_journal delivers it (op points into the store's row). */
+struct store_journal_rec {
+	uint64_t seq;
+	int64_t created; /* unix time it was committed */
+	const uint8_t *op;
+	size_t len;
+	uint64_t nseq; /* history seqs it covers: seq .. seq+nseq-1 (a batch: its ops) */
+};
+typedef int (*store_journal_cb)(const struct store_journal_rec *r, void *data);
+
+/* Like store_scan_journal, for listing: up to limit records (0 = all) from the one holding
+ * after_seq + 1 (a batch record may start before it), each with its time. The same checks; a
+ * corrupt record ends the listing (scan->corrupt). */
+int store_read_journal(struct store *s, int64_t machine, uint64_t after_seq, uint64_t limit,
+                       store_journal_cb cb, void *data, struct store_scan *scan, char *err,
+                       size_t el);
+
 /* Recorded exercise attempts summed per (user, topic), ordered by user id then topic. */
 struct store_exercise_result {
 	int64_t user;
