@@ -1,13 +1,15 @@
 /*
- * `vmsimctl exercise topics|new|answer|solve`: the seeded exercises (core/exercise.c, served
- * by NewExercise and CheckExercise). An exercise is named by its topic and seed; without
- * --seed, `new` picks one and prints it so the answer can name the same exercise.
+ * `vmsimctl exercise topics|new|answer|solve|results`: the seeded exercises (core/exercise.c,
+ * served by NewExercise, CheckExercise and SolveExercise) and the recorded attempts
+ * (ExerciseResults). An exercise is named by its topic and seed; without --seed, `new` picks
+ * one and prints it so the answer can name the same exercise.
  */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "ctl.h"
 
@@ -123,8 +125,8 @@ static int cmd_new(struct ctl *c, const struct ctl_cmd *self, int argc, char **a
 	return CTL_OK;
 }
 
-/* answer and solve: CheckExercise, with reveal for solve. */
-static int check(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv, int reveal)
+/* answer: CheckExercise (the server records the attempt). */
+static int check(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
 {
 	char *words[256];
 	int nwords, have_seed;
@@ -137,9 +139,7 @@ static int check(struct ctl *c, const struct ctl_cmd *self, int argc, char **arg
 	if (nwords < 1 || !have_seed)
 		return ctl_usage_error(self, "give the TOPIC and the --seed that `exercise new` "
 		                             "printed");
-	if (reveal && nwords != 1)
-		return ctl_usage_error(self, "unexpected argument '%s'", words[1]);
-	if (!reveal && nwords < 2)
+	if (nwords < 2)
 		return ctl_usage_error(self,
 		                       "give your answer: the values in order, or NAME=VALUE");
 	char answer[4096];
@@ -158,31 +158,121 @@ static int check(struct ctl *c, const struct ctl_cmd *self, int argc, char **arg
 	req.topic = words[0];
 	req.seed = seed;
 	req.answer = answer;
-	req.reveal = reveal;
 	ProtobufCMessage *resp;
 	if ((rc = ctl_rpc(c, "CheckExercise", &req.base, &resp)))
 		return rc;
 	const Vmsim__V1__ExerciseVerdict *v = (const void *)resp;
 	if (c->output == CTL_OUT_JSON)
 		ctl_print_json(resp);
-	else if (reveal)
-		fputs(v->solution, stdout);
 	else
 		fputs(v->feedback, stdout);
 	/* A wrong answer exits 1 (the server said no), so scripts can test it. */
-	rc = reveal || v->correct ? CTL_OK : CTL_EREFUSED;
+	rc = v->correct ? CTL_OK : CTL_EREFUSED;
 	protobuf_c_message_free_unpacked(resp, NULL);
 	return rc;
 }
 
 static int cmd_answer(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
 {
-	return check(c, self, argc, argv, 0);
+	return check(c, self, argc, argv);
 }
 
+/* solve: SolveExercise (instructors and admins; students when the server allows it). */
 static int cmd_solve(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
 {
-	return check(c, self, argc, argv, 1);
+	char *words[8];
+	int nwords, have_seed;
+	uint64_t seed = 0;
+	if (argc > 8)
+		return ctl_usage_error(self, "too many arguments");
+	int rc = exercise_args(self, argc, argv, &seed, &have_seed, words, &nwords);
+	if (rc >= 0)
+		return rc;
+	if (nwords < 1 || !have_seed)
+		return ctl_usage_error(self, "give the TOPIC and the --seed that `exercise new` "
+		                             "printed");
+	if (nwords != 1)
+		return ctl_usage_error(self, "unexpected argument '%s'", words[1]);
+	Vmsim__V1__SolveExerciseRequest req = VMSIM__V1__SOLVE_EXERCISE_REQUEST__INIT;
+	req.topic = words[0];
+	req.seed = seed;
+	ProtobufCMessage *resp;
+	if ((rc = ctl_rpc(c, "SolveExercise", &req.base, &resp)))
+		return rc;
+	if (c->output == CTL_OUT_JSON)
+		ctl_print_json(resp);
+	else
+		fputs(((const Vmsim__V1__ExerciseSolution *)resp)->solution, stdout);
+	protobuf_c_message_free_unpacked(resp, NULL);
+	return CTL_OK;
+}
+
+/* A server time (unix seconds) as UTC ISO 8601, "-" for none. */
+static void format_time(int64_t t, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+	if (t <= 0 || !gmtime_r(&tt, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, len, "-");
+}
+
+static int cmd_results(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"user", required_argument, NULL, 'u'},
+	    {"topic", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	Vmsim__V1__ExerciseResultsRequest req = VMSIM__V1__EXERCISE_RESULTS_REQUEST__INIT;
+	int ch;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'u':
+			req.user = optarg;
+			break;
+		case 't':
+			req.topic = optarg;
+			break;
+		case 'h':
+			ctl_print_cmd_help(stdout, self);
+			return CTL_OK;
+		default:
+			return CTL_EUSAGE;
+		}
+	}
+	if (optind < argc)
+		return ctl_usage_error(self, "unexpected argument '%s'", argv[optind]);
+	ProtobufCMessage *resp;
+	int rc = ctl_rpc(c, "ExerciseResults", &req.base, &resp);
+	if (rc)
+		return rc;
+	if (c->output == CTL_OUT_JSON) {
+		ctl_print_json(resp);
+	} else {
+		const Vmsim__V1__ExerciseResultsResponse *r = (const void *)resp;
+		static const char *const heads[] = {"USER",        "TOPIC",         ">ATTEMPTS",
+		                                    ">CORRECT",    "FIRST-CORRECT", ">LAST-SEED",
+		                                    "LAST-ATTEMPT"};
+		struct ctl_table *t = ctl_table_new(7, heads);
+		char when[32];
+		for (size_t i = 0; i < r->n_results; i++) {
+			const Vmsim__V1__ExerciseResult *e = r->results[i];
+			ctl_table_addf(t, 0, "%s", e->user);
+			ctl_table_addf(t, 1, "%s", e->topic);
+			ctl_table_addf(t, 2, "%" PRIu64, e->attempts);
+			ctl_table_addf(t, 3, "%" PRIu64, e->correct);
+			format_time(e->first_correct, when, sizeof(when));
+			ctl_table_addf(t, 4, "%s", when);
+			ctl_table_addf(t, 5, "%" PRIu64, e->last_seed);
+			format_time(e->last_attempt, when, sizeof(when));
+			ctl_table_addf(t, 6, "%s", when);
+		}
+		ctl_table_print(t, c->output, stdout);
+	}
+	protobuf_c_message_free_unpacked(resp, NULL);
+	return CTL_OK;
 }
 
 const struct ctl_cmd ctl_cmds_exercise[] = {
@@ -197,7 +287,13 @@ const struct ctl_cmd ctl_cmds_exercise[] = {
      "0x1028, counts in decimal, hits and misses as H/M (also together: MMHM).\n",
      cmd_answer, NULL, 0},
     {"exercise solve", "TOPIC --seed N",
-     "the answer and the kernel's steps that produce it (like OSTEP's -c)", NULL, cmd_solve, NULL,
+     "the answer and the kernel's steps that produce it (like OSTEP's -c)",
+     "Instructors and admins only, unless the server runs with --student-solve.\n", cmd_solve, NULL,
      0},
+    {"exercise results", "[--user U] [--topic T]",
+     "recorded answers per user and topic: attempts, correct, first correct, last seed",
+     "Every checked answer is recorded. An admin sees everyone, an instructor their class,\n"
+     "a student themselves. Times are UTC.\n",
+     cmd_results, NULL, 0},
     {0},
 };

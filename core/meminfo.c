@@ -216,8 +216,7 @@ void meminfo_show(const struct machine *m, struct strbuf *sb)
 }
 
 /* Gauges of /proc/vmstat (the node and zone items) that vmsim tracks. */
-static int vmstat_gauge(const struct machine *m, const struct meminfo *mi, const char *name,
-                        uint64_t *v)
+int vmstat_gauge(const struct machine *m, const struct meminfo *mi, const char *name, uint64_t *v)
 {
 	/* dirtyable memory: free + file LRU, less the reserves (global_dirtyable_memory) */
 	uint64_t dirtyable = mi->freeram + mi->lru[LRU_INACTIVE_FILE] + mi->lru[LRU_ACTIVE_FILE];
@@ -229,6 +228,7 @@ static int vmstat_gauge(const struct machine *m, const struct meminfo *mi, const
 		uint64_t v;
 	} g[] = {
 	    {"nr_free_pages", mi->freeram},
+	    {"nr_free_pages_blocks", nr_free_pages_blocks(m)},
 	    {"nr_zone_inactive_anon", mi->lru[LRU_INACTIVE_ANON]},
 	    {"nr_zone_active_anon", mi->lru[LRU_ACTIVE_ANON]},
 	    {"nr_zone_inactive_file", mi->lru[LRU_INACTIVE_FILE]},
@@ -279,7 +279,7 @@ static int vmstat_gauge(const struct machine *m, const struct meminfo *mi, const
  * and features vmsim has no model of (NUMA balancing, THP, compaction, zswap, balloon) are
  * 0, as on a kernel where they never ran.
  */
-static const char *const vmstat_text[] = {
+const char *const vmstat_text[] = {
     "nr_free_pages",
     "nr_free_pages_blocks",
     "nr_zone_inactive_anon",
@@ -473,6 +473,7 @@ static const char *const vmstat_text[] = {
     "direct_map_level3_collapses",
     "nr_unstable",
 };
+const size_t nr_vmstat_text = ARRAY_SIZE(vmstat_text);
 
 void vmstat_show(const struct machine *m, struct strbuf *sb)
 {

@@ -27,6 +27,14 @@ void si_meminfo(const struct machine *m, struct meminfo *mi);
 uint64_t si_mem_available(const struct machine *m, const struct meminfo *mi);
 
 void meminfo_show(const struct machine *m, struct strbuf *sb);
+/*
+ * /proc/vmstat's item names in the kernel's order (zone items, NUMA events, node items,
+ * writeback items, events), and the value of one of them (0 and false for items vmsim has no
+ * model of). /proc/zoneinfo prints the node items from the same table.
+ */
+extern const char *const vmstat_text[];
+extern const size_t nr_vmstat_text;
+int vmstat_gauge(const struct machine *m, const struct meminfo *mi, const char *name, uint64_t *v);
 void vmstat_show(const struct machine *m, struct strbuf *sb);
 /* The vmstat command's header and one line of averages since boot ("vmstat-cmd"). */
 void vmstat_cmd_show(const struct machine *m, struct strbuf *sb);
@@ -35,6 +43,10 @@ void vmstat_cmd_show(const struct machine *m, struct strbuf *sb);
  * -w (wide: buffers and cache apart), --old or -o (procps 3.2 layout with the
  * "-/+ buffers/cache:" line, as in the seed). Returns VM_ENOENT for an unknown flag.
  */
+/* /proc/zoneinfo (mm/vmstat.c zoneinfo_show), in core/zoneinfo.c. */
+void zoneinfo_show(const struct machine *m, struct strbuf *sb);
+/* NR_FREE_PAGES_BLOCKS: free pages in free blocks of pageblock order or more. */
+uint64_t nr_free_pages_blocks(const struct machine *m);
 enum vm_err free_show(const struct machine *m, const char *args, struct strbuf *sb);
 
 #endif

@@ -26,11 +26,12 @@ static const struct proc_view views[] = {
     {"vmstat", vmstat_show},
     {"vmstat-cmd", vmstat_cmd_show},
     {"vmallocinfo", vmallocinfo_show},
+    {"zoneinfo", zoneinfo_show},
 };
 
 const char *const proc_view_names[] = {
-    "buddyinfo", "pagetypeinfo", "extfrag_index", "slabinfo",    "swaps", "meminfo",
-    "vmstat",    "vmstat-cmd",   "free",          "vmallocinfo", NULL,
+    "buddyinfo", "pagetypeinfo", "extfrag_index", "slabinfo",    "swaps",    "meminfo",
+    "vmstat",    "vmstat-cmd",   "free",          "vmallocinfo", "zoneinfo", NULL,
 };
 
 struct proc_pid_view {

@@ -68,22 +68,27 @@ umask 077
 tmp="$TOKENS.tmp"
 printf '%-12s %-10s %s\n' USER ROLE TOKEN >"$tmp"
 
-instr_token="$(ctl "$ADMIN_TOKEN" -o json user add teacher --role instructor | json_field .token)"
+instr_token="$(ctl "$ADMIN_TOKEN" -o json user add teacher --role instructor | json_field ".users[0].token")"
 printf '%-12s %-10s %s\n' teacher instructor "$instr_token" >>"$tmp"
 
+# Each example trace creates its own machine (its first op is `machine create`); it is the
+# newest (highest id) of the machines the user can see, which include those shared with them.
+replay() {
+	ctl "$1" run "$EXAMPLES/$2.trace" >/dev/null
+	ctl "$1" -o json machine ls | json_field '.machines | max_by(.id[1:] | tonumber) | .id'
+}
+
 # The instructor's own machine: the buddy allocator lesson, shared read-only with the class.
-mid="$(ctl "$instr_token" -o json machine create --name lesson-buddy --mem 64M | json_field .machine.id)"
-ctl "$instr_token" --machine "$mid" run "$EXAMPLES/buddy.trace" >/dev/null
+mid="$(replay "$instr_token" buddy)"
 ctl "$instr_token" machine share "$mid" >/dev/null
 
 # Students, each with a machine replaying one seed section.
 for pair in alice:cow-fork bob:demand-paging carol:swap-free; do
 	user="${pair%%:*}"
 	trace="${pair#*:}"
-	tok="$(ctl "$instr_token" -o json user add "$user" --role student | json_field .token)"
+	tok="$(ctl "$instr_token" -o json user add "$user" --role student | json_field ".users[0].token")"
 	printf '%-12s %-10s %s\n' "$user" student "$tok" >>"$tmp"
-	mid="$(ctl "$tok" -o json machine create --name "$trace" --mem 64M | json_field .machine.id)"
-	ctl "$tok" --machine "$mid" run "$EXAMPLES/$trace.trace" >/dev/null
+	replay "$tok" "$trace" >/dev/null
 done
 
 mv "$tmp" "$TOKENS"

@@ -42,7 +42,9 @@ EXAMPLES = {
     "Events": '{"machineId":"m1","afterId":"0","limit":20}',
     "ListExercises": '{}',
     "NewExercise": '{"topic":"buddy","seed":"7"}',
-    "CheckExercise": '{"topic":"buddy","seed":"7","answer":"0x1006 0x1007 0x1000 0x1002"}',
+    "CheckExercise": '{"topic":"buddy","seed":"7","answer":"0x1004 0x1008 0x1007"}',
+    "SolveExercise": '{"topic":"buddy","seed":"7"}',
+    "ExerciseResults": '{"topic":"buddy"}',
 }
 
 FIELD_EXAMPLE = {

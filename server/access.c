@@ -32,7 +32,7 @@ static int read_only(const char *method)
 	for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
 		if (!strcmp(method, reads[i]))
 			return 1;
-	return 0;
+	return !strcmp(method, "ExerciseResults"); /* reads the store, not a machine */
 }
 
 static int deny(struct twirp_err *err, enum auth_code code, const char *msg)
@@ -78,6 +78,21 @@ static int check_machine(struct durable *d, const struct auth_user *u, const cha
 	return rc ? deny(err, (enum auth_code)rc, e.msg) : 0;
 }
 
+/* Exercise solutions (SolveExercise, CheckExercise with reveal) are for instructors and
+ * admins; students only when vmsimd runs with --student-solve. */
+static int check_solve(struct durable *d, const struct auth_user *u, const char *method,
+                       const void *req, struct twirp_err *err)
+{
+	int solve = !strcmp(method, "SolveExercise") ||
+	            (!strcmp(method, "CheckExercise") && req &&
+	             ((const Vmsim__V1__CheckExerciseRequest *)req)->reveal);
+	if (!solve || u->role != ROLE_STUDENT || d->student_solve)
+		return 0;
+	return deny(err, AUTH_PERMISSION_DENIED,
+	            "exercise solutions are for instructors and admins: check your answer with "
+	            "CheckExercise (vmsimd --student-solve lets students see solutions)");
+}
+
 /* CreateMachine: the machines and RAM quotas, checked before the machine boots. */
 static int check_create(struct durable *d, const struct auth_user *u, const void *req,
                         struct twirp_err *err)
@@ -108,6 +123,8 @@ int access_authorize(void *data, struct srv_identity *who, const char *method,
 	if (machine_id && *machine_id && check_machine(d, u, method, machine_id, err))
 		return -1;
 	if (!strcmp(method, "CreateMachine") && check_create(d, u, who->req, err))
+		return -1;
+	if (check_solve(d, u, method, who->req, err))
 		return -1;
 	if (!read_only(method) && auth_rate_check(d->auth, u->id, uv_hrtime(), &e))
 		return deny(err, e.code, e.msg);

@@ -11,6 +11,7 @@
 #include "durable.h"
 #include "events.h"
 #include "exercise.h"
+#include "exres.h"
 #include "memory.h"
 #include "mm_types.h"
 #include "ops.h"
@@ -720,14 +721,7 @@ static int exercise_of(struct srv_call *c, const char *topic, uint64_t seed, str
 {
 	int t = exercise_topic_parse(topic);
 	if (t < 0) {
-		struct strbuf names;
-		strbuf_init(&names);
-		for (int i = 0; i < EX_NR_TOPICS; i++)
-			strbuf_addf(&names, "%s%s", i ? ", " : "",
-			            exercise_topic_name((enum exercise_topic)i));
-		rpc_fail(c, "invalid_argument", "no exercise topic \"%s\" (topics: %s)", topic,
-		         names.buf ? names.buf : "");
-		strbuf_release(&names);
+		exres_fail_topic(c, topic);
 		return -1;
 	}
 	char err[200];
@@ -781,10 +775,39 @@ static void check_exercise(struct srv_call *c)
 	resp.right = v.right;
 	resp.total = v.total;
 	resp.feedback = v.feedback.buf ? v.feedback.buf : "";
+	/* reveal is gated by role in access.c (like SolveExercise) */
 	if ((v.correct || req->reveal) && ex.solution.buf)
 		resp.solution = ex.solution.buf;
 	rpc_reply(c, &resp.base);
+	exres_record(c, ex.topic, req->seed, req->answer, &v); /* the reply waits for the record */
 	exercise_verdict_release(&v);
+	exercise_release(&ex);
+}
+
+/* The answer key; who may ask is decided in access.c (instructors, admins, --student-solve). */
+static void solve_exercise(struct srv_call *c)
+{
+	const Vmsim__V1__SolveExerciseRequest *req = (const void *)c->req;
+	struct exercise ex;
+	if (exercise_of(c, req->topic, req->seed, &ex))
+		return;
+	Vmsim__V1__ExerciseAnswer a[EXERCISE_MAX_FIELDS], *ap[EXERCISE_MAX_FIELDS];
+	char values[EXERCISE_MAX_FIELDS][24];
+	for (unsigned i = 0; i < ex.nfields; i++) {
+		vmsim__v1__exercise_answer__init(&a[i]);
+		exercise_format_value(&ex.field[i], ex.field[i].value, values[i],
+		                      sizeof(values[i]));
+		a[i].name = ex.field[i].name;
+		a[i].value = values[i];
+		ap[i] = &a[i];
+	}
+	Vmsim__V1__ExerciseSolution resp = VMSIM__V1__EXERCISE_SOLUTION__INIT;
+	resp.topic = (char *)exercise_topic_name(ex.topic);
+	resp.seed = ex.seed;
+	resp.solution = ex.solution.buf ? ex.solution.buf : "";
+	resp.n_answers = ex.nfields;
+	resp.answers = ap;
+	rpc_reply(c, &resp.base);
 	exercise_release(&ex);
 }
 
@@ -809,6 +832,7 @@ static const struct {
     {"ListExercises", list_exercises},
     {"NewExercise", new_exercise},
     {"CheckExercise", check_exercise},
+    {"SolveExercise", solve_exercise},
 };
 
 rpc_handler_fn api_handler(const ProtobufCMethodDescriptor *md)
@@ -817,6 +841,8 @@ rpc_handler_fn api_handler(const ProtobufCMethodDescriptor *md)
 		return op_rpc;
 	rpc_handler_fn h = durable_handler(md); /* users, snapshots, history: durable.c */
 	if (h)
+		return h;
+	if ((h = exres_handler(md))) /* exercise results: exres.c */
 		return h;
 	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
 		if (!strcmp(handlers[i].method, md->name))

@@ -29,6 +29,8 @@ struct durable {
 	struct persist *persist;
 	struct auth *auth;
 	int open; /* --open: no authentication, every caller is an admin */
+	/* --student-solve: students may see exercise solutions too (else instructors, admins) */
+	int student_solve;
 	struct durable_meta *meta;
 	size_t nmeta, capmeta;
 };

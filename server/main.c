@@ -43,6 +43,9 @@ static void usage(FILE *f)
 	    "                          snapshots; exit 0 if all is consistent\n"
 	    "  --checkpoint-every N    checkpoint a machine every N journal entries (default "
 	    "5000)\n"
+	    "  --student-solve         let students see exercise solutions (SolveExercise,\n"
+	    "                          CheckExercise reveal); by default only instructors and\n"
+	    "                          admins may\n"
 	    "  --web DIR               dashboard files (default %s)\n"
 	    "  --max-body BYTES        request body limit (default 1048576)\n"
 	    "  --max-conns N           concurrent connections (default 4096)\n"
@@ -260,6 +263,7 @@ int main(int argc, char **argv)
 	    {"init-admin", optional_argument, NULL, 'A'},
 	    {"check", no_argument, NULL, 'K'},
 	    {"checkpoint-every", required_argument, NULL, 'C'},
+	    {"student-solve", no_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -268,7 +272,7 @@ int main(int argc, char **argv)
 	srv_config_default(&s.cfg);
 	snprintf(s.cfg.web_dir, sizeof(s.cfg.web_dir), "%s", VMSIM_WEB_DIR);
 	const char *db = "./vmsim.db", *admin = NULL;
-	int check = 0;
+	int check = 0, student_solve = 0;
 	uint32_t checkpoint_every = 5000;
 	unsigned long long v;
 	int opt, web_given = 0;
@@ -335,6 +339,9 @@ int main(int argc, char **argv)
 			}
 			checkpoint_every = (uint32_t)v;
 			break;
+		case 'S':
+			student_solve = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -366,6 +373,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmsimd: %s\n", err);
 		return 1;
 	}
+	d.student_solve = student_solve;
 	if (!s.cfg.open && auth_user_count(d.auth) == 0) {
 		fprintf(stderr,
 		        "vmsimd: %s has no users yet: create the first admin with\n"

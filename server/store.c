@@ -28,6 +28,7 @@ enum {
 	ST_SNAPSHOT,
 	ST_SDELETE,
 	ST_QUARANTINE,
+	ST_EXATTEMPT,
 	ST_UDELETE,
 	ST_BEGIN,
 	ST_COMMIT,
@@ -50,6 +51,8 @@ static const char *const writer_sql[ST_COUNT] = {
     "DELETE FROM snapshots WHERE machine_id=?1 AND name=?2 AND name<>''",
     "INSERT INTO journal_quarantine(machine_id,seq,op,crc,created,quarantined)"
     " SELECT machine_id,seq,op,crc,created,?3 FROM journal WHERE machine_id=?1 AND seq>=?2",
+    "INSERT INTO exercise_attempts(user_id,topic,seed,correct,fields_right,fields_total,created)"
+    " VALUES(?1,?2,?3,?4,?5,?6,?7)",
     "DELETE FROM users WHERE id=?1",
     "BEGIN IMMEDIATE",
     "COMMIT",
@@ -83,6 +86,11 @@ static const char *const migrations[] = {
     "CREATE TABLE journal_quarantine(machine_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
     " op BLOB NOT NULL, crc INTEGER NOT NULL, created INTEGER NOT NULL,"
     " quarantined INTEGER NOT NULL);",
+    /* 3: every graded CheckExercise, for the instructor's view of a class's results */
+    "CREATE TABLE exercise_attempts(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL,"
+    " topic TEXT NOT NULL, seed INTEGER NOT NULL, correct INTEGER NOT NULL,"
+    " fields_right INTEGER NOT NULL, fields_total INTEGER NOT NULL, created INTEGER NOT NULL);"
+    "CREATE INDEX exercise_attempts_by_user ON exercise_attempts(user_id, topic);",
 };
 
 struct waiter {
@@ -411,6 +419,14 @@ static int write_one(struct store *s, struct store_rec *r, int64_t now)
 	case STORE_JOURNAL_QUARANTINE:
 		sqlite3_bind_int64(st, 2, (int64_t)r->seq);
 		sqlite3_bind_int64(st, 3, now);
+		break;
+	case STORE_EXERCISE_ATTEMPT:
+		bind_text(st, 2, r->name);
+		sqlite3_bind_int64(st, 3, (int64_t)r->seq);
+		sqlite3_bind_int(st, 4, r->role ? 1 : 0);
+		sqlite3_bind_int64(st, 5, r->quota[0]);
+		sqlite3_bind_int64(st, 6, r->quota[1]);
+		sqlite3_bind_int64(st, 7, now);
 		break;
 	}
 	int rc = sqlite3_step(st);
@@ -1056,6 +1072,42 @@ int store_scan_journal(struct store *s, int64_t machine, uint64_t after_seq, uin
 		rc = -1;
 	}
 	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->rmu);
+	return rc;
+}
+
+static void fill_exercise_result(sqlite3_stmt *st, void *p)
+{
+	struct store_exercise_result *r = p;
+	r->user = sqlite3_column_int64(st, 0);
+	copy_text(r->topic, sizeof(r->topic), st, 1);
+	r->attempts = (uint64_t)sqlite3_column_int64(st, 2);
+	r->correct = (uint64_t)sqlite3_column_int64(st, 3);
+	r->first_correct = sqlite3_column_int64(st, 4); /* NULL reads as 0: never right */
+	r->last_seed = (uint64_t)sqlite3_column_int64(st, 5);
+	r->last_attempt = sqlite3_column_int64(st, 6);
+}
+
+int store_exercise_results(struct store *s, int64_t user, const char *topic,
+                           struct store_exercise_result **out, size_t *n, char *err, size_t el)
+{
+	/* the latest attempt is the row with the group's highest id (ids grow with commits) */
+	static const char sql[] =
+	    "SELECT g.user_id,g.topic,g.n,g.ok,g.first,l.seed,l.created FROM"
+	    " (SELECT user_id,topic,count(*) AS n,sum(correct) AS ok,"
+	    "  min(CASE WHEN correct<>0 THEN created END) AS first,max(id) AS last"
+	    "  FROM exercise_attempts WHERE (?1<0 OR user_id=?1) AND (?2='' OR topic=?2)"
+	    "  GROUP BY user_id,topic) g"
+	    " JOIN exercise_attempts l ON l.id=g.last ORDER BY g.user_id,g.topic";
+	sqlite3_stmt *st;
+	pthread_mutex_lock(&s->rmu);
+	int rc = prepare_read(s, sql, &st, err, el);
+	if (!rc) {
+		sqlite3_bind_int64(st, 1, user);
+		bind_text(st, 2, topic ? topic : "");
+		rc = collect(s, st, sizeof(**out), (void **)out, n, fill_exercise_result, err, el);
+		sqlite3_finalize(st);
+	}
 	pthread_mutex_unlock(&s->rmu);
 	return rc;
 }

@@ -17,7 +17,7 @@
 
 #include <uv.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_ERRLEN         256
 
 struct store;
@@ -49,6 +49,7 @@ enum store_rec_kind {
 	STORE_SNAPSHOT,
 	STORE_SNAPSHOT_DELETE,
 	STORE_JOURNAL_QUARANTINE,
+	STORE_EXERCISE_ATTEMPT,
 };
 
 /* Completion status of a record: 0 committed, else not committed and err says why. */
@@ -75,6 +76,9 @@ typedef void (*store_done_cb)(struct store_rec *rec, int status, const char *err
  *   SNAPSHOT_DELETE  id=machine, name
  *   JOURNAL_QUARANTINE id=machine, seq: moves journal records >= seq to journal_quarantine
  *                    (a corrupt tail found at recovery: kept for inspection, never replayed)
+ *   EXERCISE_ATTEMPT id=user (0: the --open caller), seq=exercise seed, name=topic,
+ *                    role=1 every field right, 0 not; quota[0]=fields right, quota[1]=fields
+ *                    asked (the time is the commit's, like every other row)
  */
 struct store_rec {
 	enum store_rec_kind kind;
@@ -198,6 +202,19 @@ struct store_scan {
  * the callback's nonzero value, or -1 on a database error. */
 int store_scan_journal(struct store *s, int64_t machine, uint64_t after_seq, uint64_t upto_seq,
                        store_op_cb cb, void *data, struct store_scan *scan, char *err, size_t el);
+
+/* Recorded exercise attempts summed per (user, topic), ordered by user id then topic. */
+struct store_exercise_result {
+	int64_t user;
+	char topic[32];
+	uint64_t attempts, correct;
+	int64_t first_correct; /* unix seconds of the first fully right attempt; 0 = none */
+	uint64_t last_seed;    /* the latest attempt's seed and time */
+	int64_t last_attempt;
+};
+/* user < 0: every user; topic NULL or "": every topic. A malloc'd array (count in *n). */
+int store_exercise_results(struct store *s, int64_t user, const char *topic,
+                           struct store_exercise_result **out, size_t *n, char *err, size_t el);
 
 /* PRAGMA integrity_check: 0 and "ok" in msg, or -1 with SQLite's first complaint. */
 int store_integrity_check(struct store *s, char *msg, size_t len);

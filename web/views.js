@@ -15,7 +15,9 @@ function unavailable(el, what, err) {
 // Buddy allocator
 
 export async function updateBuddy(snap) {
-  const [bi, fm] = await Promise.all([snap.proc('buddyinfo'), snap.frameMap().catch(() => ({}))]);
+  const [bi, fm, zi] = await Promise.all([snap.proc('buddyinfo'), snap.frameMap().catch(() => ({})),
+    snap.proc('zoneinfo')]);
+  $('#zoneinfo').textContent = zi.text || '';
   const pre = $('#buddyinfo');
   const box = $('#buddy-zones');
   if (!bi.text) { unavailable(box, '/proc/buddyinfo', bi.err); pre.textContent = ''; return; }

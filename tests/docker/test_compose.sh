@@ -65,4 +65,16 @@ for bin in "$BUILD/server/vmsimd" "$BUILD/client/vmsimctl"; do
 		checked=$((checked + 1))
 	done
 done
+# Tools the image's own scripts call (the HEALTHCHECK and seed-demo.sh: curl, jq) must be in
+# the runtime stage too, and the scripts must be executable (COPY keeps the git mode).
+for tool in curl jq; do
+	echo "$runtime_pkgs" | grep -qw -- "$tool" || fail "the runtime stage lacks $tool"
+done
+for f in docker/entrypoint.sh docker/seed-demo.sh; do
+	if git -C "$SRC" rev-parse --git-dir >/dev/null 2>&1; then
+		mode="$(git -C "$SRC" ls-files -s "$f" | cut -d' ' -f1)"
+		[ -z "$mode" ] || [ "$mode" = 100755 ] || fail "$f is mode $mode in git, not executable"
+	fi
+	[ -x "$SRC/$f" ] || fail "$f is not executable"
+done
 echo "docker.compose: ok ($checked direct runtime libraries checked)"

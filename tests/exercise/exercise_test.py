@@ -109,6 +109,24 @@ def test_rpcs(s):
     expect(st == 400 and e["code"] == "malformed", "unknown JSON field -> %d %r" % (st, e))
 
 
+def test_open_mode(s):
+    """--open (no auth): solutions are allowed and attempts are recorded as user "open"."""
+    st, sol = s.rpc("SolveExercise", {"topic": "slab", "seed": "3"})
+    expect(st == 200 and [a["value"] for a in sol["answers"]] == ["3360", "9", "8", "21"],
+           "SolveExercise in open mode: %d %r" % (st, sol))
+    st, r = s.rpc("ExerciseResults", {"topic": "slab"})
+    expect(st == 200 and len(r["results"]) == 1, "ExerciseResults %d %r" % (st, r))
+    row = r["results"][0]
+    # test_rpcs answered slab seed 3 right then wrong, then seeds 0, 77 and 2^64-1 right (the
+    # unreadable answers and the blank reveal are not attempts)
+    expect((row["user"], row["userId"], row["attempts"], row["correct"], row["lastSeed"]) ==
+           ("open", "0", "5", "4", "18446744073709551615") and row["firstCorrect"] != "0",
+           "open row %r" % row)
+    st, r = s.rpc("ExerciseResults", {"user": "open", "topic": "buddy"})
+    expect(st == 200 and [(x["attempts"], x["correct"]) for x in r["results"]] == [("3", "3")],
+           "filter by the open user: %d %r" % (st, r))
+
+
 def test_cli(s, ctl):
     env = dict(os.environ, VMSIM_SERVER=s.url)
     def run(*args):
@@ -151,6 +169,7 @@ def main():
     s = Server(sys.argv[1])
     try:
         test_rpcs(s)
+        test_open_mode(s)
         ctl = sys.argv[2] if len(sys.argv) > 2 else ""
         if ctl and os.access(ctl, os.X_OK):
             probe = subprocess.run([ctl, "help", "exercise"], capture_output=True, text=True)

@@ -140,7 +140,7 @@ static void sql_exec(struct store *s, const char *sql)
 static void test_schema_and_wal(void **state)
 {
 	struct fx *f = *state;
-	assert_int_equal(sql_int(f->s, "SELECT max(version) FROM schema_version"), 2);
+	assert_int_equal(sql_int(f->s, "SELECT max(version) FROM schema_version"), 3);
 	assert_int_equal(sql_int(f->s,
 	                         "SELECT count(*) FROM sqlite_master WHERE type='table' AND"
 	                         " name IN ('users','tokens','machines','journal','snapshots')"),
@@ -494,7 +494,7 @@ static void test_reopen_keeps_data(void **state)
 	struct store_opts o = {.path = path, .loop = &loop};
 	assert_null(store_open(&o, err, sizeof(err)));
 	assert_string_equal(err,
-	                    "database schema version 99 is newer than this vmsimd supports (2)");
+	                    "database schema version 99 is newer than this vmsimd supports (3)");
 	assert_int_equal(uv_loop_close(&loop), 0);
 	char side[300];
 	unlink(path);
@@ -527,6 +527,110 @@ static void test_ephemeral_removed_on_close(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 }
 
+static void put_attempt(struct store *s, int64_t user, const char *topic, uint64_t seed,
+                        int correct, int64_t right, int64_t total)
+{
+	char err[STORE_ERRLEN];
+	struct store_rec *r = store_rec_new(STORE_EXERCISE_ATTEMPT, 0);
+	r->id = user;
+	r->seq = seed;
+	snprintf(r->name, sizeof(r->name), "%s", topic);
+	r->role = correct;
+	r->quota[0] = right;
+	r->quota[1] = total;
+	assert_int_equal(store_submit_sync(s, r, err, sizeof(err)), 0);
+}
+
+/* Attempts are summed per (user, topic); the first correct time is the earliest right one,
+ * the last seed the latest attempt's; filters by user and topic. */
+static void test_exercise_results(void **state)
+{
+	struct fx *f = *state;
+	struct store_exercise_result *r;
+	size_t n;
+	char err[STORE_ERRLEN];
+	assert_int_equal(store_exercise_results(f->s, -1, NULL, &r, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 0);
+	free(r);
+	put_attempt(f->s, 3, "slab", 7, 0, 3, 4);
+	put_attempt(f->s, 3, "slab", 8, 1, 4, 4);
+	put_attempt(f->s, 3, "slab", UINT64_MAX, 1, 4, 4);
+	put_attempt(f->s, 3, "buddy", 1, 0, 0, 3);
+	put_attempt(f->s, 0, "cow", 5, 1, 2, 2);
+	/* pin the commit times so first_correct is checked exactly */
+	sql_exec(f->s, "UPDATE exercise_attempts SET created=1000+id");
+	assert_int_equal(sql_int(f->s, "SELECT sum(fields_right) FROM exercise_attempts"), 13);
+	assert_int_equal(store_exercise_results(f->s, -1, "", &r, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 3);
+	/* user 0 first, then user 3's topics in name order */
+	assert_int_equal(r[0].user, 0);
+	assert_string_equal(r[0].topic, "cow");
+	assert_int_equal(r[0].attempts, 1);
+	assert_int_equal(r[0].first_correct, 1005);
+	assert_string_equal(r[1].topic, "buddy");
+	assert_int_equal(r[1].attempts, 1);
+	assert_int_equal(r[1].correct, 0);
+	assert_int_equal(r[1].first_correct, 0);
+	assert_int_equal(r[1].last_seed, 1);
+	assert_int_equal(r[1].last_attempt, 1004);
+	assert_int_equal(r[2].user, 3);
+	assert_string_equal(r[2].topic, "slab");
+	assert_int_equal(r[2].attempts, 3);
+	assert_int_equal(r[2].correct, 2);
+	assert_int_equal(r[2].first_correct, 1002);
+	assert_true(r[2].last_seed == UINT64_MAX); /* a full 64-bit seed survives the INTEGER */
+	assert_int_equal(r[2].last_attempt, 1003);
+	free(r);
+	assert_int_equal(store_exercise_results(f->s, 3, "slab", &r, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(r[0].attempts, 3);
+	free(r);
+	assert_int_equal(store_exercise_results(f->s, 0, NULL, &r, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(r[0].topic, "cow");
+	free(r);
+	assert_int_equal(store_exercise_results(f->s, 9, NULL, &r, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 0);
+	free(r);
+}
+
+/* A database left at schema 2 by the previous vmsimd gains the attempts table, keeping its rows. */
+static void test_migrate_from_v2(void **state)
+{
+	(void)state;
+	char path[256], err[STORE_ERRLEN];
+	snprintf(path, sizeof(path), "%s/vmsim-v2-XXXXXX",
+	         getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct store *s = open_store(&loop, path, 0, 0);
+	put_machine(s, 1, 1, "old");
+	/* step back to what schema 2 was: no attempts table, version 2 */
+	sql_exec(s, "DROP TABLE exercise_attempts; DELETE FROM schema_version WHERE version=3");
+	close_store(&loop, s);
+	s = open_store(&loop, path, 0, 0);
+	assert_int_equal(sql_int(s, "SELECT max(version) FROM schema_version"), 3);
+	assert_int_equal(sql_int(s, "SELECT count(*) FROM machines WHERE name='old'"), 1);
+	put_attempt(s, 2, "free", 4, 1, 3, 3);
+	struct store_exercise_result *r;
+	size_t n;
+	assert_int_equal(store_exercise_results(s, -1, NULL, &r, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(r[0].correct, 1);
+	free(r);
+	close_store(&loop, s);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	char side[300];
+	unlink(path);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	unlink(side);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -547,6 +651,8 @@ int main(void)
 	    cmocka_unit_test(test_reopen_keeps_data),
 	    cmocka_unit_test(test_bad_path),
 	    cmocka_unit_test(test_ephemeral_removed_on_close),
+	    cmocka_unit_test_setup_teardown(test_exercise_results, setup, teardown),
+	    cmocka_unit_test(test_migrate_from_v2),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

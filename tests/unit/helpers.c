@@ -1,5 +1,9 @@
 #include "helpers.h"
 
+#include "proc.h"
+#include "snapshot.h"
+#include "strbuf.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,4 +75,42 @@ void t_free_pages(struct machine *m, uint32_t pfn, unsigned order)
 	op.u.free_pages.pfn = pfn;
 	op.u.free_pages.order = order;
 	apply_expect(m, &op, VM_OK);
+}
+
+uint8_t *t_save(const struct machine *m, size_t *len)
+{
+	uint8_t *b;
+	assert_int_equal(machine_save(m, &b, len), 0);
+	return b;
+}
+
+void assert_unchanged(const struct machine *m, const uint8_t *before, size_t blen)
+{
+	size_t len;
+	uint8_t *now = t_save(m, &len);
+	assert_int_equal(len, blen);
+	assert_memory_equal(now, before, len);
+	free(now);
+}
+
+char *t_view(struct machine *m, const char *path)
+{
+	struct strbuf sb;
+	strbuf_init(&sb);
+	enum vm_err e = proc_render(m, path, &sb);
+	if (e != VM_OK)
+		fail_msg("view %s: %s", path, vm_strerror(e));
+	return strbuf_detach(&sb, NULL);
+}
+
+uint32_t t_file_with_data(struct machine *m, const char *name, uint64_t size)
+{
+	struct op op = {.kind = OP_FILE_CREATE};
+	snprintf(op.u.file_create.name, NAME_LEN, "%s", name);
+	uint32_t ino = (uint32_t)apply_expect(m, &op, VM_OK).value;
+	struct op w = {.kind = OP_FILE_WRITE};
+	w.u.file_io.ino = ino;
+	w.u.file_io.len = size;
+	apply_expect(m, &w, VM_OK);
+	return ino;
 }

@@ -18,6 +18,15 @@ void assert_machine_ok(const struct machine *m);
 /* Compares text with tests/golden/NAME; VMSIM_UPDATE_GOLDEN=1 rewrites the file. */
 void assert_golden(const char *name, const char *text);
 
+/* Snapshot bytes of m (free them), and a check that m still saves to exactly those bytes:
+ * a failed op must change nothing at all. */
+uint8_t *t_save(const struct machine *m, size_t *len);
+void assert_unchanged(const struct machine *m, const uint8_t *before, size_t blen);
+/* A rendered view ("meminfo", "/proc/vmstat", "free -h", ...); fails the test on an error. */
+char *t_view(struct machine *m, const char *path);
+/* Creates file `name` and writes `size` bytes to it (page cache, dirty); returns its inode. */
+uint32_t t_file_with_data(struct machine *m, const char *name, uint64_t size);
+
 uint32_t t_alloc_pages(struct machine *m, uint32_t gfp, unsigned order);
 void t_free_pages(struct machine *m, uint32_t pfn, unsigned order);
 

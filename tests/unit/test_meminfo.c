@@ -7,33 +7,11 @@
 #include "meminfo.h"
 #include "proc.h"
 
-static char *view(struct machine *m, const char *path)
-{
-	struct strbuf sb;
-	strbuf_init(&sb);
-	enum vm_err e = proc_render(m, path, &sb);
-	if (e != VM_OK)
-		fail_msg("view %s: %s", path, vm_strerror(e));
-	return strbuf_detach(&sb, NULL);
-}
-
 static void golden_view(struct machine *m, const char *path, const char *golden)
 {
-	char *s = view(m, path);
+	char *s = t_view(m, path);
 	assert_golden(golden, s);
 	free(s);
-}
-
-static uint32_t file_with_data(struct machine *m, const char *name, uint64_t size)
-{
-	struct op op = {.kind = OP_FILE_CREATE};
-	snprintf(op.u.file_create.name, NAME_LEN, "%s", name);
-	uint32_t ino = (uint32_t)apply_expect(m, &op, VM_OK).value;
-	struct op w = {.kind = OP_FILE_WRITE};
-	w.u.file_io.ino = ino;
-	w.u.file_io.len = size;
-	apply_expect(m, &w, VM_OK);
-	return ino;
 }
 
 static void swap_on(struct machine *m, const char *name)
@@ -52,7 +30,7 @@ static void test_seed_free_after_swapon(void **state)
 	(void)state;
 	struct machine *m = new_machine(ARCH_X86_64, 256ull << 20);
 	golden_view(m, "free", "free-boot.txt");
-	file_with_data(m, "/data/swapfile", 64ull << 20);
+	t_file_with_data(m, "/data/swapfile", 64ull << 20);
 	struct op sync = {.kind = OP_FILE_SYNC};
 	apply_expect(m, &sync, VM_OK);
 	swap_on(m, "/data/swapfile");
@@ -83,7 +61,7 @@ static void test_mem_available_formula(void **state)
 {
 	(void)state;
 	struct machine *m = new_machine(ARCH_X86_64, 64ull << 20);
-	file_with_data(m, "/a", 4ull << 20);
+	t_file_with_data(m, "/a", 4ull << 20);
 	struct meminfo mi;
 	si_meminfo(m, &mi);
 	uint64_t low = 0, high = 0;
@@ -120,7 +98,7 @@ static void test_unknown_views(void **state)
 	assert_int_equal(proc_render(m, "freedom", &sb), VM_ENOENT);
 	assert_int_equal(sb.len, 0);
 	strbuf_release(&sb);
-	char *s = view(m, "free -g");
+	char *s = t_view(m, "free -g");
 	assert_non_null(strstr(s, "Mem:               0"));
 	free(s);
 	machine_destroy(m);

@@ -65,23 +65,6 @@ static uint64_t nr_slabs(const struct kmem_cache *c)
 	return c->slabs_full.nr + c->slabs_partial.nr + c->slabs_free.nr;
 }
 
-/* Snapshot bytes, to prove a failed op changed nothing at all. */
-static uint8_t *snap(const struct machine *m, size_t *len)
-{
-	uint8_t *b;
-	assert_int_equal(machine_save(m, &b, len), 0);
-	return b;
-}
-
-static void assert_unchanged(const struct machine *m, const uint8_t *before, size_t blen)
-{
-	size_t len;
-	uint8_t *now = snap(m, &len);
-	assert_int_equal(len, blen);
-	assert_memory_equal(now, before, len);
-	free(now);
-}
-
 /* SLUB's calculate_order() for one CPU, against the numbers a kernel shows in slabinfo. */
 static void test_calculate_order(void **state)
 {
@@ -220,7 +203,7 @@ static void test_cache_errors_change_nothing(void **state)
 	t_cache_create(m, "other", 200, 0, VM_OK);
 	uint64_t a = t_cache_alloc(m, "mine");
 	size_t blen;
-	uint8_t *before = snap(m, &blen);
+	uint8_t *before = t_save(m, &blen);
 
 	t_cache_create(m, "mine", 64, 0, VM_EEXIST);
 	t_cache_create(m, "", 64, 0, VM_EINVAL);
@@ -292,7 +275,7 @@ static void test_kmalloc_bad_input(void **state)
 	struct machine *m = new_machine(ARCH_I386, 64ull << 20);
 	uint64_t a = t_kmalloc(m, 100, GFP_KERNEL, VM_OK).value;
 	size_t blen;
-	uint8_t *before = snap(m, &blen);
+	uint8_t *before = t_save(m, &blen);
 	t_kmalloc(m, 0, GFP_KERNEL, VM_EINVAL);
 	struct op_result r = t_kmalloc(m, KMALLOC_MAX_SIZE + 1, GFP_KERNEL, VM_EINVAL);
 	assert_non_null(strstr(r.msg, "vmalloc"));
@@ -345,7 +328,7 @@ static void test_out_of_memory(void **state)
 	assert_int_equal(r.err, VM_ENOMEM);
 	assert_true(n > 100);
 	size_t blen;
-	uint8_t *before = snap(m, &blen);
+	uint8_t *before = t_save(m, &blen);
 	apply_expect(m, &op, VM_ENOMEM);
 	struct op big = {.kind = OP_KMALLOC};
 	big.u.kmalloc.size = 65536;
@@ -396,12 +379,12 @@ static void test_snapshot_with_slabs(void **state)
 		t_cache_free(m, "snap-cache", keep[i], VM_OK);
 	t_kmalloc(m, 100000, GFP_KERNEL, VM_OK);
 	size_t alen, blen;
-	uint8_t *a = snap(m, &alen);
+	uint8_t *a = t_save(m, &alen);
 	char err[256];
 	struct machine *copy = machine_load(a, alen, err, sizeof(err));
 	if (!copy)
 		fail_msg("machine_load: %s", err);
-	uint8_t *b = snap(copy, &blen);
+	uint8_t *b = t_save(copy, &blen);
 	assert_int_equal(alen, blen);
 	assert_memory_equal(a, b, alen);
 	assert_int_equal(t_cache_alloc(copy, "snap-cache"), t_cache_alloc(m, "snap-cache"));
@@ -435,12 +418,12 @@ static void test_many_caches(void **state)
 	/* 16 MiB is all ZONE_DMA: the first free frame is pfn 0x10, after the first 64 KiB. */
 	assert_int_equal(t_cache_alloc(m, "many-200"), 0xffff888000010000ull);
 	size_t alen, blen;
-	uint8_t *a = snap(m, &alen);
+	uint8_t *a = t_save(m, &alen);
 	char err[256];
 	struct machine *copy = machine_load(a, alen, err, sizeof(err));
 	if (!copy)
 		fail_msg("machine_load: %s", err);
-	uint8_t *b = snap(copy, &blen);
+	uint8_t *b = t_save(copy, &blen);
 	assert_int_equal(alen, blen);
 	assert_memory_equal(a, b, alen);
 	assert_int_equal(kmem_cache_lookup(copy, "many-255"), 255);

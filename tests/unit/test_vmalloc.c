@@ -20,22 +20,6 @@ static struct op_result t_vfree(struct machine *m, uint64_t addr, enum vm_err wa
 	return apply_expect(m, &op, want);
 }
 
-static uint8_t *snap(const struct machine *m, size_t *len)
-{
-	uint8_t *b;
-	assert_int_equal(machine_save(m, &b, len), 0);
-	return b;
-}
-
-static void assert_unchanged(const struct machine *m, const uint8_t *before, size_t blen)
-{
-	size_t len;
-	uint8_t *now = snap(m, &len);
-	assert_int_equal(len, blen);
-	assert_memory_equal(now, before, len);
-	free(now);
-}
-
 static void test_ranges_per_arch(void **state)
 {
 	(void)state;
@@ -140,7 +124,7 @@ static void test_bad_input_changes_nothing(void **state)
 	struct machine *m = new_machine(ARCH_X86_64, 16ull << 20);
 	uint64_t va = t_vmalloc(m, 2 * PAGE_SIZE, VM_OK).value;
 	size_t blen;
-	uint8_t *before = snap(m, &blen);
+	uint8_t *before = t_save(m, &blen);
 	t_vmalloc(m, 0, VM_EINVAL);
 	t_vmalloc(m, 32ull << 20, VM_EINVAL); /* more than RAM */
 	/* As much as RAM holds: more than is free above the watermarks. */
@@ -197,12 +181,12 @@ static void test_snapshot_with_areas(void **state)
 	for (int i = 0; i < 20; i += 3)
 		t_vfree(m, keep[i], VM_OK);
 	size_t alen, blen;
-	uint8_t *a = snap(m, &alen);
+	uint8_t *a = t_save(m, &alen);
 	char err[256];
 	struct machine *copy = machine_load(a, alen, err, sizeof(err));
 	if (!copy)
 		fail_msg("machine_load: %s", err);
-	uint8_t *b = snap(copy, &blen);
+	uint8_t *b = t_save(copy, &blen);
 	assert_int_equal(alen, blen);
 	assert_memory_equal(a, b, alen);
 	assert_int_equal(t_vmalloc(copy, 3 * PAGE_SIZE, VM_OK).value,
