@@ -12,7 +12,7 @@
 
 const char *const query_page_type_names[] = {
     "free", "reserved", "kernel", "slab",    "pgtable", "vmalloc", "anon",
-    "file", "kstack",   "zero",   "kmalloc", "driver",  NULL,
+    "file", "kstack",   "zero",   "kmalloc", "driver",  "hugetlb", NULL,
 };
 
 _Static_assert(sizeof(query_page_type_names) / sizeof(query_page_type_names[0]) == PT_NR_TYPES + 1,
