@@ -35,6 +35,71 @@ void pb_json_name(const char *name, char *out)
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* UTF-8 */
+
+/* Length of the well-formed UTF-8 sequence at s (1-4), or 0 if s does not start one. */
+static size_t utf8_seq(const unsigned char *s)
+{
+	if (s[0] < 0x80)
+		return 1;
+	size_t n = (s[0] & 0xe0) == 0xc0   ? 2
+	           : (s[0] & 0xf0) == 0xe0 ? 3
+	           : (s[0] & 0xf8) == 0xf0 ? 4
+	                                   : 0;
+	if (!n)
+		return 0;
+	uint32_t cp = s[0] & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80) /* also stops at the terminating NUL */
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+	if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+int pb_utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		size_t n = utf8_seq(p);
+		if (!n)
+			return 0;
+		p += n;
+	}
+	return 1;
+}
+
+json_t *pb_json_string(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j || pb_utf8_valid(s))
+		return j; /* valid (or out of memory) */
+	size_t len = strlen(s);
+	char *out = malloc(3 * len + 1), *o = out;
+	if (!out)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = utf8_seq(p);
+		if (n) {
+			memcpy(o, p, n);
+			o += n;
+			p += n;
+		} else {
+			memcpy(o, "\xef\xbf\xbd", 3); /* U+FFFD REPLACEMENT CHARACTER */
+			o += 3;
+			p++;
+		}
+	}
+	*o = 0;
+	j = json_string(out);
+	free(out);
+	return j;
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* Encoding */
 
 static json_t *u64_json(uint64_t v)
@@ -106,7 +171,7 @@ static json_t *value_json(const ProtobufCFieldDescriptor *f, const void *p, unsi
 		return enum_json(f->descriptor, *(const int *)p);
 	case PROTOBUF_C_TYPE_STRING: {
 		const char *s = *(char *const *)p;
-		return json_string(s ? s : "");
+		return pb_json_string(s ? s : "");
 	}
 	case PROTOBUF_C_TYPE_BYTES:
 		return bytes_json(p);
@@ -231,6 +296,85 @@ char *pb_json_dumps(const ProtobufCMessage *msg, unsigned flags, size_t *len)
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* Checking a decoded request */
+
+/* Appends ".name" or ".name[k]" to the path of length plen; returns the new length. */
+static size_t path_push(char *path, size_t cap, size_t plen, const ProtobufCFieldDescriptor *f,
+                        size_t k)
+{
+	char name[128] = "?"; /* field names are short; a longer one is shown as "?" */
+	if (strlen(f->name) < sizeof(name))
+		pb_json_name(f->name, name);
+	const char *dot = plen ? "." : "";
+	int w = f->label == PROTOBUF_C_LABEL_REPEATED
+	            ? snprintf(path + plen, cap - plen, "%s%s[%zu]", dot, name, k)
+	            : snprintf(path + plen, cap - plen, "%s%s", dot, name);
+	size_t nlen = plen + (w > 0 ? (size_t)w : 0);
+	return nlen < cap ? nlen : cap - 1;
+}
+
+struct chk {
+	char path[256];
+	char *why;
+	size_t whylen;
+};
+
+static int check_msg(struct chk *ck, const ProtobufCMessage *msg, size_t plen)
+{
+	const ProtobufCMessageDescriptor *d = msg->descriptor;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE &&
+		    f->type != PROTOBUF_C_TYPE_ENUM)
+			continue;
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    CMEMBER(uint32_t, msg, f->quantifier_offset) != f->id)
+			continue;
+		size_t n = 1, es = elem_size(f);
+		const char *arr = (const char *)msg + f->offset;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			n = CMEMBER(size_t, msg, f->quantifier_offset);
+			arr = CMEMBER(char *, msg, f->offset);
+		}
+		for (size_t k = 0; k < n; k++) {
+			const void *p = arr + k * es;
+			if (f->type == PROTOBUF_C_TYPE_ENUM) {
+				int v = *(const int *)p;
+				if (protobuf_c_enum_descriptor_get_value(f->descriptor, v))
+					continue;
+				path_push(ck->path, sizeof(ck->path), plen, f, k);
+				snprintf(ck->why, ck->whylen, "field %s: %d is not a value of %s",
+				         ck->path, v,
+				         ((const ProtobufCEnumDescriptor *)f->descriptor)->name);
+				return -1;
+			}
+			const void *v = *(const void *const *)p;
+			if (!v)
+				continue;
+			if (f->type == PROTOBUF_C_TYPE_STRING) {
+				if (pb_utf8_valid(v))
+					continue;
+				path_push(ck->path, sizeof(ck->path), plen, f, k);
+				snprintf(ck->why, ck->whylen,
+				         "field %s: not valid UTF-8 (proto3 strings must be)",
+				         ck->path);
+				return -1;
+			}
+			if (check_msg(ck, v, path_push(ck->path, sizeof(ck->path), plen, f, k)))
+				return -1;
+			ck->path[plen] = 0;
+		}
+	}
+	return 0;
+}
+
+int pb_check_values(const ProtobufCMessage *msg, char *why, size_t whylen)
+{
+	struct chk ck = {.why = why, .whylen = whylen};
+	return check_msg(&ck, msg, 0);
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* Decoding */
 
 struct dec {
@@ -320,14 +464,16 @@ static int json_float(struct dec *dc, const json_t *j, double *out)
 
 /*
  * Enum by its full name ("ARCH_I386"), by that name without the prefix shared with the
- * enum's first value, any case ("i386"), or by number.
+ * enum's first value, any case ("i386"), or by number. proto3 enums are open: a number the
+ * enum does not name is kept (as protobuf decoding keeps it, and as the encoder prints it),
+ * and parsers must accept it; what it means is for the receiver to judge.
  */
 static int json_enum(struct dec *dc, const ProtobufCEnumDescriptor *ed, const json_t *j, int *out)
 {
 	if (json_is_integer(j)) {
 		json_int_t x = json_integer_value(j);
-		if (x < INT_MIN || x > INT_MAX || !protobuf_c_enum_descriptor_get_value(ed, (int)x))
-			return fail(dc, "%lld is not a value of %s", (long long)x, ed->name);
+		if (x < INT32_MIN || x > INT32_MAX)
+			return fail(dc, "%lld is out of range for enum %s", (long long)x, ed->name);
 		*out = (int)x;
 		return 0;
 	}

@@ -33,6 +33,25 @@ ProtobufCMessage *pb_json_decode(const ProtobufCMessageDescriptor *d, const json
 ProtobufCMessage *pb_json_parse(const ProtobufCMessageDescriptor *d, const char *text, size_t len,
                                 char *err, size_t errlen);
 
+/*
+ * UTF-8. proto3 requires string fields to hold UTF-8 and JSON can carry nothing else, but
+ * protobuf-c's unpack does not check it: the server checks every request at its boundary.
+ */
+/* Whether s is well-formed UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF). */
+int pb_utf8_valid(const char *s);
+/*
+ * What a server checks of a decoded request beyond the wire format: every string field, at
+ * any depth, is UTF-8, and every enum field holds a value its enum names (proto3 decoders
+ * keep unknown numbers; a receiver that does not know one must refuse it). 0, or -1 with
+ * "field ops[2].kmemCacheCreate.name: not valid UTF-8 ..." in why.
+ */
+int pb_check_values(const ProtobufCMessage *msg, char *why, size_t whylen);
+/* JSON string of s where each byte that is not part of a UTF-8 sequence becomes U+FFFD: how
+ * the encoder prints text that never passed the boundary check (a name inside an imported
+ * snapshot, a message cut short). NULL only when out of memory. */
+json_t *pb_json_string(const char *s);
+
 /* "machine_id" -> "machineId" into out (at least strlen(name) + 1 bytes). */
 void pb_json_name(const char *name, char *out);
 

@@ -669,27 +669,9 @@ static void reject(struct srv *s, uv_stream_t *server)
 	}
 }
 
-void http_on_connection(uv_stream_t *server, int status)
+/* A connection whose handle is open: start parsing and reading it. */
+static void conn_start(struct srv *s, struct srv_conn *c)
 {
-	struct srv *s = server->data;
-	if (status < 0)
-		return;
-	if (s->nconns >= s->cfg.max_conns) {
-		reject(s, server);
-		return;
-	}
-	struct srv_conn *c = calloc(1, sizeof(*c));
-	if (!c)
-		return;
-	c->srv = s;
-	uv_tcp_init(s->loop, &c->tcp);
-	c->tcp.data = c;
-	c->open_handles = 1;
-	if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
-		c->closing = 1;
-		uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-		return;
-	}
 	uv_tcp_nodelay(&c->tcp, 1);
 	peer_name(&c->tcp, c->peer, sizeof(c->peer));
 	http_parser_init(&c->parser, HTTP_REQUEST);
@@ -702,6 +684,54 @@ void http_on_connection(uv_stream_t *server, int status)
 	s->metrics.conns_accepted++;
 	c->deadline = uv_now(s->loop) + s->cfg.idle_timeout_ms;
 	conn_read_start(c);
+}
+
+static struct srv_conn *conn_new(struct srv *s)
+{
+	struct srv_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->srv = s;
+	uv_tcp_init(s->loop, &c->tcp);
+	c->tcp.data = c;
+	c->open_handles = 1;
+	return c;
+}
+
+void http_on_connection(uv_stream_t *server, int status)
+{
+	struct srv *s = server->data;
+	if (status < 0)
+		return;
+	if (s->nconns >= s->cfg.max_conns) {
+		reject(s, server);
+		return;
+	}
+	struct srv_conn *c = conn_new(s);
+	if (!c)
+		return;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
+		c->closing = 1;
+		uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+		return;
+	}
+	conn_start(s, c);
+}
+
+int http_adopt(struct srv *s, uv_os_sock_t fd)
+{
+	if (s->nconns >= s->cfg.max_conns)
+		return -1;
+	struct srv_conn *c = conn_new(s);
+	if (!c)
+		return -1;
+	if (uv_tcp_open(&c->tcp, fd)) {
+		c->closing = 1;
+		uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+		return -1;
+	}
+	conn_start(s, c);
+	return 0;
 }
 
 static void on_sweep(uv_timer_t *t)

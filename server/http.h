@@ -64,6 +64,13 @@ void srv_conn_set_stream(struct srv_conn *c, void *stream, void (*on_close)(void
 
 /* Accepts connections on s->listener (called by srv_start). */
 void http_on_connection(uv_stream_t *server, int status);
+/*
+ * Serves fd, an already connected stream socket (its ownership passes to the server, which
+ * closes it), exactly as if it had been accepted on the listener. The fuzz target drives the
+ * connection code through it in process, over a socketpair. 0, or -1 (over max_conns, or fd
+ * unusable: the caller still owns it then).
+ */
+int http_adopt(struct srv *s, uv_os_sock_t fd);
 /* The timer that expires idle and slow connections (srv_start / srv_stop). */
 void http_sweep_start(struct srv *s);
 void http_sweep_stop(struct srv *s);

@@ -144,7 +144,9 @@ int twirp_status(const char *code)
 
 char *twirp_error_json(const struct twirp_err *err, size_t *len)
 {
-	json_t *j = json_pack("{s:s,s:s}", "code", err->code, "msg", err->msg);
+	/* The message may quote what the client sent, or be cut inside a UTF-8 sequence by its
+	 * fixed buffer: pb_json_string keeps the JSON valid whatever it holds. */
+	json_t *j = json_pack("{s:s,s:o}", "code", err->code, "msg", pb_json_string(err->msg));
 	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (s)
@@ -249,6 +251,20 @@ static ProtobufCMessage *decode(struct srv_call *c, const char *body, size_t len
 	return m;
 }
 
+/*
+ * What the decoders let through but no handler should see: strings that are not UTF-8
+ * (protobuf-c does not check; such a name, once stored, would break every JSON answer that
+ * shows it) and enum numbers the enum does not name (proto3 keeps them, in protobuf and JSON).
+ */
+static int check_values(struct srv_call *c)
+{
+	char why[sizeof(c->err.msg)];
+	if (!pb_check_values(c->req, why, sizeof(why)))
+		return 0;
+	rpc_fail(c, "invalid_argument", "%s", why);
+	return -1;
+}
+
 void rpc_defer(struct srv_call *c)
 {
 	c->deferred = 1;
@@ -288,7 +304,7 @@ void rpc_dispatch(struct srv *s, const char *method, int json, const char *body,
 	}
 	c->method = c->md->name;
 	c->req = decode(c, body, len);
-	if (!c->req) {
+	if (!c->req || check_values(c)) {
 		finish(c);
 		return;
 	}

@@ -570,8 +570,37 @@ if (await has('ListExercises')) {
     for (const [k, v] of pairs) await page.fill(`#ex-answer [name="${k}"]`, v);
     await page.click('#ex-answer button[type=submit]');
     await page.waitForSelector('.verdict[data-correct=true]');
+    // "Show the solution" is SolveExercise: allowed on an --open server
+    await page.click('#ex-reveal');
+    await page.waitForSelector('#ex-verdict .verdict b:text-is("Solution")');
+    eq(await page.textContent('#ex-verdict .solution'), (await api('SolveExercise', { topic: 'buddy', seed: '7' })).solution, 'solution as served');
     await shot('13-exercises');
   });
+  if (await has('ExerciseResults')) {
+    await step('exercises: the results table shows the recorded answers as the server sums them', async () => {
+      // --open: the caller is an admin, answers are recorded as user "open"
+      await page.waitForSelector('#ex-results:not([hidden]) tr[data-user="open"][data-topic="buddy"]');
+      const cells = () => page.$$eval('.ex-results tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent.trim())));
+      const served = (await api('ExerciseResults', {})).results;
+      const iso = (s) => (Number(s) > 0 ? new Date(Number(s) * 1000).toISOString().replace('.000Z', 'Z') : '—');
+      const want = (rows) => rows.map((r) => [r.user, r.topic, r.attempts, r.correct, iso(r.firstCorrect), r.lastSeed, iso(r.lastAttempt)]);
+      eq(await cells(), want(served), 'table rows = ExerciseResults');
+      const buddy = served.find((r) => r.topic === 'buddy');
+      eq([buddy.attempts, buddy.correct, buddy.lastSeed], ['2', '1', '7'], 'the wrong and the right answer were recorded');
+      // one more answer from the UI shows up without a reload
+      await page.fill('#ex-f0', '0x0');
+      await page.click('#ex-answer button[type=submit]');
+      await page.waitForSelector('tr[data-topic="buddy"] td.attempts:text-is("3")');
+      // the topic filter asks the server for one topic
+      await page.selectOption('#ex-res-filter [name=topic]', 'slab');
+      await page.waitForSelector('.ex-results, .empty-results');
+      await page.waitForFunction(() => !document.querySelector('tr[data-topic="buddy"]'));
+      eq(await cells(), want((await api('ExerciseResults', { topic: 'slab' })).results), 'filtered rows');
+      await page.selectOption('#ex-res-filter [name=topic]', '');
+      await page.waitForSelector('tr[data-topic="buddy"]');
+      await shot('13b-exercise-results');
+    });
+  } else skip('exercise results', 'server has no ExerciseResults');
 } else skip('exercises', 'server has no exercise RPCs');
 
 if (await has('MachineAt')) {
@@ -696,6 +725,73 @@ await step('reset and delete from the UI', async () => {
   const list = await api('ListMachines', {});
   assert(!list.machines.some((m) => m.id === machineId), 'machine gone');
 });
+
+if (await has('ExerciseResults')) {
+  await step('exercises with users: an instructor sees the class results, a student neither them nor solutions', async () => {
+    // a second vmsimd with authentication, on its own database
+    const port2 = await freePort();
+    const BASE2 = `http://127.0.0.1:${port2}`;
+    const db = join(dataDir, 'class.db');
+    const init = spawnSync(VMSIMD, ['--db', db, '--init-admin'], { encoding: 'utf8' });
+    eq(init.status, 0, `--init-admin (${init.stderr})`);
+    const admin = init.stdout.trim();
+    const srv2 = spawn(VMSIMD, ['--db', db, '--listen', `127.0.0.1:${port2}`, '--web', WEB, '--log-level', 'warn'],
+      { stdio: ['ignore', 'pipe', 'pipe'], cwd: dataDir });
+    srv2.stdout.on('data', (d) => serverLog.push(String(d)));
+    srv2.stderr.on('data', (d) => serverLog.push(String(d)));
+    const as = async (tok, method, body) => {
+      const r = await fetch(`${BASE2}/twirp/vmsim.v1.VmSim/${method}`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${tok}` }, body: JSON.stringify(body),
+      });
+      const j = await r.json();
+      if (!r.ok) throw new Error(`${method}: ${j.code}: ${j.msg}`);
+      return j;
+    };
+    try {
+      for (let i = 0; i < 100; i++) {
+        try { if ((await fetch(`${BASE2}/healthz`)).ok) break; } catch { /* not up yet */ }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const ines = (await as(admin, 'CreateUsers', { names: ['ines'], role: 'ROLE_INSTRUCTOR' })).users[0].token;
+      const ana = (await as(ines, 'CreateUsers', { names: ['ana'] })).users[0].token;
+      const key = await as(ines, 'SolveExercise', { topic: 'slab', seed: '3' });
+      await as(ana, 'CheckExercise', { topic: 'slab', seed: '3', answer: 'objsize=1' });
+      await as(ana, 'CheckExercise', { topic: 'slab', seed: '3', answer: key.answers.map((a) => `${a.name}=${a.value}`).join(' ') });
+      const mi = (await as(ines, 'CreateMachine', { name: 'ines-lab', config: { ramBytes: '16777216' } })).id;
+      const ma = (await as(ana, 'CreateMachine', { name: 'ana-lab', config: { ramBytes: '16777216' } })).id;
+
+      // the instructor: her class's row, as the server sums it
+      await page.goto(`${BASE2}/`);
+      await page.fill('#token', ines);
+      await page.click('#token-form button');
+      await page.click(`.mbtn[data-id="${mi}"]`);
+      await page.click('#tab-exercises');
+      await page.waitForSelector('#ex-results[data-role="ROLE_INSTRUCTOR"]:not([hidden]) tr[data-user="ana"][data-topic="slab"]');
+      const row = await page.$$eval('.ex-results tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent.trim())));
+      eq(row.map((r) => [r[0], r[1], r[2], r[3], r[5]]), [['ana', 'slab', '2', '1', '3']], 'instructor sees ana: 2 attempts, 1 correct, seed 3');
+      assert(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(row[0][4]), `first correct time shown: ${row[0][4]}`);
+      await shot('13c-instructor-results');
+
+      // the student: no class table, and the solution is refused with the server's reason
+      await page.fill('#token', ana);
+      await page.click('#token-form button');
+      await page.click(`.mbtn[data-id="${ma}"]`);
+      await page.waitForSelector('#ex-results[data-role="ROLE_STUDENT"][hidden]', { state: 'attached' });
+      eq(await page.$$('.ex-results tbody tr').then((r) => r.length), 0, 'no results rows for a student');
+      await page.selectOption('#ex-new [name=topic]', 'slab');
+      await page.fill('#ex-new [name=seed]', '3');
+      await page.click('#ex-new button');
+      await page.waitForSelector('.question-text');
+      await page.click('#ex-reveal');
+      await page.waitForSelector('#ex-verdict .err[data-code="permission_denied"]');
+      assert((await page.textContent('#ex-verdict .err')).includes('solutions are for instructors and admins'), 'the refusal says who may');
+      await shot('13d-student-no-solution');
+    } finally {
+      srv2.kill('SIGTERM');
+      await page.goto(`${BASE}/`); // back to the first server for the last checks
+    }
+  });
+}
 
 await step('no script errors during the run', async () => {
   eq(pageErrors, [], 'page errors');

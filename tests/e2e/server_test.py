@@ -384,6 +384,61 @@ def test_errors():
         s.close()
 
 
+def pb_len(field, data):
+    """A protobuf length-delimited field (short payloads: one-byte length)."""
+    assert len(data) < 128
+    return bytes([field << 3 | 2, len(data)]) + data
+
+
+def test_bad_strings_and_enums():
+    """proto3 strings must be UTF-8 and enum numbers must name a value: both are refused at
+    the RPC boundary, naming the field, before anything changes (a stored name that is not
+    UTF-8 would break every JSON answer that shows it)."""
+    with Server() as srv:
+        st, m = rpc(srv, "CreateMachine", {"name": "caf\u00e9"})
+        check(st == 200 and m["name"] == "caf\u00e9", "UTF-8 name: %r" % m)
+        st, before = rpc(srv, "ListMachines", {})
+        utf8_msg = "not valid UTF-8 (proto3 strings must be)"
+        for bad in (b"lab\xff", b"\xc0\x80", b"\xed\xa0\x80", b"\xe2\x82"):
+            got = curl_rpc(srv, "CreateMachine", pb_len(1, bad), "application/protobuf")
+            expect_error(got, 400, "invalid_argument", "protobuf name %r" % bad)
+            check(got[1]["msg"] == "field name: " + utf8_msg, "names the field: %r" % got[1])
+        # Deep in a batch: the whole Apply is refused, the alloc_pages before it included.
+        ops = pb_len(2, pb_len(1, b"")) + pb_len(2, pb_len(3, pb_len(2, b"\x80x") + b"\x18\x40"))
+        got = curl_rpc(srv, "Apply", pb_len(1, b"m1") + ops, "application/protobuf")
+        expect_error(got, 400, "invalid_argument", "bad name inside Apply")
+        check(got[1]["msg"] == "field ops[1].kmemCacheCreate.name: " + utf8_msg, "%r" % got[1])
+        got = curl_rpc(srv, "FileCreate", pb_len(1, b"m1") + pb_len(2, b"f\xfe"),
+                       "application/protobuf")
+        expect_error(got, 400, "invalid_argument", "file name")
+        # Non-UTF-8 in the URL (the method name) still gets a JSON error.
+        st, h, b = raw(srv, b"POST " + TWIRP.encode() + b"X\xff HTTP/1.1\r\nHost: x\r\n"
+                       b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+        expect_error((st, json.loads(b)), 404, "bad_route", "method name not UTF-8")
+        # JSON cannot carry them: a lone surrogate escape is malformed JSON.
+        expect_error(curl_rpc(srv, "CreateMachine", '{"name":"\\ud800"}'), 400, "malformed",
+                     "lone surrogate")
+        # Enum numbers: accepted by the JSON codec (proto3 enums are open) and refused by
+        # the server when the enum has no such value, in JSON and in protobuf.
+        got = rpc(srv, "CreateMachine", {"config": {"arch": 7}})
+        expect_error(got, 400, "invalid_argument", "arch 7")
+        check(got[1]["msg"] == "field config.arch: 7 is not a value of vmsim.v1.Arch", "%r" % got[1])
+        got = rpc(srv, "Access", {"machineId": "m1", "pid": 1, "kind": -1})
+        expect_error(got, 400, "invalid_argument", "kind -1")
+        check(got[1]["msg"] == "field kind: -1 is not a value of vmsim.v1.AccessKind", "%r" % got[1])
+        got = curl_rpc(srv, "Access", pb_len(1, b"m1") + b"\x10\x01\x20\x07",
+                       "application/protobuf")
+        expect_error(got, 400, "invalid_argument", "protobuf kind 7")
+        check(got[1]["msg"] == "field kind: 7 is not a value of vmsim.v1.AccessKind", "%r" % got[1])
+        st, ok = rpc(srv, "CreateMachine", {"config": {"arch": 1, "policy": 3}})
+        check(st == 200 and ok["config"]["arch"] == "ARCH_I386" and
+              ok["config"]["policy"] == "POLICY_CLOCK", "enum numbers that exist: %r" % ok)
+        rpc(srv, "DeleteMachine", {"machineId": ok["id"]})
+        st, after = rpc(srv, "ListMachines", {})
+        check(st == 200 and after == before, "nothing changed: %r vs %r" % (after, before))
+        check(after["machines"][0]["seq"] == "0", "the refused batch applied nothing")
+
+
 def rpc_via(srv, path, body):
     req = ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
            "Content-Length: %d\r\n\r\n" % (path, len(body))).encode() + body

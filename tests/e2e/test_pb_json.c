@@ -272,7 +272,8 @@ static void test_bad_input(void **state)
 	expect_bad(acc, "{\"addr\":\"-5\"}", "not a valid unsigned integer");
 	expect_bad(acc, "{\"addr\":\"99999999999999999999\"}", "not a valid integer");
 	expect_bad(acc, "{\"kind\":\"ACCESS_JUMP\"}", "is not one of ACCESS_READ");
-	expect_bad(acc, "{\"kind\":7}", "7 is not a value of vmsim.v1.AccessKind");
+	expect_bad(acc, "{\"kind\":4294967296}", "out of range for enum vmsim.v1.AccessKind");
+	expect_bad(acc, "{\"kind\":\"7\"}", "is not one of ACCESS_READ");
 	expect_bad(acc, "{\"machineId\":5}", "expected a string");
 	expect_bad(acc, "{\"machineId\":\"a\",\"machine_id\":\"b\"}", "given twice");
 	expect_bad(acc, "{\"pid\":1,\"pid\":2}", "duplicate");
@@ -289,6 +290,110 @@ static void test_bad_input(void **state)
 	ProtobufCMessage *m = pb_json_parse(acc, "{\"pid\":null}", 12, err, sizeof(err));
 	assert_non_null(m);
 	protobuf_c_message_free_unpacked(m, NULL);
+}
+
+/* proto3 enums are open: a number the enum does not name survives protobuf -> JSON -> message
+ * -> protobuf, and pb_check_values is what refuses it, naming the field. */
+static void test_open_enums(void **state)
+{
+	(void)state;
+	Vmsim__V1__AccessRequest a = VMSIM__V1__ACCESS_REQUEST__INIT;
+	a.machine_id = "m1";
+	a.kind = (Vmsim__V1__AccessKind)7;
+	char *s = pb_json_dumps(&a.base, 0, NULL);
+	assert_string_equal(s, "{\"machineId\":\"m1\",\"kind\":7}");
+	char err[256] = "";
+	Vmsim__V1__AccessRequest *b = (void *)pb_json_parse(&vmsim__v1__access_request__descriptor,
+	                                                    s, strlen(s), err, sizeof(err));
+	assert_non_null(b);
+	assert_int_equal(b->kind, 7);
+	assert_int_equal(pb_check_values(&b->base, err, sizeof(err)), -1);
+	assert_string_equal(err, "field kind: 7 is not a value of vmsim.v1.AccessKind");
+	b->kind = VMSIM__V1__ACCESS_KIND__ACCESS_EXEC;
+	assert_int_equal(pb_check_values(&b->base, err, sizeof(err)), 0);
+	protobuf_c_message_free_unpacked(&b->base, NULL);
+	free(s);
+	/* Negative numbers too (int32 on the wire), and inside a nested message. */
+	Vmsim__V1__CreateMachineRequest cm = VMSIM__V1__CREATE_MACHINE_REQUEST__INIT;
+	Vmsim__V1__MachineConfig cfg = VMSIM__V1__MACHINE_CONFIG__INIT;
+	cm.config = &cfg;
+	cfg.policy = (Vmsim__V1__Policy)-3;
+	s = pb_json_dumps(&cm.base, 0, NULL);
+	assert_string_equal(s, "{\"config\":{\"policy\":-3}}");
+	Vmsim__V1__CreateMachineRequest *c2 = (void *)pb_json_parse(
+	    &vmsim__v1__create_machine_request__descriptor, s, strlen(s), err, sizeof(err));
+	assert_non_null(c2);
+	assert_int_equal((int)c2->config->policy, -3);
+	assert_int_equal(pb_check_values(&c2->base, err, sizeof(err)), -1);
+	assert_string_equal(err, "field config.policy: -3 is not a value of vmsim.v1.Policy");
+	protobuf_c_message_free_unpacked(&c2->base, NULL);
+	free(s);
+}
+
+static void test_utf8(void **state)
+{
+	(void)state;
+	static const char *const good[] = {"",
+	                                   "abc",
+	                                   "\xc3\xa9t\xc3\xa9",
+	                                   "\xe2\x82\xac",
+	                                   "\xf0\x9d\x84\x9e",
+	                                   "\xef\xbf\xbf",
+	                                   "\xf4\x8f\xbf\xbf"};
+	static const char *const bad[] = {"\xff",
+	                                  "a\x80",
+	                                  "\xc0\x80", /* overlong NUL */
+	                                  "\xc1\xbf",
+	                                  "\xe0\x9f\xbf",     /* overlong 3-byte */
+	                                  "\xed\xa0\x80",     /* surrogate U+D800 */
+	                                  "\xf4\x90\x80\x80", /* past U+10FFFF */
+	                                  "\xf8\x88\x80\x80\x80",
+	                                  "\xe2\x82", /* cut short */
+	                                  "\xe2\x82x"};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_true(pb_utf8_valid(good[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(pb_utf8_valid(bad[i]));
+
+	/* The encoder never fails on it: each stray byte prints as U+FFFD. */
+	Vmsim__V1__Machine m = VMSIM__V1__MACHINE__INIT;
+	m.id = "m1";
+	m.name = "a\xff"
+	         "b\xc3\xa9\xe2\x82";
+	char *s = pb_json_dumps(&m.base, 0, NULL);
+	assert_non_null(s);
+	assert_string_equal(s, "{\"id\":\"m1\",\"name\":\"a\xef\xbf\xbd"
+	                       "b\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\"}");
+	free(s);
+
+	/* The check names the first bad string with its JSON path, at any depth. */
+	char why[256] = "";
+	Vmsim__V1__CreateMachineRequest cm = VMSIM__V1__CREATE_MACHINE_REQUEST__INIT;
+	cm.name = "bad\xfe";
+	assert_int_equal(pb_check_values(&cm.base, why, sizeof(why)), -1);
+	assert_string_equal(why, "field name: not valid UTF-8 (proto3 strings must be)");
+	cm.name = "caf\xc3\xa9";
+	assert_int_equal(pb_check_values(&cm.base, why, sizeof(why)), 0);
+
+	Vmsim__V1__ApplyRequest ar = VMSIM__V1__APPLY_REQUEST__INIT;
+	Vmsim__V1__Op op0 = VMSIM__V1__OP__INIT, op1 = VMSIM__V1__OP__INIT;
+	Vmsim__V1__AllocPagesRequest al = VMSIM__V1__ALLOC_PAGES_REQUEST__INIT;
+	Vmsim__V1__KmemCacheCreateRequest kc = VMSIM__V1__KMEM_CACHE_CREATE_REQUEST__INIT;
+	op0.op_case = VMSIM__V1__OP__OP_ALLOC_PAGES;
+	op0.alloc_pages = &al;
+	op1.op_case = VMSIM__V1__OP__OP_KMEM_CACHE_CREATE;
+	op1.kmem_cache_create = &kc;
+	kc.name = "ok";
+	Vmsim__V1__Op *ops[] = {&op0, &op1};
+	ar.machine_id = "m1";
+	ar.n_ops = 2;
+	ar.ops = ops;
+	assert_int_equal(pb_check_values(&ar.base, why, sizeof(why)), 0);
+	kc.name = "\x80"
+	          "cache";
+	assert_int_equal(pb_check_values(&ar.base, why, sizeof(why)), -1);
+	assert_string_equal(
+	    why, "field ops[1].kmemCacheCreate.name: not valid UTF-8 (proto3 strings must be)");
 }
 
 /* struct op <-> Op: every op kind survives pack/unpack, and each field lands where core
@@ -365,6 +470,8 @@ int main(void)
 	    cmocka_unit_test(test_roundtrip_every_message),
 	    cmocka_unit_test(test_mapping_rules),
 	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_open_enums),
+	    cmocka_unit_test(test_utf8),
 	    cmocka_unit_test(test_ops_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
