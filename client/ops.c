@@ -39,8 +39,8 @@ struct ctl_opdef {
 	struct ctl_param pos[5];
 	struct ctl_param opt[8];
 	/* How the result prints: %v value (hex), %d value (decimal), %w value2 (hex), %a the
-	 * access outcome, %n faults, %m major faults, %k the kill that ended a range (if any), %s
-	 * seq. NULL: nothing (Unix silence). */
+	 * access outcome, %n faults, %m major faults, %t TLB hits and misses, %k the kill that
+	 * ended a range (if any), %s seq. NULL: nothing (Unix silence). */
 	const char *result;
 	void (*fixup)(ProtobufCMessage *req); /* derives implied fields after parsing */
 	void (*init)(ProtobufCMessage *req);  /* defaults that are not zero, before parsing */
@@ -212,7 +212,7 @@ const struct ctl_cmd ctl_cmds_ops[] = {
 	      "access [ADDR, ADDR+LEN) every page (or every --stride bytes)", NULL, "access_range", 3,
 	      {{"PID", "pid", P_U32}, {"ADDR", "addr", P_ADDR}, {"LEN", "len", P_SIZE}},
 	      {{"write", "kind", P_FLAG, 1}, {"exec", "kind", P_FLAG, 2},
-	       {"stride", "stride", P_SIZE}}, "%n faults (%m major)%k"),
+	       {"stride", "stride", P_SIZE}}, "%n faults (%m major), %t%k"),
 	/* filemap.c */
 	OPCMD("file create", "NAME SIZE", "create a simulated file (prints its inode)", NULL,
 	      "file_create", 2, {{"NAME", "name", P_STR}, {"SIZE", "size", P_SIZE}}, .result = "%d"),
@@ -253,7 +253,7 @@ const struct ctl_cmd ctl_cmds_ops[] = {
 	      "Takes huge pages (2 MiB, 4 MiB on i386) from the buddy allocator into the hugetlb\n"
 	      "pool, or gives free ones back. `mmap PID LEN rw --huge` maps them; see\n"
 	      "HugePages_* in /proc/meminfo.",
-	      "set_nr_hugepages", 1, {{"COUNT", "count", P_U64}}),
+	      "set_nr_hugepages", 1, {{"COUNT", "count", P_U64}}, .result = "%d"),
 	/* map_driver.c */
 	OPCMD("driver open", "SIZE [--minor N]",
 	      "open the seed's map_driver: a vmalloc buffer user space can mmap",
@@ -786,6 +786,10 @@ void ctl_op_print_result(struct ctl *c, const struct ctl_opdef *def, const Vmsim
 				break;
 			case 's':
 				printf("%" PRIu64, r->seq);
+				break;
+			case 't': /* the TLB's share: the seed's point about huge pages */
+				printf("TLB hits %" PRIu32 ", misses %" PRIu32, r->tlb_hits,
+				       r->tlb_misses);
 				break;
 			case 'k': /* how a range access ended, when it killed the task */
 				if (r->fault == VMSIM__V1__FAULT_KIND__FAULT_SEGV ||
