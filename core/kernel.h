@@ -11,6 +11,7 @@
 #include "events.h"
 #include "filemap.h"
 #include "fork.h"
+#include "hugetlb.h"
 #include "machine.h"
 #include "map_driver.h"
 #include "memory.h"
@@ -45,6 +46,7 @@ struct machine {
 	struct map_driver_state driver;
 	struct pgtable_state pgtable; /* page-table contents (kmap), used by mmap.c and memory.c */
 	struct tlb_state tlb;
+	struct hugetlb_state hugetlb;
 };
 
 /* Fills res with an error and returns it: `return op_fail(res, VM_EINVAL, "...", ...);` */
