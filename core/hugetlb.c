@@ -401,14 +401,6 @@ static void check_one(struct machine *m, void *arg, uint64_t va, struct pte_ref 
 	}
 }
 
-#define CHECK(cond, ...)                                 \
-	do {                                             \
-		if (!(cond)) {                           \
-			snprintf(buf, len, __VA_ARGS__); \
-			return -1;                       \
-		}                                        \
-	} while (0)
-
 /* Reserved = unfaulted pages of the owner VMAs; every huge entry in a hugetlb VMA. */
 static int check_mappings(const struct machine *m, uint32_t *maps, char *buf, size_t len)
 {

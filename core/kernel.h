@@ -64,4 +64,13 @@ uint64_t machine_random(struct machine *m);
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* For the *_check functions: unless cond holds, write the reason to buf (len) and fail. */
+#define CHECK(cond, ...)                                 \
+	do {                                             \
+		if (!(cond)) {                           \
+			snprintf(buf, len, __VA_ARGS__); \
+			return -1;                       \
+		}                                        \
+	} while (0)
+
 #endif

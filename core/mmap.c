@@ -1279,14 +1279,6 @@ void show_pmap(const struct machine *m, const struct mm_struct *mm, const char *
 
 /* ---- machine_check ------------------------------------------------------------------ */
 
-#define CHECK(cond, ...)                                 \
-	do {                                             \
-		if (!(cond)) {                           \
-			snprintf(buf, len, __VA_ARGS__); \
-			return -1;                       \
-		}                                        \
-	} while (0)
-
 /* List sorted and disjoint, tree in-order equal to the list, counters equal to the sum. */
 static int check_vmas(const struct mm_struct *mm, char *buf, size_t len)
 {

@@ -399,10 +399,15 @@ int pt_lookup(const struct machine *m, const struct mm_struct *mm, uint64_t va, 
 	return pt_walk((struct machine *)m, (struct mm_struct *)mm, va, 0, ref, t);
 }
 
+/*
+ * Calls fn for the leaf entries of [start, end) under tpfn: with huge = 0 the PTEs (not none)
+ * of the last level, with huge = 1 the PSE entries one level above. A PSE entry is never
+ * descended into: it maps a huge page, not a table.
+ */
 static void for_each_level(const struct machine *m, unsigned l, uint32_t tpfn, uint64_t base,
-                           uint64_t start, uint64_t end, pte_fn fn, void *ctx)
+                           uint64_t start, uint64_t end, int huge, pte_fn fn, void *ctx)
 {
-	unsigned shift = pt_shift(m, l), n = pt_entries(m), last = pt_levels(m) - 1;
+	unsigned shift = pt_shift(m, l), n = pt_entries(m), leaf = pt_levels(m) - 1 - (huge != 0);
 	unsigned i = start > base ? (unsigned)((start - base) >> shift) : 0;
 	for (; i < n; i++) {
 		uint64_t va = base + ((uint64_t)i << shift);
@@ -411,10 +416,12 @@ static void for_each_level(const struct machine *m, unsigned l, uint32_t tpfn, u
 		uint64_t e = pt_read(m, tpfn, i);
 		if (pte_none(e))
 			continue;
-		if (l == last)
-			fn((struct machine *)m, ctx, va, (struct pte_ref){tpfn, i}, e);
-		else if (pte_present(e) && !pte_huge(e))
-			for_each_level(m, l + 1, pte_pfn(m, e), va, start, end, fn, ctx);
+		if (l == leaf) {
+			if (!huge || pte_huge(e))
+				fn((struct machine *)m, ctx, va, (struct pte_ref){tpfn, i}, e);
+		} else if (pte_present(e) && !pte_huge(e)) {
+			for_each_level(m, l + 1, pte_pfn(m, e), va, start, end, huge, fn, ctx);
+		}
 	}
 }
 
@@ -422,7 +429,7 @@ void pt_for_each(const struct machine *m, const struct mm_struct *mm, uint64_t s
                  pte_fn fn, void *ctx)
 {
 	if (start < end)
-		for_each_level(m, 0, mm->pgd, 0, start, end, fn, ctx);
+		for_each_level(m, 0, mm->pgd, 0, start, end, 0, fn, ctx);
 }
 
 /* ---- huge pages: PSE entries one level above the PTEs ---------------------------------- */
@@ -461,30 +468,11 @@ int pt_walk_huge(struct machine *m, struct mm_struct *mm, uint64_t va, int alloc
 	return 0;
 }
 
-static void for_each_huge(const struct machine *m, unsigned l, uint32_t tpfn, uint64_t base,
-                          uint64_t start, uint64_t end, pte_fn fn, void *ctx)
-{
-	unsigned shift = pt_shift(m, l), n = pt_entries(m), hl = pt_levels(m) - 2;
-	unsigned i = start > base ? (unsigned)((start - base) >> shift) : 0;
-	for (; i < n; i++) {
-		uint64_t va = base + ((uint64_t)i << shift);
-		if (va >= end)
-			break;
-		uint64_t e = pt_read(m, tpfn, i);
-		if (l == hl) {
-			if (pte_huge(e))
-				fn((struct machine *)m, ctx, va, (struct pte_ref){tpfn, i}, e);
-		} else if (pte_present(e)) {
-			for_each_huge(m, l + 1, pte_pfn(m, e), va, start, end, fn, ctx);
-		}
-	}
-}
-
 void pt_for_each_huge(const struct machine *m, const struct mm_struct *mm, uint64_t start,
                       uint64_t end, pte_fn fn, void *ctx)
 {
 	if (start < end)
-		for_each_huge(m, 0, mm->pgd, 0, start, end, fn, ctx);
+		for_each_level(m, 0, mm->pgd, 0, start, end, 1, fn, ctx);
 }
 
 /* Frees the empty tables under tpfn in [start, end); returns 1 if tpfn itself is now empty. */
