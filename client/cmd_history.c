@@ -1,8 +1,10 @@
 /*
  * Machine inspection and history: `ps` (ListTasks), `translate` (Translate: the page-table
- * walk the MMU would do), `snapshot save|ls|restore|rm|diff` and `at SEQ VIEW` (MachineAt:
- * a /proc view of the machine as it was at a history seq).
+ * walk the MMU would do), `snapshot save|ls|restore|rm|diff`, `at SEQ VIEW` (MachineAt:
+ * a /proc view of the machine as it was at a history seq) and `history` (History: the
+ * journal, printed in trace words).
  */
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,6 +259,162 @@ static int cmd_at(struct ctl *c, const struct ctl_cmd *self, int argc, char **ar
 	return CTL_OK;
 }
 
+/* ---- history: the journal ------------------------------------------------------------------ */
+
+#define HISTORY_PAGE_MAX 1000 /* the server's largest page */
+
+/* The trace line that redoes entry e: the op in trace words, or the command behind a reset
+ * or a restore (trace files run those too). */
+static void history_line(const Vmsim__V1__HistoryEntry *e, char *buf, size_t len)
+{
+	if (!strcmp(e->kind, "op") && e->op) {
+		if (ctl_op_format(e->op, buf, len) < 0)
+			snprintf(buf, len, "# an op this vmsimctl does not know (field %d)",
+			         (int)e->op->op_case);
+	} else if (!strcmp(e->kind, "reset")) {
+		snprintf(buf, len, "machine reset");
+	} else if (!strcmp(e->kind, "restore")) {
+		snprintf(buf, len, "snapshot restore %s", e->snapshot);
+	} else {
+		snprintf(buf, len, "# %s", e->kind);
+	}
+}
+
+struct history_pages {
+	ProtobufCMessage **pages;
+	size_t npages;
+	Vmsim__V1__HistoryEntry **entries; /* borrowed from pages */
+	size_t n;
+};
+
+static void history_pages_free(struct history_pages *h)
+{
+	for (size_t i = 0; i < h->npages; i++)
+		protobuf_c_message_free_unpacked(h->pages[i], NULL);
+	free(h->pages);
+	free(h->entries);
+}
+
+/* Keeps page r and its entries. 0, or -1 when out of memory. */
+static int history_keep(struct history_pages *h, ProtobufCMessage *resp)
+{
+	const Vmsim__V1__HistoryResponse *r = (const void *)resp;
+	ProtobufCMessage **p = realloc(h->pages, (h->npages + 1) * sizeof(*p));
+	if (p)
+		h->pages = p;
+	Vmsim__V1__HistoryEntry **e =
+	    p ? realloc(h->entries, (h->n + r->n_entries + 1) * sizeof(*e)) : NULL;
+	if (!e) {
+		protobuf_c_message_free_unpacked(resp, NULL);
+		return -1;
+	}
+	h->entries = e;
+	h->pages[h->npages++] = resp;
+	memcpy(h->entries + h->n, r->entries, r->n_entries * sizeof(*e));
+	h->n += r->n_entries;
+	return 0;
+}
+
+static void history_print(struct ctl *c, const struct history_pages *h, int trace)
+{
+	char line[512];
+	if (trace) {
+		for (size_t i = 0; i < h->n; i++) {
+			history_line(h->entries[i], line, sizeof(line));
+			printf("%s\n", line);
+		}
+		return;
+	}
+	static const char *const heads[] = {">SEQ", "KIND", "OP"};
+	struct ctl_table *t = ctl_table_new(3, heads);
+	for (size_t i = 0; i < h->n; i++) {
+		history_line(h->entries[i], line, sizeof(line));
+		ctl_table_addf(t, 0, "%" PRIu64, h->entries[i]->seq);
+		ctl_table_addf(t, 1, "%s", h->entries[i]->kind);
+		ctl_table_addf(t, 2, "%s", line);
+	}
+	ctl_table_print(t, c->output, stdout);
+}
+
+static int cmd_history(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"from", required_argument, NULL, 'f'},
+	    {"limit", required_argument, NULL, 'n'},
+	    {"trace", no_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	uint64_t from = 0, limit = 0; /* limit 0: everything */
+	int ch, trace = 0;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			if (ctl_parse_u64(optarg, &from))
+				return ctl_usage_error(
+				    self, "bad --from '%s': use a history seq (1 = the start)",
+				    optarg);
+			break;
+		case 'n':
+			if (ctl_parse_u64(optarg, &limit) || limit == 0)
+				return ctl_usage_error(
+				    self, "bad --limit '%s': use a number of entries, 1 or more",
+				    optarg);
+			break;
+		case 't':
+			trace = 1;
+			break;
+		case 'h':
+			ctl_print_cmd_help(stdout, self);
+			return CTL_OK;
+		default:
+			return CTL_EUSAGE;
+		}
+	}
+	if (optind < argc)
+		return ctl_usage_error(self, "unexpected argument '%s'", argv[optind]);
+	int rc = ctl_need_machine(c);
+	if (rc)
+		return rc;
+	/* Page through: the server sends at most HISTORY_PAGE_MAX entries an answer. */
+	struct history_pages h = {0};
+	Vmsim__V1__HistoryResponse all = VMSIM__V1__HISTORY_RESPONSE__INIT;
+	for (;;) {
+		Vmsim__V1__HistoryRequest req = VMSIM__V1__HISTORY_REQUEST__INIT;
+		req.machine_id = c->machine;
+		req.from_seq = from;
+		uint64_t want = limit ? limit - h.n : HISTORY_PAGE_MAX;
+		req.limit = (uint32_t)(want < HISTORY_PAGE_MAX ? want : HISTORY_PAGE_MAX);
+		ProtobufCMessage *resp;
+		if ((rc = ctl_rpc(c, "History", &req.base, &resp))) {
+			history_pages_free(&h);
+			return rc;
+		}
+		const Vmsim__V1__HistoryResponse *r = (const void *)resp;
+		all.last_seq = r->last_seq;
+		all.next_seq = r->next_seq;
+		if (history_keep(&h, resp)) {
+			history_pages_free(&h);
+			fprintf(stderr, "vmsimctl history: out of memory\n");
+			return CTL_EUSAGE;
+		}
+		if (!all.next_seq || (limit && h.n >= limit))
+			break;
+		from = all.next_seq;
+	}
+	if (c->output == CTL_OUT_JSON) {
+		/* One HistoryResponse with every page's entries; next_seq continues after them. */
+		all.entries = h.entries;
+		all.n_entries = h.n;
+		ctl_print_json(&all.base);
+	} else {
+		history_print(c, &h, trace);
+	}
+	history_pages_free(&h);
+	return CTL_OK;
+}
+
 const struct ctl_cmd ctl_cmds_history[] = {
     {"ps", "", "the machine's tasks, as procps ps prints them",
      "Columns: * for the task on the CPU, PID, PPID, STAT (R running, D waiting in vfork),\n"
@@ -284,5 +442,13 @@ const struct ctl_cmd ctl_cmds_history[] = {
      "Time travel: the server replays from the nearest snapshot. VIEW is a /proc view or a\n"
      "command view: `at 5 /proc/buddyinfo`, `at 5 free`.",
      cmd_at, NULL, CTL_NEEDS_MACHINE},
+    {"history", "[--from SEQ] [--limit N] [--trace]",
+     "the machine's journal: every op, reset and restore, in trace words",
+     "One line per history seq: SEQ, KIND (op, reset or restore) and OP, the trace line that\n"
+     "redoes it (`machine reset` and `snapshot restore NAME` for the others). --from starts\n"
+     "at a history seq (default 1), --limit stops after N entries (default: all of them).\n"
+     "--trace prints the OP column alone, a trace that `vmsimctl run` replays (on a new\n"
+     "machine, minus the restores). -o json: one HistoryResponse, every entry and its time.",
+     cmd_history, NULL, CTL_NEEDS_MACHINE},
     {0},
 };

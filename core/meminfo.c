@@ -53,7 +53,9 @@ void si_meminfo(const struct machine *m, struct meminfo *mi)
 		const struct page *p = &map[pfn];
 		switch (page_type(p)) {
 		case PT_ANON:
-			mi->anon += !(p->flags & PG_swapcache);
+			/* NR_ANON_MAPPED: mapped anon pages, swap-cache ones included; an unmapped
+			 * swap-cache page counts only in SwapCached */
+			mi->anon += p->refcount > ((p->flags & PG_swapcache) ? 1 : 0);
 			break;
 		case PT_FILE:
 			mi->mapped += p->refcount > 1;

@@ -197,6 +197,23 @@ static enum fault_kind do_driver_fault(struct machine *m, struct mm_struct *mm,
 	return FAULT_MINOR;
 }
 
+/*
+ * wp_can_reuse_anon_folio() (mm/memory.c, 6.x): the faulting PTE may keep the page when its
+ * reference is the only one. A swap-cache page first tries to leave the cache
+ * (folio_free_swap): the write makes the copy in the slot stale, and the slot is freed unless
+ * another swap PTE (a forked child's) still names it, in which case the page is copied.
+ */
+static int wp_can_reuse_anon_page(struct machine *m, uint32_t pfn)
+{
+	struct page *p = &m->pa.mem_map[pfn];
+	int swapcache = (p->flags & PG_swapcache) != 0;
+	if (p->refcount > 1 + swapcache)
+		return 0; /* another PTE maps it */
+	if (swapcache)
+		try_to_free_swap(m, pfn, "write fault: the swap copy is stale");
+	return p->refcount == 1;
+}
+
 /* do_wp_page(): write to a present read-only PTE in a writable VMA. */
 static enum fault_kind do_wp_page(struct machine *m, struct task_struct *t,
                                   struct vm_area_struct *vma, uint64_t va, struct pte_ref ref,
@@ -210,8 +227,7 @@ static enum fault_kind do_wp_page(struct machine *m, struct task_struct *t,
 		set_pte_at(m, va, ref, pte | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
 		return FAULT_MINOR;
 	}
-	if (!special && page_type(op) == PT_ANON && page_mapcount(m, old) == 1 &&
-	    !(op->flags & PG_swapcache)) {
+	if (!special && page_type(op) == PT_ANON && wp_can_reuse_anon_page(m, old)) {
 		ev_emit(m, EV_DO_WP_PAGE_REUSE, va, old, 0, NULL);
 		count_vm_event(m, PGREUSE);
 		set_pte_at(m, va, ref,
@@ -238,13 +254,16 @@ static enum fault_kind do_wp_page(struct machine *m, struct task_struct *t,
 }
 
 /*
- * do_swap_page(): the PTE holds a swap entry. The page comes back from the swap cache when it
- * is there (minor) or is read from the swap area into a new page (major, pswpin); the PTE
- * gives up its slot reference (swap_free). A page no other PTE shares the slot with is mapped
- * writable and dirty: the swap copy is gone, only memory holds the data now.
+ * do_swap_page() (mm/memory.c, 6.x): the PTE holds a swap entry. The page comes from the swap
+ * cache when it is there (minor fault) or is read from the slot into a new page that joins the
+ * cache (major, pswpin). The PTE gives up its slot reference (swap_free) but the page stays in
+ * the swap cache with the slot allocated (SwapCached), so reclaiming it again costs no write
+ * while it stays clean. should_try_to_free_swap(): the slot is released at once when swap is
+ * more than half full, or on a write fault when this PTE is the page's only user. The page is
+ * mapped writable only on a write fault, and only when its reference is the sole one.
  */
 enum fault_kind do_swap_page(struct machine *m, struct task_struct *t, struct vm_area_struct *vma,
-                             uint64_t va, struct pte_ref ref, uint64_t pte)
+                             uint64_t va, struct pte_ref ref, uint64_t pte, int write)
 {
 	struct mm_struct *mm = t->mm;
 	uint32_t entry = (uint32_t)pte_to_swp_entry(pte);
@@ -260,23 +279,25 @@ enum fault_kind do_swap_page(struct machine *m, struct task_struct *t, struct vm
 		if (pfn == PFN_NONE)
 			return FAULT_OOM;
 		/* the allocation may have reclaimed: the entry is still ours (our PTE holds it) */
+		struct page *np = &m->pa.mem_map[pfn];
+		np->private = (uint32_t)(va >> PAGE_SHIFT); /* page->index */
+		np->refcount = 0;
 		add_to_swap_cache(m, pfn, entry);
-		m->pa.mem_map[pfn].refcount = 1; /* the swap cache's reference */
 		swap_readpage(m, pfn);
+		lru_cache_add(m, pfn);
 	} else {
 		ev_emit(m, EV_SWAPCACHE_HIT, pfn, entry, 0, NULL);
 	}
 	struct page *p = &m->pa.mem_map[pfn];
-	delete_from_swap_cache(m, pfn); /* mapped anon pages keep their vpn in private */
-	p->private = (uint32_t)(va >> PAGE_SHIFT);
-	p->flags |= PG_swapbacked;
-	if (!(p->flags & PG_lru))
-		lru_cache_add(m, pfn);
+	p->refcount++; /* the reference our PTE will hold */
 	swap_free(m, entry);
-	int exclusive = !swap_count(m, entry);
-	if (exclusive)
-		p->flags |= PG_dirty;
-	set_pte_at(m, va, ref, mk_pte(m, pfn, vma_pte_flags(vma, exclusive)));
+	if (vm_swap_full(m))
+		try_to_free_swap(m, pfn, "vm_swap_full");
+	else if (write && p->refcount == 2)
+		try_to_free_swap(m, pfn, "write fault: the swap copy is stale");
+	int writable = write && p->refcount == 1;
+	set_pte_at(m, va, ref,
+	           mk_pte(m, pfn, vma_pte_flags(vma, writable) | (writable ? _PAGE_DIRTY : 0)));
 	mm->rss[MM_SWAPENTS]--;
 	inc_mm_counter(mm, MM_ANONPAGES);
 	return major ? FAULT_MAJOR : FAULT_MINOR;
@@ -314,7 +335,7 @@ enum fault_kind handle_mm_fault(struct machine *m, struct task_struct *t,
 		return do_anonymous_page(m, t->mm, vma, va, ref, write);
 	}
 	if (!pte_present(pte))
-		return do_swap_page(m, t, vma, va, ref, pte);
+		return do_swap_page(m, t, vma, va, ref, pte, write);
 	if (write && !(pte & _PAGE_RW))
 		return do_wp_page(m, t, vma, va, ref, pte);
 	return FAULT_MINOR; /* spurious: another path already fixed the PTE */

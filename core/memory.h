@@ -63,11 +63,11 @@ int memory_load(struct machine *m, struct snap_reader *r);
 enum fault_kind handle_mm_fault(struct machine *m, struct task_struct *t,
                                 struct vm_area_struct *vma, uint64_t va, enum access_kind kind);
 /*
- * Swap-in of a non-present PTE that holds a swap entry (mm/memory.c do_swap_page). The
- * reclaim helper fills this in together with swapfile.c; swap PTEs only exist after reclaim.
+ * Swap-in of a non-present PTE that holds a swap entry (mm/memory.c do_swap_page); write is 1
+ * for a write fault. The page stays in the swap cache (swapfile.c) unless the write frees it.
  */
 enum fault_kind do_swap_page(struct machine *m, struct task_struct *t, struct vm_area_struct *vma,
-                             uint64_t va, struct pte_ref ref, uint64_t pte);
+                             uint64_t va, struct pte_ref ref, uint64_t pte, int write);
 
 /*
  * Query: the page walk of va in pid's address space (or the kernel's: pid 0 = init_mm),

@@ -296,7 +296,7 @@ static void zap_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_re
 	pt_write(m, ref.tpfn, ref.idx, 0);
 	if (is_swap_pte(pte)) {
 		z->mm->rss[MM_SWAPENTS]--;
-		swap_free(m, (uint32_t)pte_to_swp_entry(pte)); /* free_swap_and_cache */
+		free_swap_and_cache(m, (uint32_t)pte_to_swp_entry(pte));
 		return;
 	}
 	flush_tlb_page(m, z->mm->id, va);
@@ -307,7 +307,7 @@ static void zap_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_re
 		set_page_dirty(m, pfn); /* zap_pte_range: a written shared page must reach disk */
 	z->mm->rss[mm_counter(m, z->vma, pfn)]--;
 	z->pages++;
-	put_user_page(m, pfn);
+	free_page_and_swap_cache(m, pfn); /* tlb_finish_mmu's free_pages_and_swap_cache */
 }
 
 /* zap_page_range(): unmaps every page of [start, end), VMA by VMA. */
@@ -1261,10 +1261,10 @@ static void check_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_
 		         c->mm->id, (unsigned long long)va, pfn, (int)t);
 		return;
 	}
-	if (t == PT_ANON && p->private != (uint32_t)(va >> PAGE_SHIFT)) {
+	if (t == PT_ANON && page_anon_index(m, pfn) != (uint32_t)(va >> PAGE_SHIFT)) {
 		c->bad = 1;
 		snprintf(c->why, sizeof(c->why), "anon pfn %#x at %#llx has index %#x", pfn,
-		         (unsigned long long)va, p->private);
+		         (unsigned long long)va, page_anon_index(m, pfn));
 		return;
 	}
 	if ((pte & _PAGE_RW) && !(v->vm_flags & VM_WRITE)) {

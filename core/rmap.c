@@ -1,6 +1,7 @@
 /*
  * Reverse mapping (mm/rmap.c): from a frame back to the PTEs that map it. Anonymous pages
- * carry their virtual page number (low 32 bits in page->private); file pages their inode
+ * carry their virtual page number (low 32 bits of page->index: page_anon_index, in private or,
+ * for a swap-cache page, beside its slot); file pages their inode
  * and offset (filemap.h file_page_private). rmap_walk tries every mm's VMAs that could hold that
  * address and checks the PTE.
  */
@@ -25,7 +26,7 @@ static void rmap_one(struct machine *m, struct mm_struct *mm, struct vm_area_str
 /* rmap_walk_anon(): page->index's high bits are lost, so try each 2^32-page slice. */
 static void rmap_walk_anon(struct machine *m, uint32_t pfn, rmap_fn fn, void *ctx)
 {
-	uint64_t low = m->pa.mem_map[pfn].private;
+	uint64_t low = page_anon_index(m, pfn);
 	uint64_t slices = (task_size(m) >> PAGE_SHIFT) >> 32;
 	for (uint32_t i = 0; i < m->mmap.nr_mms; i++) {
 		struct mm_struct *mm = m->mmap.mms[i];
@@ -98,11 +99,14 @@ int page_referenced(struct machine *m, uint32_t pfn)
 	return n;
 }
 
-/* try_to_unmap_one(): dirty moves to the page; anon PTEs become swap PTEs. */
+/*
+ * try_to_unmap_one(): the PTE's dirty bit moves to the page; an anon page's PTE becomes a swap
+ * PTE naming the page's swap-cache slot, which counts one more user (swap_duplicate).
+ */
 static void unmap_one(struct machine *m, struct mm_struct *mm, struct vm_area_struct *vma,
                       uint64_t va, struct pte_ref ref, uint64_t pte, void *ctx)
 {
-	uint64_t swp = *(uint64_t *)ctx;
+	(void)ctx;
 	uint32_t pfn = pte_pfn(m, pte);
 	struct page *p = &m->pa.mem_map[pfn];
 	if ((pte & _PAGE_DIRTY) && page_type(p) == PT_FILE)
@@ -110,8 +114,9 @@ static void unmap_one(struct machine *m, struct mm_struct *mm, struct vm_area_st
 	else if (pte & _PAGE_DIRTY)
 		p->flags |= PG_dirty;
 	mm->rss[mm_counter(m, vma, pfn)]--;
-	if (page_type(p) == PT_ANON && swp) {
-		pt_write(m, ref.tpfn, ref.idx, swp_entry_to_pte(swp));
+	if (page_type(p) == PT_ANON) {
+		swap_duplicate(m, p->private, 1);
+		pt_write(m, ref.tpfn, ref.idx, swp_entry_to_pte(p->private));
 		mm->rss[MM_SWAPENTS]++;
 	} else {
 		pt_write(m, ref.tpfn, ref.idx, 0);
@@ -120,10 +125,11 @@ static void unmap_one(struct machine *m, struct mm_struct *mm, struct vm_area_st
 	p->refcount--; /* the PTE's reference; the caller frees the page when it can */
 }
 
-int try_to_unmap(struct machine *m, uint32_t pfn, uint64_t swp_entry)
+int try_to_unmap(struct machine *m, uint32_t pfn)
 {
-	if (page_type(&m->pa.mem_map[pfn]) == PT_ANON && !swp_entry)
-		return page_mapcount(m, pfn) ? -1 : 0; /* anon without swap cannot be unmapped */
-	rmap_walk(m, pfn, unmap_one, &swp_entry);
+	const struct page *p = &m->pa.mem_map[pfn];
+	if (page_type(p) == PT_ANON && !(p->flags & PG_swapcache))
+		return page_mapcount(m, pfn) ? -1 : 0; /* anon without a slot cannot be unmapped */
+	rmap_walk(m, pfn, unmap_one, NULL);
 	return page_mapcount(m, pfn) ? -1 : 0;
 }

@@ -284,11 +284,13 @@ static int envelope_check(struct snap_reader *r, char *err, size_t errlen)
 		return -1;
 	}
 	uint32_t version = snap_get_u32(r);
-	if (version != SNAPSHOT_VERSION) {
-		snprintf(err, errlen, "snapshot version %u is not supported (this build reads %d)",
-		         version, SNAPSHOT_VERSION);
+	if (version < SNAPSHOT_VERSION_MIN || version > SNAPSHOT_VERSION) {
+		snprintf(err, errlen,
+		         "snapshot version %u is not supported (this build reads %d to %d)",
+		         version, SNAPSHOT_VERSION_MIN, SNAPSHOT_VERSION);
 		return -1;
 	}
+	r->version = version;
 	uint64_t plen = snap_get_u64(r);
 	if (r->err || plen > r->len - r->off || r->len - r->off - plen != 8) {
 		snprintf(err, errlen, "snapshot length does not match its header (truncated?)");

@@ -12,7 +12,12 @@
 
 #include "machine.h"
 
-#define SNAPSHOT_VERSION 1
+/*
+ * 2: the swap cache outlives a swap-in (SwapCached), and each cached slot saves its page's
+ * index. Version 1 snapshots still load: their swap cache is empty.
+ */
+#define SNAPSHOT_VERSION     2
+#define SNAPSHOT_VERSION_MIN 1
 
 struct snap_writer {
 	uint8_t *buf;
@@ -22,7 +27,8 @@ struct snap_writer {
 struct snap_reader {
 	const uint8_t *p;
 	size_t len, off;
-	int err; /* set on the first overrun or bad value; later gets return 0 */
+	int err;          /* set on the first overrun or bad value; later gets return 0 */
+	uint32_t version; /* the snapshot's format version (SNAPSHOT_VERSION_MIN..) */
 	char msg[128];
 };
 

@@ -6,14 +6,28 @@
  * equal priorities. swap_map[slot] counts the PTEs naming the slot, plus SWAP_HAS_CACHE
  * while a page for it is in the swap cache.
  *
- * Swap-cache state machine of an anon page (private = swap entry while PG_swapcache):
- *   mapped anon --add_to_swap--> swapcache+dirty --try_to_unmap (PTEs get the entry)-->
- *   --swap_writepage--> swapcache clean --__remove_mapping--> freed (slot keeps its count)
- *   swap PTE --do_swap_page: swap_readpage into a new page--> mapped anon, swap_free(entry)
- * A page leaves the swap cache before it is mapped again, so a mapped anon page's private
- * always holds its vpn for rmap and SwapCached counts pages in transit only.
+ * The swap cache (mm/swap_state.c) as Linux keeps it: an anon page stays in it, with its slot
+ * still allocated, for as long as the copy in the slot equals the page, so a clean page can be
+ * reclaimed again without writing it and a second fault on the slot finds it (minor fault).
+ * page->private holds the swap entry while the page is in the cache (as set_page_private does);
+ * the page's index (its vpn, which rmap needs) waits in si->index[] beside cache[].
+ *
+ *   mapped anon --add_to_swap--> swapcache, dirty --try_to_unmap: PTEs become swap PTEs,
+ *     swap_duplicate each--> --pageout: swap_writepage (pswpout)--> clean
+ *     --__remove_mapping: delete_from_swap_cache--> freed; the slot keeps its PTE count
+ *   swap PTE --do_swap_page: swap_readpage (pswpin) into a new page, add_to_swap_cache-->
+ *     swapcache, mapped read-only, swap_free(entry): the slot stays, SwapCached counts it
+ *   swapcache page leaves the cache (try_to_free_swap: slot freed, page dirty) when
+ *     - it is written: do_swap_page on a write fault, or do_wp_page (wp_can_reuse_anon_folio),
+ *       once no other swap PTE names the slot;
+ *     - swap is more than half full (vm_swap_full) at swap-in or when reclaim activates it;
+ *     - its last user goes: free_swap_and_cache (a zapped swap PTE) and free_swap_cache
+ *       (a zapped mapping) when the page is no longer mapped;
+ *     - swapoff takes the area away (try_to_unuse).
+ *   reclaim of a clean swapcache page: unmap, no write (pswpout unchanged), free.
  */
 #include "kernel.h"
+#include "rmap.h"
 #include "snapshot.h"
 
 #include <stdio.h>
@@ -31,6 +45,8 @@ static const char *const swapfile_tmpl[] = {
     [EV_SWAP_READPAGE & 0xff] = "swap_readpage: entry {B} into pfn {A}",
     [EV_SWAP_FREE & 0xff] = "swap_free: entry {A} released",
     [EV_SWAPCACHE_HIT & 0xff] = "lookup_swap_cache: entry {B} found at pfn {A}",
+    [EV_FREE_SWAP & 0xff] =
+        "try_to_free_swap: pfn {A} leaves the swap cache, entry {B} freed ({s})",
 };
 
 const struct event_table swapfile_events = {8, swapfile_tmpl, ARRAY_SIZE(swapfile_tmpl)};
@@ -49,8 +65,10 @@ static void area_free_maps(struct swap_info_struct *si)
 {
 	free(si->swap_map);
 	free(si->cache);
+	free(si->index);
 	si->swap_map = NULL;
 	si->cache = NULL;
+	si->index = NULL;
 }
 
 void swapfile_release(struct machine *m)
@@ -174,7 +192,8 @@ static enum vm_err do_swapon(struct machine *m, const struct op *op, struct op_r
 		               SWAP_PRIO_MAX);
 	si->swap_map = calloc(si->pages, sizeof(*si->swap_map));
 	si->cache = malloc(si->pages * sizeof(*si->cache));
-	if (!si->swap_map || !si->cache) {
+	si->index = calloc(si->pages, sizeof(*si->index));
+	if (!si->swap_map || !si->cache || !si->index) {
 		area_free_maps(si);
 		return op_fail(res, VM_ENOMEM, "no host memory for a swap map of %u slots",
 		               si->pages);
@@ -209,9 +228,10 @@ struct unuse_ctx {
 };
 
 /*
- * unuse_pte(): a swap PTE of the area being removed gets its page back. The first PTE of a
- * slot reads it (pswpin) and parks the page in cache[] for the others that share the slot
- * (fork), which map the same page; all map it read-only so a write goes through do_wp_page.
+ * unuse_pte(): a swap PTE of the area being removed gets its page back. The page comes from
+ * the swap cache, or is read into a new page that enters the cache (read_swap_cache_async), so
+ * every PTE sharing the slot (fork) maps the same page. The PTE is read-only, as the kernel's
+ * mk_pte(page, vma->vm_page_prot) of a private mapping: a write goes through do_wp_page.
  */
 static void unuse_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref ref, uint64_t pte)
 {
@@ -219,21 +239,18 @@ static void unuse_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref 
 	if (!is_swap_pte(pte) || swp_type(pte_to_swp_entry(pte)) != c->type)
 		return;
 	uint32_t entry = (uint32_t)pte_to_swp_entry(pte);
-	struct swap_info_struct *si = &m->swap.si[c->type];
-	uint32_t off = (uint32_t)swp_offset(entry);
-	uint32_t pfn = si->cache[off];
+	uint32_t pfn = lookup_swap_cache(m, entry);
 	if (pfn == PFN_NONE) {
 		pfn = alloc_pages(m, GFP_HIGHUSER | __GFP_NORETRY, 0, PT_ANON);
 		if (pfn == PFN_NONE)
 			return; /* cannot happen: swapoff_room() was checked */
 		struct page *p = &m->pa.mem_map[pfn];
-		p->private = entry;
-		swap_readpage(m, pfn);
 		p->private = (uint32_t)(va >> PAGE_SHIFT);
 		p->refcount = 0;
-		p->flags |= PG_swapbacked | PG_dirty;
+		p->flags |= PG_swapbacked;
+		add_to_swap_cache(m, pfn, entry);
+		swap_readpage(m, pfn);
 		lru_cache_add(m, pfn);
-		si->cache[off] = pfn;
 		c->pages++;
 	}
 	struct vm_area_struct *vma = find_vma(c->mm, va);
@@ -247,7 +264,11 @@ static void unuse_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref 
 	swap_free(m, entry);
 }
 
-/* try_to_unuse(): every mm's swap PTEs of area type come back into memory. */
+/*
+ * try_to_unuse(): every mm's swap PTEs of area type come back into memory; then every page
+ * still in the area's swap cache leaves it (no swap PTE names its slot any more, so
+ * try_to_free_swap succeeds and the page, now memory's only copy, is dirty).
+ */
 static uint64_t try_to_unuse(struct machine *m, unsigned type)
 {
 	struct unuse_ctx c = {.type = type};
@@ -256,9 +277,19 @@ static uint64_t try_to_unuse(struct machine *m, unsigned type)
 		c.mm = m->mmap.mms[i];
 		pt_for_each(m, c.mm, 0, task_size(m), unuse_pte, &c); /* swap PTEs: not in a TLB */
 	}
-	for (uint32_t off = 0; off < si->pages; off++)
-		si->cache[off] = PFN_NONE; /* the parking places were not a swap cache */
+	for (uint32_t off = 1; off < si->pages; off++)
+		if (si->cache[off] != PFN_NONE)
+			try_to_free_swap(m, si->cache[off], "swapoff");
 	return c.pages;
+}
+
+/* Slots of an area whose data is only on swap: swapoff has to read each into a new page. */
+static uint32_t slots_not_cached(const struct swap_info_struct *si)
+{
+	uint32_t n = 0;
+	for (uint32_t off = 1; off < si->pages; off++)
+		n += si->swap_map[off] && si->cache[off] == PFN_NONE;
+	return n;
 }
 
 static enum vm_err do_swapoff(struct machine *m, const struct op *op, struct op_result *res)
@@ -270,11 +301,12 @@ static enum vm_err do_swapoff(struct machine *m, const struct op *op, struct op_
 	if (!si || !area_active(si))
 		return op_fail(res, VM_EINVAL, "%s is not an active swap area", name);
 	uint64_t room = swapoff_room(m);
-	if (si->inuse_pages > room)
+	uint32_t need = slots_not_cached(si);
+	if (need > room)
 		return op_fail(res, VM_ENOMEM,
 		               "%s holds %u swapped-out pages but only %llu fit in free memory "
 		               "above the high watermarks (drop caches or free memory first)",
-		               name, si->inuse_pages, (unsigned long long)room);
+		               name, need, (unsigned long long)room);
 	if (si->inuse_pages) {
 		uint64_t n = try_to_unuse(m, (unsigned)(si - m->swap.si));
 		ev_emit(m, EV_SWAPOFF_UNUSE, n, 0, 0, name);
@@ -362,18 +394,26 @@ int swap_entry_valid(const struct machine *m, uint32_t entry)
 	return area_active(si) && off >= 1 && off < si->pages && si->swap_map[off];
 }
 
+/*
+ * add_to_swap_cache(): the cache takes a reference, private takes the entry, and the page's
+ * index moves next to cache[] until it leaves (mm/swap_state.c add_to_swap_cache).
+ */
 void add_to_swap_cache(struct machine *m, uint32_t pfn, uint32_t entry)
 {
 	struct swap_info_struct *si = entry_area(m, entry);
 	struct page *p = &m->pa.mem_map[pfn];
-	si->swap_map[swp_offset(entry)] |= SWAP_HAS_CACHE;
-	si->cache[swp_offset(entry)] = pfn;
+	uint32_t off = (uint32_t)swp_offset(entry);
+	si->swap_map[off] |= SWAP_HAS_CACHE;
+	si->cache[off] = pfn;
+	si->index[off] = p->private;
 	p->flags |= PG_swapcache | PG_swapbacked;
 	p->private = entry;
+	p->refcount++;
 	m->swap.nr_swapcache++;
 }
 
-uint32_t get_swap_page(struct machine *m)
+/* get_swap_page(): reserves a slot (SWAP_HAS_CACHE) and returns its entry, 0 when none is free */
+static uint32_t get_swap_page(struct machine *m)
 {
 	int type = pick_area(m);
 	if (type < 0) {
@@ -389,7 +429,8 @@ uint32_t get_swap_page(struct machine *m)
 	return entry;
 }
 
-void put_swap_page(struct machine *m, uint32_t entry)
+/* put_swap_page(): the cache gives up its claim on the slot; freed when no PTE names it. */
+static void put_swap_page(struct machine *m, uint32_t entry)
 {
 	struct swap_info_struct *si = entry_area(m, entry);
 	si->swap_map[swp_offset(entry)] &= (uint16_t)~SWAP_HAS_CACHE;
@@ -402,7 +443,7 @@ int add_to_swap(struct machine *m, uint32_t pfn)
 	if (!entry)
 		return 0;
 	add_to_swap_cache(m, pfn, entry);
-	m->pa.mem_map[pfn].flags |= PG_dirty;
+	m->pa.mem_map[pfn].flags |= PG_dirty; /* set_page_dirty: the slot holds nothing yet */
 	return 1;
 }
 
@@ -416,17 +457,20 @@ static void swap_slot_put(struct machine *m, uint32_t entry)
 	ev_emit(m, EV_SWAP_FREE, entry, 0, 0, NULL);
 }
 
+/* __delete_from_swap_cache() + put_swap_page() + the cache's page_ref_sub(). */
 void delete_from_swap_cache(struct machine *m, uint32_t pfn)
 {
 	struct page *p = &m->pa.mem_map[pfn];
 	uint32_t entry = p->private;
 	struct swap_info_struct *si = entry_area(m, entry);
-	si->swap_map[swp_offset(entry)] &= (uint16_t)~SWAP_HAS_CACHE;
-	si->cache[swp_offset(entry)] = PFN_NONE;
+	uint32_t off = (uint32_t)swp_offset(entry);
+	si->cache[off] = PFN_NONE;
+	p->private = si->index[off]; /* page->index is the page's own again */
+	si->index[off] = 0;
 	p->flags &= (uint16_t)~PG_swapcache;
-	p->private = 0;
+	p->refcount--;
 	m->swap.nr_swapcache--;
-	swap_slot_put(m, entry);
+	put_swap_page(m, entry);
 }
 
 uint32_t lookup_swap_cache(const struct machine *m, uint32_t entry)
@@ -434,6 +478,14 @@ uint32_t lookup_swap_cache(const struct machine *m, uint32_t entry)
 	if (!swap_entry_valid(m, entry))
 		return PFN_NONE;
 	return m->swap.si[swp_type(entry)].cache[swp_offset(entry)];
+}
+
+uint32_t page_anon_index(const struct machine *m, uint32_t pfn)
+{
+	const struct page *p = &m->pa.mem_map[pfn];
+	if (!(p->flags & PG_swapcache))
+		return p->private;
+	return m->swap.si[swp_type(p->private)].index[swp_offset(p->private)];
 }
 
 void swap_writepage(struct machine *m, uint32_t pfn)
@@ -471,14 +523,55 @@ uint32_t swap_count(const struct machine *m, uint32_t entry)
 	return m->swap.si[swp_type(entry)].swap_map[swp_offset(entry)] & SWAP_COUNT_MASK;
 }
 
-int try_to_free_swap(struct machine *m, uint32_t pfn)
+/*
+ * try_to_free_swap() (folio_free_swap() in 6.x, mm/swapfile.c): a swap-cache page whose slot
+ * no swap PTE names (page_swapped() false) gives the slot back; the page becomes dirty, as
+ * the kernel's SetPageDirty, since memory now holds the only copy of the data.
+ */
+int try_to_free_swap(struct machine *m, uint32_t pfn, const char *why)
 {
 	struct page *p = &m->pa.mem_map[pfn];
 	if (!(p->flags & PG_swapcache) || swap_count(m, p->private))
 		return 0;
+	ev_emit(m, EV_FREE_SWAP, pfn, p->private, 0, why);
+	p->flags |= PG_dirty;
 	delete_from_swap_cache(m, pfn);
-	p->flags |= PG_dirty; /* the only copy is in memory now */
 	return 1;
+}
+
+/*
+ * free_swap_and_cache() (mm/swapfile.c): a zapped swap PTE (munmap, exit) gives up its count.
+ * When only the cache still holds the slot, __try_to_reclaim_swap(TTRS_UNMAPPED | TTRS_FULL)
+ * frees the swap copy if no one maps the page (the page goes with it) or swap is full.
+ */
+void free_swap_and_cache(struct machine *m, uint32_t entry)
+{
+	struct swap_info_struct *si = entry_area(m, entry);
+	uint32_t off = (uint32_t)swp_offset(entry);
+	swap_free(m, entry);
+	if (si->swap_map[off] != SWAP_HAS_CACHE)
+		return;
+	uint32_t pfn = si->cache[off];
+	struct page *p = &m->pa.mem_map[pfn];
+	int mapped = page_mapcount(m, pfn) != 0;
+	if (mapped && !vm_swap_full(m))
+		return;
+	p->refcount++; /* find_get_page()'s reference */
+	try_to_free_swap(m, pfn, mapped ? "vm_swap_full" : "no user left");
+	put_user_page(m, pfn); /* the last reference when it was unmapped: the page is freed */
+}
+
+/*
+ * free_page_and_swap_cache() (mm/swap_state.c): zap_pte_range's put of a mapped page, after
+ * free_swap_cache(), which frees the swap copy of a swap-cache page that the zapped PTE was
+ * the last to map (page_mapped() false once its rmap is gone) when no swap PTE names it.
+ */
+void free_page_and_swap_cache(struct machine *m, uint32_t pfn)
+{
+	struct page *p = &m->pa.mem_map[pfn];
+	if ((p->flags & PG_swapcache) && page_mapcount(m, pfn) == 1)
+		try_to_free_swap(m, pfn, "last mapping gone");
+	put_user_page(m, pfn);
 }
 
 /*
@@ -508,7 +601,79 @@ static int check_fail(char *buf, size_t len, const char *fmt, unsigned a, unsign
 	return -1;
 }
 
-/* swap_map agrees with inuse_pages and the swap cache with its pages. */
+struct swap_pte_count {
+	uint32_t *count[MAX_SWAPFILES]; /* per active area: swap PTEs naming each slot */
+	int bad;                        /* a swap PTE names a slot of no active area */
+};
+
+static void count_swap_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref ref,
+                           uint64_t pte)
+{
+	struct swap_pte_count *c = arg;
+	(void)va;
+	(void)ref;
+	if (!is_swap_pte(pte))
+		return;
+	uint32_t entry = (uint32_t)pte_to_swp_entry(pte);
+	uint32_t off = (uint32_t)swp_offset(entry);
+	uint32_t *count = swp_type(entry) < MAX_SWAPFILES ? c->count[swp_type(entry)] : NULL;
+	if (!count || off >= m->swap.si[swp_type(entry)].pages)
+		c->bad = 1;
+	else
+		count[off]++;
+}
+
+/* Every slot's count equals the swap PTEs that name it: no slot leaks, none is overcounted. */
+static int check_swap_counts(const struct machine *m, char *buf, size_t len)
+{
+	struct swap_pte_count c = {0};
+	int r = 0;
+	for (unsigned i = 0; i < MAX_SWAPFILES && !r; i++) {
+		const struct swap_info_struct *si = &m->swap.si[i];
+		if (area_active(si) && si->inuse_pages &&
+		    !(c.count[i] = calloc(si->pages, sizeof(uint32_t))))
+			r = check_fail(buf, len, "no host memory for the swap check%.0u%.0u", 0, 0);
+	}
+	for (uint32_t i = 0; i < m->mmap.nr_mms && !r; i++)
+		pt_for_each(m, m->mmap.mms[i], 0, task_size(m), count_swap_pte, &c);
+	if (!r && c.bad)
+		r = check_fail(buf, len, "a swap PTE names a slot of no active area%.0u%.0u", 0, 0);
+	for (unsigned i = 0; i < MAX_SWAPFILES && !r; i++) {
+		const struct swap_info_struct *si = &m->swap.si[i];
+		for (uint32_t off = 1; area_active(si) && off < si->pages && !r; off++) {
+			uint32_t want = c.count[i] ? c.count[i][off] : 0;
+			if ((si->swap_map[off] & SWAP_COUNT_MASK) != want)
+				r = check_fail(buf, len,
+				               "swap area %u slot %u: count differs from the "
+				               "swap PTEs naming it",
+				               i, off);
+		}
+	}
+	for (unsigned i = 0; i < MAX_SWAPFILES; i++)
+		free(c.count[i]);
+	return r;
+}
+
+/* A slot's swap-cache page: the right page, and used by a mapping or a swap PTE. */
+static int check_cache_slot(const struct machine *m, unsigned i, uint32_t off, char *buf,
+                            size_t len)
+{
+	const struct swap_info_struct *si = &m->swap.si[i];
+	uint32_t pfn = si->cache[off];
+	if (pfn >= m->pa.nr_frames)
+		return check_fail(buf, len, "swap area %u slot %u: cache pfn beyond RAM", i, off);
+	const struct page *p = &m->pa.mem_map[pfn];
+	if (page_type(p) != PT_ANON || !(p->flags & PG_swapcache) ||
+	    p->private != swp_entry(i, off))
+		return check_fail(buf, len, "swap cache pfn %#x is not slot %u's page", pfn, off);
+	/* free_swap_and_cache and free_swap_cache never leave a page nobody can reach */
+	if (!(si->swap_map[off] & SWAP_COUNT_MASK) && !page_mapcount(m, pfn))
+		return check_fail(buf, len, "swap cache pfn %#x (slot %u) is used by no one", pfn,
+		                  off);
+	return 0;
+}
+
+/* swap_map agrees with inuse_pages, the swap PTEs and the swap cache with its pages. */
 int swapfile_check(const struct machine *m, char *buf, size_t len)
 {
 	uint64_t cached = 0;
@@ -520,25 +685,22 @@ int swapfile_check(const struct machine *m, char *buf, size_t len)
 				                  i, 0);
 			continue;
 		}
-		if (si->swap_map[0])
+		if (si->swap_map[0] || si->cache[0] != PFN_NONE)
 			return check_fail(buf, len, "swap area %u: header slot in use%.0u", i, 0);
 		uint32_t used = 0;
 		for (uint32_t off = 1; off < si->pages; off++) {
 			uint16_t c = si->swap_map[off];
 			used += c != 0;
 			int has_cache = (c & SWAP_HAS_CACHE) != 0;
-			uint32_t pfn = si->cache[off];
-			if (has_cache != (pfn != PFN_NONE))
+			if (has_cache != (si->cache[off] != PFN_NONE))
 				return check_fail(buf, len, "swap area %u slot %u: cache bit wrong",
 				                  i, off);
-			if (pfn == PFN_NONE)
-				continue;
-			const struct page *p = &m->pa.mem_map[pfn];
-			if (page_type(p) != PT_ANON || !(p->flags & PG_swapcache) ||
-			    p->private != swp_entry(i, off))
-				return check_fail(
-				    buf, len, "swap cache pfn %#x is not slot %u's page", pfn, off);
-			cached++;
+			if (!has_cache && si->index[off])
+				return check_fail(buf, len, "swap area %u slot %u: stale index", i,
+				                  off);
+			if (has_cache && check_cache_slot(m, i, off, buf, len))
+				return -1;
+			cached += has_cache;
 		}
 		if (used != si->inuse_pages)
 			return check_fail(buf, len, "swap area %u: %u slots used, counted wrongly",
@@ -554,7 +716,7 @@ int swapfile_check(const struct machine *m, char *buf, size_t len)
 			return check_fail(buf, len, "pfn %#x marked swapcache is not in it%.0u",
 			                  (unsigned)pfn, 0);
 	}
-	return 0;
+	return check_swap_counts(m, buf, len);
 }
 
 void swapfile_save(const struct machine *m, struct snap_writer *w)
@@ -579,8 +741,10 @@ void swapfile_save(const struct machine *m, struct snap_writer *w)
 			continue;
 		for (uint32_t off = 0; off < si->pages; off++) {
 			snap_put_u16(w, si->swap_map[off]);
-			if (si->swap_map[off] & SWAP_HAS_CACHE)
-				snap_put_u32(w, si->cache[off]);
+			if (!(si->swap_map[off] & SWAP_HAS_CACHE))
+				continue;
+			snap_put_u32(w, si->cache[off]);
+			snap_put_u32(w, si->index[off]); /* since snapshot version 2 */
 		}
 	}
 }
@@ -612,16 +776,23 @@ int swapfile_load(struct machine *m, struct snap_reader *r)
 			continue;
 		si->swap_map = calloc(si->pages, sizeof(*si->swap_map));
 		si->cache = malloc(si->pages * sizeof(*si->cache));
-		if (!si->swap_map || !si->cache)
+		si->index = calloc(si->pages, sizeof(*si->index));
+		if (!si->swap_map || !si->cache || !si->index)
 			return snap_fail(r, "out of host memory");
-		for (uint32_t off = 0; off < si->pages; off++) {
+		for (uint32_t off = 0; off < si->pages && !r->err; off++) {
 			si->swap_map[off] = snap_get_u16(r);
 			si->cache[off] = PFN_NONE;
-			if (si->swap_map[off] & SWAP_HAS_CACHE) {
-				si->cache[off] = snap_get_u32(r);
-				if (si->cache[off] >= m->pa.nr_frames)
-					return snap_fail(r, "swap cache pfn beyond RAM");
-			}
+			if (!(si->swap_map[off] & SWAP_HAS_CACHE))
+				continue;
+			/* Version 1 kept pages in the swap cache only inside an op, so none
+			 * can be in a version-1 snapshot; its machines load with the cache empty.
+			 */
+			if (r->version < 2)
+				return snap_fail(r, "version 1 snapshot with a swap-cache page");
+			si->cache[off] = snap_get_u32(r);
+			si->index[off] = snap_get_u32(r);
+			if (si->cache[off] >= m->pa.nr_frames)
+				return snap_fail(r, "swap cache pfn beyond RAM");
 		}
 	}
 	return r->err ? -1 : 0;

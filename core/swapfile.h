@@ -15,7 +15,8 @@
 
 /*
  * A swap entry (swp_entry_t), as include/linux/swapops.h builds it and pgtable.c packs it into
- * a non-present PTE; vmsim also keeps it in page->private of a swap-cache page:
+ * a non-present PTE; as in Linux (add_to_swap_cache: set_page_private), page->private of a
+ * swap-cache page holds it:
  *
  *   31                           5 4     0
  *   +-----------------------------+-------+
@@ -64,6 +65,13 @@ struct swap_info_struct {
 	uint32_t cluster_next; /* where the next slot scan starts */
 	uint16_t *swap_map;    /* per slot: count | SWAP_HAS_CACHE (allocated by swapon) */
 	uint32_t *cache;       /* per slot: pfn of the swap-cache page or PFN_NONE */
+	/*
+	 * per slot with a cache page: that page's page->index (its virtual page number, which
+	 * rmap needs while the page is mapped). Linux keeps index and private side by side in
+	 * struct page; vmsim's 16-byte page has one 32-bit private, which the swap entry takes
+	 * while the page is in the swap cache, so the index waits here, next to cache[].
+	 */
+	uint32_t *index;
 };
 
 struct swapfile_state {
@@ -86,6 +94,7 @@ enum {
 	EV_SWAP_READPAGE,
 	EV_SWAP_FREE,
 	EV_SWAPCACHE_HIT,
+	EV_FREE_SWAP,
 };
 
 int swapfile_init(struct machine *m);
@@ -103,34 +112,43 @@ uint64_t total_swap_pages(const struct machine *m);
 uint64_t nr_swap_pages(const struct machine *m);
 
 /*
- * Kernel-internal API for vmscan.c and memory.c.
+ * Kernel-internal API for vmscan.c, memory.c, mmap.c and rmap.c (mm/swap_state.c,
+ * mm/swapfile.c). The swap cache holds one reference on its page (page->refcount), as
+ * add_to_swap_cache's page_ref_add does; delete_from_swap_cache drops it and, like the kernel's,
+ * never frees the page: the caller holds another reference.
+ *
  * add_to_swap: gives an anon page a slot and puts it in the swap cache (dirty, so it will be
- * written); 0 when swap is full or off. delete_from_swap_cache takes the page out again.
+ * written); 0 when swap is full or off.
  */
 int add_to_swap(struct machine *m, uint32_t pfn);
-/* get_swap_page: reserves a slot (SWAP_HAS_CACHE) and returns its entry, 0 when none is free;
- * put_swap_page gives an unused reservation back. */
-uint32_t get_swap_page(struct machine *m);
-void put_swap_page(struct machine *m, uint32_t entry);
+/* add_to_swap_cache: pfn (its private holding page->index) enters the cache under entry. */
+void add_to_swap_cache(struct machine *m, uint32_t pfn, uint32_t entry);
 void delete_from_swap_cache(struct machine *m, uint32_t pfn);
 /* The page in the swap cache for this entry, or PFN_NONE. */
 uint32_t lookup_swap_cache(const struct machine *m, uint32_t entry);
 /* swap_writepage/swap_readpage: the I/O, counted in pswpout/pswpin. */
 void swap_writepage(struct machine *m, uint32_t pfn);
 void swap_readpage(struct machine *m, uint32_t pfn);
-/* swap_duplicate: one more PTE names entry (fork, unmap); swap_free: one less. */
+/* swap_duplicate: n more PTEs name entry (fork, unmap); swap_free: one less. */
 void swap_duplicate(struct machine *m, uint32_t entry, uint32_t n);
 void swap_free(struct machine *m, uint32_t entry);
+/* free_swap_and_cache: a zapped swap PTE; an unmapped cache page nobody needs goes too. */
+void free_swap_and_cache(struct machine *m, uint32_t entry);
+/* free_page_and_swap_cache: a zapped present PTE drops its reference (put_user_page) after
+ * free_swap_cache() took an unmapped page's swap copy away when no swap PTE names it. */
+void free_page_and_swap_cache(struct machine *m, uint32_t pfn);
 /* Swap count (PTEs naming the slot), without the cache bit. */
 uint32_t swap_count(const struct machine *m, uint32_t entry);
 /* 1 if entry names an allocated slot of a used area. */
 int swap_entry_valid(const struct machine *m, uint32_t entry);
-/* Adds a freshly read page to the swap cache under entry (swapin_readahead's one page). */
-void add_to_swap_cache(struct machine *m, uint32_t pfn, uint32_t entry);
 /* vm_swap_full(): more than half of the swap is in use. */
 int vm_swap_full(const struct machine *m);
-/* try_to_free_swap: drops the swap copy of a swap-cache page no PTE names any more. */
-int try_to_free_swap(struct machine *m, uint32_t pfn);
+/* try_to_free_swap: drops the swap copy of a swap-cache page no swap PTE names any more;
+ * the page becomes dirty (memory holds the only copy). 1 when it did; why names the case
+ * in the event. */
+int try_to_free_swap(struct machine *m, uint32_t pfn, const char *why);
+/* page->index of an anon page: in private, or beside cache[] while in the swap cache. */
+uint32_t page_anon_index(const struct machine *m, uint32_t pfn);
 
 void swaps_show(const struct machine *m, struct strbuf *sb);
 

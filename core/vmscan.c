@@ -196,40 +196,44 @@ static void free_reclaimed(struct machine *m, uint32_t pfn)
 }
 
 /*
- * Anon page out: a slot for it (get_swap_page), every PTE becomes a swap PTE naming the slot
- * (try_to_unmap), the page enters the swap cache, is written (pswpout) and freed. The slot
- * keeps one count per PTE; do_swap_page brings the data back.
+ * Anon page out, as shrink_page_list does it: a page not yet in the swap cache gets a slot
+ * (add_to_swap, dirty); every PTE becomes a swap PTE naming the slot (try_to_unmap); a dirty
+ * page is written (pageout: pswpout); then __remove_mapping takes it out of the swap cache and
+ * frees it. A clean swap-cache page (swapped in and not written since) has its data in the
+ * slot already: it is freed without I/O. The slot keeps one count per swap PTE.
  */
 static int pageout_anon(struct machine *m, uint32_t pfn, enum page_references *ref)
 {
 	struct page *p = &m->pa.mem_map[pfn];
-	uint32_t entry = get_swap_page(m);
-	if (!entry) {
+	if (!(p->flags & PG_swapcache) && !add_to_swap(m, pfn)) {
 		*ref = PAGEREF_ACTIVATE; /* no swap space: keep it in memory */
 		return 0;
 	}
-	int n = page_mapcount(m, pfn);
-	/* the swap cache's reference, so the unmap cannot free it (private stays the vpn
-	 * rmap needs until every PTE is gone) */
-	p->refcount++;
-	p->flags |= PG_swapcache;
-	int failed = try_to_unmap(m, pfn, entry);
-	int left = page_mapcount(m, pfn);
-	swap_duplicate(m, entry, (uint32_t)(n - left)); /* the PTEs that now name the slot */
-	if (failed) {
-		p->refcount--;
-		p->flags &= (uint16_t)~PG_swapcache;
-		put_swap_page(m, entry);
+	if (page_mapcount(m, pfn) && try_to_unmap(m, pfn)) {
 		*ref = PAGEREF_ACTIVATE;
 		return 0;
 	}
-	add_to_swap_cache(m, pfn, entry);
-	p->flags |= PG_dirty;
-	ev_emit(m, EV_SWAP_OUT, pfn, entry, 0, NULL);
-	swap_writepage(m, pfn);
+	if (p->flags & PG_dirty) {
+		ev_emit(m, EV_SWAP_OUT, pfn, p->private, 0, NULL);
+		swap_writepage(m, pfn);
+	} else {
+		ev_emit(m, EV_RECLAIM_CLEAN, pfn, 0, 0, "swap-cache");
+	}
+	p->refcount++; /* isolate_lru_page's reference, given up by free_reclaimed */
 	delete_from_swap_cache(m, pfn);
 	free_reclaimed(m, pfn);
 	return 1;
+}
+
+/*
+ * activate_locked: in shrink_page_list: a swap-cache page that stays in memory gives its slot
+ * back when swap is more than half full ("Not a candidate for swapping, so reclaim swap space").
+ */
+static void activate_locked(struct machine *m, uint32_t pfn)
+{
+	const struct page *p = &m->pa.mem_map[pfn];
+	if ((p->flags & PG_swapcache) && page_mapcount(m, pfn) && vm_swap_full(m))
+		try_to_free_swap(m, pfn, "vm_swap_full");
 }
 
 /* Tries to free one inactive page. Returns 1 when freed, else sets *ref to where it goes. */
@@ -237,17 +241,22 @@ static int shrink_page(struct machine *m, uint32_t pfn, enum page_references *re
 {
 	struct page *p = &m->pa.mem_map[pfn];
 	*ref = page_check_references(m, pfn);
-	if (*ref != PAGEREF_RECLAIM)
+	if (*ref != PAGEREF_RECLAIM) {
+		if (*ref == PAGEREF_ACTIVATE)
+			activate_locked(m, pfn);
 		return 0;
-	if (page_type(p) == PT_ANON)
-		return pageout_anon(m, pfn, ref);
+	}
+	if (page_type(p) == PT_ANON) {
+		int freed = pageout_anon(m, pfn, ref);
+		if (!freed)
+			activate_locked(m, pfn);
+		return freed;
+	}
 	if (page_mapcount(m, pfn)) {
-		int was_dirty = (p->flags & PG_dirty) != 0;
-		if (try_to_unmap(m, pfn, 0)) {
+		if (try_to_unmap(m, pfn)) {
 			*ref = PAGEREF_ACTIVATE;
 			return 0;
 		}
-		(void)was_dirty; /* unmap moved PTE dirty bits with set_page_dirty */
 	}
 	int dirty = !!(p->flags & PG_dirty);
 	if (dirty) {
@@ -265,8 +274,8 @@ static void put_back(struct machine *m, uint32_t pfn, enum page_references ref);
 /* Is pfn mapped in mm? Anon pages by their vpn (every 2^32-page slice), file pages by offset. */
 static int page_in_mm(const struct machine *m, uint32_t pfn, const struct mm_struct *mm)
 {
-	uint32_t priv = m->pa.mem_map[pfn].private;
 	int anon = page_type(&m->pa.mem_map[pfn]) == PT_ANON;
+	uint32_t priv = anon ? page_anon_index(m, pfn) : m->pa.mem_map[pfn].private;
 	uint64_t slices = (task_size(m) >> PAGE_SHIFT) >> 32;
 	for (const struct vm_area_struct *v = mm->mmap; v; v = v->vm_next) {
 		if (anon != !v->vm_file || (v->vm_flags & VM_MIXEDMAP))

@@ -82,6 +82,11 @@ replay() {
 mid="$(replay "$instr_token" buddy)"
 ctl "$instr_token" machine share "$mid" >/dev/null
 
+# The class exercise (buddy, seed 4242): the instructor's answer key, then alice answers it
+# right and bob wrong, so `vmsimctl exercise results` and the dashboard's Exercises tab show
+# the instructor something.
+key="$(ctl "$instr_token" -o json exercise solve buddy --seed 4242 | json_field '[.answers[].value] | join(" ")')"
+
 # Students, each with a machine replaying one seed section.
 for pair in alice:cow-fork bob:demand-paging carol:swap-free; do
 	user="${pair%%:*}"
@@ -89,6 +94,10 @@ for pair in alice:cow-fork bob:demand-paging carol:swap-free; do
 	tok="$(ctl "$instr_token" -o json user add "$user" --role student | json_field ".users[0].token")"
 	printf '%-12s %-10s %s\n' "$user" student "$tok" >>"$tmp"
 	replay "$tok" "$trace" >/dev/null
+	case "$user" in
+	alice) ctl "$tok" exercise answer buddy --seed 4242 $key >/dev/null ;;
+	bob) ctl "$tok" exercise answer buddy --seed 4242 0x0 0x0 >/dev/null || [ $? -eq 1 ] ;;
+	esac
 done
 
 mv "$tmp" "$TOKENS"

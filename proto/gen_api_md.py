@@ -40,6 +40,7 @@ EXAMPLES = {
     "Proc": '{"machineId":"m1","path":"buddyinfo"}',
     "FrameMap": '{"machineId":"m1","startPfn":"0","count":"4096"}',
     "Events": '{"machineId":"m1","afterId":"0","limit":20}',
+    "History": '{"machineId":"m1","fromSeq":"1","limit":50}',
     "ListExercises": '{}',
     "NewExercise": '{"topic":"buddy","seed":"7"}',
     "CheckExercise": '{"topic":"buddy","seed":"7","answer":"0x1004 0x1008 0x1007"}',

@@ -25,9 +25,10 @@ const struct auth_user *access_caller(const struct srv_call *c)
 static int read_only(const char *method)
 {
 	static const char *const reads[] = {
-	    "GetMachine",    "ListMachines", "Proc",      "FrameMap",     "Counters",
-	    "Events",        "StreamEvents", "MachineAt", "SnapshotList", "SnapshotDiff",
-	    "ExportMachine", "ListUsers",    "Whoami",    "Translate",    "ListTasks",
+	    "GetMachine",   "ListMachines", "Proc",          "FrameMap",
+	    "Counters",     "Events",       "StreamEvents",  "MachineAt",
+	    "SnapshotList", "SnapshotDiff", "ExportMachine", "ListUsers",
+	    "Whoami",       "Translate",    "ListTasks",     "History",
 	};
 	for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
 		if (!strcmp(method, reads[i]))

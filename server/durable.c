@@ -919,6 +919,137 @@ static void snapshot_diff(struct srv_call *c)
 	work_start(w);
 }
 
+/* -- History: the journal, a page at a time -- */
+
+#define HISTORY_PAGE     100  /* limit 0 */
+#define HISTORY_PAGE_MAX 1000 /* a page is built in memory and sent in one body */
+
+struct hist_item {
+	struct persist_entry e; /* e.op is not kept: op holds it decoded */
+	Vmsim__V1__Op *op;
+};
+
+struct hist_result {
+	size_t n, cap;
+	uint64_t bad_seq; /* an op that does not decode */
+	struct hist_item v[];
+};
+
+static int hist_collect(const struct persist_entry *e, void *data)
+{
+	struct hist_result *r = data;
+	struct hist_item *x = &r->v[r->n];
+	if (r->n == r->cap)
+		return 1; /* cannot happen: the store stops at the limit */
+	x->e = *e;
+	x->e.op = NULL;
+	x->op = NULL;
+	/* The journal holds ops as durable_codec packed them: protobuf Op messages. */
+	if (e->kind == PERSIST_ENTRY_OP && !(x->op = vmsim__v1__op__unpack(NULL, e->len, e->op))) {
+		r->bad_seq = e->seq;
+		return 1;
+	}
+	r->n++;
+	return 0;
+}
+
+static void hist_free_ops(struct hist_result *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i].op)
+			vmsim__v1__op__free_unpacked(r->v[i].op, NULL);
+	r->n = 0;
+}
+
+static void hist_run(struct work *w)
+{
+	struct hist_result *r = calloc(1, sizeof(*r) + w->len * sizeof(r->v[0]));
+	int corrupt;
+	w->buf = (uint8_t *)r;
+	if (!r) {
+		snprintf(w->err, sizeof(w->err), "out of memory");
+		work_fail(w, "internal");
+		return;
+	}
+	r->cap = w->len;
+	int rc = persist_history(w->d->persist, w->num, w->seq, w->len, hist_collect, r, &corrupt,
+	                         w->err, sizeof(w->err));
+	if (rc == 1 && r->bad_seq)
+		snprintf(w->err, sizeof(w->err),
+		         "journal of machine m%lld: seq %llu is not a valid op", (long long)w->num,
+		         (unsigned long long)r->bad_seq);
+	if (rc) {
+		hist_free_ops(r);
+		work_fail(w, corrupt || rc == 1 ? "dataloss" : "internal");
+	}
+}
+
+static const char *hist_kind(enum persist_entry_kind k)
+{
+	return k == PERSIST_ENTRY_OP ? "op" : k == PERSIST_ENTRY_RESET ? "reset" : "restore";
+}
+
+static void hist_after(struct work *w)
+{
+	struct hist_result *r = (struct hist_result *)w->buf;
+	Vmsim__V1__HistoryEntry *es = calloc(r->n + 1, sizeof(*es));
+	Vmsim__V1__HistoryEntry **ps = calloc(r->n + 1, sizeof(*ps));
+	if (es && ps) {
+		for (size_t i = 0; i < r->n; i++) {
+			const struct hist_item *x = &r->v[i];
+			vmsim__v1__history_entry__init(&es[i]);
+			es[i].seq = x->e.seq;
+			es[i].kind = (char *)hist_kind(x->e.kind);
+			es[i].created = x->e.created;
+			es[i].op = x->op;
+			es[i].snapshot = (char *)x->e.name;
+			es[i].snapshot_seq = x->e.from_seq;
+			ps[i] = &es[i];
+		}
+		Vmsim__V1__HistoryResponse resp = VMSIM__V1__HISTORY_RESPONSE__INIT;
+		resp.n_entries = r->n;
+		resp.entries = ps;
+		resp.last_seq = w->last;
+		/* A full page that stops short of the end: the next one starts after it. */
+		if (r->n == r->cap && r->v[r->n - 1].e.seq < w->last)
+			resp.next_seq = r->v[r->n - 1].e.seq + 1;
+		rpc_reply(w->c, &resp.base);
+	} else {
+		rpc_fail(w->c, "internal", "out of memory");
+	}
+	free(es);
+	free(ps);
+	hist_free_ops(r);
+}
+
+static void history(struct srv_call *c)
+{
+	const Vmsim__V1__HistoryRequest *req = (const void *)c->req;
+	int64_t num;
+	struct work *w;
+	if (!machine_of(c, &num))
+		return;
+	if (req->limit > HISTORY_PAGE_MAX) {
+		rpc_fail(c, "invalid_argument",
+		         "limit %u is too large: at most %d entries a page (0 = %d; page with "
+		         "from_seq = next_seq)",
+		         req->limit, HISTORY_PAGE_MAX, HISTORY_PAGE);
+		return;
+	}
+	uint64_t last = persist_seq(durable_of(c)->persist, num);
+	if (req->from_seq > last + 1) {
+		rpc_fail(c, "out_of_range", "machine %s has no seq %llu (its history ends at %llu)",
+		         c->machine_id, (unsigned long long)req->from_seq,
+		         (unsigned long long)last);
+		return;
+	}
+	if (!(w = work_new(c, num, hist_run, hist_after)))
+		return;
+	w->seq = req->from_seq;
+	w->len = req->limit ? req->limit : HISTORY_PAGE;
+	work_start(w);
+}
+
 /* -- ExportMachine / ImportMachine -- */
 
 static void export_run(struct work *w)
@@ -1025,10 +1156,15 @@ static const struct {
 	const char *method;
 	rpc_handler_fn fn;
 } handlers[] = {
-    {"SnapshotSave", snapshot_save},       {"SnapshotList", snapshot_list},
-    {"SnapshotRestore", snapshot_restore}, {"SnapshotDelete", snapshot_delete},
-    {"SnapshotDiff", snapshot_diff},       {"MachineAt", machine_at},
-    {"ExportMachine", export_machine},     {"ImportMachine", import_machine},
+    {"SnapshotSave", snapshot_save},
+    {"SnapshotList", snapshot_list},
+    {"SnapshotRestore", snapshot_restore},
+    {"SnapshotDelete", snapshot_delete},
+    {"SnapshotDiff", snapshot_diff},
+    {"MachineAt", machine_at},
+    {"ExportMachine", export_machine},
+    {"ImportMachine", import_machine},
+    {"History", history},
 };
 
 rpc_handler_fn durable_handler(const ProtobufCMethodDescriptor *md)

@@ -24,6 +24,15 @@
 #define EXPORT_VERSION 1
 static const char export_magic[8] = {'V', 'M', 'S', 'I', 'M', 'E', 'X', 'P'};
 
+/* Little-endian integers of entry payloads and export files. */
+static uint64_t get_le(const uint8_t *p, int bytes)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < bytes; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
 struct pm {
 	int64_t id;
 	uint64_t seq;   /* history seq of the last entry */
@@ -510,6 +519,67 @@ struct machine *persist_machine_at(struct persist *p, int64_t id, uint64_t seq, 
 	return r.m;
 }
 
+/* ---- listing ---- */
+
+struct history {
+	persist_entry_cb cb;
+	void *data;
+	char err[128];
+};
+
+/* Decodes one record's tag and payload (the op itself stays packed: the caller's codec). */
+static int history_entry(const struct store_journal_rec *r, void *data)
+{
+	struct history *h = data;
+	struct persist_entry e = {.seq = r->seq, .created = r->created};
+	uint8_t tag = r->len ? r->op[0] : 0;
+	switch (tag) {
+	case ENTRY_OP:
+		e.kind = PERSIST_ENTRY_OP;
+		e.op = r->op + 1;
+		e.len = r->len - 1;
+		break;
+	case ENTRY_RESET:
+		e.kind = PERSIST_ENTRY_RESET;
+		break;
+	case ENTRY_RESTORE:
+		if (r->len < 9)
+			goto bad;
+		e.kind = PERSIST_ENTRY_RESTORE;
+		e.from_seq = get_le(r->op + 1, 8);
+		snprintf(e.name, sizeof(e.name), "%.*s", (int)(r->len - 9 < 63 ? r->len - 9 : 63),
+		         (const char *)r->op + 9);
+		break;
+	default:
+		goto bad;
+	}
+	return h->cb(&e, h->data);
+bad:
+	snprintf(h->err, sizeof(h->err), "undecodable journal entry at seq %llu",
+	         (unsigned long long)r->seq);
+	return INT32_MIN; /* not a value a callback returns */
+}
+
+int persist_history(struct persist *p, int64_t id, uint64_t from_seq, uint64_t limit,
+                    persist_entry_cb cb, void *data, int *corrupt, char *err, size_t el)
+{
+	struct history h = {.cb = cb, .data = data};
+	struct store_scan sc;
+	*corrupt = 0;
+	int rc = store_read_journal(p->store, id, from_seq ? from_seq - 1 : 0, limit, history_entry,
+	                            &h, &sc, err, el);
+	if (rc == INT32_MIN || (!rc && sc.corrupt)) {
+		*corrupt = 1;
+		if (rc)
+			snprintf(err, el, "journal of machine %lld: %s", (long long)id, h.err);
+		else
+			snprintf(err, el, "journal of machine %lld is corrupt at seq %llu: %s",
+			         (long long)id, (unsigned long long)sc.bad_seq, sc.reason);
+		return -1;
+	}
+	return rc;
+}
+
 /* ---- recovery ---- */
 
 static void say(void (*log)(const char *, void *), void *data, struct persist_report *rep,
@@ -869,14 +939,6 @@ int persist_import_config(const uint8_t *buf, size_t len, struct machine_config 
 	*cfg = f.cfg;
 	snprintf(name, namelen, "%s", f.name);
 	return 0;
-}
-
-static uint64_t get_le(const uint8_t *p, int bytes)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < bytes; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
 }
 
 /* A restore entry's state from the file being imported. */

@@ -61,6 +61,29 @@ uint64_t persist_seq(const struct persist *p, int64_t id);
 struct machine *persist_machine_at(struct persist *p, int64_t id, uint64_t seq, char *err,
                                    size_t el);
 
+/* One journal entry, decoded (persist_history). */
+enum persist_entry_kind {
+	PERSIST_ENTRY_OP,      /* an op applied with machine_apply() */
+	PERSIST_ENTRY_RESET,   /* rebooted from the machine's config */
+	PERSIST_ENTRY_RESTORE, /* state replaced by a snapshot's */
+};
+struct persist_entry {
+	uint64_t seq;
+	int64_t created; /* unix time */
+	enum persist_entry_kind kind;
+	const uint8_t *op; /* OP: the op as the codec packed it (valid during the callback) */
+	size_t len;
+	uint64_t from_seq; /* RESTORE: the history seq the snapshot was taken at */
+	char name[64];     /* RESTORE: the snapshot's name */
+};
+typedef int (*persist_entry_cb)(const struct persist_entry *e, void *data);
+
+/* Delivers up to limit (0 = all) journal entries of machine id with seq >= from_seq, in
+ * order. 0, the callback's nonzero value, or -1 with err: a database error (*corrupt = 0) or a
+ * record that fails its checks or cannot be decoded (*corrupt = 1, err names its seq). */
+int persist_history(struct persist *p, int64_t id, uint64_t from_seq, uint64_t limit,
+                    persist_entry_cb cb, void *data, int *corrupt, char *err, size_t el);
+
 /* Called for each recovered machine; takes ownership of m. */
 typedef void (*persist_recover_cb)(const struct store_machine *sm, struct machine *m, uint64_t seq,
                                    void *data);

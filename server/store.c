@@ -1029,17 +1029,21 @@ static int bad_record(struct store_scan *scan, int64_t machine, uint64_t seq, co
 	return 1;
 }
 
-int store_scan_journal(struct store *s, int64_t machine, uint64_t after_seq, uint64_t upto_seq,
-                       store_op_cb cb, void *data, struct store_scan *scan, char *err, size_t el)
+/* The one journal reader: records after_seq < seq <= upto_seq (0 = all), at most limit of
+ * them (0 = no limit), checked, to op_cb or (with their time) to rec_cb. */
+static int scan_rows(struct store *s, int64_t machine, uint64_t after_seq, uint64_t upto_seq,
+                     uint64_t limit, store_op_cb op_cb, store_journal_cb rec_cb, void *data,
+                     struct store_scan *scan, char *err, size_t el)
 {
 	sqlite3_stmt *st;
 	memset(scan, 0, sizeof(*scan));
 	scan->last_seq = after_seq;
 	pthread_mutex_lock(&s->rmu);
-	int rc = prepare_read(s,
-	                      "SELECT seq,op,crc FROM journal WHERE machine_id=?1 AND seq>?2"
-	                      " AND seq<=?3 ORDER BY seq",
-	                      &st, err, el);
+	int rc =
+	    prepare_read(s,
+	                 "SELECT seq,op,crc,created FROM journal WHERE machine_id=?1 AND seq>?2"
+	                 " AND seq<=?3 ORDER BY seq LIMIT ?4",
+	                 &st, err, el);
 	if (rc) {
 		pthread_mutex_unlock(&s->rmu);
 		return -1;
@@ -1047,25 +1051,29 @@ int store_scan_journal(struct store *s, int64_t machine, uint64_t after_seq, uin
 	sqlite3_bind_int64(st, 1, machine);
 	sqlite3_bind_int64(st, 2, (int64_t)after_seq);
 	sqlite3_bind_int64(st, 3, upto_seq ? (int64_t)upto_seq : INT64_MAX);
+	sqlite3_bind_int64(st, 4, limit && limit < INT64_MAX ? (int64_t)limit : -1);
 	int step;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
-		const uint8_t *op = sqlite3_column_blob(st, 1);
-		size_t len = (size_t)sqlite3_column_bytes(st, 1);
+		struct store_journal_rec r = {
+		    .seq = (uint64_t)sqlite3_column_int64(st, 0),
+		    .op = sqlite3_column_blob(st, 1),
+		    .len = (size_t)sqlite3_column_bytes(st, 1),
+		    .created = sqlite3_column_int64(st, 3),
+		};
 		uint32_t crc = (uint32_t)sqlite3_column_int64(st, 2);
 		if (scan->corrupt) {
 			scan->skipped++;
 			continue;
 		}
-		if (bad_record(scan, machine, seq, op, len, crc, scan->last_seq + 1)) {
+		if (bad_record(scan, machine, r.seq, r.op, r.len, crc, scan->last_seq + 1)) {
 			scan->skipped++;
 			continue;
 		}
-		rc = cb ? cb(seq, op, len, data) : 0;
+		rc = rec_cb ? rec_cb(&r, data) : op_cb ? op_cb(r.seq, r.op, r.len, data) : 0;
 		if (rc)
 			break;
 		scan->ops++;
-		scan->last_seq = seq;
+		scan->last_seq = r.seq;
 	}
 	if (!rc && step != SQLITE_DONE) {
 		set_err(err, el, "read journal: %s%s", sqlite3_errmsg(s->rdb), NULL);
@@ -1074,6 +1082,19 @@ int store_scan_journal(struct store *s, int64_t machine, uint64_t after_seq, uin
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->rmu);
 	return rc;
+}
+
+int store_scan_journal(struct store *s, int64_t machine, uint64_t after_seq, uint64_t upto_seq,
+                       store_op_cb cb, void *data, struct store_scan *scan, char *err, size_t el)
+{
+	return scan_rows(s, machine, after_seq, upto_seq, 0, cb, NULL, data, scan, err, el);
+}
+
+int store_read_journal(struct store *s, int64_t machine, uint64_t after_seq, uint64_t limit,
+                       store_journal_cb cb, void *data, struct store_scan *scan, char *err,
+                       size_t el)
+{
+	return scan_rows(s, machine, after_seq, 0, limit, NULL, cb, data, scan, err, el);
 }
 
 static void fill_exercise_result(sqlite3_stmt *st, void *p)

@@ -203,6 +203,21 @@ struct store_scan {
 int store_scan_journal(struct store *s, int64_t machine, uint64_t after_seq, uint64_t upto_seq,
                        store_op_cb cb, void *data, struct store_scan *scan, char *err, size_t el);
 
+/* One journal record as store_read_journal delivers it (op points into the store's row). */
+struct store_journal_rec {
+	uint64_t seq;
+	int64_t created; /* unix time it was committed */
+	const uint8_t *op;
+	size_t len;
+};
+typedef int (*store_journal_cb)(const struct store_journal_rec *r, void *data);
+
+/* Like store_scan_journal, for listing: up to limit records (0 = all) after after_seq, each
+ * with its time. The same checks; a corrupt record ends the listing (scan->corrupt). */
+int store_read_journal(struct store *s, int64_t machine, uint64_t after_seq, uint64_t limit,
+                       store_journal_cb cb, void *data, struct store_scan *scan, char *err,
+                       size_t el);
+
 /* Recorded exercise attempts summed per (user, topic), ordered by user id then topic. */
 struct store_exercise_result {
 	int64_t user;

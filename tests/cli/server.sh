@@ -8,7 +8,7 @@ mkdir -p "$HOME"
 SRV_PID=$!
 trap 'kill $SRV_PID 2>/dev/null; wait $SRV_PID 2>/dev/null; rm -rf "$TMPD"' EXIT
 for _ in $(seq 100); do
-	grep -q 'listening on' "$TMPD/vmsimd.log" && break
+	grep -q 'listening on' "$TMPD/vmsimd.log" 2>/dev/null && break
 	sleep 0.05
 done
 PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$TMPD/vmsimd.log")

@@ -125,6 +125,14 @@ set -e
 [ $rc -eq 1 ] || fail "a student wrote to the read-only lesson machine (exit $rc)"
 grep -q 'permission_denied' "$T/deny.out" || fail "read-only refusal does not say permission_denied"
 
+# The class exercise: alice right, bob wrong, carol nothing; the instructor sees both, a student
+# only their own row.
+res=$(ctl --token "$(tok_of teacher)" -o json exercise results --topic buddy |
+	jq -c '[.results[] | [.user, .attempts, .correct, .lastSeed]]')
+[ "$res" = '[["alice","1","1","4242"],["bob","1","0","4242"]]' ] || fail "class exercise results: $res"
+res=$(ctl --token "$(tok_of bob)" -o json exercise results | jq -c '[.results[].user]')
+[ "$res" = '["bob"]' ] || fail "a student's results: $res"
+
 # Seeding again seeds nothing and prints the same tokens.
 sh "$T/bin/vmsim-entrypoint" seed "$URL" >"$T/seed2.out" 2>&1 || fail "second seed failed"
 grep -q 'already seeded' "$T/seed2.out" || fail "second seed did not notice the classroom"

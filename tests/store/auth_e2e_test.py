@@ -89,7 +89,7 @@ ROLE_RPCS_ELSEWHERE = {"CreateMachine", "ListMachines", "ImportMachine", "Create
 
 
 READS = {"GetMachine", "Proc", "Translate", "ListTasks", "FrameMap", "Counters", "Events", "MachineAt", "SnapshotList",
-         "SnapshotDiff", "ExportMachine"}
+         "SnapshotDiff", "ExportMachine", "History"}
 
 
 def main():
@@ -216,6 +216,12 @@ def run(srv, admin):
     st, r = srv.call("ShareMachine", {"machineId": mi, "shared": True}, ines)
     check(st == 200, "share: %s" % r)
     check(srv.call("GetMachine", {"machineId": mi}, s1)[0] == 200, "shared: class reads")
+    st, r = srv.call("History", {"machineId": mi}, s1)
+    check((st, r.get("lastSeq")) == (200, "0"), "shared: class reads the journal: %s %s" % (st, r))
+    st, r = srv.call("History", {"machineId": m1}, s1)
+    check(st == 200 and [e["op"] for e in r["entries"]] ==
+          [{"allocPages": {"machineId": "", "gfp": 0, "order": 1}}],
+          "owner reads own journal: %s" % r)
     st, e = srv.call("AllocPages", {"machineId": mi, "order": 0}, s1)
     check((st, e["code"]) == (403, "permission_denied"), "shared is read-only: %s" % e)
     check(srv.call("GetMachine", {"machineId": mi}, t1)[0] == 404, "other class: hidden")

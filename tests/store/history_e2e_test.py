@@ -57,10 +57,12 @@ def main():
     try:
         st, r = srv.call("SnapshotList", {"machineId": "m1", "includeCheckpoints": True})
         check(st == 200 and [(s["name"], s["seq"]) for s in r["snapshots"]] ==
-              [("", "4"), ("", "6"), ("", "10")] and r["seq"] == "10",
+              [("", "4"), ("", "6"), ("", "10")] and r["seq"] == "11",
               "history after restart: %s" % r)
         st, m = srv.call("GetMachine", {"machineId": "m1"})
-        check(m["seq"] == "7", "op seq after restart: %s" % m)
+        check(m["seq"] == "0", "op seq after restart: %s" % m)
+        check(len(history(srv, "m1")) == 11 and history(srv, "m1")[10] == (11, "reset", "@0"),
+              "History after restart: %s" % history(srv, "m1")[-2:])
     finally:
         srv.stop()
     chk = subprocess.run([VMSIMD, "--db", db, "--check"], capture_output=True, text=True)
@@ -142,8 +144,67 @@ def run(srv):
     check((st, e["msg"]) == (400, "machine export is corrupt (checksum mismatch)"), "bad file: %s" % e)
     st, e = srv.call("ImportMachine", {"data": base64.b64encode(b"hello").decode()})
     check((st, e["msg"]) == (400, "not a vmsim machine export (bad magic)"), "not a file: %s" % e)
+    check(history(srv, "m2") == history(srv, "m1"), "the imported copy has the same journal")
     srv.call("DeleteMachine", {"machineId": "m2"})
     check(fresh != a, "sanity")
+    check_history(srv)
+
+
+def history(srv, mid, **kw):
+    """[(seq, kind, op or snapshot@seq)] of the machine's whole journal, page by page."""
+    out, frm = [], kw.pop("frm", 0)
+    while True:
+        st, r = srv.call("History", dict({"machineId": mid, "fromSeq": str(frm)}, **kw))
+        assert st == 200, r
+        for e in r["entries"]:
+            what = e["op"] if e["kind"] == "op" else "%s@%s" % (e["snapshot"], e["snapshotSeq"])
+            out.append((int(e["seq"]), e["kind"], what))
+        if r["nextSeq"] == "0":
+            return out
+        frm = int(r["nextSeq"])
+
+
+def check_history(srv):
+    # m1: allocs of orders 0 3 1 5 2, the restore of "three" (taken at seq 3), allocs 0 0 0 1
+    h = history(srv, "m1")
+    orders = [0, 3, 1, 5, 2, None, 0, 0, 0, 1]
+    want = [(i + 1, "op", {"allocPages": {"machineId": "", "gfp": 0, "order": o}})
+            if o is not None else (i + 1, "restore", "three@3") for i, o in enumerate(orders)]
+    check(h == want, "History of m1: %s" % h)
+    check(history(srv, "m1", limit=3) == want, "History in pages of 3 is the same")
+    st, r = srv.call("History", {"machineId": "m1", "fromSeq": "5", "limit": 2})
+    check(st == 200 and [e["seq"] for e in r["entries"]] == ["5", "6"] and r["lastSeq"] == "10"
+          and r["nextSeq"] == "7", "History page 5..6: %s" % r)
+    check(r["entries"][0]["created"] > "1700000000" and r["entries"][0]["kind"] == "op",
+          "History entries carry their time: %s" % r["entries"][0])
+    st, r = srv.call("History", {"machineId": "m1", "fromSeq": "9"})
+    check(st == 200 and [e["seq"] for e in r["entries"]] == ["9", "10"] and r["nextSeq"] == "0",
+          "History last page: %s" % r)
+    st, r = srv.call("History", {"machineId": "m1", "fromSeq": "11"})
+    check((st, r) == (200, {"entries": [], "lastSeq": "10", "nextSeq": "0"}),
+          "History one past the end: %s" % r)
+    st, r = srv.call("History", {"machineId": "m1", "limit": 1000})
+    check(st == 200 and len(r["entries"]) == 10, "limit 1000 is allowed: %s" % st)
+    # a reset is an entry too
+    srv.call("ResetMachine", {"machineId": "m1"})
+    check(history(srv, "m1", frm=11) == [(11, "reset", "@0")], "reset entry: %s" %
+          history(srv, "m1", frm=11))
+    # bad input: each answered with its code, word for word
+    st, e = srv.call("History", {"machineId": "m1", "limit": 1001})
+    check((st, e["code"], e["msg"]) ==
+          (400, "invalid_argument", "limit 1001 is too large: at most 1000 entries a page "
+           "(0 = 100; page with from_seq = next_seq)"), "History limit 1001: %s" % e)
+    st, e = srv.call("History", {"machineId": "m1", "fromSeq": "13"})
+    check((st, e["code"], e["msg"]) ==
+          (400, "out_of_range", "machine m1 has no seq 13 (its history ends at 11)"),
+          "History from beyond the end: %s" % e)
+    st, e = srv.call("History", {"machineId": "m9"})
+    check((st, e["code"]) == (404, "not_found"), "History of no machine: %s" % e)
+    st, e = srv.call("History", {"machineId": ""})
+    check((st, e["msg"]) == (400, "machine_id is required"), "History without machine: %s" % e)
+    st, e = srv.call("History", {"machineId": "m1", "limit": "many"})
+    check((st, e["code"]) == (400, "malformed") and "field limit" in e["msg"],
+          "History limit not a number: %s" % e)
 
 
 if __name__ == "__main__":

@@ -391,6 +391,89 @@ static void test_reset_restore_history(void **state)
 	assert_int_equal(f->status, STORE_EEXIST);
 }
 
+/* persist_history lists what build_history journaled: "seq kind detail" per entry. */
+struct listing {
+	char text[1024];
+	int stop_at; /* a callback value test: stop after this seq (0 = never) */
+};
+
+static int list_entry(const struct persist_entry *e, void *data)
+{
+	struct listing *l = data;
+	size_t n = strlen(l->text);
+	const char *kinds[] = {"op", "reset", "restore"};
+	snprintf(l->text + n, sizeof(l->text) - n, "%llu %s", (unsigned long long)e->seq,
+	         kinds[e->kind]);
+	n = strlen(l->text);
+	if (e->kind == PERSIST_ENTRY_OP) {
+		struct op op;
+		char err[64];
+		assert_int_equal(unpack(e->op, e->len, &op, err, sizeof(err)), 0);
+		snprintf(l->text + n, sizeof(l->text) - n, " order %u", op.u.alloc_pages.order);
+	} else if (e->kind == PERSIST_ENTRY_RESTORE) {
+		snprintf(l->text + n, sizeof(l->text) - n, " %s@%llu", e->name,
+		         (unsigned long long)e->from_seq);
+	}
+	assert_true(e->created > 1700000000); /* unix time of the commit */
+	n = strlen(l->text);
+	snprintf(l->text + n, sizeof(l->text) - n, "; ");
+	return l->stop_at && e->seq == (uint64_t)l->stop_at ? 7 : 0;
+}
+
+static void test_history_listing(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	int corrupt;
+	build_history(f);
+	struct listing l = {"", 0};
+	assert_int_equal(persist_history(f->p, 1, 0, 0, list_entry, &l, &corrupt, err, sizeof(err)),
+	                 0);
+	assert_string_equal(l.text, "1 op order 0; 2 op order 1; 3 op order 2; 4 op order 0; "
+	                            "5 op order 1; 6 reset; 7 op order 0; 8 restore three@3; "
+	                            "9 op order 0; 10 op order 1; 11 op order 2; ");
+	/* a page: from_seq and limit */
+	l = (struct listing){"", 0};
+	assert_int_equal(persist_history(f->p, 1, 5, 4, list_entry, &l, &corrupt, err, sizeof(err)),
+	                 0);
+	assert_string_equal(l.text, "5 op order 1; 6 reset; 7 op order 0; 8 restore three@3; ");
+	/* past the end: nothing; another machine: nothing */
+	l = (struct listing){"", 0};
+	assert_int_equal(persist_history(f->p, 1, 12, 0, list_entry, &l, &corrupt, err, 256), 0);
+	assert_int_equal(persist_history(f->p, 2, 0, 0, list_entry, &l, &corrupt, err, 256), 0);
+	assert_string_equal(l.text, "");
+	/* the callback's nonzero value stops the listing and is returned */
+	l = (struct listing){"", 2};
+	assert_int_equal(persist_history(f->p, 1, 0, 0, list_entry, &l, &corrupt, err, 256), 7);
+	assert_string_equal(l.text, "1 op order 0; 2 op order 1; ");
+	/* a record that fails its checksum: -1, corrupt, the entries before it were delivered */
+	assert_int_equal(sqlite3_exec(store_reader_db(f->s),
+	                              "UPDATE journal SET op=x'4f00' WHERE machine_id=1 AND seq=10",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	l = (struct listing){"", 0};
+	assert_int_equal(persist_history(f->p, 1, 9, 0, list_entry, &l, &corrupt, err, 256), -1);
+	assert_int_equal(corrupt, 1);
+	assert_string_equal(l.text, "9 op order 0; ");
+	assert_true(strstr(err, "journal of machine 1 is corrupt at seq 10: checksum mismatch at "
+	                        "seq 10") == err);
+	/* a page that ends before the bad record is fine */
+	l = (struct listing){"", 0};
+	assert_int_equal(persist_history(f->p, 1, 9, 1, list_entry, &l, &corrupt, err, 256), 0);
+	assert_string_equal(l.text, "9 op order 0; ");
+	/* a well-checksummed record with an unknown tag cannot be listed */
+	char sql[256];
+	snprintf(sql, sizeof(sql),
+	         "UPDATE journal SET op=x'5a', crc=%u WHERE machine_id=1 AND seq=6",
+	         store_checksum(1, 6, (const uint8_t *)"Z", 1));
+	assert_int_equal(sqlite3_exec(store_reader_db(f->s), sql, NULL, NULL, NULL), SQLITE_OK);
+	l = (struct listing){"", 0};
+	assert_int_equal(persist_history(f->p, 1, 5, 3, list_entry, &l, &corrupt, err, 256), -1);
+	assert_int_equal(corrupt, 1);
+	assert_string_equal(err, "journal of machine 1: undecodable journal entry at seq 6");
+	assert_string_equal(l.text, "5 op order 1; ");
+}
+
 static void test_check_findings(void **state)
 {
 	struct fx *f = *state;
@@ -495,6 +578,7 @@ int main(void)
 	    T(test_recovery),
 	    T(test_corrupt_tail_quarantined),
 	    T(test_reset_restore_history),
+	    T(test_history_listing),
 	    T(test_check_findings),
 	    T(test_export_import),
 	    T(test_delete),

@@ -404,7 +404,7 @@ static void test_file_faults(void **state)
 	/* rmap finds both mappings of the file page: referenced bits, then unmap. */
 	assert_int_equal(page_referenced(m, fpfn), 2);
 	assert_int_equal(page_referenced(m, fpfn), 0);
-	assert_int_equal(try_to_unmap(m, fpfn, 0), 0);
+	assert_int_equal(try_to_unmap(m, fpfn), 0);
 	assert_int_equal(m->pa.mem_map[fpfn].refcount, 1);
 	assert_int_equal(mm->rss[MM_FILEPAGES], 0);
 	assert_machine_ok(m);
@@ -434,8 +434,8 @@ static void test_rmap_anon(void **state)
 	struct op_result r = vm_access(m, child, a, ACCESS_READ);
 	assert_int_equal(r.tlb_misses, 1); /* the young bit is set again by a walk */
 	assert_int_equal(page_referenced(m, pfn), 1);
-	/* Without a swap entry an anon page cannot be unmapped. */
-	assert_int_equal(try_to_unmap(m, pfn, 0), -1);
+	/* Outside the swap cache (no slot) an anon page cannot be unmapped. */
+	assert_int_equal(try_to_unmap(m, pfn), -1);
 	assert_int_equal(page_mapcount(m, pfn), 2);
 	machine_destroy(m);
 }

@@ -92,26 +92,43 @@ static void test_priorities_and_round_robin(void **state)
 	                    "/dev/sdc1                               partition\t1020\t\t0\t\t5\n"
 	                    "/dev/sdd1                               partition\t1020\t\t0\t\t5\n");
 	free(s);
-	/* equal priorities alternate, the lower one is used only when they are full */
-	uint32_t anon = t_alloc_pages(m, GFP_KERNEL, 0);
-	unsigned types[4];
-	for (int i = 0; i < 4; i++) {
-		assert_int_equal(add_to_swap(m, anon), 1);
-		types[i] = swp_type(m->pa.mem_map[anon].private);
-		m->pa.mem_map[anon].flags &= (uint16_t) ~(PG_swapcache | PG_dirty);
-		m->swap.si[types[i]].cache[swp_offset(m->pa.mem_map[anon].private)] = PFN_NONE;
-		m->swap.si[types[i]].swap_map[swp_offset(m->pa.mem_map[anon].private)] = 1;
-		m->swap.nr_swapcache--;
-	}
-	assert_int_equal(types[0], 1);
-	assert_int_equal(types[1], 2);
-	assert_int_equal(types[2], 1);
-	assert_int_equal(types[3], 2);
-	m->pa.mem_map[anon].private = 0;
-	assert_machine_ok(m);
-	/* swapoff of an area holding pages needs them back in memory */
+	/* equal priorities alternate: four anon pages swapped out land 2 + 2 on the prio-5
+	 * areas; the lower one stays empty */
+	struct op op = {.kind = OP_SPAWN};
+	snprintf(op.u.spawn.name, NAME_LEN, "rr");
+	uint32_t pid = (uint32_t)apply_expect(m, &op, VM_OK).value;
+	op = (struct op){.kind = OP_MMAP};
+	op.u.mmap.pid = pid;
+	op.u.mmap.len = 4 * PAGE_SIZE;
+	op.u.mmap.prot = PROT_READ_ | PROT_WRITE_;
+	op.u.mmap.flags = MAP_PRIVATE_ | MAP_ANONYMOUS_;
+	uint64_t a = apply_expect(m, &op, VM_OK).value;
+	op = (struct op){.kind = OP_ACCESS_RANGE};
+	op.u.access.pid = pid;
+	op.u.access.addr = a;
+	op.u.access.len = 4 * PAGE_SIZE;
+	op.u.access.kind = ACCESS_WRITE;
+	apply_expect(m, &op, VM_OK);
+	op = (struct op){.kind = OP_SET_SWAPPINESS};
+	op.u.sysctl.value = 200; /* anon only: the page cache is not scanned */
+	apply_expect(m, &op, VM_OK);
+	op = (struct op){.kind = OP_RECLAIM};
+	op.u.reclaim.nr_pages = 4;
+	assert_int_equal(apply_expect(m, &op, VM_OK).value, 4);
+	assert_int_equal(vm_event(m, PSWPOUT), 4);
+	s = view(m, "swaps");
+	assert_string_equal(s,
+	                    "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+	                    "/dev/sdb1                               partition\t1020\t\t0\t\t-2\n"
+	                    "/dev/sdc1                               partition\t1020\t\t8\t\t5\n"
+	                    "/dev/sdd1                               partition\t1020\t\t8\t\t5\n");
+	free(s);
+	/* swapoff of an area holding pages brings them back into memory */
 	struct op off = swap_op(OP_SWAPOFF, "/dev/sdb1", 0, 0);
-	apply_expect(m, &off, VM_OK);
+	assert_int_equal(apply_expect(m, &off, VM_OK).value2, 0);
+	off = swap_op(OP_SWAPOFF, "/dev/sdc1", 0, 0);
+	assert_int_equal(apply_expect(m, &off, VM_OK).value2, 2);
+	assert_int_equal(vm_event(m, PSWPIN), 2);
 	machine_destroy(m);
 }
 
