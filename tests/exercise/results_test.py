@@ -89,7 +89,7 @@ def test_migration(db):
     version = con.execute("SELECT max(version) FROM schema_version").fetchone()[0]
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     con.close()
-    check(version == 3, "schema migrated to 3: %s" % version)
+    check(version == 4, "schema migrated to 4: %s" % version)
     check("exercise_attempts" in tables, "exercise_attempts created: %s" % sorted(tables))
 
 
