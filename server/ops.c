@@ -97,6 +97,7 @@ static const struct binding bindings[] = {
     {"drop_caches", OP_DROP_CACHES, {M(mode, reclaim.mode)}},
     {"tick", OP_TICK, {M(n, tick.n)}},
     {"set_swappiness", OP_SET_SWAPPINESS, {M(swappiness, sysctl.value)}},
+    {"set_nr_hugepages", OP_SET_NR_HUGEPAGES, {M(count, hugepages.count)}},
     {"driver_open", OP_DRIVER_OPEN, {M(size, driver.size), M(minor, driver.minor)}},
     {"driver_close", OP_DRIVER_CLOSE, {M(minor, driver.minor)}},
 };
