@@ -194,7 +194,7 @@ def test_results(srv, s2, t1, otto, t0):
         (ADMIN, {"user": "x" * 40}, 400, 'user filter "' + "x" * 40 + '..." is longer than a '
                                          'user name (32 characters)'),
         (ADMIN, {"topic": "nope"}, 400, 'no exercise topic "nope" (topics: buddy, buddyinfo, '
-                                        'slab, replacement, free, translate, cow)'),
+                                        'slab, replacement, free, translate, cow, hugepage)'),
         (S1, {"topic": "nope", "user": "s2"}, 400, 'no exercise topic "nope"'),
     ]
     for tok, body, code, msg in bad:
