@@ -6,7 +6,8 @@
  *   3. recovery: M machines x N ops recorded through persist.c, then recovered from a fresh
  *      open of the database (latest checkpoint + replay, checksums verified);
  *   4. snapshot (checkpoint) size per machine.
- * Usage: store_bench [--quick] [--dir DIR]. Prints figures; asserts nothing about timing.
+ * Usage: store_bench [--quick] [--recovery] [--dir DIR] (--recovery: only part 3). Prints
+ * figures; asserts nothing about timing.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -354,21 +355,24 @@ static void bench_snapshot_sizes(void)
 
 int main(int argc, char **argv)
 {
-	int quick = 0;
+	int quick = 0, recovery_only = 0;
 	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	static const struct option longopts[] = {
 	    {"quick", no_argument, NULL, 'q'},
 	    {"dir", required_argument, NULL, 'd'},
+	    {"recovery", no_argument, NULL, 'r'},
 	    {NULL, 0, NULL, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "qd:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qd:r", longopts, NULL)) != -1) {
 		if (c == 'q')
 			quick = 1;
+		else if (c == 'r')
+			recovery_only = 1;
 		else if (c == 'd')
 			dir = optarg;
 		else {
-			fprintf(stderr, "usage: store_bench [--quick] [--dir DIR]\n");
+			fprintf(stderr, "usage: store_bench [--quick] [--recovery] [--dir DIR]\n");
 			return 2;
 		}
 	}
@@ -376,6 +380,8 @@ int main(int argc, char **argv)
 	printf("store_bench: journal records of %zu bytes, synchronous=FULL (fsync per commit), "
 	       "database in %s\n",
 	       sizeof(struct op), dir);
+	if (recovery_only)
+		goto recovery;
 	printf("durable journal throughput with group commit:\n");
 	static const uint32_t windows[] = {0, 200, 1000, 5000};
 	for (size_t i = 0; i < sizeof(windows) / sizeof(windows[0]); i++)
@@ -385,6 +391,7 @@ int main(int argc, char **argv)
 	printf("latency of a single op by batching window:\n");
 	for (size_t i = 0; i < sizeof(windows) / sizeof(windows[0]); i++)
 		bench_latency(dir, windows[i], quick ? 20 : 100);
+recovery:
 	printf("recovery (cold reopen, latest checkpoint + replay of the rest):\n");
 	if (quick) {
 		bench_recovery(dir, 50, 200, 16ull << 20, 75, 1);
@@ -395,6 +402,8 @@ int main(int argc, char **argv)
 		               100);                                  /* Apply batches of 100 */
 		bench_recovery(dir, 1000, 1000, 64ull << 20, 300, 1); /* replay 100 each */
 	}
+	if (recovery_only)
+		return 0;
 	printf("snapshot size:\n");
 	bench_snapshot_sizes();
 	return 0;
