@@ -2,7 +2,9 @@
  * apply_bench: time of one Apply of a 1,000,000-op batch (alloc_pages order 0 on an 8 GiB
  * machine), measured three ways: core alone (machine_apply loop), the RPC pipeline in process
  * (protobuf decode + apply + encode, no HTTP), and end to end over HTTP against a real vmsimd
- * in protobuf and in JSON. Usage: apply_bench VMSIMD [NOPS]
+ * in protobuf and in JSON. Usage: apply_bench VMSIMD [NOPS] [DB]: DB is vmsimd's --db, the
+ * durable journal every Apply waits for (default ":memory:", an ephemeral database that is
+ * never fsynced; give a file path to include fsync, PRAGMA synchronous=FULL).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -34,7 +36,7 @@ static double now(void)
 
 static int port;
 
-static pid_t start_server(const char *path)
+static pid_t start_server(const char *path, const char *db)
 {
 	int fds[2];
 	if (pipe(fds))
@@ -43,7 +45,7 @@ static pid_t start_server(const char *path)
 	if (pid == 0) {
 		dup2(fds[1], 1);
 		execl(path, path, "--listen", "127.0.0.1:0", "--log-level", "warn", "--open",
-		      "--db", ":memory:", "--max-body", "268435456", (char *)NULL);
+		      "--db", db, "--max-body", "268435456", (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);
@@ -144,10 +146,11 @@ static void commit_now(void *data, const struct srv_commit *c, srv_commit_done_f
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: apply_bench VMSIMD [NOPS]\n");
+		fprintf(stderr, "usage: apply_bench VMSIMD [NOPS] [DB]\n");
 		return 2;
 	}
 	size_t nops = argc > 2 ? strtoul(argv[2], NULL, 10) : 1000000;
+	const char *db = argc > 3 ? argv[3] : ":memory:";
 	signal(SIGPIPE, SIG_IGN);
 
 	/* The batch: nops x {allocPages: {order: 0}}. */
@@ -199,7 +202,7 @@ int main(int argc, char **argv)
 	registry_free(s.reg);
 
 	/* 3. HTTP, protobuf and JSON bodies. */
-	pid_t pid = start_server(argv[1]);
+	pid_t pid = start_server(argv[1], db);
 	char *id = create_machine();
 	req.machine_id = id;
 	free(pb);
@@ -231,8 +234,9 @@ int main(int argc, char **argv)
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
 
-	printf("apply_bench: Apply of %zu alloc_pages(order 0) ops on an 8 GiB x86_64 machine\n",
-	       nops);
+	printf("apply_bench: Apply of %zu alloc_pages(order 0) ops on an 8 GiB x86_64 machine, "
+	       "vmsimd --db %s\n",
+	       nops, db);
 	printf("  %-36s %8.3f s  (%6.0f ns/op)\n", "core machine_apply loop", t_core,
 	       t_core * 1e9 / (double)nops);
 	printf("  %-36s %8.3f s  (%zu-byte protobuf body)\n", "RPC pipeline in process", t_inproc,

@@ -166,7 +166,7 @@ static int raw_unpack(const uint8_t *buf, size_t len, struct op *op, char *err, 
 }
 
 /* vmsimd packs ops as protobuf; the bench measures the store and the core, so it copies. */
-static const struct persist_codec raw_codec = {raw_pack, raw_unpack};
+static const struct persist_codec raw_codec = {.pack = raw_pack, .unpack = raw_unpack};
 
 /* A deterministic op stream per machine: page allocations of order 0..2 and kmallocs of
  * 32..2048 bytes, each freed later, so the buddy lists and slabs keep changing. */
@@ -268,6 +268,10 @@ static void bench_recovery(const char *dir, int machines, int ops, uint64_t ram,
 			gen_track(&g, &op, &res);
 			c.want++;
 			persist_ops(p, id, m, &op, 1, counted, &c);
+			if (persist_checkpoint_due(p, id)) { /* as vmsimd, after the answer */
+				c.want++;
+				persist_checkpoint(p, id, m, counted, &c);
+			}
 		}
 		machine_destroy(m);
 		while (c.want - c.done > 20000)

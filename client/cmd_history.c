@@ -78,7 +78,15 @@ static void print_walk(const Vmsim__V1__TranslateResponse *r, uint64_t addr)
 		       r->missing_level[0] ? r->missing_level : "pte");
 		return;
 	}
-	printf("pte 0x%016" PRIx64 " flags", r->pte);
+	/* a PSE entry ends the walk a level early: it is the huge page's "pte" */
+	int huge = 0;
+	for (size_t i = 0; i < r->n_pte_flags; i++)
+		huge |= strcmp(r->pte_flags[i], "pse") == 0;
+	if (huge && r->n_steps)
+		printf("%s 0x%016" PRIx64 " (huge page) flags", r->steps[r->n_steps - 1]->level,
+		       r->pte);
+	else
+		printf("pte 0x%016" PRIx64 " flags", r->pte);
 	for (size_t i = 0; i < r->n_pte_flags; i++)
 		printf(" %s", r->pte_flags[i]);
 	printf("\n0x%" PRIx64 " -> phys 0x%" PRIx64 "\n", addr, r->phys);

@@ -37,10 +37,10 @@ struct ctl_opdef {
 	const char *op_field; /* field of the Op oneof, e.g. "alloc_pages" */
 	unsigned nreq;        /* positionals that must be given; the rest are optional */
 	struct ctl_param pos[5];
-	struct ctl_param opt[7];
+	struct ctl_param opt[8];
 	/* How the result prints: %v value (hex), %d value (decimal), %w value2 (hex), %a the
-	 * access outcome, %n faults, %m major faults, %k the kill that ended a range (if any), %s
-	 * seq. NULL: nothing (Unix silence). */
+	 * access outcome, %n faults, %m major faults, %t TLB hits and misses, %k the kill that
+	 * ended a range (if any), %s seq. NULL: nothing (Unix silence). */
 	const char *result;
 	void (*fixup)(ProtobufCMessage *req); /* derives implied fields after parsing */
 	void (*init)(ProtobufCMessage *req);  /* defaults that are not zero, before parsing */
@@ -61,6 +61,7 @@ static const struct {
 #define MAP_PRIVATE_BIT   0x02u
 #define MAP_FIXED_BIT     0x10u
 #define MAP_ANONYMOUS_BIT 0x20u
+#define MAP_HUGETLB_BIT   0x40000u
 #define MAP_DRIVER_BIT    0x1000000u /* vmsim: `file` is a map_driver minor (core/machine.h) */
 
 /* mmap(2) wants exactly one of MAP_SHARED/MAP_PRIVATE, and MAP_ANONYMOUS when no file. */
@@ -177,15 +178,17 @@ const struct ctl_cmd ctl_cmds_ops[] = {
 	      2, {{"PID", "pid", P_U32}, {"ADJ", "oom_score_adj", P_I32}}),
 	/* mmap.c */
 	OPCMD("mmap", "PID LEN [PROT] [--prot rwx] [--shared] [--file INO] [--offset OFF] "
-	      "[--addr ADDR] [--fixed] [--driver MINOR]",
+	      "[--addr ADDR] [--fixed] [--driver MINOR] [--huge]",
 	      "map memory into a process (prints the address)",
 	      "PROT is any of r, w, x (default none); the mapping is private and anonymous unless\n"
 	      "--shared or --file INO (an inode from `file create`) is given. --driver MINOR maps\n"
-	      "the seed's map_driver device opened with `driver open`.",
+	      "the seed's map_driver device opened with `driver open`. --huge adds MAP_HUGETLB:\n"
+	      "huge pages (2 MiB, 4 MiB on i386) reserved from the pool `nr-hugepages` fills.",
 	      "mmap", 2, {{"PID", "pid", P_U32}, {"LEN", "len", P_SIZE}, {"PROT", "prot", P_PROT}},
 	      {{"prot", "prot", P_PROT}, {"shared", "flags", P_FLAG, MAP_SHARED_BIT},
 	       {"file", "file", P_U32}, {"offset", "offset", P_SIZE}, {"addr", "addr", P_ADDR},
-	       {"fixed", "flags", P_FLAG, MAP_FIXED_BIT}, {"driver", "file", P_DRIVER}},
+	       {"fixed", "flags", P_FLAG, MAP_FIXED_BIT}, {"driver", "file", P_DRIVER},
+	       {"huge", "flags", P_FLAG, MAP_HUGETLB_BIT}},
 	      "%v", mmap_fixup),
 	OPCMD("munmap", "PID ADDR LEN", "unmap a range of a process", NULL, "munmap", 3,
 	      {{"PID", "pid", P_U32}, {"ADDR", "addr", P_ADDR}, {"LEN", "len", P_SIZE}}),
@@ -209,7 +212,7 @@ const struct ctl_cmd ctl_cmds_ops[] = {
 	      "access [ADDR, ADDR+LEN) every page (or every --stride bytes)", NULL, "access_range", 3,
 	      {{"PID", "pid", P_U32}, {"ADDR", "addr", P_ADDR}, {"LEN", "len", P_SIZE}},
 	      {{"write", "kind", P_FLAG, 1}, {"exec", "kind", P_FLAG, 2},
-	       {"stride", "stride", P_SIZE}}, "%n faults (%m major)%k"),
+	       {"stride", "stride", P_SIZE}}, "%n faults (%m major), %t%k"),
 	/* filemap.c */
 	OPCMD("file create", "NAME SIZE", "create a simulated file (prints its inode)", NULL,
 	      "file_create", 2, {{"NAME", "name", P_STR}, {"SIZE", "size", P_SIZE}}, .result = "%d"),
@@ -244,6 +247,13 @@ const struct ctl_cmd ctl_cmds_ops[] = {
 	      {{"N", "n", P_U64}}, .init = tick_init),
 	OPCMD("swappiness", "VALUE", "echo VALUE > /proc/sys/vm/swappiness (0..200)", NULL,
 	      "set_swappiness", 1, {{"VALUE", "swappiness", P_U32}}),
+	/* hugetlb.c */
+	OPCMD("nr-hugepages", "COUNT",
+	      "echo COUNT > /proc/sys/vm/nr_hugepages (prints the pool size reached)",
+	      "Takes huge pages (2 MiB, 4 MiB on i386) from the buddy allocator into the hugetlb\n"
+	      "pool, or gives free ones back. `mmap PID LEN rw --huge` maps them; see\n"
+	      "HugePages_* in /proc/meminfo.",
+	      "set_nr_hugepages", 1, {{"COUNT", "count", P_U64}}, .result = "%d"),
 	/* map_driver.c */
 	OPCMD("driver open", "SIZE [--minor N]",
 	      "open the seed's map_driver: a vmalloc buffer user space can mmap",
@@ -498,8 +508,8 @@ Vmsim__V1__Op *ctl_op_parse(const struct ctl_opdef *def, int argc, char **argv, 
 {
 	const ProtobufCFieldDescriptor *of = op_oneof_field(def->op_field);
 	const ProtobufCMessageDescriptor *rd = of->descriptor;
-	int npos = count_params(def->pos, 5), nopt = count_params(def->opt, 7);
-	struct option longopts[9];
+	int npos = count_params(def->pos, 5), nopt = count_params(def->opt, 8);
+	struct option longopts[10];
 	for (int i = 0; i < nopt; i++)
 		longopts[i] = (struct option){
 		    def->opt[i].name, def->opt[i].type == P_FLAG ? no_argument : required_argument,
@@ -697,7 +707,7 @@ int ctl_op_format(const Vmsim__V1__Op *op, char *buf, size_t len)
 	if (def->init)
 		def->init(dflt);
 	size_t n = (size_t)snprintf(buf, len, "%s", cmd->words);
-	int npos = count_params(def->pos, 5), nopt = count_params(def->opt, 7);
+	int npos = count_params(def->pos, 5), nopt = count_params(def->opt, 8);
 	/* Optional positionals are printed up to the last one that is set. */
 	int last = (int)def->nreq;
 	for (int i = (int)def->nreq; i < npos; i++)
@@ -776,6 +786,10 @@ void ctl_op_print_result(struct ctl *c, const struct ctl_opdef *def, const Vmsim
 				break;
 			case 's':
 				printf("%" PRIu64, r->seq);
+				break;
+			case 't': /* the TLB's share: the seed's point about huge pages */
+				printf("TLB hits %" PRIu32 ", misses %" PRIu32, r->tlb_hits,
+				       r->tlb_misses);
 				break;
 			case 'k': /* how a range access ended, when it killed the task */
 				if (r->fault == VMSIM__V1__FAULT_KIND__FAULT_SEGV ||
@@ -868,7 +882,7 @@ int ctl_ops_selfcheck(FILE *err)
 			bad = 1;
 		}
 		const struct ctl_param *lists[2] = {d->pos, d->opt};
-		int counts[2] = {count_params(d->pos, 5), count_params(d->opt, 7)};
+		int counts[2] = {count_params(d->pos, 5), count_params(d->opt, 8)};
 		for (int l = 0; l < 2; l++)
 			for (int i = 0; i < counts[l]; i++) {
 				const ProtobufCFieldDescriptor *f =

@@ -28,6 +28,7 @@ static const struct event_table *event_tables[] = {
     &swapfile_events,
     &vmscan_events,
     &map_driver_events,
+    &hugetlb_events,
 };
 
 int event_ring_init(struct event_ring *r, uint32_t cap)

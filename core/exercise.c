@@ -741,6 +741,105 @@ static enum vm_err gen_cow(struct exercise *ex, struct ex_rng *r, struct machine
 	return VM_OK;
 }
 
+/* ---- huge pages and the TLB (hugetlb.c, tlb.c): the seed's huge-page section ---- */
+
+static enum vm_err op_access_range(struct machine *m, uint32_t pid, uint64_t va, uint64_t len,
+                                   struct op_result *res, char *err, size_t errlen)
+{
+	struct op op = {.kind = OP_ACCESS_RANGE};
+	op.u.access.pid = pid;
+	op.u.access.addr = va;
+	op.u.access.len = len;
+	op.u.access.kind = ACCESS_WRITE;
+	return scratch_apply(m, &op, res, err, errlen);
+}
+
+static enum vm_err op_mmap_huge(struct machine *m, uint32_t pid, uint64_t len, uint64_t *addr,
+                                char *err, size_t errlen)
+{
+	struct op op = {.kind = OP_MMAP};
+	op.u.mmap.pid = pid;
+	op.u.mmap.len = len;
+	op.u.mmap.prot = PROT_READ_ | PROT_WRITE_;
+	op.u.mmap.flags = MAP_PRIVATE_ | MAP_ANONYMOUS_ | MAP_HUGETLB_;
+	struct op_result res;
+	enum vm_err e = scratch_apply(m, &op, &res, err, errlen);
+	*addr = res.value;
+	return e;
+}
+
+static enum vm_err gen_hugepage(struct exercise *ex, struct ex_rng *r, struct machine *m, char *err,
+                                size_t errlen)
+{
+	uint64_t hsz = huge_page_size(m);
+	unsigned pool = rng_range(r, 3, 4), npages = rng_range(r, 2, pool);
+	uint32_t pid;
+	struct op op = {.kind = OP_SET_NR_HUGEPAGES};
+	op.u.hugepages.count = pool;
+	struct op_result res, small, huge;
+	enum vm_err e = scratch_apply(m, &op, &res, err, errlen);
+	if (!e)
+		e = op_spawn(m, &pid, err, errlen);
+	/* the same size twice: 4 KiB pages, then huge pages (MAP_HUGETLB) */
+	uint64_t len = (uint64_t)npages * hsz, a4k = 0, ahuge = 0;
+	if (!e)
+		e = op_mmap_anon(m, pid, len, &a4k, err, errlen);
+	if (!e)
+		e = op_mmap_huge(m, pid, len, &ahuge, err, errlen);
+	uint64_t rsvd_after_mmap = m->hugetlb.resv_huge_pages;
+	if (!e)
+		e = op_access_range(m, pid, a4k, len, &small, err, errlen);
+	/* only the first huge page is written: the others stay reserved */
+	if (!e)
+		e = op_access_range(m, pid, ahuge, hsz, &huge, err, errlen);
+	if (e)
+		return e;
+	uint64_t off = (uint64_t)rng_range(r, 0, (unsigned)(hsz >> PAGE_SHIFT) - 1) << PAGE_SHIFT;
+	uint64_t va = ahuge + off + rng_range(r, 0, PAGE_SIZE - 1);
+	struct walk_trace t;
+	if (translate(m, pid, va, &t) != VM_OK || t.fail_level >= 0 || !pte_huge(t.pte)) {
+		snprintf(err, errlen, "exercise scenario: the huge page does not translate");
+		return VM_EINVAL;
+	}
+	const struct walk_step *leaf = &t.step[t.nr - 1];
+	const char *size = m->cfg.arch == ARCH_I386 ? "4 MiB" : "2 MiB";
+	strbuf_addf(
+	    &ex->question,
+	    "%s paging, one CPU, a %u-entry %u-way TLB that holds 4 KiB and huge\n"
+	    "translations alike. `echo %u > /proc/sys/vm/nr_hugepages` filled the pool with\n"
+	    "%s pages. Process %u maps %llu MiB twice: mmap(MAP_PRIVATE|MAP_ANONYMOUS) at\n"
+	    "%#llx and mmap(MAP_PRIVATE|MAP_ANONYMOUS|MAP_HUGETLB) at %#llx.\n"
+	    "1. HugePages_Rsvd right after the second mmap?\n"
+	    "2. A loop writes one byte in every 4 KiB of the first mapping, starting with an\n"
+	    "   empty TLB: how many TLB misses?\n"
+	    "3. The same loop over the first huge page of the second mapping only: misses?\n"
+	    "4. The %s entry that maps that huge page is %#llx.\n"
+	    "   Give its index for %#llx and the physical address.\n",
+	    m->cfg.arch == ARCH_I386 ? "i386 2-level (PSE)" : "x86_64 4-level", m->cfg.tlb_entries,
+	    m->cfg.tlb_ways, pool, size, pid, (unsigned long long)(len >> 20),
+	    (unsigned long long)a4k, (unsigned long long)ahuge, pt_level_name(m, leaf->level),
+	    (unsigned long long)leaf->entry, (unsigned long long)va);
+	add_field(ex, "rsvd", EXF_DEC, rsvd_after_mmap);
+	add_field(ex, "misses_4k", EXF_DEC, small.tlb_misses);
+	add_field(ex, "misses_huge", EXF_DEC, huge.tlb_misses);
+	add_field(ex, pt_level_name(m, leaf->level), EXF_DEC, leaf->index);
+	add_field(ex, "phys", EXF_HEX, t.phys);
+	solution_fields(ex);
+	strbuf_addf(
+	    &ex->solution,
+	    "1. MAP_HUGETLB reserves every huge page of the range at mmap time: %llu.\n"
+	    "2. Every 4 KiB page is a translation of its own: %u misses (each followed by a\n"
+	    "   page fault), whatever the TLB's size, since no page is touched twice.\n"
+	    "3. One entry covers the whole %s page: %u miss, then %u hits.\n"
+	    "4. The walk ends at the %s, whose entry has the PSE bit (0x80): index =\n"
+	    "   (va >> %u) & %u = %u; phys = the entry's frame | (va & %#llx) = %#llx.\n",
+	    (unsigned long long)rsvd_after_mmap, small.tlb_misses, size, huge.tlb_misses,
+	    huge.tlb_hits, pt_level_name(m, leaf->level), pt_shift(m, leaf->level),
+	    pt_entries(m) - 1, leaf->index, (unsigned long long)(hsz - 1),
+	    (unsigned long long)t.phys);
+	return VM_OK;
+}
+
 /* ---- topic table ---- */
 
 typedef enum vm_err (*exercise_gen)(struct exercise *ex, struct ex_rng *r, struct machine *m,
@@ -768,6 +867,9 @@ static const struct topic {
                       "faults",
                       gen_translate, 1},
     [EX_COW] = {"cow", "COW faults and frames after fork and writes", gen_cow, 0},
+    [EX_HUGEPAGE] = {"hugepage",
+                     "TLB misses with 4 KiB and huge pages, HugePages_Rsvd, the PSE walk",
+                     gen_hugepage, 1},
 };
 
 const char *exercise_topic_name(enum exercise_topic t)

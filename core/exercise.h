@@ -22,6 +22,7 @@ enum exercise_topic {
 	EX_FREE,            /* the seed's free arithmetic: used, -/+ buffers/cache */
 	EX_TRANSLATE,       /* page-walk indices, physical address, the level that faults */
 	EX_COW,             /* frames and COW faults after fork and writes */
+	EX_HUGEPAGE,        /* TLB misses with 4 KiB and huge pages, the PSE walk, HugePages_Rsvd */
 	EX_NR_TOPICS
 };
 

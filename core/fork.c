@@ -379,14 +379,6 @@ enum vm_err fork_apply(struct machine *m, const struct op *op, struct op_result 
 	}
 }
 
-#define CHECK(cond, ...)                                 \
-	do {                                             \
-		if (!(cond)) {                           \
-			snprintf(buf, len, __VA_ARGS__); \
-			return -1;                       \
-		}                                        \
-	} while (0)
-
 /* Tasks sorted, each mm alive with mm_users equal to the tasks using it, stacks owned. */
 int fork_check(const struct machine *m, char *buf, size_t len)
 {

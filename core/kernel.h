@@ -11,6 +11,7 @@
 #include "events.h"
 #include "filemap.h"
 #include "fork.h"
+#include "hugetlb.h"
 #include "machine.h"
 #include "map_driver.h"
 #include "memory.h"
@@ -45,6 +46,7 @@ struct machine {
 	struct map_driver_state driver;
 	struct pgtable_state pgtable; /* page-table contents (kmap), used by mmap.c and memory.c */
 	struct tlb_state tlb;
+	struct hugetlb_state hugetlb;
 };
 
 /* Fills res with an error and returns it: `return op_fail(res, VM_EINVAL, "...", ...);` */
@@ -61,5 +63,14 @@ int machine_subsystems_load(struct machine *m, struct snap_reader *r);
 uint64_t machine_random(struct machine *m);
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* For the *_check functions: unless cond holds, write the reason to buf (len) and fail. */
+#define CHECK(cond, ...)                                 \
+	do {                                             \
+		if (!(cond)) {                           \
+			snprintf(buf, len, __VA_ARGS__); \
+			return -1;                       \
+		}                                        \
+	} while (0)
 
 #endif

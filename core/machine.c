@@ -137,6 +137,8 @@ static const struct subsystem subsystems[] = {
     [9] = {vmscan_init, vmscan_release, vmscan_apply, vmscan_check, vmscan_save, vmscan_load},
     [10] = {map_driver_init, map_driver_release, map_driver_apply, map_driver_check,
             map_driver_save, map_driver_load},
+    [11] = {hugetlb_init, hugetlb_release, hugetlb_apply, hugetlb_check, hugetlb_save,
+            hugetlb_load},
 };
 
 struct machine *machine_create(const struct machine_config *cfg, char *err, size_t errlen)

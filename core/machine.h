@@ -111,6 +111,8 @@ enum op_kind {
 	/* map_driver.c */
 	OP_DRIVER_OPEN = 0xa00,
 	OP_DRIVER_CLOSE,
+	/* hugetlb.c */
+	OP_SET_NR_HUGEPAGES = 0xb00,
 };
 
 #define OP_BLOCK(kind) ((unsigned)(kind) >> 8)
@@ -136,6 +138,7 @@ enum op_kind {
 #define MAP_PRIVATE_   0x02u
 #define MAP_FIXED_     0x10u
 #define MAP_ANONYMOUS_ 0x20u
+#define MAP_HUGETLB_   0x40000u
 #define MAP_DRIVER_    0x1000000u /* vmsim: `file` is a map_driver minor (core/map_driver.h) */
 
 #define CLONE_VM_    0x100u
@@ -259,6 +262,9 @@ struct op {
 			uint64_t size;
 			uint32_t minor;
 		} driver;
+		struct {
+			uint64_t count;
+		} hugepages; /* set_nr_hugepages */
 	} u;
 };
 

@@ -207,11 +207,14 @@ void meminfo_show(const struct machine *m, struct strbuf *sb)
 	show_val_kb(sb, "FileHugePages:", 0);
 	show_val_kb(sb, "FilePmdMapped:", 0);
 	show_val_kb(sb, "Balloon:", 0);
-	/* hugetlb_report_meminfo(): no huge pages are reserved in vmsim */
-	strbuf_addf(sb, "HugePages_Total:   %5u\nHugePages_Free:    %5u\n", 0, 0);
-	strbuf_addf(sb, "HugePages_Rsvd:    %5u\nHugePages_Surp:    %5u\n", 0, 0);
-	show_kb(sb, "Hugepagesize:", m->cfg.arch == ARCH_I386 ? 4096 : 2048);
-	show_kb(sb, "Hugetlb:", 0);
+	/* hugetlb_report_meminfo(): the pool of vm.nr_hugepages (no overcommit: Surp 0) */
+	const struct hugetlb_state *h = &m->hugetlb;
+	strbuf_addf(sb, "HugePages_Total:   %5llu\nHugePages_Free:    %5llu\n",
+	            (unsigned long long)h->nr_huge_pages, (unsigned long long)h->free_huge_pages);
+	strbuf_addf(sb, "HugePages_Rsvd:    %5llu\nHugePages_Surp:    %5u\n",
+	            (unsigned long long)h->resv_huge_pages, 0);
+	show_kb(sb, "Hugepagesize:", huge_page_size(m) >> 10);
+	show_kb(sb, "Hugetlb:", (h->nr_huge_pages * huge_page_size(m)) >> 10);
 	direct_map_show(m, sb);
 }
 
@@ -260,6 +263,9 @@ int vmstat_gauge(const struct machine *m, const struct meminfo *mi, const char *
 	    {"nr_dirty_threshold", dirtyable * 20 / 100},
 	    {"nr_dirty_background_threshold", dirtyable * 10 / 100},
 	    {"nr_memmap_boot_pages", (m->pa.nr_frames * 64 + PAGE_SIZE - 1) / PAGE_SIZE},
+	    {"nr_hugetlb", m->hugetlb.nr_huge_pages << huge_page_order(m)},
+	    {"htlb_buddy_alloc_success", m->hugetlb.htlb_buddy_alloc_success},
+	    {"htlb_buddy_alloc_fail", m->hugetlb.htlb_buddy_alloc_fail},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(g); i++)
 		if (strcmp(g[i].name, name) == 0) {

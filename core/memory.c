@@ -322,7 +322,9 @@ enum fault_kind handle_mm_fault(struct machine *m, struct task_struct *t,
 	struct pte_ref ref;
 	int write = kind == ACCESS_WRITE;
 	ev_emit(m, EV_HANDLE_MM_FAULT, va, vma->vm_start, vma->vm_end, access_names[kind]);
-	mem_cgroup_charge(m, t); /* vmscan.c: the resident limit */
+	if (vma->vm_flags & VM_HUGETLB)
+		return hugetlb_fault(m, t, vma, va, write); /* not RSS: no resident limit */
+	mem_cgroup_charge(m, t);                            /* vmscan.c: the resident limit */
 	int r = pt_walk(m, t->mm, va, 1, &ref, NULL);
 	if (r)
 		return FAULT_OOM;
@@ -356,10 +358,13 @@ static int pte_allows(const struct machine *m, uint64_t pte, enum access_kind ki
 static uint32_t tlb_flags_of(uint64_t pte)
 {
 	return ((pte & _PAGE_RW) ? TLB_RW : 0) | ((pte & _PAGE_DIRTY) ? TLB_DIRTY : 0) |
-	       ((pte & _PAGE_NX) ? TLB_NX : 0);
+	       ((pte & _PAGE_NX) ? TLB_NX : 0) | (pte_huge(pte) ? TLB_HUGE : 0);
 }
 
-/* The MMU's part after a successful walk: set accessed/dirty, load the TLB. */
+/*
+ * The MMU's part after a successful walk: set accessed/dirty, load the TLB. Returns the
+ * 4 KiB frame of va (inside the huge page when the walk ended at a PSE entry).
+ */
 static uint32_t mmu_complete(struct machine *m, uint64_t va, struct pte_ref ref, uint64_t pte,
                              enum access_kind kind)
 {
@@ -368,6 +373,8 @@ static uint32_t mmu_complete(struct machine *m, uint64_t va, struct pte_ref ref,
 		pt_write(m, ref.tpfn, ref.idx, n);
 	uint32_t pfn = pte_pfn(m, n);
 	tlb_fill(m, va, pfn, tlb_flags_of(n));
+	if (pte_huge(n))
+		pfn += (uint32_t)((va >> PAGE_SHIFT) & ((1u << huge_page_order(m)) - 1));
 	return pfn;
 }
 
@@ -408,8 +415,9 @@ static int access_one(struct machine *m, struct task_struct *t, uint64_t va, enu
 	    (kind != ACCESS_WRITE || (e->flags & (TLB_RW | TLB_DIRTY)) == (TLB_RW | TLB_DIRTY)) &&
 	    (kind != ACCESS_EXEC || !(e->flags & TLB_NX) || m->cfg.arch == ARCH_I386)) {
 		res->tlb_hits++;
-		res->value2 = ((uint64_t)e->pfn << PAGE_SHIFT) | (va & (PAGE_SIZE - 1));
-		touch_page(m, e->pfn);
+		uint32_t pfn = tlb_entry_pfn(m, e, va);
+		res->value2 = ((uint64_t)pfn << PAGE_SHIFT) | (va & (PAGE_SIZE - 1));
+		touch_page(m, pfn);
 		return 0;
 	}
 	res->tlb_misses++;
@@ -542,6 +550,9 @@ enum vm_err translate(const struct machine *m, uint32_t pid, uint64_t va, struct
 		return VM_OK;
 	if (!pte_present(t->pte))
 		t->fail_level = (int)pt_levels(m) - 1;
+	else if (pte_huge(t->pte)) /* the offset runs on through the whole huge page */
+		t->phys =
+		    ((uint64_t)pte_pfn(m, t->pte) << PAGE_SHIFT) | (va & (huge_page_size(m) - 1));
 	else
 		t->phys = ((uint64_t)pte_pfn(m, t->pte) << PAGE_SHIFT) | (va & (PAGE_SIZE - 1));
 	return VM_OK;

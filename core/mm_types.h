@@ -45,6 +45,7 @@ enum page_type {
 	PT_ZERO = 9,     /* the shared zero page */
 	PT_KMALLOC = 10, /* kmalloc_large(): > 8 KiB straight from the buddy allocator */
 	PT_DRIVER = 11,  /* reserved for map_driver buffers when not vmalloc'ed */
+	PT_HUGETLB = 12, /* a huge page of the hugetlb pool (free or mapped) */
 	PT_NR_TYPES
 };
 

@@ -319,6 +319,10 @@ void zap_page_range(struct machine *m, struct mm_struct *mm, uint64_t start, uin
 		struct zap_ctx z = {mm, v, 0};
 		uint64_t s = v->vm_start > start ? v->vm_start : start;
 		uint64_t e = v->vm_end < end ? v->vm_end : end;
+		if (v->vm_flags & VM_HUGETLB) {
+			unmap_hugepage_range(m, mm, v, s, e);
+			continue;
+		}
 		pt_for_each(m, mm, s, e, zap_one_pte, &z);
 		if (z.pages)
 			ev_emit(m, EV_ZAP_PTE, s, e, z.pages, NULL);
@@ -408,8 +412,12 @@ int expand_stack(struct machine *m, struct mm_struct *mm, struct vm_area_struct 
 
 /* ---- mmap / munmap ------------------------------------------------------------------ */
 
-/* unmapped_area_topdown(): the highest gap of len bytes below mmap_base. */
-static uint64_t get_unmapped_area(struct machine *m, struct mm_struct *mm, uint64_t len)
+/*
+ * unmapped_area_topdown(): the highest gap of len bytes below mmap_base whose start is a
+ * multiple of align (a power of two: PAGE_SIZE, or the huge page size for MAP_HUGETLB).
+ */
+static uint64_t get_unmapped_area(struct machine *m, struct mm_struct *mm, uint64_t len,
+                                  uint64_t align)
 {
 	uint64_t high = mm->mmap_base, low = mmap_min_addr(m);
 	struct vm_area_struct *v = vma_prev_of(mm, high);
@@ -417,9 +425,11 @@ static uint64_t get_unmapped_area(struct machine *m, struct mm_struct *mm, uint6
 		uint64_t gap_start = v ? v->vm_end : low;
 		if (gap_start < low)
 			gap_start = low;
-		if (high >= gap_start && high - gap_start >= len) {
-			ev_emit(m, EV_GET_UNMAPPED_AREA, high - len, mm->mmap_base, 0, NULL);
-			return high - len;
+		if (high >= gap_start && high - gap_start >= len &&
+		    ((high - len) & ~(align - 1)) >= gap_start) {
+			uint64_t addr = (high - len) & ~(align - 1);
+			ev_emit(m, EV_GET_UNMAPPED_AREA, addr, mm->mmap_base, 0, NULL);
+			return addr;
 		}
 		if (!v)
 			return 0;
@@ -432,6 +442,23 @@ static int range_free(struct mm_struct *mm, uint64_t start, uint64_t end)
 {
 	const struct vm_area_struct *v = find_vma(mm, start);
 	return !v || v->vm_start >= end;
+}
+
+/*
+ * A hugetlb VMA splits only at huge page boundaries (hugetlb_vm_op_split): start and end
+ * must be aligned where they fall inside one. Returns the offending address or 0.
+ */
+static uint64_t huge_misaligned(const struct machine *m, struct mm_struct *mm, uint64_t start,
+                                uint64_t end)
+{
+	uint64_t mask = huge_page_size(m) - 1;
+	const struct vm_area_struct *v = find_vma(mm, start);
+	if (v && v->vm_start < start && (v->vm_flags & VM_HUGETLB) && (start & mask))
+		return start;
+	v = find_vma(mm, end - 1);
+	if (v && v->vm_start < end && v->vm_end > end && (v->vm_flags & VM_HUGETLB) && (end & mask))
+		return end;
+	return 0;
 }
 
 /* do_munmap(): split at both ends, then unlink, zap and free the VMAs inside. */
@@ -495,8 +522,9 @@ static struct vm_area_struct *mmap_region(struct machine *m, struct mm_struct *m
 	v->vm_end = addr + len;
 	v->vm_flags = vm_flags;
 	v->vm_file = file;
-	v->vm_pgoff =
-	    (file || (vm_flags & (VM_EXECIMAGE | VM_MIXEDMAP))) ? pgoff : addr >> PAGE_SHIFT;
+	v->vm_pgoff = (file || (vm_flags & (VM_EXECIMAGE | VM_MIXEDMAP | VM_HUGETLB)))
+	                  ? pgoff
+	                  : addr >> PAGE_SHIFT;
 	char p[5];
 	prot_str(vm_flags, p);
 	vma_link(mm, v, prev);
@@ -526,8 +554,21 @@ static enum vm_err mmap_check_args(struct machine *m, struct mm_struct *mm,
 	uint32_t type = q->flags & (MAP_SHARED_ | MAP_PRIVATE_);
 	if (type != MAP_SHARED_ && type != MAP_PRIVATE_)
 		return op_fail(res, VM_EINVAL, "mmap: exactly one of MAP_SHARED, MAP_PRIVATE");
-	if (q->flags & ~(MAP_SHARED_ | MAP_PRIVATE_ | MAP_FIXED_ | MAP_ANONYMOUS_ | MAP_DRIVER_))
+	if (q->flags & ~(MAP_SHARED_ | MAP_PRIVATE_ | MAP_FIXED_ | MAP_ANONYMOUS_ | MAP_DRIVER_ |
+	                 MAP_HUGETLB_))
 		return op_fail(res, VM_EINVAL, "mmap: unknown flags %#x", q->flags);
+	if (q->flags & MAP_HUGETLB_) {
+		if ((q->flags & (MAP_PRIVATE_ | MAP_ANONYMOUS_)) != (MAP_PRIVATE_ | MAP_ANONYMOUS_))
+			return op_fail(res, VM_EINVAL,
+			               "mmap: vmsim models MAP_HUGETLB for private anonymous "
+			               "mappings only (MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB)");
+		if ((q->flags & MAP_FIXED_) && q->addr % huge_page_size(m))
+			return op_fail(
+			    res, VM_EINVAL,
+			    "mmap: MAP_HUGETLB | MAP_FIXED address %#llx is not a multiple "
+			    "of the huge page size (%#llx)",
+			    (unsigned long long)q->addr, (unsigned long long)huge_page_size(m));
+	}
 	uint64_t end = q->addr + PAGE_ALIGN(q->len);
 	if ((q->flags & MAP_FIXED_) && (end > ts || end < q->addr))
 		return op_fail(res, VM_EINVAL,
@@ -558,26 +599,59 @@ static enum vm_err do_mmap(struct machine *m, struct mm_struct *mm, const struct
 	enum vm_err e = mmap_check_args(m, mm, q, res);
 	if (e)
 		return e;
-	uint64_t len = PAGE_ALIGN(q->len), addr = q->addr;
+	uint64_t len = PAGE_ALIGN(q->len), addr = q->addr, align = PAGE_SIZE;
+	int huge = (q->flags & MAP_HUGETLB_) != 0;
+	if (huge)
+		len = (q->len + huge_page_size(m) - 1) & ~(huge_page_size(m) - 1);
+	if (huge && (q->flags & MAP_FIXED_) && (addr + len > task_size(m) || addr + len < addr))
+		return op_fail(res, VM_EINVAL,
+		               "mmap: MAP_FIXED huge range %#llx-%#llx reaches kernel space",
+		               (unsigned long long)addr, (unsigned long long)(addr + len));
+	if ((q->flags & MAP_FIXED_) && huge_misaligned(m, mm, addr, addr + len))
+		return op_fail(res, VM_EINVAL, "mmap: MAP_FIXED %#llx-%#llx cuts a huge page",
+		               (unsigned long long)addr, (unsigned long long)(addr + len));
+	if (huge) {
+		align = huge_page_size(m);
+		if (len > task_size(m) - mmap_min_addr(m))
+			return op_fail(res, VM_ENOMEM,
+			               "mmap: length %#llx exceeds the address space",
+			               (unsigned long long)len);
+		e = hugetlb_reserve_pages(m, len, res); /* before anything changes */
+		if (e)
+			return e;
+	}
 	ev_emit(m, EV_DO_MMAP, mm->id, addr, len,
-	        q->flags & MAP_ANONYMOUS_ ? "anon"
-	                                  : (q->flags & MAP_DRIVER_ ? "map_driver" : "file"));
+	        huge ? "anon, MAP_HUGETLB"
+	             : (q->flags & MAP_ANONYMOUS_
+	                    ? "anon"
+	                    : (q->flags & MAP_DRIVER_ ? "map_driver" : "file")));
 	if (q->flags & MAP_FIXED_) {
-		if (do_munmap(m, mm, addr, addr + len))
+		if (do_munmap(m, mm, addr, addr + len)) {
+			if (huge)
+				m->hugetlb.resv_huge_pages -= len / align;
 			return op_fail(res, VM_ENOMEM, "mmap: out of memory splitting a VMA");
-	} else if (!addr || addr < mmap_min_addr(m) || addr + len > task_size(m) ||
+		}
+	} else if (!addr || addr % align || addr < mmap_min_addr(m) || addr + len > task_size(m) ||
 	           !range_free(mm, addr, addr + len)) {
-		addr = get_unmapped_area(m, mm, len);
-		if (!addr)
+		addr = get_unmapped_area(m, mm, len, align);
+		if (!addr) {
+			if (huge)
+				m->hugetlb.resv_huge_pages -= len / align;
 			return op_fail(res, VM_ENOMEM, "mmap: no free range of %#llx bytes",
 			               (unsigned long long)len);
+		}
 	}
 	uint32_t vf = calc_vm_flags(q->prot, q->flags);
 	uint32_t file = q->file;
 	if (q->flags & MAP_DRIVER_)
 		vf |= VM_IO | VM_DONTEXPAND | VM_MIXEDMAP;
-	if (!mmap_region(m, mm, addr, len, vf, file, q->pgoff >> PAGE_SHIFT))
+	if (huge)
+		vf |= VM_HUGETLB | VM_HUGE_RESV | VM_DONTEXPAND;
+	if (!mmap_region(m, mm, addr, len, vf, file, q->pgoff >> PAGE_SHIFT)) {
+		if (huge)
+			m->hugetlb.resv_huge_pages -= len / align;
 		return op_fail(res, VM_ENOMEM, "mmap: out of memory for the vm_area_struct");
+	}
 	res->value = addr;
 	return VM_OK;
 }
@@ -633,6 +707,9 @@ static enum vm_err do_mprotect(struct machine *m, struct mm_struct *mm, uint64_t
 			return op_fail(res, VM_EPERM, "mprotect: map_driver mapping is read-only");
 		a = v->vm_end;
 	}
+	if (huge_misaligned(m, mm, start, end))
+		return op_fail(res, VM_EINVAL, "mprotect: %#llx-%#llx cuts a huge page",
+		               (unsigned long long)start, (unsigned long long)end);
 	struct vm_area_struct *v = find_vma(mm, start);
 	if (v->vm_start < start && !(v = split_vma(m, mm, v, start)))
 		return op_fail(res, VM_ENOMEM, "mprotect: out of memory splitting a VMA");
@@ -650,7 +727,10 @@ static enum vm_err do_mprotect(struct machine *m, struct mm_struct *mm, uint64_t
 		prot_str(nf, p);
 		ev_emit(m, EV_MPROTECT, v->vm_start, v->vm_end, 0, p);
 		struct prot_ctx c = {mm, nf};
-		pt_for_each(m, mm, v->vm_start, v->vm_end, change_one_pte, &c);
+		if (nf & VM_HUGETLB)
+			hugetlb_change_protection(m, mm, v);
+		else
+			pt_for_each(m, mm, v->vm_start, v->vm_end, change_one_pte, &c);
 		v = vma_merge(m, mm, v)->vm_next;
 	}
 	return VM_OK;
@@ -676,6 +756,9 @@ static enum vm_err do_brk(struct machine *m, struct mm_struct *mm, uint64_t brk,
 	if (newend > oldend && !range_free(mm, oldend, newend))
 		return op_fail(res, VM_ENOMEM, "brk: %#llx-%#llx is already mapped",
 		               (unsigned long long)oldend, (unsigned long long)newend);
+	if (newend < oldend && huge_misaligned(m, mm, newend, oldend))
+		return op_fail(res, VM_EINVAL, "brk: shrinking to %#llx would cut a huge page",
+		               (unsigned long long)brk);
 	ev_emit(m, EV_BRK, mm->id, mm->brk, brk, NULL);
 	if (newend < oldend && do_munmap(m, mm, newend, oldend))
 		return op_fail(res, VM_ENOMEM, "brk: out of memory splitting the heap");
@@ -706,6 +789,11 @@ static enum vm_err do_madvise(struct machine *m, struct mm_struct *mm, uint64_t 
 		if (!v || v->vm_start > a)
 			return op_fail(res, VM_ENOMEM, "madvise: %#llx is not mapped",
 			               (unsigned long long)a);
+		if (v->vm_flags & VM_HUGETLB)
+			return op_fail(
+			    res, VM_EINVAL,
+			    "madvise: MADV_DONTNEED on huge pages is not modelled (munmap "
+			    "the range instead)");
 		a = v->vm_end;
 	}
 	ev_emit(m, EV_MADVISE, start, end, 0, "MADV_DONTNEED");
@@ -877,11 +965,15 @@ struct mm_struct *dup_mm(struct machine *m, struct mm_struct *old)
 			n->vm_start = v->vm_start;
 			n->vm_end = v->vm_end;
 			n->vm_pgoff = v->vm_pgoff;
-			n->vm_flags = v->vm_flags;
+			/* the reserve stays with the parent (HPAGE_RESV_OWNER) */
+			n->vm_flags = v->vm_flags & ~VM_HUGE_RESV;
 			n->vm_file = v->vm_file;
 			vma_link(mm, n, prev);
 			prev = n;
-			pt_for_each(m, old, v->vm_start, v->vm_end, copy_one_pte, &c);
+			if (v->vm_flags & VM_HUGETLB)
+				c.failed = copy_hugetlb_page_range(m, mm, old, v);
+			else
+				pt_for_each(m, old, v->vm_start, v->vm_end, copy_one_pte, &c);
 		}
 		if (!n || c.failed) {
 			mmput(m, mm);
@@ -930,6 +1022,13 @@ enum vm_err mmap_apply(struct machine *m, const struct op *op, struct op_result 
 			return op_fail(res, VM_EINVAL, "munmap: length is 0");
 		if (a + PAGE_ALIGN(len) > task_size(m) || a + PAGE_ALIGN(len) < a)
 			return op_fail(res, VM_EINVAL, "munmap: range reaches kernel space");
+		if (huge_misaligned(m, mm, a, a + PAGE_ALIGN(len)))
+			return op_fail(
+			    res, VM_EINVAL,
+			    "munmap: %#llx-%#llx cuts a huge page (MAP_HUGETLB ranges go "
+			    "by %#llx)",
+			    (unsigned long long)a, (unsigned long long)(a + PAGE_ALIGN(len)),
+			    (unsigned long long)huge_page_size(m));
 		if (do_munmap(m, mm, a, a + PAGE_ALIGN(len)))
 			return op_fail(res, VM_ENOMEM, "munmap: out of memory splitting a VMA");
 		return VM_OK;
@@ -958,6 +1057,8 @@ static const char *vma_name(const struct machine *m, const struct mm_struct *mm,
 	}
 	if (v->vm_file)
 		return filemap_file_name(m, v->vm_file);
+	if (v->vm_flags & VM_HUGETLB)
+		return "/anon_hugepage (deleted)"; /* hugetlb_file_setup()'s unlinked file */
 	if (v->vm_flags & VM_EXECIMAGE)
 		return mm->exe;
 	if (v->vm_start <= mm->brk && v->vm_end >= mm->start_brk)
@@ -979,6 +1080,12 @@ static void show_vma_header(const struct machine *m, const struct mm_struct *mm,
 	if (v->vm_flags & VM_MIXEDMAP) {
 		dev_minor = 5; /* devtmpfs */
 		ino = 1000 + v->vm_file;
+		pgoff = v->vm_pgoff << PAGE_SHIFT;
+	} else if (v->vm_flags & VM_HUGETLB) {
+		/* the internal hugetlbfs mount; one inode per mapping, named by its address */
+		dev_minor = 0x0f;
+		ino = (v->vm_start - (v->vm_pgoff << PAGE_SHIFT)) >>
+		      (PAGE_SHIFT + huge_page_order(m));
 		pgoff = v->vm_pgoff << PAGE_SHIFT;
 	} else if (v->vm_file || (v->vm_flags & VM_EXECIMAGE)) {
 		dev_major = 8;
@@ -1055,7 +1162,7 @@ static void show_vm_flags(const struct vm_area_struct *v, struct strbuf *sb)
 	    {VM_READ, "rd"},      {VM_WRITE, "wr"},    {VM_EXEC, "ex"},       {VM_SHARED, "sh"},
 	    {VM_MAYREAD, "mr"},   {VM_MAYWRITE, "mw"}, {VM_MAYEXEC, "me"},    {VM_MAYSHARE, "ms"},
 	    {VM_GROWSDOWN, "gd"}, {VM_IO, "io"},       {VM_DONTEXPAND, "de"}, {VM_ACCOUNT, "ac"},
-	    {VM_MIXEDMAP, "mm"},
+	    {VM_HUGETLB, "ht"},   {VM_MIXEDMAP, "mm"},
 	};
 	strbuf_adds(sb, "VmFlags: ");
 	for (size_t i = 0; i < ARRAY_SIZE(mnemonics); i++)
@@ -1068,11 +1175,15 @@ void show_smaps(const struct machine *m, const struct mm_struct *mm, struct strb
 {
 	for (const struct vm_area_struct *v = mm->mmap; v; v = v->vm_next) {
 		struct smaps_ctx c = {.vma = v};
+		uint64_t hshared = 0, hprivate = 0;
+		int huge = (v->vm_flags & VM_HUGETLB) != 0;
 		pt_for_each(m, mm, v->vm_start, v->vm_end, smaps_pte, &c);
+		if (huge)
+			hugetlb_usage(m, mm, v->vm_start, v->vm_end, &hshared, &hprivate);
 		show_vma_header(m, mm, v, sb);
 		smaps_line(sb, "Size:", v->vm_end - v->vm_start);
-		smaps_line(sb, "KernelPageSize:", PAGE_SIZE);
-		smaps_line(sb, "MMUPageSize:", PAGE_SIZE);
+		smaps_line(sb, "KernelPageSize:", huge ? huge_page_size(m) : PAGE_SIZE);
+		smaps_line(sb, "MMUPageSize:", huge ? huge_page_size(m) : PAGE_SIZE);
 		smaps_line(sb, "Rss:", c.rss);
 		smaps_line(sb, "Pss:", c.pss >> 12);
 		smaps_line(sb, "Pss_Dirty:", c.pss_dirty >> 12);
@@ -1087,8 +1198,10 @@ void show_smaps(const struct machine *m, const struct mm_struct *mm, struct strb
 		smaps_line(sb, "AnonHugePages:", 0);
 		smaps_line(sb, "ShmemPmdMapped:", 0);
 		smaps_line(sb, "FilePmdMapped:", 0);
-		smaps_line(sb, "Shared_Hugetlb:", 0);
-		strbuf_adds(sb, "Private_Hugetlb:       0 kB\n"); /* the one 7-wide field */
+		smaps_line(sb, "Shared_Hugetlb:", hshared);
+		/* the one 7-wide field */
+		strbuf_addf(sb, "Private_Hugetlb: %7llu kB\n",
+		            (unsigned long long)(hprivate >> 10));
 		smaps_line(sb, "Swap:", c.swap);
 		smaps_line(sb, "SwapPss:", c.swap);
 		smaps_line(sb, "Locked:", 0);
@@ -1100,7 +1213,6 @@ void show_smaps(const struct machine *m, const struct mm_struct *mm, struct strb
 /* task_mem() of fs/proc/task_mmu.c: the Vm* lines of /proc/PID/status. */
 void task_mem(const struct machine *m, const struct mm_struct *mm, struct strbuf *sb)
 {
-	(void)m;
 	uint64_t anon = mm->rss[MM_ANONPAGES], file = mm->rss[MM_FILEPAGES],
 	         shmem = mm->rss[MM_SHMEMPAGES], rss = anon + file + shmem;
 	uint64_t hiwater_rss = mm->hiwater_rss > rss ? mm->hiwater_rss : rss;
@@ -1131,7 +1243,10 @@ void task_mem(const struct machine *m, const struct mm_struct *mm, struct strbuf
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(lines); i++)
 		strbuf_addf(sb, "%s:\t%8llu kB\n", lines[i].name, (unsigned long long)lines[i].kb);
-	strbuf_adds(sb, "HugetlbPages:\t       0 kB\n");
+	uint64_t hshared, hprivate;
+	hugetlb_usage(m, mm, 0, task_size(m), &hshared, &hprivate);
+	strbuf_addf(sb, "HugetlbPages:\t%8llu kB\n",
+	            (unsigned long long)((hshared + hprivate) >> 10));
 }
 
 /* pmap(1) default format: address, size, mode, mapping. */
@@ -1163,14 +1278,6 @@ void show_pmap(const struct machine *m, const struct mm_struct *mm, const char *
 }
 
 /* ---- machine_check ------------------------------------------------------------------ */
-
-#define CHECK(cond, ...)                                 \
-	do {                                             \
-		if (!(cond)) {                           \
-			snprintf(buf, len, __VA_ARGS__); \
-			return -1;                       \
-		}                                        \
-	} while (0)
 
 /* List sorted and disjoint, tree in-order equal to the list, counters equal to the sum. */
 static int check_vmas(const struct mm_struct *mm, char *buf, size_t len)

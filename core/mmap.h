@@ -27,7 +27,9 @@
 #define VM_IO         0x00004000u
 #define VM_DONTEXPAND 0x00040000u
 #define VM_ACCOUNT    0x00100000u /* private writable: counted as committed memory */
+#define VM_HUGETLB    0x00400000u /* mmap(MAP_HUGETLB): huge pages from the hugetlb pool */
 #define VM_MIXEDMAP   0x10000000u /* map_driver: pages inserted by a fault handler */
+#define VM_HUGE_RESV  0x20000000u /* vmsim: owns the hugetlb reserve (HPAGE_RESV_OWNER) */
 #define VM_EXECIMAGE  0x40000000u /* vmsim: text/data of the program image (named after it) */
 
 #define MM_FILEPAGES   0

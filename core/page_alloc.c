@@ -514,10 +514,11 @@ enum vm_err free_pages_check(const struct machine *m, uint64_t pfn, unsigned ord
 
 const char *page_type_name(enum page_type t)
 {
-	static const char *const names[PT_NR_TYPES] = {
-	    "free", "reserved", "kernel",       "slab", "page-table",    "vmalloc",
-	    "anon", "file",     "kernel-stack", "zero", "kmalloc-large", "driver",
+	static const char *const names[] = {
+	    "free", "reserved",     "kernel", "slab",          "page-table", "vmalloc", "anon",
+	    "file", "kernel-stack", "zero",   "kmalloc-large", "driver",     "hugetlb",
 	};
+	_Static_assert(sizeof(names) / sizeof(names[0]) == PT_NR_TYPES, "one name per page type");
 	return (unsigned)t < PT_NR_TYPES ? names[t] : "?";
 }
 

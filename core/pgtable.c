@@ -362,6 +362,15 @@ int pt_walk(struct machine *m, struct mm_struct *mm, uint64_t va, int alloc, str
 			s->walk_tpfn = tpfn;
 			return 0;
 		}
+		if (pte_huge(e) && l == last - 1) {
+			/* a PSE entry maps a huge page here: the walk ends a level early */
+			trace_step(t, l, idx, tpfn, e, pte_pfn(m, e));
+			ref->tpfn = tpfn;
+			ref->idx = idx;
+			if (t)
+				t->pte = e;
+			return 0;
+		}
 		if (!pte_present(e)) {
 			if (!alloc) {
 				trace_step(t, l, idx, tpfn, e, PFN_NONE);
@@ -390,10 +399,15 @@ int pt_lookup(const struct machine *m, const struct mm_struct *mm, uint64_t va, 
 	return pt_walk((struct machine *)m, (struct mm_struct *)mm, va, 0, ref, t);
 }
 
+/*
+ * Calls fn for the leaf entries of [start, end) under tpfn: with huge = 0 the PTEs (not none)
+ * of the last level, with huge = 1 the PSE entries one level above. A PSE entry is never
+ * descended into: it maps a huge page, not a table.
+ */
 static void for_each_level(const struct machine *m, unsigned l, uint32_t tpfn, uint64_t base,
-                           uint64_t start, uint64_t end, pte_fn fn, void *ctx)
+                           uint64_t start, uint64_t end, int huge, pte_fn fn, void *ctx)
 {
-	unsigned shift = pt_shift(m, l), n = pt_entries(m), last = pt_levels(m) - 1;
+	unsigned shift = pt_shift(m, l), n = pt_entries(m), leaf = pt_levels(m) - 1 - (huge != 0);
 	unsigned i = start > base ? (unsigned)((start - base) >> shift) : 0;
 	for (; i < n; i++) {
 		uint64_t va = base + ((uint64_t)i << shift);
@@ -402,10 +416,12 @@ static void for_each_level(const struct machine *m, unsigned l, uint32_t tpfn, u
 		uint64_t e = pt_read(m, tpfn, i);
 		if (pte_none(e))
 			continue;
-		if (l == last)
-			fn((struct machine *)m, ctx, va, (struct pte_ref){tpfn, i}, e);
-		else if (pte_present(e))
-			for_each_level(m, l + 1, pte_pfn(m, e), va, start, end, fn, ctx);
+		if (l == leaf) {
+			if (!huge || pte_huge(e))
+				fn((struct machine *)m, ctx, va, (struct pte_ref){tpfn, i}, e);
+		} else if (pte_present(e) && !pte_huge(e)) {
+			for_each_level(m, l + 1, pte_pfn(m, e), va, start, end, huge, fn, ctx);
+		}
 	}
 }
 
@@ -413,7 +429,50 @@ void pt_for_each(const struct machine *m, const struct mm_struct *mm, uint64_t s
                  pte_fn fn, void *ctx)
 {
 	if (start < end)
-		for_each_level(m, 0, mm->pgd, 0, start, end, fn, ctx);
+		for_each_level(m, 0, mm->pgd, 0, start, end, 0, fn, ctx);
+}
+
+/* ---- huge pages: PSE entries one level above the PTEs ---------------------------------- */
+
+int pt_walk_huge(struct machine *m, struct mm_struct *mm, uint64_t va, int alloc,
+                 struct pte_ref *ref)
+{
+	unsigned hl = pt_levels(m) - 2;
+	uint32_t tpfn = mm->pgd;
+	for (unsigned l = 0; l < hl; l++) {
+		unsigned idx = pt_index(m, va, l);
+		uint64_t e = pt_read(m, tpfn, idx);
+		if (!pte_present(e)) {
+			if (!alloc)
+				return -1;
+			uint32_t n = pte_alloc_one(m, mm);
+			if (n == PFN_NONE)
+				return -2;
+			e = mk_pte(m, n, _PAGE_TABLE);
+			pt_write(m, tpfn, idx, e);
+			ev_emit(m, EV_SET_PMD, va, n, l, pt_level_name(m, l));
+		}
+		tpfn = pte_pfn(m, e);
+	}
+	ref->tpfn = tpfn;
+	ref->idx = pt_index(m, va, hl);
+	uint64_t e = pt_read(m, tpfn, ref->idx);
+	if (alloc && pte_present(e) && !pte_huge(e)) {
+		/* a PTE table left from 4 KiB mappings: only an empty one may give way */
+		uint32_t child = pte_pfn(m, e);
+		if (!table_empty(m, child))
+			return -3;
+		pt_write(m, tpfn, ref->idx, 0);
+		pte_free(m, mm, child);
+	}
+	return 0;
+}
+
+void pt_for_each_huge(const struct machine *m, const struct mm_struct *mm, uint64_t start,
+                      uint64_t end, pte_fn fn, void *ctx)
+{
+	if (start < end)
+		for_each_level(m, 0, mm->pgd, 0, start, end, 1, fn, ctx);
 }
 
 /* Frees the empty tables under tpfn in [start, end); returns 1 if tpfn itself is now empty. */
@@ -431,7 +490,7 @@ static int free_level(struct machine *m, struct mm_struct *mm, unsigned l, uint3
 		if (va >= end)
 			break;
 		uint64_t e = pt_read(m, tpfn, i);
-		if (!pte_present(e))
+		if (!pte_present(e) || pte_huge(e))
 			continue;
 		uint32_t child = pte_pfn(m, e);
 		if (free_level(m, mm, l + 1, child, va, start, end)) {
@@ -475,7 +534,7 @@ static void count_level(const struct machine *m, unsigned l, uint32_t tpfn, unsi
 		return;
 	for (unsigned i = lo; i < hi; i++) {
 		uint64_t e = pt_read(m, tpfn, i);
-		if (!pte_present(e))
+		if (!pte_present(e) || pte_huge(e))
 			continue;
 		uint32_t child = pte_pfn(m, e);
 		if (child < m->pa.nr_frames) {

@@ -108,6 +108,11 @@ static inline int pte_none(uint64_t pte)
 {
 	return pte == 0;
 }
+/* A present PSE entry above the last level: it maps a huge page, not a table. */
+static inline int pte_huge(uint64_t pte)
+{
+	return (pte & (_PAGE_PRESENT | _PAGE_PSE)) == (_PAGE_PRESENT | _PAGE_PSE);
+}
 
 /*
  * Swap entries (swapfile.h: offset << 5 | type) in non-present PTEs, the way the 2-level
@@ -146,6 +151,16 @@ typedef void (*pte_fn)(struct machine *m, void *ctx, uint64_t va, struct pte_ref
 void pt_for_each(const struct machine *m, const struct mm_struct *mm, uint64_t start, uint64_t end,
                  pte_fn fn, void *ctx);
 
+/*
+ * Huge pages (x86_64 2 MiB PMD entries, i386 4 MiB PSE PGD entries): the slot one level
+ * above the PTEs for va, creating the tables above it when alloc; 0, -1 (missing) or -2
+ * (no memory). pt_for_each_huge visits the PSE entries in [start, end); pt_for_each skips
+ * them, so walkers of 4 KiB PTEs never mistake a huge page for a table.
+ */
+int pt_walk_huge(struct machine *m, struct mm_struct *mm, uint64_t va, int alloc,
+                 struct pte_ref *ref);
+void pt_for_each_huge(const struct machine *m, const struct mm_struct *mm, uint64_t start,
+                      uint64_t end, pte_fn fn, void *ctx);
 /* free_pgtables(): frees the user tables left empty in [start, end). */
 void free_pgtables(struct machine *m, struct mm_struct *mm, uint64_t start, uint64_t end);
 

@@ -12,7 +12,7 @@
 
 const char *const query_page_type_names[] = {
     "free", "reserved", "kernel", "slab",    "pgtable", "vmalloc", "anon",
-    "file", "kstack",   "zero",   "kmalloc", "driver",  NULL,
+    "file", "kstack",   "zero",   "kmalloc", "driver",  "hugetlb", NULL,
 };
 
 _Static_assert(sizeof(query_page_type_names) / sizeof(query_page_type_names[0]) == PT_NR_TYPES + 1,
@@ -93,11 +93,14 @@ void query_counters(const struct machine *m,
 	emit(arg, "min_free_kbytes", m->pa.min_free_kbytes);
 	emit(arg, "events_next_id", events_next_id(m));
 	/* Frames by owner, named like the dashboard legend: frames_free, frames_slab, ... */
-	static const char *const frame_counter[PT_NR_TYPES] = {
+	static const char *const frame_counter[] = {
 	    "frames_free",    "frames_reserved", "frames_kernel",  "frames_slab",
 	    "frames_pgtable", "frames_vmalloc",  "frames_anon",    "frames_file",
 	    "frames_kstack",  "frames_zero",     "frames_kmalloc", "frames_driver",
+	    "frames_hugetlb",
 	};
+	_Static_assert(sizeof(frame_counter) / sizeof(frame_counter[0]) == PT_NR_TYPES,
+	               "one counter per page type");
 	for (unsigned t = 0; t < PT_NR_TYPES; t++)
 		emit(arg, frame_counter[t], by_type[t]);
 	/* The event counters of /proc/vmstat, then vmsim's own (tlb_hit, cow_copy, ...). */

@@ -35,30 +35,53 @@ static struct tlb_entry *tlb_set(struct tlb_state *t, uint64_t vpn)
 	return &t->e[(vpn % t->sets) * t->ways];
 }
 
-const struct tlb_entry *tlb_lookup(struct machine *m, uint64_t va)
+/* The virtual page number of va at the entry's page size. */
+static uint64_t tlb_vpn(const struct machine *m, uint64_t va, uint32_t flags)
+{
+	return va >> ((flags & TLB_HUGE) ? PAGE_SHIFT + huge_page_order(m) : PAGE_SHIFT);
+}
+
+static struct tlb_entry *tlb_find(struct machine *m, uint64_t va, uint32_t huge)
 {
 	struct tlb_state *t = &m->tlb;
-	uint64_t vpn = va >> PAGE_SHIFT;
+	uint64_t vpn = tlb_vpn(m, va, huge);
 	struct tlb_entry *set = tlb_set(t, vpn);
-	for (uint32_t w = 0; w < t->ways; w++) {
-		if (set[w].stamp && set[w].vpn == vpn) {
-			set[w].stamp = ++t->clock;
-			count_vm_event(m, VMSIM_TLB_HIT);
+	for (uint32_t w = 0; w < t->ways; w++)
+		if (set[w].stamp && set[w].vpn == vpn && (set[w].flags & TLB_HUGE) == huge)
 			return &set[w];
-		}
-	}
-	count_vm_event(m, VMSIM_TLB_MISS);
 	return NULL;
+}
+
+const struct tlb_entry *tlb_lookup(struct machine *m, uint64_t va)
+{
+	struct tlb_entry *e = tlb_find(m, va, 0);
+	if (!e)
+		e = tlb_find(m, va, TLB_HUGE);
+	if (!e) {
+		count_vm_event(m, VMSIM_TLB_MISS);
+		return NULL;
+	}
+	e->stamp = ++m->tlb.clock;
+	count_vm_event(m, VMSIM_TLB_HIT);
+	return e;
+}
+
+uint32_t tlb_entry_pfn(const struct machine *m, const struct tlb_entry *e, uint64_t va)
+{
+	if (!(e->flags & TLB_HUGE))
+		return e->pfn;
+	return e->pfn + (uint32_t)((va >> PAGE_SHIFT) & ((1u << huge_page_order(m)) - 1));
 }
 
 /* Fills after a walk: the entry for vpn if present, else a free way, else the LRU way. */
 void tlb_fill(struct machine *m, uint64_t va, uint32_t pfn, uint32_t flags)
 {
 	struct tlb_state *t = &m->tlb;
-	uint64_t vpn = va >> PAGE_SHIFT;
+	uint64_t vpn = tlb_vpn(m, va, flags);
 	struct tlb_entry *set = tlb_set(t, vpn), *victim = &set[0];
 	for (uint32_t w = 0; w < t->ways; w++) {
-		if (set[w].stamp && set[w].vpn == vpn) {
+		if (set[w].stamp && set[w].vpn == vpn &&
+		    (set[w].flags & TLB_HUGE) == (flags & TLB_HUGE)) {
 			victim = &set[w];
 			break;
 		}
@@ -85,12 +108,11 @@ void flush_tlb_page(struct machine *m, uint32_t mm_id, uint64_t va)
 	struct tlb_state *t = &m->tlb;
 	if (mm_id != t->mm_id)
 		return; /* not loaded: the next CR3 load flushes anyway */
-	uint64_t vpn = va >> PAGE_SHIFT;
-	struct tlb_entry *set = tlb_set(t, vpn);
 	count_vm_event(m, VMSIM_TLB_FLUSH_ONE);
-	for (uint32_t w = 0; w < t->ways; w++) {
-		if (set[w].stamp && set[w].vpn == vpn) {
-			memset(&set[w], 0, sizeof(set[w]));
+	for (uint32_t huge = 0; huge <= TLB_HUGE; huge += TLB_HUGE) {
+		struct tlb_entry *e = tlb_find(m, va, huge);
+		if (e) {
+			memset(e, 0, sizeof(*e));
 			ev_emit(m, EV_INVLPG, va, 0, 0, NULL);
 		}
 	}
@@ -104,12 +126,14 @@ int tlb_check(const struct machine *m, char *buf, size_t len)
 		const struct tlb_entry *e = &t->e[i];
 		if (!e->stamp)
 			continue;
-		uint64_t va = e->vpn << PAGE_SHIFT;
+		uint64_t va = e->vpn
+		              << (PAGE_SHIFT + ((e->flags & TLB_HUGE) ? huge_page_order(m) : 0));
 		struct pte_ref ref;
 		uint64_t pte = 0;
 		if (mm && pt_lookup(m, mm, va, &ref, NULL) == 0)
 			pte = pt_read(m, ref.tpfn, ref.idx);
 		int ok = pte_present(pte) && pte_pfn(m, pte) == e->pfn &&
+		         !pte_huge(pte) == !(e->flags & TLB_HUGE) &&
 		         (!(e->flags & TLB_RW) || (pte & _PAGE_RW)) &&
 		         (!(e->flags & TLB_DIRTY) || (pte & _PAGE_DIRTY));
 		if (!ok) {

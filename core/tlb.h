@@ -14,6 +14,7 @@ struct machine;
 #define TLB_RW    0x1u
 #define TLB_DIRTY 0x2u
 #define TLB_NX    0x4u
+#define TLB_HUGE  0x8u /* a huge-page entry: vpn counts huge pages, pfn is the head frame */
 
 struct tlb_entry {
 	uint64_t vpn;
@@ -32,9 +33,15 @@ struct tlb_state {
 
 int tlb_init(struct machine *m);
 void tlb_release(struct machine *m);
-/* The entry for va in the loaded mm, or NULL (a miss). Counts the hit or miss. */
+/*
+ * The entry for va in the loaded mm, or NULL (a miss). Counts the hit or miss. The TLB is
+ * unified, like the STLB of current x86 cores: an entry caches a 4 KiB page or a whole huge
+ * page (TLB_HUGE), so the same number of entries reaches 512 (1024 on i386) times further.
+ */
 const struct tlb_entry *tlb_lookup(struct machine *m, uint64_t va);
 void tlb_fill(struct machine *m, uint64_t va, uint32_t pfn, uint32_t flags);
+/* The frame an entry gives for va: its pfn, plus the 4 KiB page's index in a huge page. */
+uint32_t tlb_entry_pfn(const struct machine *m, const struct tlb_entry *e, uint64_t va);
 /* CR3 reload: drops every entry and loads mm_id. */
 void flush_tlb_all(struct machine *m, uint32_t mm_id);
 /* invlpg, only when mm_id is the loaded mm. */

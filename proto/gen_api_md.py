@@ -18,6 +18,7 @@ EXAMPLES = {
     "KmemCacheFree": '{"machineId":"m1","name":"my_cache","addr":"18446612682070007808"}',
     "Kmalloc": '{"machineId":"m1","size":"600"}',
     "Vmalloc": '{"machineId":"m1","size":"65536"}',
+    "SetNrHugepages": '{"machineId":"m1","count":"4"}',
     "Spawn": '{"machineId":"m1","name":"bash"}',
     "Clone": '{"machineId":"m1","pid":1,"flags":256}',
     "Exit": '{"machineId":"m1","pid":2,"code":0}',

@@ -18,7 +18,8 @@
 #include "sse.h"
 #include "strbuf.h"
 
-const struct persist_codec durable_codec = {ops_pack, ops_unpack};
+const struct persist_codec durable_codec = {
+    .pack = ops_pack, .unpack = ops_unpack, .pack_to = ops_pack_to};
 
 static struct durable *durable_of(const struct srv_call *c)
 {
@@ -94,7 +95,30 @@ struct pending_commit {
 	srv_commit_done_fn done;
 	void *arg;
 	struct srv *srv;
+	int64_t checkpoint; /* ops of this machine: see whether a checkpoint is due after */
 };
+
+static void checkpointed(int status, const char *err, void *data)
+{
+	struct srv *srv = data;
+	if (status)
+		srv_log(srv, LOG_ERROR, "checkpoint not saved (recovery replays more): %s",
+		        err ? err : "?");
+}
+
+/* The checkpoint a journal commit made due, taken after its answer: the machine's state now
+ * is the one at its current history seq (every applied op is journaled synchronously), and
+ * its records were submitted before this one. */
+static void checkpoint_if_due(struct srv *srv, int64_t num)
+{
+	struct durable *d = srv->commit_data;
+	char id[MACHINE_ID_LEN];
+	snprintf(id, sizeof(id), "m%lld", (long long)num);
+	struct srv_machine *sm = registry_get(srv->reg, id);
+	if (sm && persist_checkpoint_due(d->persist, num) &&
+	    persist_checkpoint(d->persist, num, sm->m, checkpointed, srv))
+		srv_log(srv, LOG_ERROR, "cannot checkpoint %s", id);
+}
 
 static void committed(int status, const char *err, void *data)
 {
@@ -102,6 +126,8 @@ static void committed(int status, const char *err, void *data)
 	if (status)
 		srv_log(pc->srv, LOG_ERROR, "journal commit failed: %s", err ? err : "?");
 	pc->done(pc->arg, status ? -1 : 0);
+	if (!status && pc->checkpoint)
+		checkpoint_if_due(pc->srv, pc->checkpoint);
 	free(pc);
 }
 
@@ -139,6 +165,7 @@ static void durable_commit(void *data, const struct srv_commit *c, srv_commit_do
 			break;
 		if (u && c->n_ops > 1) /* the authorize hook took one op; a batch pays the rest */
 			auth_rate_charge(d->auth, u->id, c->n_ops - 1);
+		pc->checkpoint = id;
 		rc = persist_ops(d->persist, id, sm->m, c->ops, c->n_ops, committed, pc);
 		break;
 	}

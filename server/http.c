@@ -264,6 +264,7 @@ static int on_message_complete(http_parser *p)
 	c->in_message = 0;
 	r->conn = c;
 	r->method = p->method;
+	r->head = p->method == HTTP_HEAD;
 	r->keep_alive = http_should_keep_alive(p);
 	if (!r->url)
 		r->url = strdup("/");
@@ -371,7 +372,11 @@ void srv_respond(struct srv_request *r, int status, const char *ctype, const cha
 		return;
 	r->done = 1;
 	r->status = status;
-	r->body_out = len;
+	/* HEAD: the headers GET would send, Content-Length included, and no body (RFC 9110
+	 * 9.3.2); body may then be NULL. Not for a request the parser rejected (queue_error):
+	 * its method is whatever the parser had reached, and the connection closes anyway. */
+	size_t send = r->head ? 0 : len;
+	r->body_out = send;
 	struct srv_conn *c = r->conn;
 	if (!c) {
 		/* The client left while the handler was busy: nothing to send. */
@@ -387,12 +392,12 @@ void srv_respond(struct srv_request *r, int status, const char *ctype, const cha
 	                 keep ? "" : "Connection: close\r\n", extra ? extra : "");
 	if (n < 0 || (size_t)n >= sizeof(head))
 		n = snprintf(head, sizeof(head), "HTTP/1.1 500 Internal Server Error\r\n\r\n");
-	struct write_req *w = malloc(sizeof(*w) + (size_t)n + len);
+	struct write_req *w = malloc(sizeof(*w) + (size_t)n + send);
 	if (w) {
 		memcpy(w->data, head, (size_t)n);
-		if (len)
-			memcpy(w->data + n, body, len);
-		w->len = (size_t)n + len;
+		if (send)
+			memcpy(w->data + n, body, send);
+		w->len = (size_t)n + send;
 	}
 	r->out = w;
 	if (!keep)

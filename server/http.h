@@ -36,6 +36,7 @@ struct srv_request {
 
 	/* response */
 	int dispatched, done, streaming;
+	int head; /* a parsed HEAD request: the response goes without its body */
 	int status;
 	void *out; /* the encoded response, a write request handed to libuv as is */
 	size_t body_out;

@@ -27,6 +27,7 @@ struct resolved {
 	const ProtobufCFieldDescriptor *op_field;
 	const ProtobufCMessageDescriptor *req;
 	const ProtobufCFieldDescriptor *field[7]; /* per member: the request field it reads */
+	int member_of[8]; /* per request field, in descriptor order: its member (-1 machine_id) */
 };
 
 #define M(f, mem)                                                               \
@@ -96,6 +97,7 @@ static const struct binding bindings[] = {
     {"drop_caches", OP_DROP_CACHES, {M(mode, reclaim.mode)}},
     {"tick", OP_TICK, {M(n, tick.n)}},
     {"set_swappiness", OP_SET_SWAPPINESS, {M(swappiness, sysctl.value)}},
+    {"set_nr_hugepages", OP_SET_NR_HUGEPAGES, {M(count, hugepages.count)}},
     {"driver_open", OP_DRIVER_OPEN, {M(size, driver.size), M(minor, driver.minor)}},
     {"driver_close", OP_DRIVER_CLOSE, {M(minor, driver.minor)}},
 };
@@ -128,6 +130,14 @@ static size_t wire_size(ProtobufCType t)
 	}
 }
 
+/* The field types ops_pack_to writes (varints and strings): all an op request uses. */
+static int encodable(ProtobufCType t)
+{
+	return t == PROTOBUF_C_TYPE_INT32 || t == PROTOBUF_C_TYPE_INT64 ||
+	       t == PROTOBUF_C_TYPE_UINT32 || t == PROTOBUF_C_TYPE_UINT64 ||
+	       t == PROTOBUF_C_TYPE_ENUM || t == PROTOBUF_C_TYPE_STRING;
+}
+
 int ops_init(char *err, size_t len)
 {
 	const ProtobufCMessageDescriptor *opd = &vmsim__v1__op__descriptor;
@@ -147,17 +157,24 @@ int ops_init(char *err, size_t len)
 		rs->req = rs->op_field->descriptor;
 		/* Every request field but machine_id must be bound, with a compatible size. */
 		unsigned bound = 0;
+		if (rs->req->n_fields > 8) {
+			snprintf(err, len, "%s has more fields than an op holds", rs->req->name);
+			return -1;
+		}
+		for (unsigned k = 0; k < 8; k++)
+			rs->member_of[k] = -1;
 		for (const struct member *m = b->m; m < b->m + 7 && m->field; m++) {
 			const ProtobufCFieldDescriptor *f =
 			    protobuf_c_message_descriptor_get_field_by_name(rs->req, m->field);
 			rs->field[m - b->m] = f;
 			size_t ws = f ? wire_size(f->type) : 0;
 			if (!f || (ws == 0 && m->size != NAME_LEN) ||
-			    (ws && m->size != 4 && m->size != 8)) {
+			    (ws && m->size != 4 && m->size != 8) || !encodable(f->type)) {
 				snprintf(err, len, "%s.%s does not fit struct op", rs->req->name,
 				         m->field);
 				return -1;
 			}
+			rs->member_of[f - rs->req->fields] = (int)(m - b->m);
 			bound++;
 		}
 		if (bound + 1 != rs->req->n_fields) {
@@ -287,16 +304,37 @@ int ops_from_pb(const Vmsim__V1__Op *pb, struct op *op, char *err, size_t len)
 	return -1;
 }
 
-/* Writes a struct op member back into a request field (the reverse of copy_in). */
-static void copy_out(ProtobufCMessage *req, const struct member *m, const struct op *op)
+/*
+ * The Op encoder of the journal. protobuf-c's generic packer walks all 41 fields of the Op
+ * oneof twice (size, then bytes) and needs a request message built first; a million-op Apply
+ * batch spent most of its journaling time there. This writes the same bytes directly from
+ * struct op: the Op field's tag and length, then each nonzero request field in descriptor
+ * order (proto3 omits zeros and empty strings), exactly as protobuf-c would
+ * (tests/e2e/test_pb_json.c compares the two for every op kind).
+ */
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
 {
-	const ProtobufCFieldDescriptor *f =
-	    protobuf_c_message_descriptor_get_field_by_name(req->descriptor, m->field);
-	char *dst = (char *)req + f->offset;
+	while (v > 0x7f) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+/* Field f of the request from its struct op member; p has room for 10 + 1 + NAME_LEN bytes. */
+static uint8_t *put_field(uint8_t *p, const ProtobufCFieldDescriptor *f, const struct member *m,
+                          const struct op *op)
+{
 	const char *src = (const char *)op + m->off;
 	if (f->type == PROTOBUF_C_TYPE_STRING) {
-		*(const char **)dst = src; /* borrowed: the message is freed field by field */
-		return;
+		size_t n = strnlen(src, NAME_LEN - 1);
+		if (n == 0)
+			return p;
+		p = put_varint(p, (uint64_t)f->id << 3 | 2);
+		p = put_varint(p, n);
+		memcpy(p, src, n);
+		return p + n;
 	}
 	uint64_t v = 0;
 	if (m->size == 8) {
@@ -306,35 +344,45 @@ static void copy_out(ProtobufCMessage *req, const struct member *m, const struct
 		memcpy(&x, src, 4);
 		v = x;
 	}
-	if (wire_size(f->type) == 8) {
-		memcpy(dst, &v, 8);
-	} else {
-		uint32_t x = (uint32_t)v;
-		memcpy(dst, &x, 4);
+	if (wire_size(f->type) != 8)
+		v = is_signed_type(f->type) ? (uint64_t)(int64_t)(int32_t)(uint32_t)v : (uint32_t)v;
+	if (v == 0)
+		return p;
+	p = put_varint(p, (uint64_t)f->id << 3); /* wire type 0: every bound type is a varint */
+	return put_varint(p, v);
+}
+
+size_t ops_pack_to(const struct op *op, uint8_t *buf, size_t cap)
+{
+	int i = by_kind(op->kind);
+	if (i < 0 || !resolved[i].req)
+		return 0;
+	const struct binding *b = &bindings[i];
+	const struct resolved *rs = &resolved[i];
+	uint8_t body[OPS_PACKED_MAX], *p = body;
+	for (unsigned k = 0; k < rs->req->n_fields; k++) {
+		int j = rs->member_of[k];
+		if (j >= 0)
+			p = put_field(p, &rs->req->fields[k], &b->m[j], op);
 	}
+	uint8_t head[16], *h = put_varint(head, (uint64_t)rs->op_field->id << 3 | 2);
+	h = put_varint(h, (uint64_t)(p - body));
+	size_t hl = (size_t)(h - head), bl = (size_t)(p - body);
+	if (hl + bl <= cap) {
+		memcpy(buf, head, hl);
+		memcpy(buf + hl, body, bl);
+	}
+	return hl + bl;
 }
 
 uint8_t *ops_pack(const struct op *op, size_t *len)
 {
-	int i = by_kind(op->kind);
-	if (i < 0 || !resolved[i].req)
-		return NULL;
-	const struct binding *b = &bindings[i];
-	const struct resolved *rs = &resolved[i];
-	ProtobufCMessage *req = malloc(rs->req->sizeof_message);
-	if (!req)
-		return NULL;
-	rs->req->message_init(req);
-	for (const struct member *m = b->m; m < b->m + 7 && m->field; m++)
-		copy_out(req, m, op);
-	Vmsim__V1__Op pb = VMSIM__V1__OP__INIT;
-	pb.op_case = (Vmsim__V1__Op__OpCase)rs->op_field->id;
-	*(ProtobufCMessage **)((char *)&pb + rs->op_field->offset) = req;
-	*len = protobuf_c_message_get_packed_size(&pb.base);
-	uint8_t *buf = malloc(*len ? *len : 1);
+	uint8_t tmp[OPS_PACKED_MAX];
+	size_t n = ops_pack_to(op, tmp, sizeof(tmp));
+	uint8_t *buf = n ? malloc(n) : NULL;
 	if (buf)
-		protobuf_c_message_pack(&pb.base, buf);
-	free(req); /* strings were borrowed from op */
+		memcpy(buf, tmp, n);
+	*len = n;
 	return buf;
 }
 

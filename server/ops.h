@@ -26,6 +26,12 @@ int ops_from_pb(const Vmsim__V1__Op *pb, struct op *op, char *err, size_t len);
 /* struct op -> Op message packed as protobuf (the journal's and trace files' form).
  * Returns a malloc'd buffer, NULL for an unknown kind. */
 uint8_t *ops_pack(const struct op *op, size_t *len);
+/* The longest packed Op: tags and lengths plus 7 fields of at most a 10-byte varint or a
+ * NAME_LEN string. */
+#define OPS_PACKED_MAX 512
+/* The same bytes written into buf (nothing written if they do not fit in cap); returns their
+ * length, 0 for an unknown kind. No allocation: the journal packs batches with it. */
+size_t ops_pack_to(const struct op *op, uint8_t *buf, size_t cap);
 /* The reverse of ops_pack. */
 int ops_unpack(const uint8_t *buf, size_t len, struct op *op, char *err, size_t errlen);
 

@@ -3,10 +3,18 @@
  * --check, time-travel, export/import. A journal entry is one tag byte and a payload:
  *
  *   'O' <op packed by the codec>          an op applied with machine_apply()
+ *   'B' <varint n> n x (<varint len>      n ops applied one after another by one request
+ *        <op packed by the codec>)        (an Apply batch; n >= 1, at most BATCH_MAX_OPS)
  *   'R'                                   reboot from the machine's config
  *   'S' <u64 from_seq> <name>             state replaced by snapshot `name`; a checkpoint at
  *                                         the entry's own seq holds the state, so replay
  *                                         never needs the (deletable) named snapshot
+ *
+ * Every entry has its own history seq, except that a batch covers n consecutive seqs, one per
+ * op, in one journal record (store nseq = n, one checksum for the whole record): seq s of a
+ * batch starting at a is the state after its first s-a+1 ops, so time travel into a batch
+ * replays that prefix. Journaling a million-op Apply is one record instead of a million.
+ * Checkpoints are only taken after whole entries. varint = protobuf base-128, low bits first.
  */
 #include "persist.h"
 
@@ -17,11 +25,17 @@
 #include "snapshot.h"
 
 #define ENTRY_OP      'O'
+#define ENTRY_BATCH   'B'
 #define ENTRY_RESET   'R'
 #define ENTRY_RESTORE 'S'
 
+/* Ops per batch record: a bigger Apply becomes several records in the same commit, so no
+ * record (and no time-travel read of one) grows without bound. */
+#define BATCH_MAX_OPS 65536
+
 #define CONFIG_VERSION 1
-#define EXPORT_VERSION 1
+/* 2: seqs advance by each entry's span (batches); 1 (one seq per entry) is still read */
+#define EXPORT_VERSION 2
 static const char export_magic[8] = {'V', 'M', 'S', 'I', 'M', 'E', 'X', 'P'};
 
 /* Little-endian integers of entry payloads and export files. */
@@ -35,8 +49,8 @@ static uint64_t get_le(const uint8_t *p, int bytes)
 
 struct pm {
 	int64_t id;
-	uint64_t seq;   /* history seq of the last entry */
-	uint64_t since; /* entries since the last checkpoint */
+	uint64_t seq;   /* last history seq (the end of the last entry) */
+	uint64_t since; /* seqs since the last checkpoint */
 };
 
 struct persist {
@@ -119,6 +133,106 @@ uint64_t persist_seq(const struct persist *p, int64_t id)
 {
 	struct pm *pm = pm_get((struct persist *)p, id);
 	return pm ? pm->seq : 0;
+}
+
+/* ---- journal entries ---- */
+
+static void put_varint(struct snap_writer *w, uint64_t v)
+{
+	uint8_t b[10];
+	int n = 0;
+	do {
+		b[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v);
+	snap_put_bytes(w, b, (size_t)n);
+}
+
+/* Reads a varint at *p (< end); 0 when it is truncated or longer than 10 bytes. */
+static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t x = 0;
+	for (int shift = 0; shift < 70 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+		x |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = x;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int persist_record_parse(const uint8_t *buf, size_t len, struct persist_record *e, char *err,
+                         size_t el)
+{
+	memset(e, 0, sizeof(*e));
+	if (len == 0) {
+		snprintf(err, el, "empty journal entry");
+		return -1;
+	}
+	e->tag = (char)buf[0];
+	e->payload = buf + 1;
+	e->len = len - 1;
+	e->nseq = 1;
+	switch (buf[0]) {
+	case ENTRY_OP:
+		e->next = e->payload;
+		e->left = 1;
+		return 0;
+	case ENTRY_RESET:
+	case ENTRY_RESTORE:
+		return 0;
+	case ENTRY_BATCH:
+		break;
+	default:
+		snprintf(err, el, "unknown journal entry '%c'",
+		         buf[0] >= 32 && buf[0] < 127 ? buf[0] : '?');
+		return -1;
+	}
+	/* a batch: the whole framing is checked before any op of it is applied */
+	const uint8_t *p = e->payload, *end = buf + len;
+	uint64_t n, oplen;
+	if (!get_varint(&p, end, &n) || n == 0 || n > BATCH_MAX_OPS) {
+		snprintf(err, el, "batch entry has a bad op count");
+		return -1;
+	}
+	e->next = p;
+	e->left = e->nseq = n;
+	for (uint64_t i = 0; i < n; i++) {
+		if (!get_varint(&p, end, &oplen) || oplen > (uint64_t)(end - p)) {
+			snprintf(err, el, "batch entry is truncated at op %llu of %llu",
+			         (unsigned long long)i + 1, (unsigned long long)n);
+			return -1;
+		}
+		p += oplen;
+	}
+	if (p != end) {
+		snprintf(err, el, "batch entry has %zu bytes after its %llu ops", (size_t)(end - p),
+		         (unsigned long long)n);
+		return -1;
+	}
+	return 0;
+}
+
+int persist_record_next_op(struct persist_record *e, const uint8_t **op, size_t *len)
+{
+	if (e->left == 0)
+		return 0;
+	e->left--;
+	if (e->tag == ENTRY_OP) {
+		*op = e->payload;
+		*len = e->len;
+		return 1;
+	}
+	uint64_t n;
+	const uint8_t *end = e->payload + e->len;
+	if (!get_varint(&e->next, end, &n) || n > (uint64_t)(end - e->next))
+		return -1; /* not after a successful persist_record_parse */
+	*op = e->next;
+	*len = (size_t)n;
+	e->next += n;
+	return 1;
 }
 
 /* ---- config blob ---- */
@@ -229,6 +343,49 @@ static struct store_rec *entry_rec(int64_t id, uint64_t seq, uint8_t tag, const 
 	return r;
 }
 
+/* Appends one op, length first; without a malloc per op when the codec can. */
+static int put_batch_op(struct persist *p, struct snap_writer *w, const struct op *op)
+{
+	uint8_t tmp[1024];
+	size_t len = p->codec.pack_to ? p->codec.pack_to(op, tmp, sizeof(tmp)) : 0;
+	if (len && len <= sizeof(tmp)) {
+		put_varint(w, len);
+		snap_put_bytes(w, tmp, len);
+		return 0;
+	}
+	uint8_t *buf = p->codec.pack(op, &len);
+	if (!buf)
+		return -1;
+	put_varint(w, len);
+	snap_put_bytes(w, buf, len);
+	free(buf);
+	return 0;
+}
+
+/* A 'B' entry of ops[0..n) starting at seq. */
+static struct store_rec *batch_rec(struct persist *p, int64_t id, uint64_t seq,
+                                   const struct op *ops, size_t n)
+{
+	struct snap_writer w = {0};
+	snap_put_u8(&w, ENTRY_BATCH);
+	put_varint(&w, n);
+	for (size_t i = 0; i < n; i++) {
+		if (put_batch_op(p, &w, &ops[i])) {
+			free(w.buf);
+			return NULL;
+		}
+	}
+	struct store_rec *r = store_rec_new(STORE_JOURNAL, w.len);
+	if (r) {
+		r->id = id;
+		r->seq = seq;
+		r->nseq = (uint32_t)n;
+		memcpy(r->blob, w.buf, w.len);
+	}
+	free(w.buf);
+	return r;
+}
+
 static struct store_rec *state_rec(int64_t id, uint64_t seq, const char *name,
                                    const struct machine *m)
 {
@@ -301,27 +458,27 @@ int persist_ops(struct persist *p, int64_t id, const struct machine *m, const st
 	struct pm *pm = pm_get(p, id);
 	if (!pm || n == 0)
 		return -1;
-	struct store_rec **recs = calloc(n + 1, sizeof(*recs));
+	/* one op: an 'O' entry; more: 'B' entries of up to BATCH_MAX_OPS, one record each */
+	size_t nrec = n == 1 ? 1 : (n + BATCH_MAX_OPS - 1) / BATCH_MAX_OPS;
+	struct store_rec **recs = calloc(nrec + 1, sizeof(*recs));
 	size_t k = 0;
 	if (!recs)
 		return -1;
-	for (; k < n; k++) {
+	if (n == 1) {
 		size_t len;
-		uint8_t *buf = p->codec.pack(&ops[k], &len);
-		recs[k] = buf ? entry_rec(id, pm->seq + k + 1, ENTRY_OP, buf, len) : NULL;
+		uint8_t *buf = p->codec.pack(&ops[0], &len);
+		recs[k] = buf ? entry_rec(id, pm->seq + 1, ENTRY_OP, buf, len) : NULL;
 		free(buf);
-		if (!recs[k])
+		if (!recs[k++])
 			goto fail;
 	}
-	if (pm->since + n >= p->every) {
-		recs[k] = state_rec(id, pm->seq + n, "", m);
-		if (!recs[k])
+	for (size_t off = 0; n > 1 && off < n; off += BATCH_MAX_OPS) {
+		size_t cnt = n - off < BATCH_MAX_OPS ? n - off : BATCH_MAX_OPS;
+		if (!(recs[k++] = batch_rec(p, id, pm->seq + off + 1, ops + off, cnt)))
 			goto fail;
-		k++;
-		pm->since = 0;
-	} else {
-		pm->since += n;
 	}
+	(void)m; /* the checkpoint, when due, is persist_checkpoint's: after the answer */
+	pm->since += n;
 	pm->seq += n;
 	int rc = submit_group(p, recs, k, cb, data);
 	free(recs);
@@ -331,6 +488,23 @@ fail:
 		store_rec_free(recs[i]);
 	free(recs);
 	return -1;
+}
+
+int persist_checkpoint_due(const struct persist *p, int64_t id)
+{
+	struct pm *pm = pm_get((struct persist *)p, id);
+	return pm && pm->since >= p->every;
+}
+
+int persist_checkpoint(struct persist *p, int64_t id, const struct machine *m, persist_done_cb cb,
+                       void *data)
+{
+	struct pm *pm = pm_get(p, id);
+	struct store_rec *r = pm ? state_rec(id, pm->seq, "", m) : NULL;
+	if (!r)
+		return -1;
+	pm->since = 0;
+	return submit_group(p, &r, 1, cb, data);
 }
 
 int persist_reset(struct persist *p, int64_t id, persist_done_cb cb, void *data)
@@ -389,26 +563,57 @@ struct replay {
 	struct machine *m;
 	state_fn state_at;
 	void *ctx;
-	uint64_t applied;
+	uint64_t seq;  /* history seq reached: start it at the base the replay starts from */
+	uint64_t upto; /* stop after this seq, inside a batch too (0 = no limit) */
 	char err[256];
 };
+
+/* The ops of an 'O' or 'B' entry starting at seq, up to r->upto. */
+static int replay_ops(struct replay *r, struct persist_record *e, uint64_t seq)
+{
+	const uint8_t *buf;
+	size_t len;
+	int rc;
+	for (; (rc = persist_record_next_op(e, &buf, &len)) == 1; seq++) {
+		struct op op;
+		struct op_result res;
+		if (r->upto && seq > r->upto)
+			return 0;
+		if (r->p->codec.unpack(buf, len, &op, r->err, sizeof(r->err))) {
+			size_t n = strlen(r->err);
+			snprintf(r->err + n, sizeof(r->err) - n, " (seq %llu)",
+			         (unsigned long long)seq);
+			return 1;
+		}
+		machine_apply(r->m, &op, &res); /* replays the original outcome, errors too */
+	}
+	if (rc < 0)
+		snprintf(r->err, sizeof(r->err), "batch entry is malformed at seq %llu",
+		         (unsigned long long)seq);
+	return rc < 0;
+}
 
 static int replay_entry(uint64_t seq, const uint8_t *buf, size_t len, void *data)
 {
 	struct replay *r = data;
-	struct op op;
-	struct op_result res;
-	if (len == 0) {
-		snprintf(r->err, sizeof(r->err), "empty journal entry at seq %llu",
-		         (unsigned long long)seq);
+	struct persist_record e;
+	if (seq != r->seq + 1) {
+		snprintf(r->err, sizeof(r->err),
+		         "journal entry at seq %llu does not follow seq %llu",
+		         (unsigned long long)seq, (unsigned long long)r->seq);
+		return 1;
+	}
+	if (persist_record_parse(buf, len, &e, r->err, sizeof(r->err))) {
+		size_t n = strlen(r->err);
+		snprintf(r->err + n, sizeof(r->err) - n, " at seq %llu", (unsigned long long)seq);
 		return 1;
 	}
 	struct machine *next = NULL;
-	switch (buf[0]) {
+	switch (e.tag) {
 	case ENTRY_OP:
-		if (r->p->codec.unpack(buf + 1, len - 1, &op, r->err, sizeof(r->err)))
+	case ENTRY_BATCH:
+		if (replay_ops(r, &e, seq))
 			return 1;
-		machine_apply(r->m, &op, &res); /* replays the original outcome, errors too */
 		break;
 	case ENTRY_RESET:
 		next = machine_create(&r->cfg, r->err, sizeof(r->err));
@@ -416,18 +621,16 @@ static int replay_entry(uint64_t seq, const uint8_t *buf, size_t len, void *data
 	case ENTRY_RESTORE:
 		next = r->state_at(r->ctx, r->id, seq, r->err, sizeof(r->err));
 		break;
-	default:
-		snprintf(r->err, sizeof(r->err), "unknown journal entry '%c' at seq %llu",
-		         buf[0] >= 32 && buf[0] < 127 ? buf[0] : '?', (unsigned long long)seq);
-		return 1;
 	}
-	if (buf[0] != ENTRY_OP) {
+	if (e.tag == ENTRY_RESET || e.tag == ENTRY_RESTORE) {
 		if (!next)
 			return 1;
 		machine_destroy(r->m);
 		r->m = next;
 	}
-	r->applied++;
+	r->seq = seq + e.nseq - 1;
+	if (r->upto && r->seq > r->upto)
+		r->seq = r->upto;
 	return 0;
 }
 
@@ -503,6 +706,8 @@ struct machine *persist_machine_at(struct persist *p, int64_t id, uint64_t seq, 
 	if (replay_base(&r, seq, &base, err, el))
 		return NULL;
 	struct store_scan sc;
+	r.seq = base;
+	r.upto = seq; /* a seq inside a batch: its prefix */
 	int rc = store_scan_journal(p->store, id, base, seq, replay_entry, &r, &sc, err, el);
 	if (rc == 1)
 		snprintf(err, el, "%s", r.err);
@@ -524,21 +729,42 @@ struct machine *persist_machine_at(struct persist *p, int64_t id, uint64_t seq, 
 struct history {
 	persist_entry_cb cb;
 	void *data;
+	uint64_t from_seq, limit, delivered; /* limit 0: all */
 	char err[128];
 };
 
-/* Decodes one record's tag and payload (the op itself stays packed: the caller's codec). */
+#define HISTORY_FULL (INT32_MIN + 1) /* the page is full: not an error */
+
+/* One entry to the caller, if it is in the page asked for. */
+static int history_deliver(struct history *h, const struct persist_entry *e)
+{
+	if (e->seq < h->from_seq)
+		return 0; /* the start of a batch that begins before the page */
+	if (h->limit && h->delivered == h->limit)
+		return HISTORY_FULL;
+	h->delivered++;
+	return h->cb(e, h->data);
+}
+
+/* Decodes one record's tag and payload (the op itself stays packed: the caller's codec); a
+ * batch record gives one entry per op, each with its own seq. */
 static int history_entry(const struct store_journal_rec *r, void *data)
 {
 	struct history *h = data;
 	struct persist_entry e = {.seq = r->seq, .created = r->created};
-	uint8_t tag = r->len ? r->op[0] : 0;
-	switch (tag) {
+	struct persist_record rec;
+	char why[96];
+	int rc;
+	if (persist_record_parse(r->op, r->len, &rec, why, sizeof(why)))
+		goto bad;
+	switch (rec.tag) {
 	case ENTRY_OP:
+	case ENTRY_BATCH:
 		e.kind = PERSIST_ENTRY_OP;
-		e.op = r->op + 1;
-		e.len = r->len - 1;
-		break;
+		for (; persist_record_next_op(&rec, &e.op, &e.len) == 1; e.seq++)
+			if ((rc = history_deliver(h, &e)))
+				return rc;
+		return 0;
 	case ENTRY_RESET:
 		e.kind = PERSIST_ENTRY_RESET;
 		break;
@@ -553,7 +779,7 @@ static int history_entry(const struct store_journal_rec *r, void *data)
 	default:
 		goto bad;
 	}
-	return h->cb(&e, h->data);
+	return history_deliver(h, &e);
 bad:
 	snprintf(h->err, sizeof(h->err), "undecodable journal entry at seq %llu",
 	         (unsigned long long)r->seq);
@@ -563,11 +789,14 @@ bad:
 int persist_history(struct persist *p, int64_t id, uint64_t from_seq, uint64_t limit,
                     persist_entry_cb cb, void *data, int *corrupt, char *err, size_t el)
 {
-	struct history h = {.cb = cb, .data = data};
+	struct history h = {.cb = cb, .data = data, .from_seq = from_seq, .limit = limit};
 	struct store_scan sc;
 	*corrupt = 0;
+	/* a record holds at least one entry: `limit` records always fill the page */
 	int rc = store_read_journal(p->store, id, from_seq ? from_seq - 1 : 0, limit, history_entry,
 	                            &h, &sc, err, el);
+	if (rc == HISTORY_FULL)
+		return 0;
 	if (rc == INT32_MIN || (!rc && sc.corrupt)) {
 		*corrupt = 1;
 		if (rc)
@@ -610,6 +839,7 @@ static struct machine *recover_one(struct persist *p, const struct store_machine
 			return NULL;
 	}
 	struct store_scan sc;
+	r.seq = base;
 	int rc = store_scan_journal(p->store, sm->id, base, 0, replay_entry, &r, &sc, err, el);
 	if (rc) {
 		if (rc == 1)
@@ -683,18 +913,30 @@ struct checker {
 	void *data;
 };
 
-/* After each entry: the replayed state must equal every snapshot taken at that seq. */
+/* After each entry: the replayed state must equal every snapshot taken at its last seq (a
+ * snapshot inside a batch cannot be checked: none is ever taken there). */
 static int check_entry(uint64_t seq, const uint8_t *buf, size_t len, void *data)
 {
 	struct checker *c = data;
 	int rc = replay_entry(seq, buf, len, &c->r);
 	if (rc)
 		return rc;
-	for (; c->next < c->nsnaps && c->snaps[c->next].seq <= seq; c->next++) {
+	uint64_t end = c->r.seq;
+	for (; c->next < c->nsnaps && c->snaps[c->next].seq <= end; c->next++) {
 		struct store_snapshot *sn = &c->snaps[c->next];
 		uint8_t *state;
 		size_t slen;
 		char line[256];
+		if (sn->seq >= seq && sn->seq < end) {
+			snprintf(line, sizeof(line),
+			         "machine %lld: snapshot \"%s\" at seq %llu is inside the batch at "
+			         "seqs %llu-%llu",
+			         (long long)c->r.id, sn->name, (unsigned long long)sn->seq,
+			         (unsigned long long)seq, (unsigned long long)end);
+			c->log(line, c->data);
+			c->mismatches++;
+			continue;
+		}
 		if (sn->seq < seq || sn->corrupt || machine_save(c->r.m, &state, &slen))
 			continue; /* reported by the caller */
 		if (slen != sn->len || memcmp(state, sn->state, slen)) {
@@ -804,8 +1046,9 @@ static int export_entry(uint64_t seq, const uint8_t *buf, size_t len, void *data
 
 /*
  * File: "VMSIMEXP" u32 version | str name | u32 len + config blob | u64 n entries, each
- * u64 seq, u32 len, bytes | u64 n states, each u64 seq, u32 len, machine_save bytes |
- * u32 CRC-32 of everything before it.
+ * u64 seq, u32 len, bytes (a journal entry as above; each starts where the previous one's
+ * seqs end) | u64 n states, each u64 seq, u32 len, machine_save bytes | u32 CRC-32 of
+ * everything before it.
  */
 int persist_export(struct persist *p, int64_t id, uint8_t **out, size_t *len, char *err, size_t el)
 {
@@ -866,6 +1109,7 @@ struct import_file {
 	char name[64];
 	struct machine_config cfg;
 	uint64_t n, nstates;
+	uint64_t last_seq;      /* the last seq the entries cover */
 	const uint8_t *entries; /* n x (u64 seq, u32 len, bytes), validated */
 	const uint8_t *states;
 	const uint8_t *buf;
@@ -886,8 +1130,8 @@ static int import_parse(const uint8_t *buf, size_t len, struct import_file *f, c
 	}
 	struct snap_reader r = {.p = buf, .len = len - 4, .off = sizeof(export_magic)};
 	uint32_t version = snap_get_u32(&r);
-	if (version != EXPORT_VERSION) {
-		snprintf(err, el, "machine export version %u is not supported (want %d)", version,
+	if (version < 1 || version > EXPORT_VERSION) {
+		snprintf(err, el, "machine export version %u is not supported (want 1-%d)", version,
 		         EXPORT_VERSION);
 		return -1;
 	}
@@ -902,14 +1146,20 @@ static int import_parse(const uint8_t *buf, size_t len, struct import_file *f, c
 	r.off += clen;
 	f->n = snap_get_u64(&r);
 	f->entries = buf + r.off;
+	f->last_seq = 0;
 	for (uint64_t i = 0; i < f->n && !r.err; i++) {
 		uint64_t seq = snap_get_u64(&r);
 		uint32_t elen = snap_get_u32(&r);
-		if (seq != i + 1 || elen > r.len - r.off) {
+		struct persist_record e;
+		char why[128];
+		if (seq != f->last_seq + 1 || elen > r.len - r.off ||
+		    persist_record_parse(buf + r.off, elen, &e, why, sizeof(why)) ||
+		    (version == 1 && e.nseq != 1)) {
 			snprintf(err, el, "machine export entry %llu is malformed",
 			         (unsigned long long)i + 1);
 			return -1;
 		}
+		f->last_seq = seq + e.nseq - 1;
 		r.off += elen;
 	}
 	f->nstates = snap_get_u64(&r);
@@ -973,7 +1223,7 @@ struct machine *persist_import(struct persist *p, int64_t id, int64_t owner, con
 	const uint8_t *q = f.entries;
 	for (uint64_t i = 0; i < f.n; i++) {
 		uint32_t elen = (uint32_t)get_le(q + 8, 4);
-		if (replay_entry(i + 1, q + 12, elen, &r)) {
+		if (replay_entry(get_le(q, 8), q + 12, elen, &r)) {
 			snprintf(err, el, "machine export entry %llu: %s",
 			         (unsigned long long)i + 1, r.err);
 			machine_destroy(r.m);
@@ -997,10 +1247,14 @@ struct machine *persist_import(struct persist *p, int64_t id, int64_t owner, con
 	q = f.entries;
 	for (uint64_t i = 0; i < f.n; i++) {
 		uint32_t elen = (uint32_t)get_le(q + 8, 4);
+		struct persist_record e;
+		char why[128];
 		if (!(recs[nrec] = store_rec_new(STORE_JOURNAL, elen)))
 			goto oom;
+		persist_record_parse(q + 12, elen, &e, why, sizeof(why)); /* checked by the parse */
 		recs[nrec]->id = id;
-		recs[nrec]->seq = i + 1;
+		recs[nrec]->seq = get_le(q, 8);
+		recs[nrec]->nseq = (uint32_t)e.nseq;
 		memcpy(recs[nrec++]->blob, q + 12, elen);
 		q += 12 + elen;
 	}
@@ -1014,9 +1268,9 @@ struct machine *persist_import(struct persist *p, int64_t id, int64_t owner, con
 		memcpy(recs[nrec++]->blob, q + 12, slen);
 		q += 12 + slen;
 	}
-	if (f.n && !(recs[nrec++] = state_rec(id, f.n, "", r.m))) /* recovery starts here */
+	if (f.n && !(recs[nrec++] = state_rec(id, f.last_seq, "", r.m))) /* recovery starts here */
 		goto oom;
-	if (!pm_add(p, id, f.n, 0))
+	if (!pm_add(p, id, f.last_seq, 0))
 		goto oom;
 	free(cblob);
 	if (submit_group(p, recs, nrec, cb, data)) {

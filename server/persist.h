@@ -17,9 +17,31 @@
 struct persist_codec {
 	uint8_t *(*pack)(const struct op *op, size_t *len); /* malloc'd; NULL = cannot */
 	int (*unpack)(const uint8_t *buf, size_t len, struct op *op, char *err, size_t errlen);
+	/* Optional, for batches: the same bytes into buf (written only if they fit in cap);
+	 * returns their length, 0 = cannot. No allocation per op. */
+	size_t (*pack_to)(const struct op *op, uint8_t *buf, size_t cap);
 };
 
 struct persist;
+
+/* ---- journal entries (format: the comment at the top of persist.c) ---- */
+
+/* One journal record's entry as stored in the journal's op column (persist_history decodes
+ * it into persist_entry values, one per seq). */
+struct persist_record {
+	char tag;               /* 'O' op, 'B' batch of ops, 'R' reset, 'S' restore */
+	uint64_t nseq;          /* history seqs it covers: a batch's op count, else 1 */
+	const uint8_t *payload; /* the bytes after the tag */
+	size_t len;
+	const uint8_t *next; /* private: persist_record_next_op's position */
+	uint64_t left;
+};
+/* Checks an entry (a batch's whole framing) and fills e; -1 with err when malformed. */
+int persist_record_parse(const uint8_t *buf, size_t len, struct persist_record *e, char *err,
+                         size_t el);
+/* The next packed op (codec form) of an 'O' (one) or 'B' entry: 1 and *op, *len set; 0 at
+ * the end (and for 'R'/'S'); -1 if the entry was not parsed. */
+int persist_record_next_op(struct persist_record *e, const uint8_t **op, size_t *len);
 
 /* checkpoint_every: a checkpoint after that many journal entries of a machine (0 = 1000). */
 struct persist *persist_new(struct store *s, const struct persist_codec *codec,
@@ -35,10 +57,20 @@ int persist_create(struct persist *p, int64_t id, int64_t owner, const char *nam
                    const struct machine_config *cfg, persist_done_cb cb, void *data);
 int persist_delete(struct persist *p, int64_t id, persist_done_cb cb, void *data);
 int persist_share(struct persist *p, int64_t id, int shared, persist_done_cb cb, void *data);
-/* n ops just applied to m (m's state is the one after them): journals them and, when due,
- * a checkpoint of m. */
+/* n ops just applied to m: journals them (one op: an 'O' entry; more: 'B' batch entries, one
+ * record per BATCH_MAX_OPS ops, all in one commit group). They take the next n history seqs.
+ * No checkpoint is taken here (see persist_checkpoint). */
 int persist_ops(struct persist *p, int64_t id, const struct machine *m, const struct op *ops,
                 size_t n, persist_done_cb cb, void *data);
+/* Whether checkpoint_every seqs have been journaled since machine id's last checkpoint. */
+int persist_checkpoint_due(const struct persist *p, int64_t id);
+/* Saves m as the checkpoint at the machine's current history seq. m must be in the state of
+ * that seq (no op applied but not yet given to persist_ops) and its records submitted before:
+ * the store commits in order, so a checkpoint never lands before the journal it stands for.
+ * vmsimd calls it once the request that made it due has been answered, so a big batch's
+ * answer does not wait for saving (and writing) the machine's whole state. */
+int persist_checkpoint(struct persist *p, int64_t id, const struct machine *m, persist_done_cb cb,
+                       void *data);
 /* m was rebooted from its config. */
 int persist_reset(struct persist *p, int64_t id, persist_done_cb cb, void *data);
 /* m's state was replaced by `name` (taken at history seq from_seq): appends a restore entry
@@ -79,8 +111,9 @@ struct persist_entry {
 typedef int (*persist_entry_cb)(const struct persist_entry *e, void *data);
 
 /* Delivers up to limit (0 = all) journal entries of machine id with seq >= from_seq, in
- * order. 0, the callback's nonzero value, or -1 with err: a database error (*corrupt = 0) or a
- * record that fails its checks or cannot be decoded (*corrupt = 1, err names its seq). */
+ * order; a batch record gives one OP entry per op, each with its own seq (from_seq may fall
+ * inside a batch). 0, the callback's nonzero value, or -1 with err: a database error (*corrupt = 0)
+ * or a record that fails its checks or cannot be decoded (*corrupt = 1, err names its seq). */
 int persist_history(struct persist *p, int64_t id, uint64_t from_seq, uint64_t limit,
                     persist_entry_cb cb, void *data, int *corrupt, char *err, size_t el);
 

@@ -143,6 +143,11 @@ void static_serve(struct srv *s, struct srv_request *r, const char *rel)
 		return;
 	}
 	size_t size = (size_t)st.st_size;
+	if (r->head) { /* the headers of GET, its Content-Length too, no body */
+		close(fd);
+		srv_respond(r, 200, mime_type(real), extra, NULL, size);
+		return;
+	}
 	char *buf = malloc(size ? size : 1);
 	size_t got = 0;
 	while (buf && got < size) {
@@ -157,7 +162,6 @@ void static_serve(struct srv *s, struct srv_request *r, const char *rel)
 		srv_respond(r, 500, "text/plain", NULL, "read error\n", 11);
 		return;
 	}
-	/* HEAD gets the headers of GET without the body. */
-	srv_respond(r, 200, mime_type(real), extra, buf, r->method == HTTP_HEAD ? 0 : size);
+	srv_respond(r, 200, mime_type(real), extra, buf, size);
 	free(buf);
 }

@@ -46,11 +46,11 @@ static const char *const writer_sql[ST_COUNT] = {
     "INSERT INTO machines(id,owner,name,config,created) VALUES(?1,?2,?3,?4,?5)",
     "UPDATE machines SET deleted=?2 WHERE id=?1 AND deleted=0",
     "UPDATE machines SET shared=?2 WHERE id=?1 AND deleted=0",
-    "INSERT INTO journal(machine_id,seq,op,crc,created) VALUES(?1,?2,?3,?4,?5)",
+    "INSERT INTO journal(machine_id,seq,op,crc,created,nseq) VALUES(?1,?2,?3,?4,?5,?6)",
     "INSERT INTO snapshots(machine_id,seq,name,state,crc,created) VALUES(?1,?2,?3,?4,?5,?6)",
     "DELETE FROM snapshots WHERE machine_id=?1 AND name=?2 AND name<>''",
-    "INSERT INTO journal_quarantine(machine_id,seq,op,crc,created,quarantined)"
-    " SELECT machine_id,seq,op,crc,created,?3 FROM journal WHERE machine_id=?1 AND seq>=?2",
+    "INSERT INTO journal_quarantine(machine_id,seq,op,crc,created,quarantined,nseq)"
+    " SELECT machine_id,seq,op,crc,created,?3,nseq FROM journal WHERE machine_id=?1 AND seq>=?2",
     "INSERT INTO exercise_attempts(user_id,topic,seed,correct,fields_right,fields_total,created)"
     " VALUES(?1,?2,?3,?4,?5,?6,?7)",
     "DELETE FROM users WHERE id=?1",
@@ -91,6 +91,9 @@ static const char *const migrations[] = {
     " topic TEXT NOT NULL, seed INTEGER NOT NULL, correct INTEGER NOT NULL,"
     " fields_right INTEGER NOT NULL, fields_total INTEGER NOT NULL, created INTEGER NOT NULL);"
     "CREATE INDEX exercise_attempts_by_user ON exercise_attempts(user_id, topic);",
+    /* 4: one journal row may hold a batch of ops covering seqs [seq, seq+nseq-1] */
+    ("ALTER TABLE journal ADD COLUMN nseq INTEGER NOT NULL DEFAULT 1;"
+     "ALTER TABLE journal_quarantine ADD COLUMN nseq INTEGER NOT NULL DEFAULT 1;"),
 };
 
 struct waiter {
@@ -151,6 +154,18 @@ uint32_t store_checksum(int64_t id, uint64_t seq, const uint8_t *buf, size_t len
 		len -= n;
 	}
 	return (uint32_t)crc;
+}
+
+uint32_t store_journal_checksum(int64_t id, uint64_t seq, uint64_t nseq, const uint8_t *buf,
+                                size_t len)
+{
+	uint32_t crc = store_checksum(id, seq, buf, len);
+	if (nseq <= 1)
+		return crc;
+	uint8_t n[8];
+	for (int i = 0; i < 8; i++)
+		n[i] = (uint8_t)(nseq >> (8 * i));
+	return (uint32_t)crc32(crc, n, sizeof(n));
 }
 
 struct store_rec *store_rec_new(enum store_rec_kind kind, size_t len)
@@ -400,12 +415,16 @@ static int write_one(struct store *s, struct store_rec *r, int64_t now)
 	case STORE_MACHINE_SHARE:
 		sqlite3_bind_int(st, 2, r->role ? 1 : 0);
 		break;
-	case STORE_JOURNAL:
+	case STORE_JOURNAL: {
+		uint32_t nseq = r->nseq ? r->nseq : 1;
 		sqlite3_bind_int64(st, 2, (int64_t)r->seq);
 		sqlite3_bind_blob(st, 3, r->blob, n, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, store_checksum(r->id, r->seq, r->blob, r->len));
+		sqlite3_bind_int64(st, 4,
+		                   store_journal_checksum(r->id, r->seq, nseq, r->blob, r->len));
 		sqlite3_bind_int64(st, 5, now);
+		sqlite3_bind_int64(st, 6, nseq);
 		break;
+	}
 	case STORE_SNAPSHOT:
 		sqlite3_bind_int64(st, 2, (int64_t)r->seq);
 		bind_text(st, 3, r->name);
@@ -855,7 +874,8 @@ int store_list_machines(struct store *s, struct store_machine **out, size_t *n, 
 {
 	return list(s,
 	            "SELECT id,owner,name,config,shared,created,"
-	            " (SELECT ifnull(max(seq),0) FROM journal j WHERE j.machine_id=m.id)"
+	            " ifnull((SELECT seq+nseq-1 FROM journal j WHERE j.machine_id=m.id"
+	            " ORDER BY seq DESC LIMIT 1),0)"
 	            " FROM machines m WHERE deleted=0 AND ?1=?1 ORDER BY id",
 	            0, sizeof(**out), (void **)out, n, fill_machine, err, el);
 }
@@ -881,7 +901,8 @@ int store_get_machine(struct store *s, int64_t id, struct store_machine *m, char
 	size_t n = 0;
 	int rc = list(s,
 	              "SELECT id,owner,name,config,shared,created,"
-	              " (SELECT ifnull(max(seq),0) FROM journal j WHERE j.machine_id=m.id)"
+	              " ifnull((SELECT seq+nseq-1 FROM journal j WHERE j.machine_id=m.id"
+	              " ORDER BY seq DESC LIMIT 1),0)"
 	              " FROM machines m WHERE deleted=0 AND id=?1",
 	              id, sizeof(*all), (void **)&all, &n, fill_machine, err, el);
 	if (rc)
@@ -1011,16 +1032,21 @@ int store_get_snapshot(struct store *s, int64_t machine, const char *name,
 }
 
 /* Checks one journal row; fills scan and returns 1 if it is the start of a bad tail. */
-static int bad_record(struct store_scan *scan, int64_t machine, uint64_t seq, const uint8_t *op,
-                      size_t len, uint32_t crc, uint64_t want)
+static int bad_record(struct store_scan *scan, int64_t machine, uint64_t seq, int64_t nseq,
+                      const uint8_t *op, size_t len, uint32_t crc, uint64_t want)
 {
+	uint32_t computed =
+	    nseq >= 1 ? store_journal_checksum(machine, seq, (uint64_t)nseq, op, len) : 0;
 	if (seq != want) {
 		snprintf(scan->reason, sizeof(scan->reason), "seq %llu follows %llu: ops missing",
 		         (unsigned long long)seq, (unsigned long long)(want - 1));
-	} else if (crc != store_checksum(machine, seq, op, len)) {
+	} else if (nseq < 1) {
+		snprintf(scan->reason, sizeof(scan->reason), "entry at seq %llu covers %lld seqs",
+		         (unsigned long long)seq, (long long)nseq);
+	} else if (crc != computed) {
 		snprintf(scan->reason, sizeof(scan->reason),
 		         "checksum mismatch at seq %llu (stored %08x, computed %08x)",
-		         (unsigned long long)seq, crc, store_checksum(machine, seq, op, len));
+		         (unsigned long long)seq, crc, computed);
 	} else {
 		return 0;
 	}
@@ -1039,11 +1065,10 @@ static int scan_rows(struct store *s, int64_t machine, uint64_t after_seq, uint6
 	memset(scan, 0, sizeof(*scan));
 	scan->last_seq = after_seq;
 	pthread_mutex_lock(&s->rmu);
-	int rc =
-	    prepare_read(s,
-	                 "SELECT seq,op,crc,created FROM journal WHERE machine_id=?1 AND seq>?2"
-	                 " AND seq<=?3 ORDER BY seq LIMIT ?4",
-	                 &st, err, el);
+	int rc = prepare_read(s,
+	                      "SELECT seq,op,crc,created,nseq FROM journal WHERE machine_id=?1"
+	                      " AND seq>?2 AND seq<=?3 ORDER BY seq LIMIT ?4",
+	                      &st, err, el);
 	if (rc) {
 		pthread_mutex_unlock(&s->rmu);
 		return -1;
@@ -1059,21 +1084,27 @@ static int scan_rows(struct store *s, int64_t machine, uint64_t after_seq, uint6
 		    .op = sqlite3_column_blob(st, 1),
 		    .len = (size_t)sqlite3_column_bytes(st, 1),
 		    .created = sqlite3_column_int64(st, 3),
+		    .nseq = (uint64_t)sqlite3_column_int64(st, 4),
 		};
 		uint32_t crc = (uint32_t)sqlite3_column_int64(st, 2);
+		int64_t nseq = sqlite3_column_int64(st, 4);
 		if (scan->corrupt) {
 			scan->skipped++;
 			continue;
 		}
-		if (bad_record(scan, machine, r.seq, r.op, r.len, crc, scan->last_seq + 1)) {
+		if (bad_record(scan, machine, r.seq, nseq, r.op, r.len, crc, scan->last_seq + 1)) {
 			scan->skipped++;
 			continue;
 		}
 		rc = rec_cb ? rec_cb(&r, data) : op_cb ? op_cb(r.seq, r.op, r.len, data) : 0;
 		if (rc)
 			break;
-		scan->ops++;
-		scan->last_seq = r.seq;
+		uint64_t end = r.seq + (uint64_t)nseq - 1;
+		if (upto_seq && end > upto_seq)
+			end = upto_seq; /* the caller applies the prefix it asked for */
+		scan->ops += end - r.seq + 1;
+		scan->records++;
+		scan->last_seq = end;
 	}
 	if (!rc && step != SQLITE_DONE) {
 		set_err(err, el, "read journal: %s%s", sqlite3_errmsg(s->rdb), NULL);
@@ -1094,7 +1125,24 @@ int store_read_journal(struct store *s, int64_t machine, uint64_t after_seq, uin
                        store_journal_cb cb, void *data, struct store_scan *scan, char *err,
                        size_t el)
 {
-	return scan_rows(s, machine, after_seq, 0, limit, NULL, cb, data, scan, err, el);
+	/* from the record holding after_seq + 1, which a batch may have begun before it */
+	sqlite3_stmt *st;
+	uint64_t start = after_seq + 1;
+	pthread_mutex_lock(&s->rmu);
+	if (prepare_read(s,
+	                 "SELECT max(seq) FROM journal WHERE machine_id=?1 AND seq<=?2 AND"
+	                 " seq+nseq>?2",
+	                 &st, err, el)) {
+		pthread_mutex_unlock(&s->rmu);
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, machine);
+	sqlite3_bind_int64(st, 2, (int64_t)start);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		start = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->rmu);
+	return scan_rows(s, machine, start - 1, 0, limit, NULL, cb, data, scan, err, el);
 }
 
 static void fill_exercise_result(sqlite3_stmt *st, void *p)

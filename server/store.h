@@ -17,7 +17,7 @@
 
 #include <uv.h>
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_ERRLEN         256
 
 struct store;
@@ -71,7 +71,9 @@ typedef void (*store_done_cb)(struct store_rec *rec, int status, const char *err
  *   MACHINE_CREATE   id, ref=owner, name, blob=config
  *   MACHINE_DELETE   id
  *   MACHINE_SHARE    id, role=1 shared read-only with the owner's class, 0 not
- *   JOURNAL          id=machine, seq, blob=op
+ *   JOURNAL          id=machine, seq=the entry's first history seq, nseq=how many history
+ *                    seqs the entry covers (0 counts as 1; a batch of n ops covers n),
+ *                    blob=the entry (persist.c defines what it means)
  *   SNAPSHOT         id=machine, seq, name ("" = automatic checkpoint), blob=state
  *   SNAPSHOT_DELETE  id=machine, name
  *   JOURNAL_QUARANTINE id=machine, seq: moves journal records >= seq to journal_quarantine
@@ -87,6 +89,7 @@ struct store_rec {
 	uint64_t seq;
 	int32_t role;
 	int64_t quota[3]; /* machines, RAM bytes, ops per second (0 = unlimited) */
+	uint32_t nseq;    /* JOURNAL: history seqs covered by this entry (0 = 1) */
 	char name[64];
 	size_t len;
 	uint8_t *blob; /* points into the same allocation */
@@ -145,7 +148,7 @@ struct store_machine {
 	char name[64];
 	int shared;
 	int64_t created;
-	uint64_t last_seq; /* highest journal seq (0 = none) */
+	uint64_t last_seq; /* highest journal seq, the last one a batch entry covers (0 = none) */
 	size_t config_len;
 	uint8_t *config; /* malloc'd */
 };
@@ -184,22 +187,28 @@ int store_latest_snapshot(struct store *s, int64_t machine, uint64_t max_seq,
 int store_get_snapshot(struct store *s, int64_t machine, const char *name,
                        struct store_snapshot *snap, char *err, size_t el);
 
-/* Called per journal op in seq order; a nonzero return stops the scan (returned as is). */
+/* Called per journal entry in seq order with the entry's first seq (an entry covering several
+ * seqs, a batch, is delivered once and whole: its payload says how many ops it holds); a
+ * nonzero return stops the scan (returned as is). */
 typedef int (*store_op_cb)(uint64_t seq, const uint8_t *op, size_t len, void *data);
 
 /* What a journal scan found. A torn or corrupt tail stops the scan before the bad record. */
 struct store_scan {
-	uint64_t ops;      /* ops delivered */
-	uint64_t last_seq; /* seq of the last delivered op (after_seq if none) */
+	uint64_t ops;      /* history seqs covered by the delivered entries (up to upto_seq) */
+	uint64_t records;  /* entries delivered */
+	uint64_t last_seq; /* last seq delivered, capped at upto_seq (after_seq if none) */
 	int corrupt;       /* 1: a record failed its checksum or broke the seq sequence */
 	uint64_t bad_seq;  /* the first bad record's seq */
 	char reason[128];  /* what was wrong with it */
 	uint64_t skipped;  /* records at or after bad_seq not delivered */
 };
 
-/* Delivers ops with after_seq < seq <= upto_seq (upto_seq 0 = all) in order, checking each
- * record's checksum and that seqs follow on without a gap. Returns 0 (inspect scan->corrupt),
- * the callback's nonzero value, or -1 on a database error. */
+/* Delivers the entries that start after after_seq and at or before upto_seq (0 = all) in
+ * order, checking each record's checksum and that seqs follow on without a gap (an entry
+ * starts where the previous one's seq range ends). after_seq must be an entry boundary (every
+ * snapshot is: checkpoints are taken after whole entries). The entry holding upto_seq is
+ * delivered whole; the caller applies only its prefix. Returns 0 (inspect scan->corrupt), the
+ * callback's nonzero value, or -1 on a database error. */
 int store_scan_journal(struct store *s, int64_t machine, uint64_t after_seq, uint64_t upto_seq,
                        store_op_cb cb, void *data, struct store_scan *scan, char *err, size_t el);
 
@@ -209,11 +218,13 @@ struct store_journal_rec {
 	int64_t created; /* unix time it was committed */
 	const uint8_t *op;
 	size_t len;
+	uint64_t nseq; /* history seqs it covers: seq .. seq+nseq-1 (a batch: its ops) */
 };
 typedef int (*store_journal_cb)(const struct store_journal_rec *r, void *data);
 
-/* Like store_scan_journal, for listing: up to limit records (0 = all) after after_seq, each
- * with its time. The same checks; a corrupt record ends the listing (scan->corrupt). */
+/* Like store_scan_journal, for listing: up to limit records (0 = all) from the one holding
+ * after_seq + 1 (a batch record may start before it), each with its time. The same checks; a
+ * corrupt record ends the listing (scan->corrupt). */
 int store_read_journal(struct store *s, int64_t machine, uint64_t after_seq, uint64_t limit,
                        store_journal_cb cb, void *data, struct store_scan *scan, char *err,
                        size_t el);
@@ -236,6 +247,10 @@ int store_integrity_check(struct store *s, char *msg, size_t len);
 
 /* The checksum kept with every journal record and snapshot (CRC-32 over id, seq, bytes). */
 uint32_t store_checksum(int64_t id, uint64_t seq, const uint8_t *buf, size_t len);
+/* A journal record's: store_checksum, continued over nseq (8 bytes LE) when nseq > 1, so a
+ * damaged seq count is caught like damaged bytes (single-op records keep the old value). */
+uint32_t store_journal_checksum(int64_t id, uint64_t seq, uint64_t nseq, const uint8_t *buf,
+                                size_t len);
 
 /* Test hook: the raw SQLite handle used for reads (tests corrupt rows through it). */
 struct sqlite3 *store_reader_db(struct store *s);

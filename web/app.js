@@ -337,7 +337,7 @@ async function updateTab(snap) {
 // ---------------------------------------------------------------------------------------------
 // Events: backfill with the Events RPC, then follow the SSE stream.
 
-const EV_BLOCKS = ['boot', 'buddy', 'slab', 'vmalloc', 'task', 'mmap', 'fault', 'file', 'swap', 'reclaim', 'driver'];
+const EV_BLOCKS = ['boot', 'buddy', 'slab', 'vmalloc', 'task', 'mmap', 'fault', 'file', 'swap', 'reclaim', 'driver', 'hugetlb'];
 
 function eventClass(type) {
   return EV_BLOCKS[(type >> 8) & 0xff] || 'other';

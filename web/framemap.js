@@ -29,6 +29,7 @@ const OWNERS = [
   ['file', 'file cache', '#facc15'],
   ['zero', 'zero page', '#111827'],
   ['driver', 'driver buffer', '#0d9488'],
+  ['hugetlb', 'huge page (hugetlb pool)', '#4338ca'],
 ];
 const DIRTY = { key: 'dirty', label: 'dirty', colour: '#a16207' };
 const SWAPCACHE = { key: 'swapcache', label: 'swap cache', colour: '#06b6d4' };

@@ -18,6 +18,7 @@ export const GROUPS = [
   ['Swap & reclaim', ['mkswap', 'swapon', 'swapoff', 'reclaim', 'drop_caches', 'tick',
     'set_swappiness']],
   ['Example driver', ['driver_open', 'driver_close']],
+  ['Huge pages', ['set_nr_hugepages']],
 ];
 
 // name: [Method, help, fields...]; a field is [name, kind, default, help].
@@ -50,7 +51,7 @@ export const OPS = {
   set_oom_adj: ['SetOomAdj', 'oom_score_adj (-1000..1000)', ['pid', 'u32', '1', ''], ['oom_score_adj', 'i32', '0', '']],
   mmap: ['Mmap', 'mmap(addr, len, prot, flags, file, offset)', ['pid', 'u32', '1', ''],
     ['addr', 'u64', '0', '0 = kernel chooses'], ['len', 'u64', '64K', 'bytes'],
-    ['prot', 'u32', '0x3', 'READ 0x1 WRITE 0x2 EXEC 0x4'], ['flags', 'u32', '0x22', 'SHARED 0x1 PRIVATE 0x2 FIXED 0x10 ANON 0x20'],
+    ['prot', 'u32', '0x3', 'READ 0x1 WRITE 0x2 EXEC 0x4'], ['flags', 'u32', '0x22', 'SHARED 0x1 PRIVATE 0x2 FIXED 0x10 ANON 0x20 HUGETLB 0x40000'],
     ['file', 'u32', '0', 'inode or driver minor, 0 = anon'], ['offset', 'u64', '0', '']],
   munmap: ['Munmap', 'munmap(addr, len)', ['pid', 'u32', '1', ''], ['addr', 'u64', '', ''], ['len', 'u64', '4K', '']],
   mprotect: ['Mprotect', 'mprotect(addr, len, prot)', ['pid', 'u32', '1', ''], ['addr', 'u64', '', ''],
@@ -74,6 +75,8 @@ export const OPS = {
   drop_caches: ['DropCaches', 'echo mode > drop_caches', ['mode', 'u32', '3', '1 page cache, 2 slab, 3 both']],
   tick: ['Tick', 'let kswapd and writeback run', ['n', 'u64', '1', 'ticks']],
   set_swappiness: ['SetSwappiness', 'vm.swappiness', ['swappiness', 'u32', '60', '0..200']],
+  set_nr_hugepages: ['SetNrHugepages', 'vm.nr_hugepages: the pool of huge pages (2 MiB; 4 MiB on i386) mmap with HUGETLB 0x40000 uses',
+    ['count', 'u64', '4', 'huge pages']],
   driver_open: ['DriverOpen', "the seed's driver: a vmalloc buffer mapped by a fault handler", ['size', 'u64', '16K', ''], ['minor', 'u32', '0', '']],
   driver_close: ['DriverClose', 'close the driver and free its buffer', ['minor', 'u32', '0', '']],
 };

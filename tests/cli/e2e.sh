@@ -122,7 +122,7 @@ expect "madvise" 0 "" pc madvise 1 0x7ffff7fef000 8K dontneed
 expect "munmap" 0 "" pc munmap 1 0x7ffff7fef000 4K
 expect "touch write" 0 "0x7ffff7ff0000 -> phys 0x2b000  minor fault  tlb miss" pc touch 1 0x7ffff7ff0000 --write
 expect "touch read hit" 0 "0x7ffff7ff0000 -> phys 0x2b000  no fault  tlb hit" pc touch 1 0x7ffff7ff0000
-expect "touch-range" 0 "3 faults (0 major)" pc touch-range 1 0x7ffff7ff0000 16K --write
+expect "touch-range" 0 "3 faults (0 major), TLB hits 1, misses 3" pc touch-range 1 0x7ffff7ff0000 16K --write
 expect_json "touch json" '.fault' FAULT_NONE pc -o json touch 1 0x7ffff7ff1000
 expect "brk query" 0 "0x405000" pc brk 1
 expect "brk grow" 0 "0x425000" pc brk 1 0x425000

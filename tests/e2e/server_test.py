@@ -633,6 +633,35 @@ def test_static():
             check(st == 404 and b"secret" not in b, "symlink escape: %d" % st)
             st, h, b = raw(srv, b"GET /static/missing.css HTTP/1.1\r\nHost: x\r\n\r\n")
             check(st == 404, "missing file: %d" % st)
+            # HEAD: the same headers as GET, Content-Length of GET's body, and no body (curl -I)
+            for path in ["/", "/static/app.js", "/healthz", "/metrics"]:
+                st, gh, gb = raw(srv, ("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+                out = subprocess.run(["curl", "-sI", srv.url + path], capture_output=True,
+                                     check=True).stdout.decode()
+                lines = out.split("\r\n")
+                hh = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip()
+                      for l in lines[1:] if ":" in l}
+                check(lines[0] == "HTTP/1.1 200 OK", "HEAD %s: %r" % (path, lines[0]))
+                want = str(len(gb)) if path != "/metrics" else hh.get("content-length")
+                check(hh.get("content-length") == want and int(want) > 0,
+                      "HEAD %s Content-Length %r, GET sent %d bytes" %
+                      (path, hh.get("content-length"), len(gb)))
+                check(hh.get("content-type") == gh["content-type"] and
+                      hh.get("etag") == gh.get("etag"), "HEAD %s headers: %r vs %r" % (path, hh, gh))
+            # no body bytes follow a HEAD answer: a pipelined GET right after parses cleanly
+            s = connect(srv)
+            s.sendall(b"HEAD /static/app.js HTTP/1.1\r\nHost: x\r\n\r\n"
+                      b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            got = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+            s.close()
+            first, _, rest = got.partition(b"\r\n\r\n")
+            check(b"Content-Length: 16\r\n" in first and rest.startswith(b"HTTP/1.1 200 OK\r\n")
+                  and rest.endswith(b"\r\n\r\nok\n"), "HEAD then GET: %r" % got)
     finally:
         shutil.rmtree(web)
         shutil.rmtree(outside)

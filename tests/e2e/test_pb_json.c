@@ -425,7 +425,31 @@ static void test_ops_table(void **state)
 		assert_non_null(buf);
 		assert_int_equal(ops_unpack(buf, len, &b, err, sizeof(err)), 0);
 		assert_memory_equal(&a, &b, sizeof(a));
+		/* the journal's direct encoder writes exactly protobuf-c's bytes for the Op (an op
+		 * carries no machine_id: clear it in the reference) */
+		const ProtobufCFieldDescriptor *mid =
+		    protobuf_c_message_descriptor_get_field_by_name(req->descriptor, "machine_id");
+		char **midp = (char **)((char *)req + mid->offset);
+		char *saved = *midp;
+		*midp = (char *)"";
+		size_t want = protobuf_c_message_get_packed_size(&op.base);
+		uint8_t *ref = malloc(want);
+		protobuf_c_message_pack(&op.base, ref);
+		*midp = saved;
+		assert_int_equal(len, want);
+		assert_memory_equal(buf, ref, want);
+		uint8_t small[4];
+		assert_int_equal(ops_pack_to(&a, small, sizeof(small)), want); /* the size needed */
+		free(ref);
 		free(buf);
+		/* and for the op with every field zero: the Op tag and an empty request */
+		struct op z;
+		memset(&z, 0, sizeof(z));
+		z.kind = a.kind;
+		uint8_t zb[OPS_PACKED_MAX];
+		size_t tag = opd->fields[i].id < 16 ? 1 : 2;
+		assert_int_equal(ops_pack_to(&z, zb, sizeof(zb)), tag + 1);
+		assert_int_equal(zb[tag], 0); /* length 0 */
 		protobuf_c_message_free_unpacked(req, NULL);
 	}
 	/* Exact placement for one op of each shape. */

@@ -89,7 +89,7 @@ def test_migration(db):
     version = con.execute("SELECT max(version) FROM schema_version").fetchone()[0]
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     con.close()
-    check(version == 3, "schema migrated to 3: %s" % version)
+    check(version == 4, "schema migrated to 4: %s" % version)
     check("exercise_attempts" in tables, "exercise_attempts created: %s" % sorted(tables))
 
 
@@ -194,7 +194,7 @@ def test_results(srv, s2, t1, otto, t0):
         (ADMIN, {"user": "x" * 40}, 400, 'user filter "' + "x" * 40 + '..." is longer than a '
                                          'user name (32 characters)'),
         (ADMIN, {"topic": "nope"}, 400, 'no exercise topic "nope" (topics: buddy, buddyinfo, '
-                                        'slab, replacement, free, translate, cow)'),
+                                        'slab, replacement, free, translate, cow, hugepage)'),
         (S1, {"topic": "nope", "user": "s2"}, 400, 'no exercise topic "nope"'),
     ]
     for tok, body, code, msg in bad:

@@ -33,7 +33,18 @@ static int unpack(const uint8_t *buf, size_t len, struct op *op, char *err, size
 	return 0;
 }
 
-static const struct persist_codec codec = {pack, unpack};
+/* The allocation-free batch path; it declines order-2 allocations so a batch mixes it with
+ * the malloc'd pack path. */
+static size_t pack_to(const struct op *op, uint8_t *buf, size_t cap)
+{
+	if (op->kind == OP_ALLOC_PAGES && op->u.alloc_pages.order == 2)
+		return 0;
+	if (sizeof(*op) <= cap)
+		memcpy(buf, op, sizeof(*op));
+	return sizeof(*op);
+}
+
+static const struct persist_codec codec = {.pack = pack, .unpack = unpack, .pack_to = pack_to};
 
 #define MAXSEQ 64
 
@@ -126,6 +137,15 @@ static void new_machine1(struct fx *f)
 	remember(f, 0);
 }
 
+/* As vmsimd does once a journal commit is answered: the checkpoint, if one is due. */
+static void settle(struct fx *f)
+{
+	if (!persist_checkpoint_due(f->p, 1))
+		return;
+	assert_int_equal(persist_checkpoint(f->p, 1, f->m, on_done, f), 0);
+	wait_done(f);
+}
+
 /* Applies an alloc_pages of `order` to machine 1 and journals it. */
 static void do_alloc(struct fx *f, uint32_t order)
 {
@@ -135,6 +155,7 @@ static void do_alloc(struct fx *f, uint32_t order)
 	assert_int_equal(machine_apply(f->m, &op, &res), VM_OK);
 	assert_int_equal(persist_ops(f->p, 1, f->m, &op, 1, on_done, f), 0);
 	wait_done(f);
+	settle(f);
 	remember(f, persist_seq(f->p, 1));
 }
 
@@ -142,6 +163,26 @@ static void do_allocs(struct fx *f, int n)
 {
 	for (int i = 0; i < n; i++)
 		do_alloc(f, (uint32_t)(i % 3));
+}
+
+/* Applies n allocations to machine 1 one by one, remembering the state after each (what an
+ * in-memory replay of every prefix gives), and journals them as one batch. */
+static void do_batch(struct fx *f, size_t n)
+{
+	struct op ops[32];
+	uint64_t seq = persist_seq(f->p, 1);
+	assert_true(n <= 32);
+	for (size_t i = 0; i < n; i++) {
+		struct op_result res;
+		memset(&ops[i], 0, sizeof(ops[i]));
+		ops[i].kind = OP_ALLOC_PAGES;
+		ops[i].u.alloc_pages.order = (uint32_t)(i % 3);
+		assert_int_equal(machine_apply(f->m, &ops[i], &res), VM_OK);
+		remember(f, seq + i + 1);
+	}
+	assert_int_equal(persist_ops(f->p, 1, f->m, ops, n, on_done, f), 0);
+	wait_done(f);
+	settle(f);
 }
 
 static uint64_t snapshot_seqs(struct fx *f, char *out, size_t len)
@@ -215,6 +256,9 @@ static void test_journal_and_checkpoints(void **state)
 		machine_apply(f->m, &ops[i], &res);
 	assert_int_equal(persist_ops(f->p, 1, f->m, ops, 3, on_done, f), 0);
 	wait_done(f);
+	assert_int_equal(persist_checkpoint_due(f->p, 1), 1); /* 3 since the one at 8 */
+	settle(f);
+	assert_int_equal(persist_checkpoint_due(f->p, 1), 0);
 	assert_int_equal(persist_seq(f->p, 1), 13);
 	snapshot_seqs(f, seqs, sizeof(seqs));
 	assert_string_equal(seqs, "4 8 13 ");
@@ -550,6 +594,217 @@ static void test_export_import(void **state)
 	assert_string_equal(err, "no machine 42");
 }
 
+static void expect_parse_error(const char *buf, size_t len, const char *want)
+{
+	struct persist_record e;
+	char err[128] = "";
+	assert_int_equal(persist_record_parse((const uint8_t *)buf, len, &e, err, sizeof(err)), -1);
+	assert_string_equal(err, want);
+}
+
+static void test_entry_format(void **state)
+{
+	(void)state;
+	struct persist_record e;
+	char err[128];
+	const uint8_t *op;
+	size_t len;
+	/* a batch: varint count, then varint length + op bytes per op */
+	assert_int_equal(persist_record_parse((const uint8_t *)"B\x02\x01"
+	                                                       "a\x02"
+	                                                       "bc",
+	                                      7, &e, err, sizeof(err)),
+	                 0);
+	assert_int_equal(e.tag, 'B');
+	assert_int_equal(e.nseq, 2);
+	assert_int_equal(persist_record_next_op(&e, &op, &len), 1);
+	assert_int_equal(len, 1);
+	assert_memory_equal(op, "a", 1);
+	assert_int_equal(persist_record_next_op(&e, &op, &len), 1);
+	assert_int_equal(len, 2);
+	assert_memory_equal(op, "bc", 2);
+	assert_int_equal(persist_record_next_op(&e, &op, &len), 0);
+	/* one op */
+	assert_int_equal(persist_record_parse((const uint8_t *)"Oxyz", 4, &e, err, sizeof(err)), 0);
+	assert_int_equal(e.nseq, 1);
+	assert_int_equal(persist_record_next_op(&e, &op, &len), 1);
+	assert_int_equal(len, 3);
+	assert_memory_equal(op, "xyz", 3);
+	assert_int_equal(persist_record_next_op(&e, &op, &len), 0);
+	/* reset: one seq, no op */
+	assert_int_equal(persist_record_parse((const uint8_t *)"R", 1, &e, err, sizeof(err)), 0);
+	assert_int_equal(e.nseq, 1);
+	assert_int_equal(persist_record_next_op(&e, &op, &len), 0);
+	/* each kind of malformed entry, rejected before any op of it could run */
+	expect_parse_error("", 0, "empty journal entry");
+	expect_parse_error("Z", 1, "unknown journal entry 'Z'");
+	expect_parse_error("B", 1, "batch entry has a bad op count");
+	expect_parse_error("B\x00", 2, "batch entry has a bad op count");
+	expect_parse_error("B\x81\x80\x04", 4, "batch entry has a bad op count"); /* 65537 */
+	expect_parse_error("B\x02\x01"
+	                   "a",
+	                   4, "batch entry is truncated at op 2 of 2");
+	expect_parse_error("B\x01\x05"
+	                   "a",
+	                   4, "batch entry is truncated at op 1 of 1");
+	expect_parse_error("B\x01\x01"
+	                   "ab",
+	                   5, "batch entry has 1 bytes after its 1 ops");
+}
+
+static void test_batches(void **state)
+{
+	struct fx *f = *state;
+	char err[256], seqs[256];
+	struct persist_report rep;
+	new_machine1(f);
+	do_allocs(f, 2); /* seqs 1, 2 */
+	do_batch(f, 5);  /* seqs 3-7: one record */
+	do_allocs(f, 1); /* seq 8 */
+	assert_int_equal(persist_seq(f->p, 1), 8);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM journal WHERE machine_id=1"), 4);
+	assert_int_equal(sql_int(f, "SELECT nseq FROM journal WHERE seq=3"), 5);
+	assert_int_equal(sql_int(f, "SELECT unicode(op) FROM journal WHERE seq=3"), 'B');
+	/* 'B', count 5, then 5 x (length byte, op) */
+	assert_int_equal(sql_int(f, "SELECT length(op) FROM journal WHERE seq=3"),
+	                 2 + 5 * (1 + (int)sizeof(struct op)));
+	/* the checkpoint after 4 seqs comes at the end of the batch, never inside it */
+	snapshot_seqs(f, seqs, sizeof(seqs));
+	assert_string_equal(seqs, "7 ");
+	/* time travel to every seq, inside the batch too, equals the in-memory prefix */
+	for (uint64_t seq = 1; seq <= 8; seq++) {
+		struct machine *m = persist_machine_at(f->p, 1, seq, err, sizeof(err));
+		if (!m)
+			fail_msg("seq %llu: %s", (unsigned long long)seq, err);
+		assert_state(f, m, seq);
+		assert_int_equal(machine_seq(m), seq);
+		machine_destroy(m);
+	}
+	assert_int_equal(persist_check(f->p, on_log, f), 0);
+	assert_string_equal(f->log, "");
+	/* recovery: checkpoint 7 + entry 8 */
+	restart(f, &rep);
+	assert_state(f, recovered, 8);
+	assert_int_equal(recovered_seq, 8);
+	assert_int_equal(rep.ops_replayed, 1);
+	machine_destroy(f->m);
+	f->m = recovered;
+	do_batch(f, 3); /* seqs 9-11, then the history goes on */
+	assert_int_equal(persist_seq(f->p, 1), 11);
+	/* export/import carries the batches: the copy travels to the same prefixes */
+	uint8_t *file;
+	size_t len;
+	assert_int_equal(persist_export(f->p, 1, &file, &len, err, sizeof(err)), 0);
+	struct machine *m =
+	    persist_import(f->p, 2, 9, "copy", file, len, on_done, f, err, sizeof(err));
+	if (!m)
+		fail_msg("import: %s", err);
+	wait_done(f);
+	assert_state(f, m, 11);
+	machine_destroy(m);
+	free(file);
+	assert_int_equal(persist_seq(f->p, 2), 11);
+	for (uint64_t seq = 4; seq <= 10; seq += 3) {
+		m = persist_machine_at(f->p, 2, seq, err, sizeof(err));
+		assert_non_null(m);
+		assert_state(f, m, seq);
+		machine_destroy(m);
+	}
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM journal WHERE machine_id=2"), 5);
+}
+
+/* A batch record whose bytes rotted: the whole batch and what follows are quarantined, and
+ * the machine comes back as it was before the batch (never half of one). */
+static void test_corrupt_batch_quarantined(void **state)
+{
+	struct fx *f = *state;
+	struct persist_report rep;
+	char err[256];
+	new_machine1(f);
+	do_allocs(f, 2);
+	do_batch(f, 5);
+	do_allocs(f, 1);
+	assert_int_equal(
+	    sqlite3_exec(store_reader_db(f->s),
+	                 "UPDATE journal SET op=substr(op,1,10) WHERE machine_id=1 AND seq=3; "
+	                 "DELETE FROM snapshots WHERE machine_id=1",
+	                 NULL, NULL, NULL),
+	    SQLITE_OK);
+	restart(f, &rep);
+	assert_state(f, recovered, 2);
+	assert_int_equal(recovered_seq, 2);
+	assert_int_equal(rep.corrupt, 1);
+	assert_non_null(strstr(f->log, "machine 1: journal corrupt at seq 3 (checksum mismatch at "
+	                               "seq 3"));
+	assert_non_null(strstr(f->log, "2 entries moved to journal_quarantine, machine recovered "
+	                               "to seq 2\n"));
+	assert_int_equal(sql_int(f, "SELECT sum(nseq) FROM journal_quarantine"), 6);
+	machine_destroy(f->m);
+	f->m = recovered;
+	do_batch(f, 2); /* seqs 3-4 again */
+	assert_int_equal(persist_seq(f->p, 1), 4);
+	struct machine *m = persist_machine_at(f->p, 1, 3, err, sizeof(err));
+	assert_state(f, m, 3);
+	machine_destroy(m);
+}
+
+/* persist_history of batch records: one entry per op, pages that start or end inside one. */
+static void test_history_of_batches(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	int corrupt;
+	new_machine1(f);
+	do_allocs(f, 1); /* 1 */
+	do_batch(f, 4);  /* 2-5: orders 0 1 2 0 */
+	do_allocs(f, 1); /* 6 */
+	struct listing l = {"", 0};
+	assert_int_equal(persist_history(f->p, 1, 0, 0, list_entry, &l, &corrupt, err, 256), 0);
+	assert_string_equal(l.text, "1 op order 0; 2 op order 0; 3 op order 1; 4 op order 2; "
+	                            "5 op order 0; 6 op order 0; ");
+	l = (struct listing){"", 0};
+	assert_int_equal(persist_history(f->p, 1, 3, 2, list_entry, &l, &corrupt, err, 256), 0);
+	assert_string_equal(l.text, "3 op order 1; 4 op order 2; ");
+	l = (struct listing){"", 0};
+	assert_int_equal(persist_history(f->p, 1, 5, 2, list_entry, &l, &corrupt, err, 256), 0);
+	assert_string_equal(l.text, "5 op order 0; 6 op order 0; ");
+	l = (struct listing){"", 0};
+	assert_int_equal(persist_history(f->p, 1, 1, 3, list_entry, &l, &corrupt, err, 256), 0);
+	assert_string_equal(l.text, "1 op order 0; 2 op order 0; 3 op order 1; ");
+}
+
+/* More ops than one record holds: several batch records in one commit. */
+static void test_batch_split(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	new_machine1(f);
+	size_t n = 65536 + 10;
+	struct op *ops = calloc(n, sizeof(*ops));
+	for (size_t i = 0; i < n; i++) {
+		struct op_result res;
+		ops[i].kind = OP_ALLOC_PAGES; /* fail once memory runs out: replayed as failures */
+		machine_apply(f->m, &ops[i], &res);
+		if (i == 65539)
+			remember(f, 1);
+	}
+	remember(f, 2);
+	assert_int_equal(persist_ops(f->p, 1, f->m, ops, n, on_done, f), 0);
+	wait_done(f);
+	free(ops);
+	assert_int_equal(persist_seq(f->p, 1), n);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM journal WHERE machine_id=1"), 2);
+	assert_int_equal(sql_int(f, "SELECT nseq FROM journal WHERE seq=1"), 65536);
+	assert_int_equal(sql_int(f, "SELECT nseq FROM journal WHERE seq=65537"), 10);
+	struct machine *m = persist_machine_at(f->p, 1, 65540, err, sizeof(err));
+	assert_non_null(m);
+	assert_state(f, m, 1);
+	machine_destroy(m);
+	m = persist_machine_at(f->p, 1, 0, err, sizeof(err));
+	assert_state(f, m, 2);
+	machine_destroy(m);
+}
+
 static void test_delete(void **state)
 {
 	struct fx *f = *state;
@@ -582,6 +837,11 @@ int main(void)
 	    T(test_check_findings),
 	    T(test_export_import),
 	    T(test_delete),
+	    cmocka_unit_test(test_entry_format),
+	    T(test_batches),
+	    T(test_corrupt_batch_quarantined),
+	    T(test_batch_split),
+	    T(test_history_of_batches),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

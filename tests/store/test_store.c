@@ -140,7 +140,7 @@ static void sql_exec(struct store *s, const char *sql)
 static void test_schema_and_wal(void **state)
 {
 	struct fx *f = *state;
-	assert_int_equal(sql_int(f->s, "SELECT max(version) FROM schema_version"), 3);
+	assert_int_equal(sql_int(f->s, "SELECT max(version) FROM schema_version"), 4);
 	assert_int_equal(sql_int(f->s,
 	                         "SELECT count(*) FROM sqlite_master WHERE type='table' AND"
 	                         " name IN ('users','tokens','machines','journal','snapshots')"),
@@ -440,6 +440,134 @@ static void test_gap_detected(void **state)
 	assert_string_equal(sc.reason, "seq 5 follows 2: ops missing");
 }
 
+/* A journal record that covers several seqs (a batch): nseq in the row and the checksum. */
+static void put_batch(struct fx *f, int64_t machine, uint64_t seq, uint32_t nseq, const char *op)
+{
+	char err[STORE_ERRLEN];
+	struct store_rec *r = store_rec_new(STORE_JOURNAL, strlen(op));
+	r->id = machine;
+	r->seq = seq;
+	r->nseq = nseq;
+	memcpy(r->blob, op, strlen(op));
+	assert_int_equal(store_submit_sync(f->s, r, err, sizeof(err)), 0);
+}
+
+static void test_batch_records(void **state)
+{
+	struct fx *f = *state;
+	char out[1024] = "", err[STORE_ERRLEN];
+	struct store_scan sc;
+	put_machine(f->s, 9, 1, "m9");
+	put_ops(f, 9, 1, 1);
+	put_batch(f, 9, 2, 3, "b2-4");
+	put_ops(f, 9, 5, 5);
+	assert_int_equal(sql_int(f->s, "SELECT count(*) FROM journal WHERE machine_id=9"), 3);
+	assert_int_equal(sql_int(f->s, "SELECT nseq FROM journal WHERE machine_id=9 AND seq=2"), 3);
+	/* the checksum covers the seq count too; a one-seq record keeps the old value */
+	assert_int_equal((uint32_t)sql_int(f->s, "SELECT crc FROM journal WHERE seq=2"),
+	                 store_journal_checksum(9, 2, 3, (const uint8_t *)"b2-4", 4));
+	assert_int_not_equal(store_journal_checksum(9, 2, 3, (const uint8_t *)"b2-4", 4),
+	                     store_checksum(9, 2, (const uint8_t *)"b2-4", 4));
+	assert_int_equal(store_journal_checksum(9, 2, 1, (const uint8_t *)"b2-4", 4),
+	                 store_checksum(9, 2, (const uint8_t *)"b2-4", 4));
+	/* the machine's history ends where the last record's seqs end */
+	struct store_machine m;
+	assert_int_equal(store_get_machine(f->s, 9, &m, err, sizeof(err)), 1);
+	free(m.config);
+	assert_int_equal(m.last_seq, 5);
+	put_batch(f, 9, 6, 2, "b6-7");
+	assert_int_equal(store_get_machine(f->s, 9, &m, err, sizeof(err)), 1);
+	free(m.config);
+	assert_int_equal(m.last_seq, 7);
+	/* a whole scan: one callback per record, seqs counted per op */
+	assert_int_equal(store_scan_journal(f->s, 9, 0, 0, collect_op, out, &sc, err, sizeof(err)),
+	                 0);
+	assert_string_equal(out, "1:op-1 2:b2-4 5:op-5 6:b6-7 ");
+	assert_int_equal(sc.ops, 7);
+	assert_int_equal(sc.records, 4);
+	assert_int_equal(sc.last_seq, 7);
+	assert_int_equal(sc.corrupt, 0);
+	/* up to a seq inside a batch: the batch is delivered whole, last_seq is the one asked */
+	out[0] = 0;
+	assert_int_equal(store_scan_journal(f->s, 9, 0, 3, collect_op, out, &sc, err, sizeof(err)),
+	                 0);
+	assert_string_equal(out, "1:op-1 2:b2-4 ");
+	assert_int_equal(sc.ops, 3);
+	assert_int_equal(sc.last_seq, 3);
+	/* from the boundary after a batch */
+	out[0] = 0;
+	assert_int_equal(store_scan_journal(f->s, 9, 4, 0, collect_op, out, &sc, err, sizeof(err)),
+	                 0);
+	assert_string_equal(out, "5:op-5 6:b6-7 ");
+	assert_int_equal(sc.last_seq, 7);
+	/* a damaged seq count is a checksum mismatch, not a silent gap */
+	sql_exec(f->s, "UPDATE journal SET nseq=2 WHERE machine_id=9 AND seq=2");
+	out[0] = 0;
+	assert_int_equal(store_scan_journal(f->s, 9, 0, 0, collect_op, out, &sc, err, sizeof(err)),
+	                 0);
+	assert_string_equal(out, "1:op-1 ");
+	assert_int_equal(sc.corrupt, 1);
+	assert_int_equal(sc.bad_seq, 2);
+	assert_int_equal(sc.skipped, 3);
+	char want[128];
+	snprintf(want, sizeof(want), "checksum mismatch at seq 2 (stored %08x, computed %08x)",
+	         store_journal_checksum(9, 2, 3, (const uint8_t *)"b2-4", 4),
+	         store_journal_checksum(9, 2, 2, (const uint8_t *)"b2-4", 4));
+	assert_string_equal(sc.reason, want);
+	sql_exec(f->s, "UPDATE journal SET nseq=0 WHERE machine_id=9 AND seq=2");
+	assert_int_equal(store_scan_journal(f->s, 9, 0, 0, NULL, NULL, &sc, err, sizeof(err)), 0);
+	assert_string_equal(sc.reason, "entry at seq 2 covers 0 seqs");
+	/* quarantine moves whole records, their seq counts with them */
+	sql_exec(f->s, "UPDATE journal SET nseq=3 WHERE machine_id=9 AND seq=2");
+	struct store_rec *q = store_rec_new(STORE_JOURNAL_QUARANTINE, 0);
+	q->id = 9;
+	q->seq = 2;
+	assert_int_equal(store_submit_sync(f->s, q, err, sizeof(err)), 0);
+	assert_int_equal(sql_int(f->s, "SELECT count(*) FROM journal WHERE machine_id=9"), 1);
+	assert_int_equal(sql_int(f->s, "SELECT sum(nseq) FROM journal_quarantine"), 6);
+}
+
+/* A database written before batch records (schema 3) opens, migrates and reads the same. */
+static void test_migration_from_schema_3(void **state)
+{
+	(void)state;
+	char path[256], err[STORE_ERRLEN], out[1024] = "";
+	const char *tmp = getenv("TMPDIR");
+	snprintf(path, sizeof(path), "%s/vmsim-store-mig-%d.db", tmp ? tmp : "/tmp", getpid());
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct store *s = open_store(&loop, path, 0, 0);
+	close_store(&loop, s);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	char sql[512];
+	snprintf(sql, sizeof(sql),
+	         "ALTER TABLE journal DROP COLUMN nseq;"
+	         "ALTER TABLE journal_quarantine DROP COLUMN nseq;"
+	         "DELETE FROM schema_version WHERE version=4;"
+	         "INSERT INTO journal(machine_id,seq,op,crc,created) VALUES(4,1,'op-1',%u,0),"
+	         "(4,2,'op-2',%u,0);",
+	         store_checksum(4, 1, (const uint8_t *)"op-1", 4),
+	         store_checksum(4, 2, (const uint8_t *)"op-2", 4));
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	s = open_store(&loop, path, 0, 0);
+	assert_int_equal(sql_int(s, "SELECT max(version) FROM schema_version"), 4);
+	assert_int_equal(sql_int(s, "SELECT sum(nseq) FROM journal"), 2);
+	struct store_scan sc;
+	assert_int_equal(store_scan_journal(s, 4, 0, 0, collect_op, out, &sc, err, sizeof(err)), 0);
+	assert_string_equal(out, "1:op-1 2:op-2 ");
+	assert_int_equal(sc.corrupt, 0);
+	close_store(&loop, s);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	char side[300];
+	unlink(path);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	unlink(side);
+}
+
 static int stop_at_3(uint64_t seq, const uint8_t *op, size_t len, void *data)
 {
 	(void)op;
@@ -494,7 +622,7 @@ static void test_reopen_keeps_data(void **state)
 	struct store_opts o = {.path = path, .loop = &loop};
 	assert_null(store_open(&o, err, sizeof(err)));
 	assert_string_equal(err,
-	                    "database schema version 99 is newer than this vmsimd supports (3)");
+	                    "database schema version 99 is newer than this vmsimd supports (4)");
 	assert_int_equal(uv_loop_close(&loop), 0);
 	char side[300];
 	unlink(path);
@@ -608,11 +736,13 @@ static void test_migrate_from_v2(void **state)
 	uv_loop_init(&loop);
 	struct store *s = open_store(&loop, path, 0, 0);
 	put_machine(s, 1, 1, "old");
-	/* step back to what schema 2 was: no attempts table, version 2 */
-	sql_exec(s, "DROP TABLE exercise_attempts; DELETE FROM schema_version WHERE version=3");
+	/* step back to what schema 2 was: no attempts table, no batch seq counts, version 2 */
+	sql_exec(s, "DROP TABLE exercise_attempts; ALTER TABLE journal DROP COLUMN nseq;"
+	            "ALTER TABLE journal_quarantine DROP COLUMN nseq;"
+	            "DELETE FROM schema_version WHERE version>=3");
 	close_store(&loop, s);
 	s = open_store(&loop, path, 0, 0);
-	assert_int_equal(sql_int(s, "SELECT max(version) FROM schema_version"), 3);
+	assert_int_equal(sql_int(s, "SELECT max(version) FROM schema_version"), 4);
 	assert_int_equal(sql_int(s, "SELECT count(*) FROM machines WHERE name='old'"), 1);
 	put_attempt(s, 2, "free", 4, 1, 3, 3);
 	struct store_exercise_result *r;
@@ -647,6 +777,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_corrupt_tail_detected, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_gap_detected, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_scan_callback_stops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batch_records, setup, teardown),
+	    cmocka_unit_test(test_migration_from_schema_3),
 	    cmocka_unit_test_setup_teardown(test_integrity_check, setup, teardown),
 	    cmocka_unit_test(test_reopen_keeps_data),
 	    cmocka_unit_test(test_bad_path),

@@ -56,6 +56,8 @@ static void test_golden_examples(void **state)
 	    {EX_TRANSLATE, 3, "exercise_translate_3.txt"},
 	    {EX_TRANSLATE, 5, "exercise_translate_5.txt"},
 	    {EX_COW, 1, "exercise_cow_1.txt"},
+	    {EX_HUGEPAGE, 1, "exercise_hugepage_1.txt"},
+	    {EX_HUGEPAGE, 2, "exercise_hugepage_2.txt"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct exercise ex = make(cases[i].t, cases[i].seed);

@@ -86,6 +86,17 @@ static void random_op(struct machine *m, struct op *op)
 			op->u.mmap.flags |= MAP_FIXED_;
 			op->u.mmap.addr = pick_addr(m, pid);
 		}
+		if (backing == 11) { /* huge pages from the pool, sometimes more than it has */
+			uint64_t hsz = huge_page_size(m);
+			op->u.mmap.flags = MAP_PRIVATE_ | MAP_ANONYMOUS_ | MAP_HUGETLB_;
+			op->u.mmap.len = (rnd(2) + 1) * hsz - (rnd(2) ? 0x1000 : 0);
+			op->u.mmap.file = 0;
+			op->u.mmap.offset = 0;
+			if (rnd(4) == 0) {
+				op->u.mmap.flags |= MAP_FIXED_;
+				op->u.mmap.addr = pick_addr(m, pid) & ~(hsz - 1);
+			}
+		}
 	} else if (r < 34) {
 		op->kind = rnd(2) ? OP_MUNMAP : OP_MPROTECT;
 		op->u.munmap.pid = pid;
@@ -137,8 +148,11 @@ static void run(enum machine_arch arch, uint64_t seed, int nops)
 	dop.u.driver.minor = 1;
 	dop.u.driver.size = 4 * 0x1000;
 	apply_expect(m, &dop, VM_OK);
+	struct op hop = {.kind = OP_SET_NR_HUGEPAGES};
+	hop.u.hugepages.count = 2;
+	apply_expect(m, &hop, VM_OK);
 	uint64_t kernel_tables = m->pgtable.nr_pgtable; /* init_mm's, for the vmalloc buffer */
-	int ok = 0, segv = 0;
+	int ok = 0, segv = 0, huge_maps = 0;
 	for (int i = 0; i < nops; i++) {
 		struct op op;
 		struct op_result res;
@@ -146,6 +160,7 @@ static void run(enum machine_arch arch, uint64_t seed, int nops)
 		if (machine_apply(m, &op, &res) == VM_OK) {
 			ok++;
 			segv += res.fault == FAULT_SEGV;
+			huge_maps += op.kind == OP_MMAP && (op.u.mmap.flags & MAP_HUGETLB_);
 		}
 		if (machine_check(m, why, sizeof(why)))
 			fail_msg("op %d (kind %#x pid %u): machine_check: %s", i, op.kind,
@@ -165,6 +180,9 @@ static void run(enum machine_arch arch, uint64_t seed, int nops)
 		apply_expect(m, &op, VM_OK);
 	}
 	assert_int_equal(m->pgtable.nr_pgtable, kernel_tables); /* every user table freed */
+	assert_true(huge_maps > 20);
+	assert_int_equal(m->hugetlb.free_huge_pages, m->hugetlb.nr_huge_pages);
+	assert_int_equal(m->hugetlb.resv_huge_pages, 0);
 	struct op cop = {.kind = OP_DRIVER_CLOSE};
 	cop.u.driver.minor = 1;
 	apply_expect(m, &cop, VM_OK); /* no process maps it any more */
