@@ -51,27 +51,24 @@ static int exercise_args(const struct ctl_cmd *self, int argc, char **argv, uint
 	return -1;
 }
 
+static void show_topics(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)arg;
+	const Vmsim__V1__ListExercisesResponse *r = (const void *)resp;
+	static const char *const heads[] = {"TOPIC", "ASKS"};
+	struct ctl_table *t = ctl_table_new(2, heads);
+	for (size_t i = 0; i < r->n_topics; i++)
+		ctl_table_add(t, r->topics[i]->name, r->topics[i]->summary);
+	ctl_table_print(t, c->output, stdout);
+}
+
 static int cmd_topics(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
 {
 	int rc = ctl_cmd_begin(c, self, argc, argv, 0, 0);
 	if (rc >= 0)
 		return rc;
 	Vmsim__V1__ListExercisesRequest req = VMSIM__V1__LIST_EXERCISES_REQUEST__INIT;
-	ProtobufCMessage *resp;
-	if ((rc = ctl_rpc(c, "ListExercises", &req.base, &resp)))
-		return rc;
-	if (c->output == CTL_OUT_JSON) {
-		ctl_print_json(resp);
-	} else {
-		const Vmsim__V1__ListExercisesResponse *r = (const void *)resp;
-		static const char *const heads[] = {"TOPIC", "ASKS"};
-		struct ctl_table *t = ctl_table_new(2, heads);
-		for (size_t i = 0; i < r->n_topics; i++)
-			ctl_table_add(t, r->topics[i]->name, r->topics[i]->summary);
-		ctl_table_print(t, c->output, stdout);
-	}
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "ListExercises", &req.base, show_topics, NULL);
 }
 
 static const char *kind_hint(Vmsim__V1__ExerciseFieldKind k)
@@ -84,6 +81,19 @@ static const char *kind_hint(Vmsim__V1__ExerciseFieldKind k)
 	default:
 		return "number";
 	}
+}
+
+static void show_exercise(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)c;
+	(void)arg;
+	const Vmsim__V1__Exercise *ex = (const void *)resp;
+	fputs(ex->question, stdout);
+	printf("\nAnswer with %zu value%s:", ex->n_fields, ex->n_fields == 1 ? "" : "s");
+	for (size_t i = 0; i < ex->n_fields; i++)
+		printf(" %s (%s)", ex->fields[i]->name, kind_hint(ex->fields[i]->kind));
+	printf("\n  vmsimctl exercise answer %s --seed %" PRIu64 " VALUE...\n", ex->topic,
+	       ex->seed);
 }
 
 static int cmd_new(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
@@ -107,22 +117,7 @@ static int cmd_new(struct ctl *c, const struct ctl_cmd *self, int argc, char **a
 	Vmsim__V1__NewExerciseRequest req = VMSIM__V1__NEW_EXERCISE_REQUEST__INIT;
 	req.topic = words[0];
 	req.seed = seed;
-	ProtobufCMessage *resp;
-	if ((rc = ctl_rpc(c, "NewExercise", &req.base, &resp)))
-		return rc;
-	const Vmsim__V1__Exercise *ex = (const void *)resp;
-	if (c->output == CTL_OUT_JSON) {
-		ctl_print_json(resp);
-	} else {
-		fputs(ex->question, stdout);
-		printf("\nAnswer with %zu value%s:", ex->n_fields, ex->n_fields == 1 ? "" : "s");
-		for (size_t i = 0; i < ex->n_fields; i++)
-			printf(" %s (%s)", ex->fields[i]->name, kind_hint(ex->fields[i]->kind));
-		printf("\n  vmsimctl exercise answer %s --seed %" PRIu64 " VALUE...\n", ex->topic,
-		       ex->seed);
-	}
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "NewExercise", &req.base, show_exercise, NULL);
 }
 
 /* answer: CheckExercise (the server records the attempt). */
@@ -177,6 +172,13 @@ static int cmd_answer(struct ctl *c, const struct ctl_cmd *self, int argc, char 
 	return check(c, self, argc, argv);
 }
 
+static void show_solution(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)c;
+	(void)arg;
+	fputs(((const Vmsim__V1__ExerciseSolution *)resp)->solution, stdout);
+}
+
 /* solve: SolveExercise (instructors and admins; students when the server allows it). */
 static int cmd_solve(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
 {
@@ -196,15 +198,7 @@ static int cmd_solve(struct ctl *c, const struct ctl_cmd *self, int argc, char *
 	Vmsim__V1__SolveExerciseRequest req = VMSIM__V1__SOLVE_EXERCISE_REQUEST__INIT;
 	req.topic = words[0];
 	req.seed = seed;
-	ProtobufCMessage *resp;
-	if ((rc = ctl_rpc(c, "SolveExercise", &req.base, &resp)))
-		return rc;
-	if (c->output == CTL_OUT_JSON)
-		ctl_print_json(resp);
-	else
-		fputs(((const Vmsim__V1__ExerciseSolution *)resp)->solution, stdout);
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "SolveExercise", &req.base, show_solution, NULL);
 }
 
 /* A server time (unix seconds) as UTC ISO 8601, "-" for none. */
@@ -214,6 +208,30 @@ static void format_time(int64_t t, char *buf, size_t len)
 	time_t tt = (time_t)t;
 	if (t <= 0 || !gmtime_r(&tt, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
 		snprintf(buf, len, "-");
+}
+
+static void show_results(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)arg;
+	const Vmsim__V1__ExerciseResultsResponse *r = (const void *)resp;
+	static const char *const heads[] = {"USER",        "TOPIC",         ">ATTEMPTS",
+	                                    ">CORRECT",    "FIRST-CORRECT", ">LAST-SEED",
+	                                    "LAST-ATTEMPT"};
+	struct ctl_table *t = ctl_table_new(7, heads);
+	char when[32];
+	for (size_t i = 0; i < r->n_results; i++) {
+		const Vmsim__V1__ExerciseResult *e = r->results[i];
+		ctl_table_addf(t, 0, "%s", e->user);
+		ctl_table_addf(t, 1, "%s", e->topic);
+		ctl_table_addf(t, 2, "%" PRIu64, e->attempts);
+		ctl_table_addf(t, 3, "%" PRIu64, e->correct);
+		format_time(e->first_correct, when, sizeof(when));
+		ctl_table_addf(t, 4, "%s", when);
+		ctl_table_addf(t, 5, "%" PRIu64, e->last_seed);
+		format_time(e->last_attempt, when, sizeof(when));
+		ctl_table_addf(t, 6, "%s", when);
+	}
+	ctl_table_print(t, c->output, stdout);
 }
 
 static int cmd_results(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
@@ -244,35 +262,7 @@ static int cmd_results(struct ctl *c, const struct ctl_cmd *self, int argc, char
 	}
 	if (optind < argc)
 		return ctl_usage_error(self, "unexpected argument '%s'", argv[optind]);
-	ProtobufCMessage *resp;
-	int rc = ctl_rpc(c, "ExerciseResults", &req.base, &resp);
-	if (rc)
-		return rc;
-	if (c->output == CTL_OUT_JSON) {
-		ctl_print_json(resp);
-	} else {
-		const Vmsim__V1__ExerciseResultsResponse *r = (const void *)resp;
-		static const char *const heads[] = {"USER",        "TOPIC",         ">ATTEMPTS",
-		                                    ">CORRECT",    "FIRST-CORRECT", ">LAST-SEED",
-		                                    "LAST-ATTEMPT"};
-		struct ctl_table *t = ctl_table_new(7, heads);
-		char when[32];
-		for (size_t i = 0; i < r->n_results; i++) {
-			const Vmsim__V1__ExerciseResult *e = r->results[i];
-			ctl_table_addf(t, 0, "%s", e->user);
-			ctl_table_addf(t, 1, "%s", e->topic);
-			ctl_table_addf(t, 2, "%" PRIu64, e->attempts);
-			ctl_table_addf(t, 3, "%" PRIu64, e->correct);
-			format_time(e->first_correct, when, sizeof(when));
-			ctl_table_addf(t, 4, "%s", when);
-			ctl_table_addf(t, 5, "%" PRIu64, e->last_seed);
-			format_time(e->last_attempt, when, sizeof(when));
-			ctl_table_addf(t, 6, "%s", when);
-		}
-		ctl_table_print(t, c->output, stdout);
-	}
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "ExerciseResults", &req.base, show_results, NULL);
 }
 
 const struct ctl_cmd ctl_cmds_exercise[] = {

@@ -11,13 +11,28 @@
 
 #include "ctl.h"
 
-/* Prints resp as JSON when asked; returns 1 when it did (and frees nothing). */
-static int json_out(struct ctl *c, const ProtobufCMessage *resp)
+static void show_ps(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
 {
-	if (c->output != CTL_OUT_JSON)
-		return 0;
-	ctl_print_json(resp);
-	return 1;
+	(void)arg;
+	const Vmsim__V1__ListTasksResponse *r = (const void *)resp;
+	/* procps ps units: RSS and VSZ in kB (4 kB pages). "*" marks current. */
+	static const char *const heads[] = {" ",    ">PID",    ">PPID",   "STAT", ">RSS",
+	                                    ">VSZ", ">MINFLT", ">MAJFLT", ">COW", "COMMAND"};
+	struct ctl_table *t = ctl_table_new(10, heads);
+	for (size_t i = 0; i < r->n_tasks; i++) {
+		const Vmsim__V1__Task *k = r->tasks[i];
+		ctl_table_addf(t, 0, "%s", k->current ? "*" : "");
+		ctl_table_addf(t, 1, "%" PRIu32, k->pid);
+		ctl_table_addf(t, 2, "%" PRIu32, k->ppid);
+		ctl_table_addf(t, 3, "%s", k->state);
+		ctl_table_addf(t, 4, "%" PRIu64, k->rss * 4);
+		ctl_table_addf(t, 5, "%" PRIu64, k->total_vm * 4);
+		ctl_table_addf(t, 6, "%" PRIu64, k->min_flt);
+		ctl_table_addf(t, 7, "%" PRIu64, k->maj_flt);
+		ctl_table_addf(t, 8, "%" PRIu64, k->nr_cow);
+		ctl_table_addf(t, 9, "%s", k->comm);
+	}
+	ctl_table_print(t, c->output, stdout);
 }
 
 static int cmd_ps(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
@@ -27,37 +42,15 @@ static int cmd_ps(struct ctl *c, const struct ctl_cmd *self, int argc, char **ar
 		return rc;
 	Vmsim__V1__ListTasksRequest req = VMSIM__V1__LIST_TASKS_REQUEST__INIT;
 	req.machine_id = c->machine;
-	ProtobufCMessage *resp;
-	if ((rc = ctl_rpc(c, "ListTasks", &req.base, &resp)))
-		return rc;
-	if (!json_out(c, resp)) {
-		const Vmsim__V1__ListTasksResponse *r = (const void *)resp;
-		/* procps ps units: RSS and VSZ in kB (4 kB pages). "*" marks current. */
-		static const char *const heads[] = {" ",    ">PID",   ">PPID",   "STAT",
-		                                    ">RSS", ">VSZ",   ">MINFLT", ">MAJFLT",
-		                                    ">COW", "COMMAND"};
-		struct ctl_table *t = ctl_table_new(10, heads);
-		for (size_t i = 0; i < r->n_tasks; i++) {
-			const Vmsim__V1__Task *k = r->tasks[i];
-			ctl_table_addf(t, 0, "%s", k->current ? "*" : "");
-			ctl_table_addf(t, 1, "%" PRIu32, k->pid);
-			ctl_table_addf(t, 2, "%" PRIu32, k->ppid);
-			ctl_table_addf(t, 3, "%s", k->state);
-			ctl_table_addf(t, 4, "%" PRIu64, k->rss * 4);
-			ctl_table_addf(t, 5, "%" PRIu64, k->total_vm * 4);
-			ctl_table_addf(t, 6, "%" PRIu64, k->min_flt);
-			ctl_table_addf(t, 7, "%" PRIu64, k->maj_flt);
-			ctl_table_addf(t, 8, "%" PRIu64, k->nr_cow);
-			ctl_table_addf(t, 9, "%s", k->comm);
-		}
-		ctl_table_print(t, c->output, stdout);
-	}
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "ListTasks", &req.base, show_ps, NULL);
 }
 
-static void print_walk(const Vmsim__V1__TranslateResponse *r, uint64_t addr)
+/* arg: the address asked for (uint64_t). */
+static void show_walk(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
 {
+	(void)c;
+	const Vmsim__V1__TranslateResponse *r = (const void *)resp;
+	uint64_t addr = *(const uint64_t *)arg;
 	if (r->direct_map) {
 		printf("0x%" PRIx64 ": direct map (__pa = addr - PAGE_OFFSET), no walk\n", addr);
 		printf("phys 0x%" PRIx64 "\n", r->phys);
@@ -103,16 +96,19 @@ static int cmd_translate(struct ctl *c, const struct ctl_cmd *self, int argc, ch
 		return ctl_usage_error(self, "bad PID '%s' (0 = the kernel's init_mm)", argv[1]);
 	if (ctl_parse_addr(argv[2], &req.addr))
 		return ctl_usage_error(self, "bad ADDR '%s': use hex like 0x7f001000", argv[2]);
-	ProtobufCMessage *resp;
-	if ((rc = ctl_rpc(c, "Translate", &req.base, &resp)))
-		return rc;
-	if (!json_out(c, resp))
-		print_walk((const void *)resp, req.addr);
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "Translate", &req.base, show_walk, &req.addr);
 }
 
 /* ---- snapshots ------------------------------------------------------------------------------ */
+
+/* arg of the snapshot shows: the snapshot's name. */
+static void show_saved(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)c;
+	const Vmsim__V1__SnapshotSaveResponse *r = (const void *)resp;
+	printf("snapshot %s saved at seq %" PRIu64 "\n", (const char *)arg,
+	       r->snapshot ? r->snapshot->seq : 0);
+}
 
 static int cmd_snap_save(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
 {
@@ -122,16 +118,22 @@ static int cmd_snap_save(struct ctl *c, const struct ctl_cmd *self, int argc, ch
 	Vmsim__V1__SnapshotSaveRequest req = VMSIM__V1__SNAPSHOT_SAVE_REQUEST__INIT;
 	req.machine_id = c->machine;
 	req.name = argv[1];
-	ProtobufCMessage *resp;
-	if ((rc = ctl_rpc(c, "SnapshotSave", &req.base, &resp)))
-		return rc;
-	if (!json_out(c, resp)) {
-		const Vmsim__V1__SnapshotSaveResponse *r = (const void *)resp;
-		printf("snapshot %s saved at seq %" PRIu64 "\n", argv[1],
-		       r->snapshot ? r->snapshot->seq : 0);
+	return ctl_call(c, "SnapshotSave", &req.base, show_saved, argv[1]);
+}
+
+static void show_snapshots(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)arg;
+	const Vmsim__V1__SnapshotListResponse *r = (const void *)resp;
+	static const char *const heads[] = {"NAME", ">SEQ", ">SIZE"};
+	struct ctl_table *t = ctl_table_new(3, heads);
+	for (size_t i = 0; i < r->n_snapshots; i++) {
+		const Vmsim__V1__SnapshotInfo *s = r->snapshots[i];
+		ctl_table_addf(t, 0, "%s", s->checkpoint ? "(checkpoint)" : s->name);
+		ctl_table_addf(t, 1, "%" PRIu64, s->seq);
+		ctl_table_addf(t, 2, "%" PRIu64, s->size);
 	}
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	ctl_table_print(t, c->output, stdout);
 }
 
 static int cmd_snap_ls(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
@@ -146,23 +148,15 @@ static int cmd_snap_ls(struct ctl *c, const struct ctl_cmd *self, int argc, char
 			return ctl_usage_error(self, "unexpected argument '%s'", argv[1]);
 		req.include_checkpoints = 1;
 	}
-	ProtobufCMessage *resp;
-	if ((rc = ctl_rpc(c, "SnapshotList", &req.base, &resp)))
-		return rc;
-	if (!json_out(c, resp)) {
-		const Vmsim__V1__SnapshotListResponse *r = (const void *)resp;
-		static const char *const heads[] = {"NAME", ">SEQ", ">SIZE"};
-		struct ctl_table *t = ctl_table_new(3, heads);
-		for (size_t i = 0; i < r->n_snapshots; i++) {
-			const Vmsim__V1__SnapshotInfo *s = r->snapshots[i];
-			ctl_table_addf(t, 0, "%s", s->checkpoint ? "(checkpoint)" : s->name);
-			ctl_table_addf(t, 1, "%" PRIu64, s->seq);
-			ctl_table_addf(t, 2, "%" PRIu64, s->size);
-		}
-		ctl_table_print(t, c->output, stdout);
-	}
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "SnapshotList", &req.base, show_snapshots, NULL);
+}
+
+static void show_restored(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)c;
+	const Vmsim__V1__SnapshotRestoreResponse *r = (const void *)resp;
+	printf("restored %s (history seq %" PRIu64 ", op seq %" PRIu64 ")\n", (const char *)arg,
+	       r->seq, r->op_seq);
 }
 
 static int cmd_snap_restore(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
@@ -173,16 +167,14 @@ static int cmd_snap_restore(struct ctl *c, const struct ctl_cmd *self, int argc,
 	Vmsim__V1__SnapshotRestoreRequest req = VMSIM__V1__SNAPSHOT_RESTORE_REQUEST__INIT;
 	req.machine_id = c->machine;
 	req.name = argv[1];
-	ProtobufCMessage *resp;
-	if ((rc = ctl_rpc(c, "SnapshotRestore", &req.base, &resp)))
-		return rc;
-	if (!json_out(c, resp)) {
-		const Vmsim__V1__SnapshotRestoreResponse *r = (const void *)resp;
-		printf("restored %s (history seq %" PRIu64 ", op seq %" PRIu64 ")\n", argv[1],
-		       r->seq, r->op_seq);
-	}
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "SnapshotRestore", &req.base, show_restored, argv[1]);
+}
+
+static void show_deleted(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)c;
+	(void)resp;
+	printf("snapshot %s deleted\n", (const char *)arg);
 }
 
 static int cmd_snap_rm(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
@@ -193,13 +185,7 @@ static int cmd_snap_rm(struct ctl *c, const struct ctl_cmd *self, int argc, char
 	Vmsim__V1__SnapshotDeleteRequest req = VMSIM__V1__SNAPSHOT_DELETE_REQUEST__INIT;
 	req.machine_id = c->machine;
 	req.name = argv[1];
-	ProtobufCMessage *resp;
-	if ((rc = ctl_rpc(c, "SnapshotDelete", &req.base, &resp)))
-		return rc;
-	if (!json_out(c, resp))
-		printf("snapshot %s deleted\n", argv[1]);
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "SnapshotDelete", &req.base, show_deleted, argv[1]);
 }
 
 /* A diff end: a history seq when all digits (0 = now), else a snapshot name. */
@@ -211,6 +197,23 @@ static void diff_end(char *s, char **name, uint64_t *seq)
 	*seq = 0;
 }
 
+static void show_diff(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)c;
+	(void)arg;
+	const Vmsim__V1__SnapshotDiffResponse *r = (const void *)resp;
+	printf("seq %" PRIu64 " -> %" PRIu64 "\n", r->from_seq, r->to_seq);
+	for (size_t i = 0; i < r->n_counters; i++)
+		printf("%-24s %" PRIu64 " -> %" PRIu64 "\n", r->counters[i]->name,
+		       r->counters[i]->before, r->counters[i]->after);
+	for (size_t i = 0; i < r->n_views; i++) {
+		if (!r->views[i]->diff[0])
+			continue;
+		printf("--- /proc/%s\n", r->views[i]->path);
+		fputs(r->views[i]->diff, stdout);
+	}
+}
+
 static int cmd_snap_diff(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
 {
 	int rc = ctl_cmd_begin(c, self, argc, argv, 2, 2);
@@ -220,24 +223,14 @@ static int cmd_snap_diff(struct ctl *c, const struct ctl_cmd *self, int argc, ch
 	req.machine_id = c->machine;
 	diff_end(argv[1], &req.from, &req.from_seq);
 	diff_end(argv[2], &req.to, &req.to_seq);
-	ProtobufCMessage *resp;
-	if ((rc = ctl_rpc(c, "SnapshotDiff", &req.base, &resp)))
-		return rc;
-	if (!json_out(c, resp)) {
-		const Vmsim__V1__SnapshotDiffResponse *r = (const void *)resp;
-		printf("seq %" PRIu64 " -> %" PRIu64 "\n", r->from_seq, r->to_seq);
-		for (size_t i = 0; i < r->n_counters; i++)
-			printf("%-24s %" PRIu64 " -> %" PRIu64 "\n", r->counters[i]->name,
-			       r->counters[i]->before, r->counters[i]->after);
-		for (size_t i = 0; i < r->n_views; i++) {
-			if (!r->views[i]->diff[0])
-				continue;
-			printf("--- /proc/%s\n", r->views[i]->path);
-			fputs(r->views[i]->diff, stdout);
-		}
-	}
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "SnapshotDiff", &req.base, show_diff, NULL);
+}
+
+static void show_text(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)c;
+	(void)arg;
+	fputs(((const Vmsim__V1__MachineAtResponse *)resp)->text, stdout);
 }
 
 /* `at SEQ VIEW...`: the words after SEQ name a view as Proc does ("buddyinfo", "free -h"). */
@@ -258,13 +251,7 @@ static int cmd_at(struct ctl *c, const struct ctl_cmd *self, int argc, char **ar
 	for (int i = 3; i < argc; i++)
 		snprintf(path + strlen(path), sizeof(path) - strlen(path), " %s", argv[i]);
 	req.path = path;
-	ProtobufCMessage *resp;
-	if ((rc = ctl_rpc(c, "MachineAt", &req.base, &resp)))
-		return rc;
-	if (!json_out(c, resp))
-		fputs(((const Vmsim__V1__MachineAtResponse *)resp)->text, stdout);
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "MachineAt", &req.base, show_text, NULL);
 }
 
 /* ---- history: the journal ------------------------------------------------------------------ */

@@ -203,41 +203,36 @@ static int machine_create(struct ctl *c, const struct ctl_cmd *self, int argc, c
 	return rc;
 }
 
+static void show_machines(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)arg;
+	const Vmsim__V1__ListMachinesResponse *l = (const void *)resp;
+	static const char *const heads[] = {"ID", "NAME", "ARCH", ">RAM", ">FREE", ">SEQ"};
+	struct ctl_table *t = ctl_table_new(6, heads);
+	for (size_t i = 0; i < l->n_machines; i++) {
+		const Vmsim__V1__Machine *m = l->machines[i];
+		char ram[32], fr[32];
+		ctl_human(m->nr_frames * 4096, ram, sizeof(ram));
+		ctl_human(m->free_pages * 4096, fr, sizeof(fr));
+		ctl_table_addf(t, 0, "%s%s", m->id,
+		               strcmp(m->id, c->machine) == 0 && c->output == CTL_OUT_TABLE ? "*"
+		                                                                            : "");
+		ctl_table_addf(t, 1, "%s", m->name);
+		ctl_table_addf(t, 2, "%s", m->config ? arch_name(m->config->arch) : "");
+		ctl_table_addf(t, 3, "%s", ram);
+		ctl_table_addf(t, 4, "%s", fr);
+		ctl_table_addf(t, 5, "%" PRIu64, m->seq);
+	}
+	ctl_table_print(t, c->output, stdout);
+}
+
 static int machine_ls(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
 {
 	int rc = ctl_cmd_begin(c, self, argc, argv, 0, 0);
 	if (rc >= 0)
 		return rc;
 	Vmsim__V1__ListMachinesRequest req = VMSIM__V1__LIST_MACHINES_REQUEST__INIT;
-	ProtobufCMessage *resp;
-	rc = ctl_rpc(c, "ListMachines", &req.base, &resp);
-	if (rc)
-		return rc;
-	Vmsim__V1__ListMachinesResponse *l = (Vmsim__V1__ListMachinesResponse *)resp;
-	if (c->output == CTL_OUT_JSON) {
-		ctl_print_json(resp);
-	} else {
-		static const char *const heads[] = {"ID", "NAME", "ARCH", ">RAM", ">FREE", ">SEQ"};
-		struct ctl_table *t = ctl_table_new(6, heads);
-		for (size_t i = 0; i < l->n_machines; i++) {
-			const Vmsim__V1__Machine *m = l->machines[i];
-			char ram[32], fr[32];
-			ctl_human(m->nr_frames * 4096, ram, sizeof(ram));
-			ctl_human(m->free_pages * 4096, fr, sizeof(fr));
-			ctl_table_addf(t, 0, "%s%s", m->id,
-			               strcmp(m->id, c->machine) == 0 && c->output == CTL_OUT_TABLE
-			                   ? "*"
-			                   : "");
-			ctl_table_addf(t, 1, "%s", m->name);
-			ctl_table_addf(t, 2, "%s", m->config ? arch_name(m->config->arch) : "");
-			ctl_table_addf(t, 3, "%s", ram);
-			ctl_table_addf(t, 4, "%s", fr);
-			ctl_table_addf(t, 5, "%" PRIu64, m->seq);
-		}
-		ctl_table_print(t, c->output, stdout);
-	}
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "ListMachines", &req.base, show_machines, NULL);
 }
 
 /* show/reset take an optional ID (default: the selected machine); rm takes one or more. */
@@ -246,6 +241,12 @@ static const char *target(struct ctl *c, int argc, char **argv)
 	if (argc > 1)
 		return argv[1];
 	return c->machine[0] ? c->machine : NULL;
+}
+
+static void show_machine(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)arg;
+	print_machine(c, (const Vmsim__V1__Machine *)resp);
 }
 
 static int machine_show(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
@@ -258,13 +259,15 @@ static int machine_show(struct ctl *c, const struct ctl_cmd *self, int argc, cha
 		return ctl_need_machine(c);
 	Vmsim__V1__GetMachineRequest req = VMSIM__V1__GET_MACHINE_REQUEST__INIT;
 	req.machine_id = (char *)id;
-	ProtobufCMessage *resp;
-	rc = ctl_rpc(c, "GetMachine", &req.base, &resp);
-	if (rc)
-		return rc;
-	print_machine(c, (Vmsim__V1__Machine *)resp);
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "GetMachine", &req.base, show_machine, NULL);
+}
+
+/* arg: the machine's id. */
+static void show_reset(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)c;
+	(void)resp;
+	printf("machine %s reset\n", (const char *)arg);
 }
 
 static int machine_reset(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
@@ -277,16 +280,7 @@ static int machine_reset(struct ctl *c, const struct ctl_cmd *self, int argc, ch
 		return ctl_need_machine(c);
 	Vmsim__V1__ResetMachineRequest req = VMSIM__V1__RESET_MACHINE_REQUEST__INIT;
 	req.machine_id = (char *)id;
-	ProtobufCMessage *resp;
-	rc = ctl_rpc(c, "ResetMachine", &req.base, &resp);
-	if (rc)
-		return rc;
-	if (c->output == CTL_OUT_JSON)
-		ctl_print_json(resp);
-	else
-		printf("machine %s reset\n", id);
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "ResetMachine", &req.base, show_reset, id);
 }
 
 static int machine_rm(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)

@@ -66,6 +66,23 @@ static int read_names(const struct ctl_cmd *self, const char *path, char ***name
 	return -1;
 }
 
+static void show_new_users(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)arg;
+	const Vmsim__V1__CreateUsersResponse *r = (const void *)resp;
+	/* The tokens are shown this once: the server keeps only hashes. */
+	static const char *const heads[] = {">ID", "NAME", "ROLE", "TOKEN"};
+	struct ctl_table *t = ctl_table_new(4, heads);
+	for (size_t i = 0; i < r->n_users; i++) {
+		const Vmsim__V1__NewUser *u = r->users[i];
+		ctl_table_addf(t, 0, "%" PRId64, u->user->id);
+		ctl_table_addf(t, 1, "%s", u->user->name);
+		ctl_table_addf(t, 2, "%s", role_name(u->user->role));
+		ctl_table_addf(t, 3, "%s", u->token);
+	}
+	ctl_table_print(t, c->output, stdout);
+}
+
 static int cmd_add(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -110,32 +127,35 @@ static int cmd_add(struct ctl *c, const struct ctl_cmd *self, int argc, char **a
 	if (rc < 0) {
 		req.n_names = n;
 		req.names = names;
-		ProtobufCMessage *resp;
-		rc = ctl_rpc(c, "CreateUsers", &req.base, &resp);
-		if (!rc) {
-			const Vmsim__V1__CreateUsersResponse *r = (const void *)resp;
-			if (c->output == CTL_OUT_JSON) {
-				ctl_print_json(resp);
-			} else {
-				/* The tokens are shown this once: the server keeps only hashes. */
-				static const char *const heads[] = {">ID", "NAME", "ROLE", "TOKEN"};
-				struct ctl_table *t = ctl_table_new(4, heads);
-				for (size_t i = 0; i < r->n_users; i++) {
-					const Vmsim__V1__NewUser *u = r->users[i];
-					ctl_table_addf(t, 0, "%" PRId64, u->user->id);
-					ctl_table_addf(t, 1, "%s", u->user->name);
-					ctl_table_addf(t, 2, "%s", role_name(u->user->role));
-					ctl_table_addf(t, 3, "%s", u->token);
-				}
-				ctl_table_print(t, c->output, stdout);
-			}
-			protobuf_c_message_free_unpacked(resp, NULL);
-		}
+		rc = ctl_call(c, "CreateUsers", &req.base, show_new_users, NULL);
 	}
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
 	return rc;
+}
+
+static void show_users(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)arg;
+	const Vmsim__V1__ListUsersResponse *r = (const void *)resp;
+	static const char *const heads[] = {">ID", "NAME", "ROLE", ">CLASS", ">MACHINES", ">RAM"};
+	struct ctl_table *t = ctl_table_new(6, heads);
+	for (size_t i = 0; i < r->n_users; i++) {
+		const Vmsim__V1__User *u = r->users[i];
+		char ram[32];
+		ctl_human(u->ram_bytes, ram, sizeof(ram));
+		ctl_table_addf(t, 0, "%" PRId64, u->id);
+		ctl_table_addf(t, 1, "%s", u->name);
+		ctl_table_addf(t, 2, "%s", role_name(u->role));
+		if (u->instructor_id)
+			ctl_table_addf(t, 3, "%" PRId64, u->instructor_id);
+		else
+			ctl_table_addf(t, 3, "-");
+		ctl_table_addf(t, 4, "%" PRIu64, u->machines);
+		ctl_table_addf(t, 5, "%s", ram);
+	}
+	ctl_table_print(t, c->output, stdout);
 }
 
 static int cmd_ls(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
@@ -144,34 +164,7 @@ static int cmd_ls(struct ctl *c, const struct ctl_cmd *self, int argc, char **ar
 	if (rc >= 0)
 		return rc;
 	Vmsim__V1__ListUsersRequest req = VMSIM__V1__LIST_USERS_REQUEST__INIT;
-	ProtobufCMessage *resp;
-	if ((rc = ctl_rpc(c, "ListUsers", &req.base, &resp)))
-		return rc;
-	if (c->output == CTL_OUT_JSON) {
-		ctl_print_json(resp);
-	} else {
-		const Vmsim__V1__ListUsersResponse *r = (const void *)resp;
-		static const char *const heads[] = {">ID",    "NAME",      "ROLE",
-		                                    ">CLASS", ">MACHINES", ">RAM"};
-		struct ctl_table *t = ctl_table_new(6, heads);
-		for (size_t i = 0; i < r->n_users; i++) {
-			const Vmsim__V1__User *u = r->users[i];
-			char ram[32];
-			ctl_human(u->ram_bytes, ram, sizeof(ram));
-			ctl_table_addf(t, 0, "%" PRId64, u->id);
-			ctl_table_addf(t, 1, "%s", u->name);
-			ctl_table_addf(t, 2, "%s", role_name(u->role));
-			if (u->instructor_id)
-				ctl_table_addf(t, 3, "%" PRId64, u->instructor_id);
-			else
-				ctl_table_addf(t, 3, "-");
-			ctl_table_addf(t, 4, "%" PRIu64, u->machines);
-			ctl_table_addf(t, 5, "%s", ram);
-		}
-		ctl_table_print(t, c->output, stdout);
-	}
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "ListUsers", &req.base, show_users, NULL);
 }
 
 /* NAME (or a numeric id) -> the user's id, through ListUsers (what the caller may see). */
@@ -196,6 +189,18 @@ static int user_id(struct ctl *c, const char *name, int64_t *id)
 	return rc;
 }
 
+/* arg: the user's name. */
+static void show_token(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)c;
+	const Vmsim__V1__IssueTokenResponse *r = (const void *)resp;
+	/* stdout holds only the token, for `vmsimctl user token x | vmsimctl login`. */
+	printf("%s\n", r->token);
+	fprintf(stderr,
+	        "token %" PRId64 " for %s (shown once; revoke: vmsimctl user revoke %" PRId64 ")\n",
+	        r->token_id, (const char *)arg, r->token_id);
+}
+
 static int cmd_token(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
 {
 	int rc = ctl_cmd_begin(c, self, argc, argv, 1, 1);
@@ -205,22 +210,15 @@ static int cmd_token(struct ctl *c, const struct ctl_cmd *self, int argc, char *
 	if ((rc = user_id(c, argv[1], &req.user_id)))
 		return rc;
 	req.label = "vmsimctl";
-	ProtobufCMessage *resp;
-	if ((rc = ctl_rpc(c, "IssueToken", &req.base, &resp)))
-		return rc;
-	const Vmsim__V1__IssueTokenResponse *r = (const void *)resp;
-	if (c->output == CTL_OUT_JSON) {
-		ctl_print_json(resp);
-	} else {
-		/* stdout holds only the token, for `vmsimctl user token x | vmsimctl login`. */
-		printf("%s\n", r->token);
-		fprintf(stderr,
-		        "token %" PRId64
-		        " for %s (shown once; revoke: vmsimctl user revoke %" PRId64 ")\n",
-		        r->token_id, argv[1], r->token_id);
-	}
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "IssueToken", &req.base, show_token, argv[1]);
+}
+
+/* arg: the token's id (int64_t). */
+static void show_revoked(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)c;
+	(void)resp;
+	printf("token %" PRId64 " revoked\n", *(const int64_t *)arg);
 }
 
 static int cmd_revoke(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
@@ -239,24 +237,18 @@ static int cmd_revoke(struct ctl *c, const struct ctl_cmd *self, int argc, char 
 	for (int i = 1; i < argc; i++) {
 		Vmsim__V1__RevokeTokenRequest req = VMSIM__V1__REVOKE_TOKEN_REQUEST__INIT;
 		req.token_id = ids[i - 1];
-		ProtobufCMessage *resp;
-		if ((rc = ctl_rpc(c, "RevokeToken", &req.base, &resp)))
+		if ((rc = ctl_call(c, "RevokeToken", &req.base, show_revoked, &ids[i - 1])))
 			return rc;
-		if (c->output == CTL_OUT_JSON)
-			ctl_print_json(resp);
-		else
-			printf("token %" PRId64 " revoked\n", ids[i - 1]);
-		protobuf_c_message_free_unpacked(resp, NULL);
 	}
 	return CTL_OK;
 }
 
-static void print_whoami(struct ctl *c, const ProtobufCMessage *resp)
+static void show_whoami(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
 {
+	(void)c;
+	(void)arg;
 	const Vmsim__V1__WhoamiResponse *r = (const void *)resp;
-	if (c->output == CTL_OUT_JSON)
-		ctl_print_json(resp);
-	else if (r->open || !r->user)
+	if (r->open || !r->user)
 		printf("open server: no authentication, every caller is an admin\n");
 	else
 		printf("%s (%s, id %" PRId64 ")\n", r->user->name, role_name(r->user->role),
@@ -269,12 +261,7 @@ static int cmd_whoami(struct ctl *c, const struct ctl_cmd *self, int argc, char 
 	if (rc >= 0)
 		return rc;
 	Vmsim__V1__WhoamiRequest req = VMSIM__V1__WHOAMI_REQUEST__INIT;
-	ProtobufCMessage *resp;
-	if ((rc = ctl_rpc(c, "Whoami", &req.base, &resp)))
-		return rc;
-	print_whoami(c, resp);
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "Whoami", &req.base, show_whoami, NULL);
 }
 
 static int cmd_login(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
@@ -345,6 +332,17 @@ static int cmd_export(struct ctl *c, const struct ctl_cmd *self, int argc, char 
 	return rc;
 }
 
+/* arg: the file's path. */
+static void show_imported(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	const Vmsim__V1__ImportMachineResponse *r = (const void *)resp;
+	if (c->output == CTL_OUT_TEXT)
+		printf("%s\n", r->machine_id);
+	else
+		printf("machine %s imported from %s (seq %" PRIu64 ")\n", r->machine_id,
+		       (const char *)arg, r->seq);
+}
+
 static int cmd_import(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -390,21 +388,17 @@ static int cmd_import(struct ctl *c, const struct ctl_cmd *self, int argc, char 
 		fclose(f);
 	req.data.data = buf;
 	req.data.len = len;
-	ProtobufCMessage *resp;
-	int rc = ctl_rpc(c, "ImportMachine", &req.base, &resp);
+	int rc = ctl_call(c, "ImportMachine", &req.base, show_imported, path);
 	free(buf);
-	if (rc)
-		return rc;
-	const Vmsim__V1__ImportMachineResponse *r = (const void *)resp;
-	if (c->output == CTL_OUT_JSON)
-		ctl_print_json(resp);
-	else if (c->output == CTL_OUT_TEXT)
-		printf("%s\n", r->machine_id);
-	else
-		printf("machine %s imported from %s (seq %" PRIu64 ")\n", r->machine_id, path,
-		       r->seq);
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return rc;
+}
+
+/* arg: whether sharing was turned off (int). */
+static void show_shared(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)resp;
+	printf("machine %s %s\n", c->machine,
+	       *(const int *)arg ? "no longer shared" : "shared read-only with your class");
 }
 
 static int cmd_share(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
@@ -438,16 +432,7 @@ static int cmd_share(struct ctl *c, const struct ctl_cmd *self, int argc, char *
 	Vmsim__V1__ShareMachineRequest req = VMSIM__V1__SHARE_MACHINE_REQUEST__INIT;
 	req.machine_id = c->machine;
 	req.shared = !off;
-	ProtobufCMessage *resp;
-	if ((rc = ctl_rpc(c, "ShareMachine", &req.base, &resp)))
-		return rc;
-	if (c->output == CTL_OUT_JSON)
-		ctl_print_json(resp);
-	else
-		printf("machine %s %s\n", c->machine,
-		       off ? "no longer shared" : "shared read-only with your class");
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "ShareMachine", &req.base, show_shared, &off);
 }
 
 const struct ctl_cmd ctl_cmds_user[] = {

@@ -11,17 +11,29 @@
 
 #include "ctl.h"
 
-/* Fetches one /proc view. *out gets the response (free it) on CTL_OK. */
-static int proc_get(struct ctl *c, const char *path, Vmsim__V1__ProcResponse **out)
+static void show_proc_text(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)c;
+	(void)arg;
+	fputs(((const Vmsim__V1__ProcResponse *)resp)->text, stdout);
+}
+
+static void show_proc_list(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)c;
+	(void)arg;
+	const Vmsim__V1__ProcResponse *p = (const void *)resp;
+	for (size_t i = 0; i < p->n_views; i++)
+		printf("/proc/%s\n", p->views[i]);
+}
+
+/* Prints one view (as text, or its ProcResponse as JSON). */
+static int show_view(struct ctl *c, const char *path)
 {
 	Vmsim__V1__ProcRequest req = VMSIM__V1__PROC_REQUEST__INIT;
 	req.machine_id = c->machine;
 	req.path = (char *)path;
-	ProtobufCMessage *resp;
-	int rc = ctl_rpc(c, "Proc", &req.base, &resp);
-	if (rc == CTL_OK)
-		*out = (Vmsim__V1__ProcResponse *)resp;
-	return rc;
+	return ctl_call(c, "Proc", &req.base, show_proc_text, NULL);
 }
 
 static int cmd_cat(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
@@ -30,30 +42,16 @@ static int cmd_cat(struct ctl *c, const struct ctl_cmd *self, int argc, char **a
 	if (rc >= 0)
 		return rc;
 	if (argc == 1) {
-		/* No path: list what there is to read. */
-		Vmsim__V1__ProcResponse *p;
-		rc = proc_get(c, "buddyinfo", &p); /* every machine has it; the answer lists all */
-		if (rc)
-			return rc;
-		if (c->output == CTL_OUT_JSON)
-			ctl_print_json(&p->base);
-		else
-			for (size_t i = 0; i < p->n_views; i++)
-				printf("/proc/%s\n", p->views[i]);
-		protobuf_c_message_free_unpacked(&p->base, NULL);
-		return CTL_OK;
+		/* No path: list what there is to read. Every machine has buddyinfo, and every
+		 * answer lists all the views. */
+		Vmsim__V1__ProcRequest req = VMSIM__V1__PROC_REQUEST__INIT;
+		req.machine_id = c->machine;
+		req.path = "buddyinfo";
+		return ctl_call(c, "Proc", &req.base, show_proc_list, NULL);
 	}
-	for (int i = 1; i < argc; i++) {
-		Vmsim__V1__ProcResponse *p;
-		rc = proc_get(c, argv[i], &p);
-		if (rc)
+	for (int i = 1; i < argc; i++)
+		if ((rc = show_view(c, argv[i])))
 			return rc;
-		if (c->output == CTL_OUT_JSON)
-			ctl_print_json(&p->base);
-		else
-			fputs(p->text, stdout);
-		protobuf_c_message_free_unpacked(&p->base, NULL);
-	}
 	return CTL_OK;
 }
 
@@ -68,21 +66,6 @@ static int cmd_swap_ls(struct ctl *c, const struct ctl_cmd *self, int argc, char
 }
 
 /* ---- free(1), vmstat(8), pmap(1): rendered by the server, printed verbatim ----------------- */
-
-/* Prints one view, or its ProcResponse as JSON. */
-static int show_view(struct ctl *c, const char *path)
-{
-	Vmsim__V1__ProcResponse *p;
-	int rc = proc_get(c, path, &p);
-	if (rc)
-		return rc;
-	if (c->output == CTL_OUT_JSON)
-		ctl_print_json(&p->base);
-	else
-		fputs(p->text, stdout);
-	protobuf_c_message_free_unpacked(&p->base, NULL);
-	return CTL_OK;
-}
 
 static int cmd_free(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
 {
@@ -181,6 +164,23 @@ static int on_sse_event(void *arg, uint64_t id, const char *event, const char *d
 	return 0;
 }
 
+static void show_events(struct ctl *c, const ProtobufCMessage *resp, const void *arg)
+{
+	(void)arg;
+	const Vmsim__V1__EventsResponse *e = (const void *)resp;
+	if (e->gap)
+		fprintf(stderr, "note: events before %" PRIu64 " have left the ring\n",
+		        e->first_id);
+	static const char *const heads[] = {">ID", ">SEQ", "EVENT"};
+	struct ctl_table *t = ctl_table_new(3, heads);
+	for (size_t i = 0; i < e->n_events; i++) {
+		ctl_table_addf(t, 0, "%" PRIu64, e->events[i]->id);
+		ctl_table_addf(t, 1, "%" PRIu64, e->events[i]->seq);
+		ctl_table_addf(t, 2, "%s", e->events[i]->text);
+	}
+	ctl_table_print(t, c->output, stdout);
+}
+
 static int cmd_events(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -247,27 +247,7 @@ static int cmd_events(struct ctl *c, const struct ctl_cmd *self, int argc, char 
 	}
 	req.after_id = after;
 	req.limit = limit;
-	rc = ctl_rpc(c, "Events", &req.base, &resp);
-	if (rc)
-		return rc;
-	Vmsim__V1__EventsResponse *e = (Vmsim__V1__EventsResponse *)resp;
-	if (c->output == CTL_OUT_JSON) {
-		ctl_print_json(resp);
-	} else {
-		if (e->gap)
-			fprintf(stderr, "note: events before %" PRIu64 " have left the ring\n",
-			        e->first_id);
-		static const char *const heads[] = {">ID", ">SEQ", "EVENT"};
-		struct ctl_table *t = ctl_table_new(3, heads);
-		for (size_t i = 0; i < e->n_events; i++) {
-			ctl_table_addf(t, 0, "%" PRIu64, e->events[i]->id);
-			ctl_table_addf(t, 1, "%" PRIu64, e->events[i]->seq);
-			ctl_table_addf(t, 2, "%s", e->events[i]->text);
-		}
-		ctl_table_print(t, c->output, stdout);
-	}
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return CTL_OK;
+	return ctl_call(c, "Events", &req.base, show_events, NULL);
 }
 
 const struct ctl_cmd ctl_cmds_view[] = {

@@ -128,6 +128,13 @@ int ctl_sse(struct ctl *c, const char *path, uint64_t last_id,
             void *arg);
 void ctl_transport_free(struct ctl *c);
 
+/* How a command shows a successful answer in table and text mode; arg is its own context. */
+typedef void (*ctl_show_fn)(struct ctl *c, const ProtobufCMessage *resp, const void *arg);
+/* What most commands end with: the RPC, its answer printed (as proto3 JSON under -o json,
+ * else by show), the answer freed. Returns ctl_rpc's exit code. */
+int ctl_call(struct ctl *c, const char *method, const ProtobufCMessage *req, ctl_show_fn show,
+             const void *arg);
+
 /* ---- parsing (parse.c) ---------------------------------------------------------------- */
 
 /* "4096", "4K", "16M", "1G", "2GiB", "0x1000": bytes. 0 on success, -1 on bad input. */

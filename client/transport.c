@@ -213,6 +213,21 @@ int ctl_rpc_quiet(struct ctl *c, const char *method, const ProtobufCMessage *req
 	return rpc(c, method, req, resp, 1);
 }
 
+int ctl_call(struct ctl *c, const char *method, const ProtobufCMessage *req, ctl_show_fn show,
+             const void *arg)
+{
+	ProtobufCMessage *resp;
+	int rc = rpc(c, method, req, &resp, 0);
+	if (rc)
+		return rc;
+	if (c->output == CTL_OUT_JSON)
+		ctl_print_json(resp);
+	else
+		show(c, resp, arg);
+	protobuf_c_message_free_unpacked(resp, NULL);
+	return CTL_OK;
+}
+
 /* ---- server-sent events ------------------------------------------------------------------ */
 
 struct sse {
