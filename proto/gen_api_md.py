@@ -164,7 +164,10 @@ def render(text):
            "answer comes in the same encoding. JSON follows the proto3 mapping: field names in "
            "lowerCamelCase (the proto names such as `machine_id` are accepted too), 64-bit "
            "integers as strings (numbers are accepted), enums by name (`\"ARCH_I386\"`, or "
-           "the short `\"i386\"`), bytes as base64. Unknown fields are rejected. Responses "
+           "the short `\"i386\"`, or by number), bytes as base64. Unknown fields are rejected. "
+           "In either encoding, every string must be UTF-8 and every enum number must be a "
+           "value of its enum, or the request is refused with `invalid_argument` naming the "
+           "field (`field config.arch: 7 is not a value of vmsim.v1.Arch`). Responses "
            "print every field, defaults included.",
            "",
            "Errors are Twirp JSON with the HTTP status of the code:",

@@ -58,11 +58,6 @@ static void check_line(const char *text)
 		return;
 	if (ctl_op_format(op, canon, sizeof(canon)) < 0)
 		die("an op that parsed does not format", text);
-	for (const char *q = strchr(canon, '"'); q; q = strchr(q + 1, '"'))
-		if (q > canon && q[-1] != ' ' && q[1] && q[1] != ' ') { /* the known gap above */
-			ctl_op_free(op);
-			return;
-		}
 	snprintf(copy, sizeof(copy), "%s", canon);
 	Vmsim__V1__Op *op2 = parse(copy);
 	if (!op2)
