@@ -159,17 +159,21 @@ static void bench_anon_swap(void)
 	double t0 = now();
 	apply(m, &ac);
 	double t1 = now();
-	uint64_t out1 = vm_event(m, PSWPOUT);
+	uint64_t out1 = vm_event(m, PSWPOUT), steal1 = vm_event(m, PGSTEAL_ANON);
 	ac.u.access.kind = ACCESS_READ;
 	apply(m, &ac);
 	double t2 = now();
 	uint64_t in = vm_event(m, PSWPIN);
-	printf("anon swap: 256 MiB written on 128 MiB RAM: %llu pages swapped out in %.3f s "
-	       "(%.2f M pages/s incl. the faults); read back: %llu pages swapped in, %llu out, "
-	       "in %.3f s (%.2f M pages/s in+out)\n",
-	       (unsigned long long)out1, t1 - t0, (double)out1 / (t1 - t0) / 1e6,
-	       (unsigned long long)in, (unsigned long long)(vm_event(m, PSWPOUT) - out1), t2 - t1,
-	       (double)(in + vm_event(m, PSWPOUT) - out1) / (t2 - t1) / 1e6);
+	uint64_t written = vm_event(m, PSWPOUT) - out1, steal = vm_event(m, PGSTEAL_ANON) - steal1;
+	/* reclaimed = written + clean swap-cache pages dropped without I/O (still in their slot) */
+	printf(
+	    "anon swap: 256 MiB written on 128 MiB RAM: %llu pages swapped out in %.3f s "
+	    "(%.2f M pages/s incl. the faults); read back: %llu pages swapped in, %llu reclaimed "
+	    "(%llu written, %llu clean swap-cache pages dropped), in %.3f s (%.2f M pages/s "
+	    "in+reclaimed)\n",
+	    (unsigned long long)out1, t1 - t0, (double)out1 / (t1 - t0) / 1e6,
+	    (unsigned long long)in, (unsigned long long)steal, (unsigned long long)written,
+	    (unsigned long long)(steal - written), t2 - t1, (double)(in + steal) / (t2 - t1) / 1e6);
 	machine_destroy(m);
 }
 

@@ -2,7 +2,9 @@
 """rpc_bench: small JSON RPC throughput and latency of vmsimd against the bare libuv "ok"
 server (the ceiling), in the same run, with wrk.
 
-usage: rpc_bench.py BUILD_DIR [--connections 256] [--threads 2] [--duration 5]
+usage: rpc_bench.py BUILD_DIR [--connections 256] [--threads 2] [--duration 5] [--db FILE]
+(--db: vmsimd's database; the default ":memory:" journals every op without fsync, a file path
+journals with fsync per group commit, as a deployed server does)
 Prints one line per target and the ratio; figures go to docs/BENCHMARKS.md by hand."""
 import argparse
 import json
@@ -80,6 +82,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=3,
                     help="alternate the two targets this many times; report medians and bests "
                          "(other work on a shared machine makes single runs noisy)")
+    ap.add_argument("--db", default=":memory:")
     args = ap.parse_args()
     ok_bin = os.path.join(args.build, "bench", "ok_server")
     vmsimd = os.path.join(args.build, "server", "vmsimd")
@@ -87,13 +90,17 @@ def main():
     ceil_runs, runs = [], []
     method = "GetMachine"
     for _ in range(args.repeat):
+        if args.db != ":memory:":
+            for side in ("", "-wal", "-shm"):
+                if os.path.exists(args.db + side):
+                    os.unlink(args.db + side)
         p, port = start([ok_bin, "0"])
         try:
             ceil_runs.append(wrk(port, "GetMachine", {"machineId": "m1"}, args))
         finally:
             stop(p)
         p, port = start([vmsimd, "--listen", "127.0.0.1:0", "--log-level", "warn", "--open",
-                         "--db", ":memory:",
+                         "--db", args.db,
                          "--max-conns", "10000"])
         try:
             method, body = setup_machine(port)
@@ -101,9 +108,9 @@ def main():
         finally:
             stop(p)
     load = open("/proc/loadavg").read().split()[0]
-    print("rpc_bench: wrk -t%d -c%d -d%ds x%d alternating, JSON %s body %d bytes, load %s" %
-          (args.threads, args.connections, args.duration, args.repeat, method,
-           len(json.dumps(body)), load))
+    print("rpc_bench: wrk -t%d -c%d -d%ds x%d alternating, JSON %s body %d bytes, --db %s, "
+          "load %s" % (args.threads, args.connections, args.duration, args.repeat, method,
+                       len(json.dumps(body)), args.db, load))
     print("%-22s %10s %10s %9s %9s %7s" % ("target", "req/s med", "req/s best", "p50 ms",
                                           "p99 ms", "errors"))
     med = lambda xs: sorted(xs)[len(xs) // 2]

@@ -6,7 +6,8 @@
  *   3. recovery: M machines x N ops recorded through persist.c, then recovered from a fresh
  *      open of the database (latest checkpoint + replay, checksums verified);
  *   4. snapshot (checkpoint) size per machine.
- * Usage: store_bench [--quick] [--dir DIR]. Prints figures; asserts nothing about timing.
+ * Usage: store_bench [--quick] [--recovery] [--dir DIR] (--recovery: only part 3). Prints
+ * figures; asserts nothing about timing.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -240,9 +241,11 @@ static void on_problem(const char *line, void *data)
 	printf("    problem: %s\n", line);
 }
 
-/* Writes M machines x N ops through persist (checkpoint every `every`), then measures a cold
- * recovery. Returns the mean checkpoint size. */
-static void bench_recovery(const char *dir, int machines, int ops, uint64_t ram, uint32_t every)
+/* Writes M machines x N ops through persist (checkpoint every `every`), `batch` ops per
+ * persist_ops call (1: one record per op; more: Apply-style batch records), then measures a
+ * cold recovery. */
+static void bench_recovery(const char *dir, int machines, int ops, uint64_t ram, uint32_t every,
+                           int batch)
 {
 	char path[512], err[STORE_ERRLEN];
 	snprintf(path, sizeof(path), "%s/store_bench_rec.db", dir);
@@ -258,16 +261,20 @@ static void bench_recovery(const char *dir, int machines, int ops, uint64_t ram,
 	for (int id = 1; id <= machines; id++) {
 		struct machine *m = machine_create(&cfg, err, sizeof(err));
 		struct gen g = {.n = 0};
+		struct op pending[1000];
+		int np = 0;
 		c.want++;
 		persist_create(p, id, 1, "bench", &cfg, counted, &c);
 		for (int i = 0; i < ops; i++) {
-			struct op op;
 			struct op_result res;
-			gen_op(&g, (uint64_t)i, &op);
-			machine_apply(m, &op, &res);
-			gen_track(&g, &op, &res);
+			gen_op(&g, (uint64_t)i, &pending[np]);
+			machine_apply(m, &pending[np], &res);
+			gen_track(&g, &pending[np], &res);
+			if (++np < batch && i + 1 < ops)
+				continue;
 			c.want++;
-			persist_ops(p, id, m, &op, 1, counted, &c);
+			persist_ops(p, id, m, pending, (size_t)np, counted, &c);
+			np = 0;
 			if (persist_checkpoint_due(p, id)) { /* as vmsimd, after the answer */
 				c.want++;
 				persist_checkpoint(p, id, m, counted, &c);
@@ -299,11 +306,11 @@ static void bench_recovery(const char *dir, int machines, int ops, uint64_t ram,
 		free(buf);
 	machine_destroy(last_machine);
 	last_machine = NULL;
-	printf("  %d machines x %d ops of %llu MiB, checkpoint every %u: written in %.2f s; "
-	       "recovery %.3f s (%llu machines, %llu ops replayed, %llu corrupt); snapshot %zu "
-	       "bytes per machine\n",
-	       machines, ops, (unsigned long long)(ram >> 20), every, tw, tr,
-	       (unsigned long long)recovered_machines, (unsigned long long)rep.ops_replayed,
+	printf("  %d machines x %d ops of %llu MiB, %d op%s per record, checkpoint every %u: "
+	       "written in %.2f s; recovery %.3f s (%llu machines, %llu ops replayed, %llu "
+	       "corrupt); snapshot %zu bytes per machine\n",
+	       machines, ops, (unsigned long long)(ram >> 20), batch, batch == 1 ? "" : "s", every,
+	       tw, tr, (unsigned long long)recovered_machines, (unsigned long long)rep.ops_replayed,
 	       (unsigned long long)rep.corrupt, snap_len);
 	persist_free(p);
 	close_at(&loop, s);
@@ -348,21 +355,24 @@ static void bench_snapshot_sizes(void)
 
 int main(int argc, char **argv)
 {
-	int quick = 0;
+	int quick = 0, recovery_only = 0;
 	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	static const struct option longopts[] = {
 	    {"quick", no_argument, NULL, 'q'},
 	    {"dir", required_argument, NULL, 'd'},
+	    {"recovery", no_argument, NULL, 'r'},
 	    {NULL, 0, NULL, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "qd:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qd:r", longopts, NULL)) != -1) {
 		if (c == 'q')
 			quick = 1;
+		else if (c == 'r')
+			recovery_only = 1;
 		else if (c == 'd')
 			dir = optarg;
 		else {
-			fprintf(stderr, "usage: store_bench [--quick] [--dir DIR]\n");
+			fprintf(stderr, "usage: store_bench [--quick] [--recovery] [--dir DIR]\n");
 			return 2;
 		}
 	}
@@ -370,6 +380,8 @@ int main(int argc, char **argv)
 	printf("store_bench: journal records of %zu bytes, synchronous=FULL (fsync per commit), "
 	       "database in %s\n",
 	       sizeof(struct op), dir);
+	if (recovery_only)
+		goto recovery;
 	printf("durable journal throughput with group commit:\n");
 	static const uint32_t windows[] = {0, 200, 1000, 5000};
 	for (size_t i = 0; i < sizeof(windows) / sizeof(windows[0]); i++)
@@ -379,13 +391,19 @@ int main(int argc, char **argv)
 	printf("latency of a single op by batching window:\n");
 	for (size_t i = 0; i < sizeof(windows) / sizeof(windows[0]); i++)
 		bench_latency(dir, windows[i], quick ? 20 : 100);
+recovery:
 	printf("recovery (cold reopen, latest checkpoint + replay of the rest):\n");
 	if (quick) {
-		bench_recovery(dir, 50, 200, 16ull << 20, 75);
+		bench_recovery(dir, 50, 200, 16ull << 20, 75, 1);
+		bench_recovery(dir, 50, 200, 16ull << 20, 75, 20);
 	} else {
-		bench_recovery(dir, 1000, 1000, 64ull << 20, 1000000); /* no checkpoint: all */
-		bench_recovery(dir, 1000, 1000, 64ull << 20, 300);     /* replay 100 each */
+		bench_recovery(dir, 1000, 1000, 64ull << 20, 1000000, 1); /* no checkpoint: all */
+		bench_recovery(dir, 1000, 1000, 64ull << 20, 1000000,
+		               100);                                  /* Apply batches of 100 */
+		bench_recovery(dir, 1000, 1000, 64ull << 20, 300, 1); /* replay 100 each */
 	}
+	if (recovery_only)
+		return 0;
 	printf("snapshot size:\n");
 	bench_snapshot_sizes();
 	return 0;

@@ -305,7 +305,8 @@ static int history_keep(struct history_pages *h, ProtobufCMessage *resp)
 	}
 	h->entries = e;
 	h->pages[h->npages++] = resp;
-	memcpy(h->entries + h->n, r->entries, r->n_entries * sizeof(*e));
+	if (r->n_entries) /* an empty page has no array at all (NULL) */
+		memcpy(h->entries + h->n, r->entries, r->n_entries * sizeof(*e));
 	h->n += r->n_entries;
 	return 0;
 }

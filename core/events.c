@@ -62,7 +62,9 @@ static void event_save_undo(struct event_ring *r, const struct event *old)
 	r->undo[r->undo_n++] = *old;
 }
 
-void ev_emit(struct machine *m, uint16_t type, uint64_t a, uint64_t b, uint64_t c, const char *s)
+/* The slot of the next event, filled in but for its string (which starts zeroed). */
+static inline struct event *ev_next(struct machine *m, uint16_t type, uint64_t a, uint64_t b,
+                                    uint64_t c)
 {
 	struct event_ring *r = &m->events;
 	if (r->op_seq != m->seq + 1) { /* first event of a new op */
@@ -86,9 +88,23 @@ void ev_emit(struct machine *m, uint16_t type, uint64_t a, uint64_t b, uint64_t 
 	e->a = a;
 	e->b = b;
 	e->c = c;
+	return e;
+}
+
+void ev_emit(struct machine *m, uint16_t type, uint64_t a, uint64_t b, uint64_t c, const char *s)
+{
+	struct event *e = ev_next(m, type, a, b, c);
 	memset(e->s, 0, sizeof(e->s)); /* no stale bytes: snapshots save all of it */
 	if (s)
 		memcpy(e->s, s, strnlen(s, sizeof(e->s) - 1));
+}
+
+void ev_emit_name(struct machine *m, uint16_t type, uint64_t a, uint64_t b, uint64_t c,
+                  const char s[EVENT_STR_LEN])
+{
+	struct event *e = ev_next(m, type, a, b, c);
+	memcpy(e->s, s, sizeof(e->s));
+	e->s[sizeof(e->s) - 1] = '\0'; /* as ev_emit: at most EVENT_STR_LEN - 1 characters */
 }
 
 uint64_t events_first_id(const struct machine *m)

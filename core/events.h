@@ -64,6 +64,12 @@ int event_ring_init(struct event_ring *r, uint32_t cap);
 void event_ring_release(struct event_ring *r);
 
 void ev_emit(struct machine *m, uint16_t type, uint64_t a, uint64_t b, uint64_t c, const char *s);
+/*
+ * ev_emit for a string kept in an array of EVENT_STR_LEN bytes, zero after its end (zone
+ * names): one fixed-size copy instead of a scan. The event is byte for byte ev_emit's.
+ */
+void ev_emit_name(struct machine *m, uint16_t type, uint64_t a, uint64_t b, uint64_t c,
+                  const char s[EVENT_STR_LEN]);
 
 /* Oldest id still held, and the id after the newest. */
 uint64_t events_first_id(const struct machine *m);

@@ -49,14 +49,19 @@ void si_meminfo(const struct machine *m, struct meminfo *mi)
 {
 	memset(mi, 0, sizeof(*mi));
 	const struct page *map = m->pa.mem_map;
+	uint64_t mapped_swapcache = 0;
 	for (uint64_t pfn = 0; pfn < m->pa.nr_frames; pfn++) {
 		const struct page *p = &map[pfn];
 		switch (page_type(p)) {
-		case PT_ANON:
+		case PT_ANON: {
 			/* NR_ANON_MAPPED: mapped anon pages, swap-cache ones included; an unmapped
 			 * swap-cache page counts only in SwapCached */
-			mi->anon += p->refcount > ((p->flags & PG_swapcache) ? 1 : 0);
+			int swapcache = (p->flags & PG_swapcache) != 0;
+			int mapped = p->refcount > swapcache;
+			mi->anon += mapped;
+			mapped_swapcache += mapped && swapcache;
 			break;
+		}
 		case PT_FILE:
 			mi->mapped += p->refcount > 1;
 			break;
@@ -89,7 +94,8 @@ void si_meminfo(const struct machine *m, struct meminfo *mi)
 	mi->vmalloc_total_kb = vmalloc_total_kb(m);
 	/* vm_commit_limit(): overcommit_ratio 50 of RAM plus all swap */
 	mi->commit_limit = mi->totalram * 50 / 100 + mi->swaptotal;
-	mi->committed_as = mi->anon + (mi->swaptotal - mi->swapfree);
+	/* anon data committed: in memory or in a slot, a swap-cache page (both) counted once */
+	mi->committed_as = mi->anon - mapped_swapcache + (mi->swaptotal - mi->swapfree);
 	const struct zone *hz = &m->pa.zones[ZONE_HIGHMEM];
 	mi->totalhigh = hz->managed_pages;
 	mi->freehigh = hz->free_pages;

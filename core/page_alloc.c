@@ -48,7 +48,8 @@ const struct event_table page_alloc_events = {1, page_alloc_tmpl, ARRAY_SIZE(pag
 
 const char *zone_name(enum zone_type z)
 {
-	static const char *const names[] = {"DMA", "DMA32", "Normal", "HighMem"};
+	/* Padded to EVENT_STR_LEN so the allocator's events copy them with ev_emit_name. */
+	static const char names[][EVENT_STR_LEN] = {"DMA", "DMA32", "Normal", "HighMem"};
 	return names[z];
 }
 
@@ -332,7 +333,7 @@ static void free_one_page(struct machine *m, struct zone *zone, uint32_t pfn, un
 		page_list_add(map, &area->free_list, pfn);
 	area->nr_free++;
 	if (trace)
-		ev_emit(m, EV_FREE_DONE, pfn, order, 0, zone->name);
+		ev_emit_name(m, EV_FREE_DONE, pfn, order, 0, zone->name);
 }
 
 /* expand(): split a block of order high down to order low, upper halves to the free lists. */
@@ -360,7 +361,7 @@ static uint32_t __rmqueue_smallest(struct machine *m, struct zone *zone, unsigne
 		page_list_del(map, &area->free_list, pfn);
 		area->nr_free--;
 		map[pfn].flags = PT_FREE;
-		ev_emit(m, EV_RMQUEUE, cur, pfn, 0, zone->name);
+		ev_emit_name(m, EV_RMQUEUE, cur, pfn, 0, zone->name);
 		expand(m, zone, pfn, order, cur);
 		zone->free_pages -= 1ull << order;
 		return pfn;
@@ -439,7 +440,7 @@ static uint32_t get_page_from_freelist(struct machine *m, uint32_t gfp, unsigned
 			continue;
 		prep_new_page(m, pfn, order, type);
 		count_vm_events(m, PGALLOC_DMA + z, 1ull << order);
-		ev_emit(m, EV_ALLOC_DONE, pfn, order, 0, zone->name);
+		ev_emit_name(m, EV_ALLOC_DONE, pfn, order, 0, zone->name);
 		return pfn;
 	}
 	return PFN_NONE;
@@ -454,7 +455,7 @@ uint32_t alloc_pages(struct machine *m, uint32_t gfp, unsigned order, enum page_
 {
 	if (order >= MAX_ORDER)
 		return PFN_NONE;
-	ev_emit(m, EV_ALLOC_PAGES, order, gfp, 0, zone_name(gfp_zone(m, gfp)));
+	ev_emit_name(m, EV_ALLOC_PAGES, order, gfp, 0, zone_name(gfp_zone(m, gfp)));
 	uint32_t pfn = get_page_from_freelist(m, gfp, order, WMARK_LOW, type);
 	if (pfn != PFN_NONE)
 		return pfn;

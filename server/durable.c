@@ -2,7 +2,9 @@
  * vmsimd's durability: the store opened at start, every machine recovered (checkpoint +
  * replay), every state change journaled before its RPC is acknowledged (srv->commit), and
  * the history RPCs (snapshots, MachineAt, diff, export/import). Disk reads run on uv work
- * threads; the loop only submits records and waits for their completions.
+ * threads; the loop only submits records and waits for their completions. What a journal
+ * record holds ('O' one op, 'B' an Apply batch covering one history seq per op, 'R', 'S') is
+ * documented at the top of persist.c; a checkpoint is taken after the answer (committed()).
  */
 #include "durable.h"
 

@@ -2,7 +2,8 @@
 """docs/vmsimctl.1 against the real vmsimctl:
 1. every command vmsimctl has (read from the binary: `__complete` word by word, and `help` to
    tell a command from a noun) has its own .TP entry in the page, whose tag opens with
-   \\fB<command words>\\fR, and every such entry names a command that exists;
+   \\fB<command words>\\fR, every such entry names a command that exists, and each entry
+   mentions every --option of the command's usage line;
 2. every global option of `vmsimctl --help` is described;
 3. groff renders the page without a warning (-ww), when groff is installed;
 4. the EXAMPLES run against a fresh vmsimd and print exactly what the page shows.
@@ -51,17 +52,24 @@ def unroff(s):
 
 
 def page_commands(src):
-    """The command words of each .TP entry whose tag opens with \\fB...\\fR (in COMMANDS)."""
+    """{command words: the text of its entry} for each .TP entry of COMMANDS whose tag opens
+    with \\fB...\\fR; an entry runs to the next .TP, .SS or .SH."""
     body = src[src.index(".SH COMMANDS"):src.index(".SH EXIT STATUS")]
     lines = body.splitlines()
-    out = []
+    out, names = {}, []
     for i, line in enumerate(lines[:-1]):
         if line == ".TP":
             m = re.match(r"\\fB(.+?)\\fR", lines[i + 1])
             check(m is not None, "a .TP tag in COMMANDS that does not open with \\fB: %r"
                   % lines[i + 1])
             if m:
-                out.append(unroff(m.group(1)))
+                name = unroff(m.group(1))
+                names.append(name)
+                end = next((j for j in range(i + 1, len(lines))
+                            if lines[j].startswith((".TP", ".SS", ".SH"))), len(lines))
+                out[name] = unroff("\n".join(lines[i + 1:end]))
+    check(len(names) == len(set(names)), "a command is described twice: %s" %
+          sorted(c for c in names if names.count(c) > 1))
     return out
 
 
@@ -73,8 +81,12 @@ def check_commands(src):
         check(c in page, "command '%s' has no entry in docs/vmsimctl.1" % c)
     for c in page:
         check(c in cli, "docs/vmsimctl.1 describes '%s', which vmsimctl does not have" % c)
-    check(len(page) == len(set(page)), "a command is described twice: %s" %
-          sorted(c for c in page if page.count(c) > 1))
+    # every option of a command's usage line is in its entry
+    for c in cli:
+        usage = ctl("help", *c.split()).stdout.split("\n", 1)[0]
+        for opt in sorted(set(re.findall(r"--[a-z][a-z-]*", usage))):
+            check(c not in page or opt in page[c],
+                  "the entry of '%s' does not mention its option %s" % (c, opt))
     return len(cli)
 
 

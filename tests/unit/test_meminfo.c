@@ -1,5 +1,5 @@
 /* The summary views against golden files: /proc/meminfo, /proc/vmstat, free in every layout. */
-#include "helpers.h"
+#include "vm_helpers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +104,45 @@ static void test_unknown_views(void **state)
 	machine_destroy(m);
 }
 
+/* Pages read back from swap stay in the swap cache: SwapCached, nr_swapcached, AnonPages. */
+static void test_swapcache_views(void **state)
+{
+	(void)state;
+	struct machine *m = new_machine(ARCH_X86_64, 64ull << 20);
+	struct op op = {.kind = OP_MKSWAP};
+	snprintf(op.u.swap.name, NAME_LEN, "/dev/sdb1");
+	op.u.swap.size = 64ull << 20;
+	apply_expect(m, &op, VM_OK);
+	op.kind = OP_SWAPON;
+	op.u.swap.prio = SWAP_PRIO_NONE;
+	apply_expect(m, &op, VM_OK);
+	op = (struct op){.kind = OP_SET_SWAPPINESS};
+	op.u.sysctl.value = 200; /* anon only */
+	apply_expect(m, &op, VM_OK);
+	uint32_t pid = vm_spawn(m, "sc");
+	uint64_t a = vm_mmap(m, pid, 0, 256 * PAGE_SIZE, PROT_READ_ | PROT_WRITE_,
+	                     MAP_PRIVATE_ | MAP_ANONYMOUS_);
+	vm_access_range(m, pid, a, 256 * PAGE_SIZE, ACCESS_WRITE);
+	op = (struct op){.kind = OP_RECLAIM};
+	op.u.reclaim.nr_pages = 256;
+	apply_expect(m, &op, VM_OK);
+	vm_access_range(m, pid, a, 128 * PAGE_SIZE, ACCESS_READ); /* half comes back */
+	golden_view(m, "/proc/meminfo", "meminfo-swapcache.txt");
+	golden_view(m, "/proc/vmstat", "vmstat-swapcache.txt");
+	golden_view(m, "free", "free-swapcache.txt");
+	struct meminfo mi;
+	si_meminfo(m, &mi);
+	assert_int_equal(mi.swapcached, 128); /* SwapCached: 512 kB */
+	/* reclaim took 208 of the 256 (the rest were referenced), all written once; the 128 read
+	 * back keep their slots */
+	assert_int_equal(vm_event(m, PSWPOUT), 208);
+	assert_int_equal(vm_event(m, PSWPIN), 128);
+	assert_int_equal(mi.swaptotal - mi.swapfree, 208);
+	assert_int_equal(mi.anon, 256 - 208 + 128); /* resident + read back, all mapped */
+	assert_int_equal(mi.file_pages, mi.cached + mi.bufferram + mi.swapcached);
+	machine_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -111,6 +150,7 @@ int main(void)
 	    cmocka_unit_test(test_mem_available_formula),
 	    cmocka_unit_test(test_i386_highmem_lines),
 	    cmocka_unit_test(test_unknown_views),
+	    cmocka_unit_test(test_swapcache_views),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
