@@ -393,7 +393,7 @@ static const char *ptype_hint(enum ptype t)
 	case P_I32:
 		return "a whole number";
 	case P_STR:
-		return "a name (no quotes)";
+		return "a name (no quotes, not starting with -)";
 	default:
 		return "a number (decimal or 0x hex)";
 	}
@@ -452,8 +452,9 @@ static int param_set(ProtobufCMessage *req, const struct ctl_param *p, const cha
 		v = v32;
 		break;
 	case P_STR:
-		/* A name must survive the trip through a trace line: no quote, no control byte. */
-		if (!*word || strchr(word, '"') || has_control_byte(word)) {
+		/* A name must survive the trip through a trace line: no quote, no control byte,
+		 * no leading '-' (it would read back as an option; found by fuzz_trace). */
+		if (!*word || *word == '-' || strchr(word, '"') || has_control_byte(word)) {
 			rc = -1;
 			break;
 		}

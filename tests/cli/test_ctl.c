@@ -289,7 +289,9 @@ static void test_bad_input(void **state)
 	    "touch 1 0xgg",                 /* bad address */
 	    "madvise 1 0x1000 4K sideways", /* unknown advice */
 	    "spawn \"\"",                   /* empty name */
-	    "spawn a\"b", /* a quote in a name cannot be written back (found by fuzz_trace) */
+	    "spawn a\"b",     /* a quote in a name cannot be written back (found by fuzz_trace) */
+	    "spawn -- -adj",  /* nor a leading '-': it reads back as an option */
+	    "spawn \x01-adj", /* the byte that marks negative numbers inside the parser */
 	    "free-pages 4294967296999999999999 0", /* out of range */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
