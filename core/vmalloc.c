@@ -343,6 +343,16 @@ enum vm_err vmalloc_apply(struct machine *m, const struct op *op, struct op_resu
 		uint32_t idx;
 		if (op->u.vfree.addr == 0) /* vfree(NULL) does nothing, as in the kernel */
 			return VM_OK;
+		/* The driver's buffer is the driver's to free (release() on close), not the
+		 * caller's: found by fuzz_snapshot, a vfree of it left the device pointing at freed
+		 * pages. */
+		for (uint32_t d = 0; d < MAPDRV_MINORS; d++)
+			if (m->driver.dev[d].vaddr == op->u.vfree.addr)
+				return op_fail(
+				    res, VM_EBUSY,
+				    "vmalloc area %#llx is map_driver minor %u's buffer: "
+				    "`driver close %u` frees it",
+				    (unsigned long long)op->u.vfree.addr, d, d);
 		enum vm_err e = vfree_check(m, op->u.vfree.addr, &idx, res->msg, sizeof(res->msg));
 		if (e)
 			return res->err = e;

@@ -214,10 +214,22 @@ static void users_created(int status, const char *err, void *data)
 	rpc_resume(c);
 }
 
+/* The users and tokens live in the durable store; an in-memory server (the fuzz harness) has
+ * none, and says so instead of dereferencing it. */
+static struct durable *access_store(struct srv_call *c)
+{
+	struct durable *d = c->srv->commit_data;
+	if (!d || !d->auth)
+		rpc_fail(c, "failed_precondition", "this server keeps no users (no --db store)");
+	return d && d->auth ? d : NULL;
+}
+
 static void create_users(struct srv_call *c)
 {
 	const Vmsim__V1__CreateUsersRequest *req = (const void *)c->req;
-	struct durable *d = c->srv->commit_data;
+	struct durable *d = access_store(c);
+	if (!d)
+		return;
 	struct auth_quota q, *qp = NULL;
 	struct auth_err e;
 	if (req->role > VMSIM__V1__ROLE__ROLE_STUDENT) {
@@ -263,7 +275,9 @@ static void create_users(struct srv_call *c)
 
 static void list_users(struct srv_call *c)
 {
-	struct durable *d = c->srv->commit_data;
+	struct durable *d = access_store(c);
+	if (!d)
+		return;
 	const struct auth_user *me = access_caller(c);
 	size_t n = auth_user_count(d->auth), k = 0;
 	Vmsim__V1__User *us = calloc(n + 1, sizeof(*us));
@@ -318,7 +332,9 @@ static void token_done(int status, const char *err, void *data)
 static void issue_token(struct srv_call *c)
 {
 	const Vmsim__V1__IssueTokenRequest *req = (const void *)c->req;
-	struct durable *d = c->srv->commit_data;
+	struct durable *d = access_store(c);
+	if (!d)
+		return;
 	struct token_ctx *x = calloc(1, sizeof(*x));
 	struct auth_err e;
 	if (!x) {
@@ -338,7 +354,9 @@ static void issue_token(struct srv_call *c)
 static void revoke_token(struct srv_call *c)
 {
 	const Vmsim__V1__RevokeTokenRequest *req = (const void *)c->req;
-	struct durable *d = c->srv->commit_data;
+	struct durable *d = access_store(c);
+	if (!d)
+		return;
 	struct token_ctx *x = calloc(1, sizeof(*x));
 	struct auth_err e;
 	if (!x) {
@@ -356,7 +374,9 @@ static void revoke_token(struct srv_call *c)
 
 static void whoami(struct srv_call *c)
 {
-	struct durable *d = c->srv->commit_data;
+	struct durable *d = access_store(c);
+	if (!d)
+		return;
 	Vmsim__V1__User u;
 	Vmsim__V1__Quota q;
 	user_to_pb(access_caller(c), &u, &q);
@@ -381,7 +401,9 @@ static void shared(int status, const char *err, void *data)
 static void share_machine(struct srv_call *c)
 {
 	const Vmsim__V1__ShareMachineRequest *req = (const void *)c->req;
-	struct durable *d = c->srv->commit_data;
+	struct durable *d = access_store(c);
+	if (!d)
+		return;
 	struct srv_machine *sm = *c->machine_id ? registry_get(c->srv->reg, c->machine_id) : NULL;
 	if (!sm) {
 		rpc_fail(c, *c->machine_id ? "not_found" : "invalid_argument",
