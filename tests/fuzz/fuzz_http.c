@@ -94,7 +94,8 @@ static void check_output(const char *p, size_t len)
 		size_t body = strtoull(cl + 18, NULL, 10);
 		p = head_end + 4;
 		/* a HEAD answer carries GET's Content-Length and no body: the next response (or the
-		 * end) follows the headers at once (no body vmsimd sends starts with a status line) */
+		 * end) follows the headers at once (no body vmsimd sends starts with a status line)
+		 */
 		if (body && (p == end || ((size_t)(end - p) >= 9 && !memcmp(p, "HTTP/1.1 ", 9))))
 			continue;
 		if (body > (size_t)(end - p))
