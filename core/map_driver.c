@@ -59,6 +59,20 @@ static uint32_t vaddr_to_pfn(struct machine *m, uint64_t kaddr)
 	return pfn;
 }
 
+/* Fills len bytes with the pattern pat[0..n) repeated, starting at pat[phase]. */
+static void fill_pattern(uint8_t *p, size_t len, const char *pat, size_t n, size_t phase)
+{
+	size_t done = 0;
+	for (; done < len && done < n; done++)
+		p[done] = (uint8_t)pat[(phase + done) % n];
+	/* p[0..done) is a whole period now: doubling it keeps the phase. */
+	while (done < len) {
+		size_t k = done < len - done ? done : len - done;
+		memcpy(p + done, p, k);
+		done += k;
+	}
+}
+
 static enum vm_err driver_open(struct machine *m, uint32_t minor, uint64_t size,
                                struct op_result *res)
 {
@@ -85,8 +99,7 @@ static enum vm_err driver_open(struct machine *m, uint32_t minor, uint64_t size,
 			vfree(m, addr);
 			return op_fail(res, VM_ENOMEM, "map_driver: out of host memory");
 		}
-		for (uint64_t i = 0; i < PAGE_SIZE; i++)
-			p[i] = (uint8_t)msg[(off + i) % (uint64_t)n];
+		fill_pattern(p, PAGE_SIZE, msg, (size_t)n, (size_t)(off % (uint64_t)n));
 		ev_emit(m, EV_MAPDRV_FILL, off >> PAGE_SHIFT, addr + off, pfn, NULL);
 	}
 	m->driver.dev[minor].vaddr = addr;

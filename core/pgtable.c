@@ -563,6 +563,55 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * Since snapshot version 3 a kmap'ed page is saved sparse: a bitmap of its nonzero 8-byte
+ * words, then those words. Page tables are mostly zero: one with three entries takes 88 bytes
+ * instead of 4096 (versions 1 and 2 saved every page whole).
+ */
+#define PAGE_WORDS (PAGE_SIZE / 8)
+
+static void page_save_sparse(struct snap_writer *w, const uint8_t *p)
+{
+	uint8_t map[PAGE_WORDS / 8] = {0};
+	size_t nonzero = 0;
+	for (unsigned i = 0; i < PAGE_WORDS; i++) {
+		uint64_t v;
+		memcpy(&v, p + 8 * i, 8);
+		if (v) {
+			map[i / 8] |= (uint8_t)(1u << (i % 8));
+			nonzero++;
+		}
+	}
+	uint8_t *out = snap_room(w, sizeof(map) + 8 * nonzero);
+	memcpy(out, map, sizeof(map));
+	out += sizeof(map);
+	for (unsigned i = 0; i < PAGE_WORDS; i++)
+		if (map[i / 8] >> (i % 8) & 1) {
+			memcpy(out, p + 8 * i, 8);
+			out += 8;
+		}
+}
+
+/* p is a fresh zeroed page. A word marked nonzero must be: one encoding per page. */
+static int page_load_sparse(struct snap_reader *r, uint8_t *p)
+{
+	const uint8_t *map = snap_take(r, PAGE_WORDS / 8);
+	for (unsigned i = 0; map && i < PAGE_WORDS; i++) {
+		if (!(map[i / 8] >> (i % 8) & 1))
+			continue;
+		const uint8_t *src = snap_take(r, 8);
+		if (!src)
+			break;
+		uint64_t v;
+		memcpy(&v, src, 8);
+		if (!v)
+			return snap_fail(
+			    r, "kmap: word %u of a saved page is marked nonzero but is 0", i);
+		memcpy(p + 8 * i, src, 8);
+	}
+	return r->err ? -1 : 0;
+}
+
 void pgtable_save(const struct machine *m, struct snap_writer *w)
 {
 	const struct pgtable_state *s = &m->pgtable;
@@ -578,7 +627,7 @@ void pgtable_save(const struct machine *m, struct snap_writer *w)
 	qsort(pfns, n, sizeof(*pfns), cmp_u32);
 	for (uint32_t i = 0; i < n; i++) {
 		snap_put_u32(w, pfns[i]);
-		snap_put_bytes(w, kmap(m, pfns[i]), PAGE_SIZE);
+		page_save_sparse(w, kmap(m, pfns[i]));
 	}
 	free(pfns);
 }
@@ -596,7 +645,10 @@ int pgtable_load(struct machine *m, struct snap_reader *r)
 		uint8_t *p = kmap_alloc(m, pfn);
 		if (!p)
 			return snap_fail(r, "kmap: out of host memory");
-		snap_get_bytes(r, p, PAGE_SIZE);
+		if (r->version < 3)
+			snap_get_bytes(r, p, PAGE_SIZE);
+		else if (page_load_sparse(r, p))
+			return -1;
 	}
 	return r->err ? -1 : 0;
 }

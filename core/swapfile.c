@@ -762,7 +762,12 @@ int swapfile_load(struct machine *m, struct snap_reader *r)
 	for (int i = 0; i < MAX_SWAPFILES && !r->err; i++) {
 		struct swap_info_struct *si = &ss->si[i];
 		si->flags = snap_get_u32(r);
-		if (!(si->flags & SWP_USED))
+		/* An unused slot has no flags: a swapon'ed one without SWP_USED would look
+		 * active with no swap_map (found by fuzz_snapshot). */
+		if (si->flags & ~(uint32_t)(SWP_USED | SWP_WRITEOK | SWP_PARTITION) ||
+		    (si->flags && !(si->flags & SWP_USED)))
+			return snap_fail(r, "swap area %d: bad flags %#x", i, si->flags);
+		if (!si->flags)
 			continue;
 		snap_get_str(r, si->name, sizeof(si->name));
 		si->prio = (int32_t)snap_get_u32(r);

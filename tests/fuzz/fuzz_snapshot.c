@@ -20,14 +20,6 @@
 #define MAX_OPS  64
 #define ENV_HEAD 20 /* magic 8, version 4, payload length 8 */
 
-static uint64_t fnv1a(const uint8_t *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	return h;
-}
-
 static void put_le(uint8_t *p, uint64_t v, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -57,39 +49,37 @@ static void report_diff(const uint8_t *a, size_t alen, const uint8_t *b, size_t 
 }
 
 /*
- * A loaded machine must be consistent, and accept ops. A fresh save must re-save to the same
- * bytes; a corrupted one that still loads may be normalised by load, but only once: saving the
- * loaded machine again must be a fixed point.
+ * Save buffers kept across inputs: a fresh buffer for every save cost more than the save
+ * itself (ASan maps big allocations anew and fills their first page).
+ */
+static struct snap_writer saved[3];
+
+/*
+ * A loaded machine must accept ops and stay consistent (machine_load itself ends with
+ * machine_check). A fresh save must re-save to the same bytes; a corrupted one that still
+ * loads may be normalised by load, but only once: saving the loaded machine again must be a
+ * fixed point.
  */
 static void exercise_loaded(struct machine *m, const uint8_t *snap, size_t len, int fresh)
 {
 	char why[256], err[256];
-	if (machine_check(m, why, sizeof(why)))
-		die("machine_load accepted an inconsistent machine", why);
-	uint8_t *again;
-	size_t alen;
-	if (machine_save(m, &again, &alen))
-		die("machine_save", "out of memory");
-	if (alen != len || memcmp(again, snap, len)) {
+	struct snap_writer *again = &saved[1], *third = &saved[2];
+	machine_save_to(m, again);
+	if (again->len != len || memcmp(again->buf, snap, len)) {
 		if (fresh) {
-			report_diff(snap, len, again, alen);
+			report_diff(snap, len, again->buf, again->len);
 			die("load(save(m)) round trip", "bytes differ");
 		}
-		struct machine *m2 = machine_load(again, alen, err, sizeof(err));
+		struct machine *m2 = machine_load(again->buf, again->len, err, sizeof(err));
 		if (!m2)
 			die("a re-saved loaded snapshot does not load", err);
-		uint8_t *third;
-		size_t tlen;
-		if (machine_save(m2, &third, &tlen))
-			die("machine_save", "out of memory");
-		if (tlen != alen || memcmp(third, again, alen)) {
-			report_diff(again, alen, third, tlen);
+		machine_save_to(m2, third);
+		if (third->len != again->len || memcmp(third->buf, again->buf, again->len)) {
+			report_diff(again->buf, again->len, third->buf, third->len);
 			die("save(load(save(load(x)))) is not a fixed point", "bytes differ");
 		}
-		free(third);
 		machine_destroy(m2);
 	}
-	free(again);
 	struct op op = {.kind = OP_ALLOC_PAGES};
 	struct op_result res;
 	if (machine_apply(m, &op, &res) == VM_OK) {
@@ -127,7 +117,7 @@ static void wrap_and_load(const uint8_t *payload, size_t plen)
 	put_le(buf + 8, SNAPSHOT_VERSION, 4);
 	put_le(buf + 12, plen, 8);
 	memcpy(buf + ENV_HEAD, payload, plen);
-	put_le(buf + ENV_HEAD + plen, fnv1a(payload, plen), 8);
+	put_le(buf + ENV_HEAD + plen, snapshot_checksum(SNAPSHOT_VERSION, payload, plen), 8);
 	try_load(buf, plen + ENV_HEAD + 8);
 	free(buf);
 }
@@ -156,10 +146,9 @@ static void ops_then_corrupt(struct fuzz_stream *s)
 	 * tests check after every op; here the point is what save and load make of the state). */
 	if (machine_check(m, why, sizeof(why)))
 		die("machine_check after the ops", why);
-	uint8_t *snap;
-	size_t len;
-	if (machine_save(m, &snap, &len))
-		die("machine_save", "out of memory");
+	machine_save_to(m, &saved[0]);
+	uint8_t *snap = saved[0].buf;
+	size_t len = saved[0].len;
 	machine_destroy(m);
 	struct machine *copy = machine_load(snap, len, err, sizeof(err));
 	if (!copy)
@@ -174,10 +163,10 @@ static void ops_then_corrupt(struct fuzz_stream *s)
 		snap[ENV_HEAD + at] ^= (uint8_t)fz_raw(s, 1) | 1;
 	}
 	if (flips) {
-		put_le(snap + ENV_HEAD + plen, fnv1a(snap + ENV_HEAD, plen), 8);
+		put_le(snap + ENV_HEAD + plen,
+		       snapshot_checksum(SNAPSHOT_VERSION, snap + ENV_HEAD, plen), 8);
 		try_load(snap, len);
 	}
-	free(snap);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -84,6 +84,78 @@ uint8_t *t_save(const struct machine *m, size_t *len)
 	return b;
 }
 
+void t_reseal(uint8_t *snap, size_t len, uint32_t version)
+{
+	for (int i = 0; i < 4; i++)
+		snap[8 + i] = (uint8_t)(version >> (8 * i));
+	uint64_t sum = snapshot_checksum(version, snap + 20, len - 28);
+	for (int i = 0; i < 8; i++)
+		snap[len - 8 + (size_t)i] = (uint8_t)(sum >> (8 * i));
+}
+
+static const uint8_t *find_tag(const uint8_t *p, size_t len, const char tag[4])
+{
+	for (size_t i = 0; i + 4 <= len; i++)
+		if (!memcmp(p + i, tag, 4))
+			return p + i;
+	return NULL;
+}
+
+/* The PGTB section's pages go back to whole 4 KiB pages; everything else is the same. */
+uint8_t *t_downgrade(const uint8_t *snap, size_t len, uint32_t version, size_t *out_len)
+{
+	assert_true(version < 3);
+	const uint8_t *tag = find_tag(snap + 20, len - 28, "PGTB");
+	assert_non_null(tag);
+	const uint8_t *in = tag + 16; /* tag, u64 nr_pgtable, u32 count */
+	uint32_t n = (uint32_t)(in[-4] | in[-3] << 8 | in[-2] << 16 | (uint32_t)in[-1] << 24);
+	uint8_t *out = calloc(1, len + (size_t)n * (4 + PAGE_SIZE));
+	assert_non_null(out);
+	size_t o = (size_t)(in - snap);
+	memcpy(out, snap, o);
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy(out + o, in, 4); /* pfn */
+		const uint8_t *map = in + 4;
+		in = map + PAGE_SIZE / 64;
+		o += 4;
+		for (unsigned w = 0; w < PAGE_SIZE / 8; w++)
+			if (map[w / 8] >> (w % 8) & 1) {
+				memcpy(out + o + 8 * w, in, 8);
+				in += 8;
+			}
+		o += PAGE_SIZE;
+	}
+	size_t rest = (size_t)(snap + len - 8 - in);
+	memcpy(out + o, in, rest);
+	o += rest + 8;
+	for (int i = 0; i < 8; i++)
+		out[12 + i] = (uint8_t)((o - 28) >> (8 * i));
+	t_reseal(out, o, version);
+	*out_len = o;
+	return out;
+}
+
+uint8_t *t_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		fail_msg("cannot open %s", path);
+	uint8_t *buf = NULL;
+	size_t cap = 0, n = 0, got;
+	do {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 65536;
+			buf = realloc(buf, cap);
+			assert_non_null(buf);
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+	} while (got);
+	fclose(f);
+	*len = n;
+	return buf;
+}
+
 void assert_unchanged(const struct machine *m, const uint8_t *before, size_t blen)
 {
 	size_t len;

@@ -21,6 +21,12 @@ void assert_golden(const char *name, const char *text);
 /* Snapshot bytes of m (free them), and a check that m still saves to exactly those bytes:
  * a failed op must change nothing at all. */
 uint8_t *t_save(const struct machine *m, size_t *len);
+/* Sets a snapshot's format version and re-seals its checksum the way that version sums. */
+void t_reseal(uint8_t *snap, size_t len, uint32_t version);
+/* A snapshot in an older layout (version 1 or 2: whole kmap'ed pages, byte-wise sum). */
+uint8_t *t_downgrade(const uint8_t *snap, size_t len, uint32_t version, size_t *out_len);
+/* The whole of a file (free it); fails the test if it cannot be read. */
+uint8_t *t_read_file(const char *path, size_t *len);
 void assert_unchanged(const struct machine *m, const uint8_t *before, size_t blen);
 /* A rendered view ("meminfo", "/proc/vmstat", "free -h", ...); fails the test on an error. */
 char *t_view(struct machine *m, const char *path);

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "proc.h"
 #include "snapshot.h"
@@ -205,6 +206,34 @@ static void test_snapshot_roundtrip(void **state)
 	machine_destroy(m);
 }
 
+/* An unused swap slot with SWP_WRITEOK but not SWP_USED would look active with no swap_map:
+ * load refuses it (found by fuzz_snapshot: swapfile_check read through a NULL map). */
+static void test_snapshot_bad_swap_flags(void **state)
+{
+	(void)state;
+	struct machine *m = new_machine(ARCH_X86_64, 32ull << 20);
+	size_t len;
+	char err[256];
+	uint8_t *s = t_save(m, &len);
+	uint8_t *tag = NULL;
+	for (size_t i = 20; i + 4 <= len && !tag; i++)
+		if (!memcmp(s + i, "SWAP", 4))
+			tag = s + i;
+	assert_non_null(tag);
+	/* tag, least_priority u32, rr_next u32, nr_swapcache u64, then area 0's flags */
+	assert_int_equal(tag[20], 0);
+	tag[20] = 2; /* SWP_WRITEOK */
+	t_reseal(s, len, SNAPSHOT_VERSION);
+	assert_null(machine_load(s, len, err, sizeof(err)));
+	assert_string_equal(err, "swap area 0: bad flags 0x2");
+	tag[20] = 8; /* no such flag */
+	t_reseal(s, len, SNAPSHOT_VERSION);
+	assert_null(machine_load(s, len, err, sizeof(err)));
+	assert_string_equal(err, "swap area 0: bad flags 0x8");
+	free(s);
+	machine_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -213,6 +242,7 @@ int main(void)
 	    cmocka_unit_test(test_automatic_priorities_close_ranks),
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_snapshot_roundtrip),
+	    cmocka_unit_test(test_snapshot_bad_swap_flags),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
