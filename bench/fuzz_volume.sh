@@ -5,6 +5,8 @@
 # away unless FUZZ_KEEP=DIR). Prints one Markdown table row per target: executions, exec/s,
 # wall time, CPU time (and executions per CPU second: the rate a free core would give), coverage (cov = covered code edges, ft = libFuzzer features), crashes.
 # Exits 1 if any target crashed, leaked or timed out; the input is kept in FUZZ_ARTIFACTS.
+# FUZZ_WORKERS=N runs N processes of a target at once over one shared corpus (libFuzzer
+# reloads what the others find), seeds SEED..SEED+N-1, RUNS/N executions each; the row sums them.
 #   bench/fuzz_volume.sh [BUILD_DIR] [RUNS] [SECONDS] [TARGET...]
 #   defaults: build 10000000 3600 proto http trace snapshot
 set -eu
@@ -24,28 +26,43 @@ for t in "$@"; do
 	[ -x "$bin" ] || { echo "fuzz_volume: $bin not built" >&2; exit 1; }
 	work="$(mktemp -d)"
 	cp "$here/tests/fuzz/corpus/$t/"* "$work/"
-	log="$work.log"
+	workers="${FUZZ_WORKERS:-1}"
+	seed="${VMSIM_FUZZ_SEED:-1}"
 	start=$(date +%s)
 	cpu0=$(awk '{print $14 + $15 + $16 + $17}' /proc/$$/stat)
 	rc=0
-	nice -n 19 "$bin" -seed="${VMSIM_FUZZ_SEED:-1}" -runs="$runs" -max_total_time="$secs" \
-		-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/$t-" \
-		"$work" >"$log" 2>&1 || rc=$?
+	k=0
+	while [ "$k" -lt "$workers" ]; do
+		nice -n 19 "$bin" -seed=$((seed + k)) -runs=$((runs / workers)) -max_total_time="$secs" \
+			-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+			-artifact_prefix="$artifacts/$t-" "$work" >"$work.log.$k" 2>&1 &
+		eval "pid_$k=$!"
+		k=$((k + 1))
+	done
+	k=0
+	while [ "$k" -lt "$workers" ]; do
+		eval "wait \$pid_$k" || {
+			rc=$?
+			tail -40 "$work.log.$k" >&2
+		}
+		k=$((k + 1))
+	done
 	end=$(date +%s)
 	cpu1=$(awk '{print $14 + $15 + $16 + $17}' /proc/$$/stat)
-	execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
+	log="$work.log"
+	cat "$work".log.* >"$log"
+	execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | awk '{ n += $1 } END { print n }')"
 	wall=$((end - start))
 	cpu=$(((cpu1 - cpu0) / $(getconf CLK_TCK)))
 	rate="$(awk -v e="${execs:-0}" -v w="$wall" 'BEGIN { printf "%d", w ? e / w : 0 }')"
 	cpurate="$(awk -v e="${execs:-0}" -v c="$cpu" 'BEGIN { printf "%d", c ? e / c : 0 }')"
-	covft="$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1)"
+	covft="$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | sort -n -k2 -k4 | tail -1)"
 	cov="$(echo "$covft" | awk '{print $2}')"
 	ft="$(echo "$covft" | awk '{print $4}')"
 	crashes=0
 	if [ "$rc" -ne 0 ]; then
 		crashes=1
 		status=1
-		tail -40 "$log" >&2
 	fi
 	printf '| `fuzz_%s` | %s | %s | %d s | %d s | %s | %s | %s | %d |\n' "$t" "${execs:-?}" "$rate" \
 		"$wall" "$cpu" "$cpurate" "${cov:-?}" "${ft:-?}" "$crashes"
@@ -53,6 +70,6 @@ for t in "$@"; do
 		mkdir -p "$FUZZ_KEEP/$t"
 		cp "$work"/* "$FUZZ_KEEP/$t/"
 	fi
-	rm -rf "$work" "$log"
+	rm -rf "$work" "$log" "$work".log.*
 done
 exit $status
