@@ -93,11 +93,12 @@ void t_reseal(uint8_t *snap, size_t len, uint32_t version)
 		snap[len - 8 + (size_t)i] = (uint8_t)(sum >> (8 * i));
 }
 
-static const uint8_t *find_tag(const uint8_t *p, size_t len, const char tag[4])
+uint8_t *t_find_section(uint8_t *snap, size_t len, const char tag[4])
 {
-	for (size_t i = 0; i + 4 <= len; i++)
-		if (!memcmp(p + i, tag, 4))
-			return p + i;
+	for (size_t i = 20; i + 4 <= len - 8; i++)
+		if (!memcmp(snap + i, tag, 4))
+			return snap + i;
+	fail_msg("no %.4s section in the snapshot", tag);
 	return NULL;
 }
 
@@ -105,8 +106,7 @@ static const uint8_t *find_tag(const uint8_t *p, size_t len, const char tag[4])
 uint8_t *t_downgrade(const uint8_t *snap, size_t len, uint32_t version, size_t *out_len)
 {
 	assert_true(version < 3);
-	const uint8_t *tag = find_tag(snap + 20, len - 28, "PGTB");
-	assert_non_null(tag);
+	const uint8_t *tag = t_find_section((uint8_t *)snap, len, "PGTB");
 	const uint8_t *in = tag + 16; /* tag, u64 nr_pgtable, u32 count */
 	uint32_t n = (uint32_t)(in[-4] | in[-3] << 8 | in[-2] << 16 | (uint32_t)in[-1] << 24);
 	uint8_t *out = calloc(1, len + (size_t)n * (4 + PAGE_SIZE));

@@ -23,6 +23,8 @@ void assert_golden(const char *name, const char *text);
 uint8_t *t_save(const struct machine *m, size_t *len);
 /* Sets a snapshot's format version and re-seals its checksum the way that version sums. */
 void t_reseal(uint8_t *snap, size_t len, uint32_t version);
+/* The first place tag (a section's 4 letters) occurs in a snapshot's payload; fails if none. */
+uint8_t *t_find_section(uint8_t *snap, size_t len, const char tag[4]);
 /* A snapshot in an older layout (version 1 or 2: whole kmap'ed pages, byte-wise sum). */
 uint8_t *t_downgrade(const uint8_t *snap, size_t len, uint32_t version, size_t *out_len);
 /* The whole of a file (free it); fails the test if it cannot be read. */

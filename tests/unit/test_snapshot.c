@@ -143,13 +143,8 @@ static void test_sparse_page_must_be_canonical(void **state)
 	size_t len;
 	char err[256];
 	uint8_t *s = t_save(m, &len);
-	const uint8_t *tag = NULL;
-	for (size_t i = 20; i + 4 <= len && !tag; i++)
-		if (!memcmp(s + i, "PGTB", 4))
-			tag = s + i;
-	assert_non_null(tag);
 	/* the first page: tag, u64 nr_pgtable, u32 count, u32 pfn, 64-byte bitmap, words */
-	uint8_t *map = s + (tag - s) + 20;
+	uint8_t *map = t_find_section(s, len, "PGTB") + 20;
 	unsigned w = 0;
 	while (!(map[w / 8] >> (w % 8) & 1))
 		w++;

@@ -215,11 +215,7 @@ static void test_snapshot_bad_swap_flags(void **state)
 	size_t len;
 	char err[256];
 	uint8_t *s = t_save(m, &len);
-	uint8_t *tag = NULL;
-	for (size_t i = 20; i + 4 <= len && !tag; i++)
-		if (!memcmp(s + i, "SWAP", 4))
-			tag = s + i;
-	assert_non_null(tag);
+	uint8_t *tag = t_find_section(s, len, "SWAP");
 	/* tag, least_priority u32, rr_next u32, nr_swapcache u64, then area 0's flags */
 	assert_int_equal(tag[20], 0);
 	tag[20] = 2; /* SWP_WRITEOK */
