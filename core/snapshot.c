@@ -284,6 +284,13 @@ int machine_save(const struct machine *m, uint8_t **out, size_t *len)
 	return 0;
 }
 
+uint32_t snapshot_version(const uint8_t *buf, size_t len)
+{
+	if (len < 12 || memcmp(buf, snap_magic, sizeof(snap_magic)))
+		return 0;
+	return (uint32_t)snap_load_le(buf + 8, 4);
+}
+
 static int envelope_check(struct snap_reader *r, char *err, size_t errlen)
 {
 	char magic[8];

@@ -140,6 +140,8 @@ void snap_get_bytes(struct snap_reader *r, void *dst, size_t n);
 void snap_get_str(struct snap_reader *r, char *dst, size_t cap);
 int snap_expect_tag(struct snap_reader *r, const char tag[4]);
 
+/* The format version a snapshot's envelope names, or 0 if buf is not a snapshot. */
+uint32_t snapshot_version(const uint8_t *buf, size_t len);
 /* The envelope's checksum of a payload written in format version `version`. */
 uint64_t snapshot_checksum(uint32_t version, const uint8_t *p, size_t n);
 /* Returns 0 and a malloc'ed buffer (free() it), or -1 when out of host memory. */
