@@ -919,8 +919,8 @@ struct checker {
  * swap-in happened, replay (which follows the current kernel) differs from it, so a difference
  * from a format 1 snapshot is a note, not a mismatch.
  */
-static void check_snapshot(struct checker *c, const struct store_snapshot *sn,
-                           const uint8_t *state, size_t slen)
+static void check_snapshot(struct checker *c, const struct store_snapshot *sn, const uint8_t *state,
+                           size_t slen)
 {
 	char line[512], err[256];
 	const uint8_t *want = sn->state;
@@ -930,7 +930,8 @@ static void check_snapshot(struct checker *c, const struct store_snapshot *sn,
 	if (version != SNAPSHOT_VERSION) {
 		struct machine *old = machine_load(sn->state, sn->len, err, sizeof(err));
 		if (!old) {
-			snprintf(line, sizeof(line), "machine %lld: snapshot \"%s\" at seq %llu: %s",
+			snprintf(line, sizeof(line),
+			         "machine %lld: snapshot \"%s\" at seq %llu: %s",
 			         (long long)c->r.id, sn->name, (unsigned long long)sn->seq, err);
 			c->log(line, c->data);
 			c->mismatches++;
