@@ -570,6 +570,19 @@ static int cmp_u32(const void *a, const void *b)
  */
 #define PAGE_WORDS (PAGE_SIZE / 8)
 
+static int word_marked(const uint8_t *map, unsigned i)
+{
+	return map[i / 8] >> (i % 8) & 1;
+}
+
+/* The end of the run of marked words that starts at i: the words go in runs, not one by one. */
+static unsigned run_end(const uint8_t *map, unsigned i)
+{
+	while (i < PAGE_WORDS && word_marked(map, i))
+		i++;
+	return i;
+}
+
 static void page_save_sparse(struct snap_writer *w, const uint8_t *p)
 {
 	uint8_t map[PAGE_WORDS / 8] = {0};
@@ -585,11 +598,14 @@ static void page_save_sparse(struct snap_writer *w, const uint8_t *p)
 	uint8_t *out = snap_room(w, sizeof(map) + 8 * nonzero);
 	memcpy(out, map, sizeof(map));
 	out += sizeof(map);
-	for (unsigned i = 0; i < PAGE_WORDS; i++)
-		if (map[i / 8] >> (i % 8) & 1) {
-			memcpy(out, p + 8 * i, 8);
-			out += 8;
-		}
+	for (unsigned i = 0; i < PAGE_WORDS; i++) {
+		if (!word_marked(map, i))
+			continue;
+		unsigned end = run_end(map, i);
+		memcpy(out, p + 8 * i, 8 * (size_t)(end - i));
+		out += 8 * (size_t)(end - i);
+		i = end;
+	}
 }
 
 /* p is a fresh zeroed page. A word marked nonzero must be: one encoding per page. */
@@ -597,17 +613,22 @@ static int page_load_sparse(struct snap_reader *r, uint8_t *p)
 {
 	const uint8_t *map = snap_take(r, PAGE_WORDS / 8);
 	for (unsigned i = 0; map && i < PAGE_WORDS; i++) {
-		if (!(map[i / 8] >> (i % 8) & 1))
+		if (!word_marked(map, i))
 			continue;
-		const uint8_t *src = snap_take(r, 8);
+		unsigned end = run_end(map, i);
+		const uint8_t *src = snap_take(r, 8 * (size_t)(end - i));
 		if (!src)
 			break;
-		uint64_t v;
-		memcpy(&v, src, 8);
-		if (!v)
-			return snap_fail(
-			    r, "kmap: word %u of a saved page is marked nonzero but is 0", i);
-		memcpy(p + 8 * i, src, 8);
+		for (unsigned k = i; k < end; k++) {
+			uint64_t v;
+			memcpy(&v, src + 8 * (size_t)(k - i), 8);
+			if (!v)
+				return snap_fail(
+				    r, "kmap: word %u of a saved page is marked nonzero but is 0",
+				    k);
+		}
+		memcpy(p + 8 * i, src, 8 * (size_t)(end - i));
+		i = end;
 	}
 	return r->err ? -1 : 0;
 }
