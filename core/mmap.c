@@ -461,13 +461,35 @@ static uint64_t huge_misaligned(const struct machine *m, struct mm_struct *mm, u
 	return 0;
 }
 
+/* How many new VMAs editing [start, end) splits off: one for each end inside a VMA. */
+static unsigned splits_needed(struct mm_struct *mm, uint64_t start, uint64_t end)
+{
+	const struct vm_area_struct *v = find_vma(mm, start);
+	unsigned n = v && v->vm_start < start && v->vm_start < end;
+	v = find_vma(mm, end - 1);
+	return n + (v && v->vm_start < end && v->vm_end > end);
+}
+
+/*
+ * The vm_area_structs an edit will allocate, taken care of before anything changes: a split
+ * that failed halfway through an op would leave the op failed but the VMAs changed.
+ */
+static int vma_prealloc(struct machine *m, unsigned n)
+{
+	return n ? kmem_cache_reserve(m, KMEM_VM_AREA_STRUCT, n, GFP_KERNEL) : 0;
+}
+
 /* do_munmap(): split at both ends, then unlink, zap and free the VMAs inside. */
 static int do_munmap(struct machine *m, struct mm_struct *mm, uint64_t start, uint64_t end)
 {
 	struct vm_area_struct *v = find_vma(mm, start);
-	ev_emit(m, EV_DO_MUNMAP, mm->id, start, end, NULL);
-	if (!v || v->vm_start >= end)
+	if (!v || v->vm_start >= end) {
+		ev_emit(m, EV_DO_MUNMAP, mm->id, start, end, NULL);
 		return 0; /* nothing mapped there: not an error */
+	}
+	if (vma_prealloc(m, splits_needed(mm, start, end)))
+		return -1;
+	ev_emit(m, EV_DO_MUNMAP, mm->id, start, end, NULL);
 	if (v->vm_start < start) {
 		v = split_vma(m, mm, v, start);
 		if (!v)
@@ -626,7 +648,9 @@ static enum vm_err do_mmap(struct machine *m, struct mm_struct *mm, const struct
 	                    ? "anon"
 	                    : (q->flags & MAP_DRIVER_ ? "map_driver" : "file")));
 	if (q->flags & MAP_FIXED_) {
-		if (do_munmap(m, mm, addr, addr + len)) {
+		/* the splits, and the new VMA after them */
+		if (vma_prealloc(m, splits_needed(mm, addr, addr + len) + 1) ||
+		    do_munmap(m, mm, addr, addr + len)) {
 			if (huge)
 				m->hugetlb.resv_huge_pages -= len / align;
 			return op_fail(res, VM_ENOMEM, "mmap: out of memory splitting a VMA");
@@ -710,12 +734,15 @@ static enum vm_err do_mprotect(struct machine *m, struct mm_struct *mm, uint64_t
 	if (huge_misaligned(m, mm, start, end))
 		return op_fail(res, VM_EINVAL, "mprotect: %#llx-%#llx cuts a huge page",
 		               (unsigned long long)start, (unsigned long long)end);
-	struct vm_area_struct *v = find_vma(mm, start);
-	if (v->vm_start < start && !(v = split_vma(m, mm, v, start)))
+	if (vma_prealloc(m, splits_needed(mm, start, end)))
 		return op_fail(res, VM_ENOMEM, "mprotect: out of memory splitting a VMA");
+	/* After the prealloc the splits cannot fail. */
+	struct vm_area_struct *v = find_vma(mm, start);
+	if (v->vm_start < start)
+		v = split_vma(m, mm, v, start);
 	while (v && v->vm_start < end) {
-		if (v->vm_end > end && !split_vma(m, mm, v, end))
-			return op_fail(res, VM_ENOMEM, "mprotect: out of memory splitting a VMA");
+		if (v->vm_end > end)
+			split_vma(m, mm, v, end);
 		uint32_t nf = (v->vm_flags & ~(VM_READ | VM_WRITE | VM_EXEC)) |
 		              (calc_vm_flags(prot, 0) & (VM_READ | VM_WRITE | VM_EXEC));
 		if ((nf & (VM_WRITE | VM_SHARED)) == VM_WRITE)

@@ -543,6 +543,24 @@ uint64_t kmem_cache_alloc(struct machine *m, int cache, uint32_t gfp)
 	return slab_alloc(m, cache, gfp);
 }
 
+int kmem_cache_reserve(struct machine *m, int cache, unsigned n, uint32_t gfp)
+{
+	if (!kmem_cache_get(m, cache))
+		return -1;
+	struct kmem_cache *c = &m->slab.caches[cache];
+	uint64_t slabs = c->slabs_partial.nr + c->slabs_full.nr + c->slabs_free.nr;
+	uint64_t avail = slabs * c->objects - c->active_objs;
+	if (avail >= n)
+		return 0;
+	if (avail + c->objects < n)
+		return -1; /* more than one new slab: no caller needs that many */
+	uint32_t pfn = allocate_slab(m, cache, gfp);
+	if (pfn == PFN_NONE)
+		return -1;
+	page_list_add(m->pa.mem_map, &c->slabs_free, pfn);
+	return 0;
+}
+
 void kmem_cache_free(struct machine *m, int cache, uint64_t objp)
 {
 	uint32_t head;

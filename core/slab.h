@@ -114,6 +114,14 @@ enum kmem_cache_builtin {
 int kmem_cache_lookup(const struct machine *m, const char *name); /* id or -1 */
 uint64_t kmem_cache_alloc(struct machine *m, int cache, uint32_t gfp);
 void kmem_cache_free(struct machine *m, int cache, uint64_t objp);
+/*
+ * Makes sure the next n kmem_cache_alloc()s of the cache cannot fail: grows it by one slab if
+ * its partial and free slabs hold fewer than n free objects. -1, with nothing changed, if that
+ * slab cannot be had. An op that allocates objects midway through its edits calls it first,
+ * so that it fails before anything changed (the kernel preallocates before editing the VMA
+ * tree in the same way: vma_iter_prealloc).
+ */
+int kmem_cache_reserve(struct machine *m, int cache, unsigned n, uint32_t gfp);
 uint64_t kmalloc(struct machine *m, uint64_t size, uint32_t gfp);
 void kfree(struct machine *m, uint64_t objp);
 uint64_t ksize(const struct machine *m, uint64_t objp);

@@ -342,6 +342,56 @@ static void test_stack_grows_down(void **state)
 	machine_destroy(m);
 }
 
+/*
+ * Edits that split VMAs when the vm_area_struct cache has one free object and no page to grow
+ * by: those that need two splits fail before anything changed (found by fuzz_snapshot: an
+ * mprotect did its first split, failed on the second, and left the VMAs unmerged).
+ */
+static void test_split_fails_before_any_change(void **state)
+{
+	(void)state;
+	struct machine *m = new_machine(ARCH_X86_64, 4ull << 20);
+	uint32_t pid = vm_spawn(m, "oom");
+	uint64_t big = vm_mmap(m, pid, 0, 3 * PAGE_SIZE, RW, ANON);
+	struct op op = {.kind = OP_ALLOC_PAGES};
+	struct op_result r;
+	while (machine_apply(m, &op, &r) == VM_OK)
+		; /* kernel pages until the buddy allocator is at its min watermark */
+	/* one-page mappings below it, read-only first, then alternating protection (they never
+	 * merge), until the cache is out */
+	uint64_t low = 0;
+	unsigned n = 0;
+	for (;; n++) {
+		struct op mo = vm_mmap_op(pid, 0, PAGE_SIZE, n % 2 ? RW : PROT_READ_, ANON);
+		if (machine_apply(m, &mo, &r) != VM_OK)
+			break;
+		low = r.value;
+	}
+	assert_true(n > 2);
+	assert_string_equal(r.msg, "mmap: out of memory for the vm_area_struct");
+	/* the lowest mapping takes its upper neighbour's protection: they merge, one object free */
+	struct op mp = vm_range_op(OP_MPROTECT, pid, low, PAGE_SIZE, n % 2 ? RW : PROT_READ_);
+	apply_expect(m, &mp, VM_OK);
+	size_t len;
+	uint8_t *before = t_save(m, &len);
+	struct op two[] = {
+	    vm_range_op(OP_MPROTECT, pid, big + PAGE_SIZE, PAGE_SIZE, PROT_READ_),
+	    vm_range_op(OP_MUNMAP, pid, big + PAGE_SIZE, PAGE_SIZE, 0),
+	    vm_mmap_op(pid, big + PAGE_SIZE, PAGE_SIZE, PROT_READ_, ANON | MAP_FIXED_),
+	};
+	for (size_t i = 0; i < sizeof(two) / sizeof(two[0]); i++) {
+		apply_expect(m, &two[i], VM_ENOMEM);
+		assert_unchanged(m, before, len);
+	}
+	/* one split fits the one free object */
+	uint64_t vmas = find_task(m, pid)->mm->map_count;
+	mp = vm_range_op(OP_MPROTECT, pid, big, PAGE_SIZE, PROT_READ_);
+	apply_expect(m, &mp, VM_OK);
+	assert_int_equal(find_task(m, pid)->mm->map_count, vmas + 1);
+	free(before);
+	machine_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -354,6 +404,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_arguments),
 	    cmocka_unit_test(test_madvise_dontneed),
 	    cmocka_unit_test(test_stack_grows_down),
+	    cmocka_unit_test(test_split_fails_before_any_change),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
