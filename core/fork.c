@@ -193,7 +193,7 @@ static enum vm_err spawn(struct machine *m, const struct op *op, struct op_resul
 	if (!mm || setup_image(m, mm, op->u.spawn.name, text, data, bss, stack, res) ||
 	    task_insert(&m->tasks, t)) {
 		if (mm)
-			mmput(m, mm);
+			mm_abandon(m, mm);
 		if (t)
 			free_task(m, t);
 		return op_fail(res, VM_ENOMEM, "spawn: out of memory");
@@ -228,7 +228,10 @@ static enum vm_err do_fork(struct machine *m, struct task_struct *parent, uint32
 		}
 	}
 	if (task_insert(&m->tasks, t)) {
-		mmput(m, t->mm);
+		if (flags & CLONE_VM_)
+			mmput(m, t->mm); /* only drops the user it took */
+		else
+			mm_abandon(m, t->mm);
 		free_task(m, t);
 		return op_fail(res, VM_ENOMEM, "fork: out of host memory");
 	}
@@ -287,7 +290,7 @@ static enum vm_err do_exec(struct machine *m, struct task_struct *t, const struc
 	struct mm_struct *mm = mm_alloc(m);
 	if (!mm || setup_image(m, mm, op->u.exec.name, text, data, bss, stack, res)) {
 		if (mm)
-			mmput(m, mm);
+			mm_abandon(m, mm);
 		return op_fail(res, VM_ENOMEM, "exec: out of memory");
 	}
 	/* exec_mmap(): the old mm goes, the new one is loaded at once if t is running. */

@@ -33,6 +33,10 @@ struct machine {
 	uint64_t rng; /* xorshift state, seeded from cfg.seed */
 	struct event_ring events;
 	uint64_t vm_events[NR_VM_EVENT_ITEMS];
+	/* The counters the op in progress has bumped (a bit per item) and their values before
+	 * it: a failed op puts them back (vm_events_rollback). */
+	uint64_t vm_events_touched;
+	uint64_t vm_events_before[NR_VM_EVENT_ITEMS];
 
 	struct page_alloc_state pa;
 	struct slab_state slab;

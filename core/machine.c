@@ -201,10 +201,13 @@ enum vm_err machine_apply(struct machine *m, const struct op *op, struct op_resu
 	if (block == 0 || block >= ARRAY_SIZE(subsystems) || !subsystems[block].apply)
 		return op_fail(res, VM_EINVAL, "unknown op %#x", (unsigned)op->kind);
 	uint64_t first = events_next_id(m);
+	vm_events_begin(m);
 	enum vm_err err = subsystems[block].apply(m, op, res);
 	if (err != VM_OK) {
-		/* A failed op changes nothing, its events included: replay must match. */
+		/* A failed op changes nothing, its events and counters included: replay must
+		 * match. */
 		events_truncate(m, first);
+		vm_events_rollback(m);
 		res->err = err;
 		res->seq = 0;
 		return err;

@@ -904,6 +904,14 @@ static void exit_mmap(struct machine *m, struct mm_struct *mm)
 		flush_tlb_all(m, 0);
 }
 
+void mm_abandon(struct machine *m, struct mm_struct *mm)
+{
+	uint32_t id = mm->id;
+	mmput(m, mm);
+	if (id + 1 == m->mmap.next_mm_id)
+		m->mmap.next_mm_id = id;
+}
+
 void mmput(struct machine *m, struct mm_struct *mm)
 {
 	if (--mm->mm_users > 0)
@@ -1003,7 +1011,7 @@ struct mm_struct *dup_mm(struct machine *m, struct mm_struct *old)
 				pt_for_each(m, old, v->vm_start, v->vm_end, copy_one_pte, &c);
 		}
 		if (!n || c.failed) {
-			mmput(m, mm);
+			mm_abandon(m, mm);
 			return NULL;
 		}
 		ev_emit(m, EV_DUP_MM, v->vm_start, v->vm_end, c.ptes, "copy_page_range");

@@ -126,6 +126,9 @@ const struct vm_area_struct *find_vma_const(const struct mm_struct *mm, uint64_t
 struct mm_struct *mm_alloc(struct machine *m);
 /* mmput: drops a user; the last one tears the address space down (exit_mmap). */
 void mmput(struct machine *m, struct mm_struct *mm);
+/* mmput() of an mm that the failing op in progress allocated: its id is given back as well,
+ * as if it had never been allocated (a failed op changes nothing). */
+void mm_abandon(struct machine *m, struct mm_struct *mm);
 /* Validates image sizes (0 = default) before anything is allocated. */
 enum vm_err image_check(const struct machine *m, uint64_t *text, uint64_t *data, uint64_t *bss,
                         uint64_t *stack, struct op_result *res);

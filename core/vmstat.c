@@ -54,14 +54,42 @@ const char *const vm_event_names[NR_VM_EVENT_ITEMS] = {
     [VMSIM_SEGV] = "segv",
 };
 
+_Static_assert(NR_VM_EVENT_ITEMS <= 64, "vm_events_touched has a bit per counter");
+
+/* The first bump of a counter in an op keeps its old value, for vm_events_rollback. */
+static void vm_event_touch(struct machine *m, enum vm_event_item item)
+{
+	uint64_t bit = 1ull << item;
+	if (!(m->vm_events_touched & bit)) {
+		m->vm_events_touched |= bit;
+		m->vm_events_before[item] = m->vm_events[item];
+	}
+}
+
 void count_vm_event(struct machine *m, enum vm_event_item item)
 {
+	vm_event_touch(m, item);
 	m->vm_events[item]++;
 }
 
 void count_vm_events(struct machine *m, enum vm_event_item item, uint64_t n)
 {
+	vm_event_touch(m, item);
 	m->vm_events[item] += n;
+}
+
+void vm_events_begin(struct machine *m)
+{
+	m->vm_events_touched = 0;
+}
+
+void vm_events_rollback(struct machine *m)
+{
+	for (uint64_t t = m->vm_events_touched; t; t &= t - 1) {
+		int item = __builtin_ctzll(t);
+		m->vm_events[item] = m->vm_events_before[item];
+	}
+	m->vm_events_touched = 0;
 }
 
 uint64_t vm_event(const struct machine *m, enum vm_event_item item)

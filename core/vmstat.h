@@ -68,6 +68,13 @@ extern const char *const vm_event_names[NR_VM_EVENT_ITEMS];
 struct machine;
 void count_vm_event(struct machine *m, enum vm_event_item item);
 void count_vm_events(struct machine *m, enum vm_event_item item, uint64_t n);
+/*
+ * An op's counters are a transaction: vm_events_begin before it, vm_events_rollback if it
+ * failed. A failed op changes nothing, and the journal holds only the ops that succeeded;
+ * the allocations a failed op made and undid must not show in pgalloc/pgfree.
+ */
+void vm_events_begin(struct machine *m);
+void vm_events_rollback(struct machine *m);
 uint64_t vm_event(const struct machine *m, enum vm_event_item item);
 
 #endif
