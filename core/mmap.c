@@ -718,7 +718,7 @@ static enum vm_err do_mprotect(struct machine *m, struct mm_struct *mm, uint64_t
 	if (prot & ~(PROT_READ_ | PROT_WRITE_ | PROT_EXEC_))
 		return op_fail(res, VM_EINVAL, "mprotect: unknown prot bits %#x", prot);
 	uint64_t end = start + PAGE_ALIGN(len);
-	if (end > task_size(m) || end < start)
+	if (end > task_size(m) || end <= start) /* <=: PAGE_ALIGN of a huge length wraps to 0 */
 		return op_fail(res, VM_EINVAL, "mprotect: range reaches kernel space");
 	/* The whole range must be mapped, without holes (ENOMEM like the kernel). */
 	uint64_t a = start;
@@ -809,7 +809,7 @@ static enum vm_err do_madvise(struct machine *m, struct mm_struct *mm, uint64_t 
 	if (start % PAGE_SIZE || len == 0)
 		return op_fail(res, VM_EINVAL, "madvise: address must be page aligned, length > 0");
 	uint64_t end = start + PAGE_ALIGN(len);
-	if (end > task_size(m) || end < start)
+	if (end > task_size(m) || end <= start)
 		return op_fail(res, VM_EINVAL, "madvise: range reaches kernel space");
 	uint64_t a = start;
 	for (const struct vm_area_struct *v = find_vma(mm, start); a < end; v = v->vm_next) {
@@ -1055,7 +1055,7 @@ enum vm_err mmap_apply(struct machine *m, const struct op *op, struct op_result 
 			               (unsigned long long)a);
 		if (len == 0)
 			return op_fail(res, VM_EINVAL, "munmap: length is 0");
-		if (a + PAGE_ALIGN(len) > task_size(m) || a + PAGE_ALIGN(len) < a)
+		if (a + PAGE_ALIGN(len) > task_size(m) || a + PAGE_ALIGN(len) <= a)
 			return op_fail(res, VM_EINVAL, "munmap: range reaches kernel space");
 		if (huge_misaligned(m, mm, a, a + PAGE_ALIGN(len)))
 			return op_fail(
