@@ -223,14 +223,18 @@ int copy_user_highpage(struct machine *m, uint32_t dst, uint32_t src)
 
 /* A table frame without contents reads as empty (only a corrupt snapshot has one; the
  * check then rejects it instead of crashing). */
-uint64_t pt_read(const struct machine *m, uint32_t tpfn, unsigned idx)
+/* Entry idx of a table already kmap'ed: the walks below look a table up once, not per entry. */
+static uint64_t entry_at(const struct machine *m, const uint8_t *t, unsigned idx)
 {
-	const uint8_t *t = kmap(m, tpfn);
-	if (!t)
-		return 0;
 	if (is_i386(m))
 		return ((const uint32_t *)t)[idx];
 	return ((const uint64_t *)t)[idx];
+}
+
+uint64_t pt_read(const struct machine *m, uint32_t tpfn, unsigned idx)
+{
+	const uint8_t *t = kmap(m, tpfn);
+	return t ? entry_at(m, t, idx) : 0;
 }
 
 void pt_write(struct machine *m, uint32_t tpfn, unsigned idx, uint64_t val)
@@ -409,11 +413,13 @@ static void for_each_level(const struct machine *m, unsigned l, uint32_t tpfn, u
 {
 	unsigned shift = pt_shift(m, l), n = pt_entries(m), leaf = pt_levels(m) - 1 - (huge != 0);
 	unsigned i = start > base ? (unsigned)((start - base) >> shift) : 0;
-	for (; i < n; i++) {
+	/* fn may write entries of this table, never free it (free_pgtables runs apart) */
+	const uint8_t *t = kmap(m, tpfn);
+	for (; t && i < n; i++) {
 		uint64_t va = base + ((uint64_t)i << shift);
 		if (va >= end)
 			break;
-		uint64_t e = pt_read(m, tpfn, i);
+		uint64_t e = entry_at(m, t, i);
 		if (pte_none(e))
 			continue;
 		if (l == leaf) {
@@ -530,10 +536,11 @@ void unmap_kernel_page(struct machine *m, uint64_t va)
 static void count_level(const struct machine *m, unsigned l, uint32_t tpfn, unsigned lo,
                         unsigned hi, uint16_t *refs)
 {
-	if (l == pt_levels(m) - 1)
+	const uint8_t *t = kmap(m, tpfn);
+	if (l == pt_levels(m) - 1 || !t)
 		return;
 	for (unsigned i = lo; i < hi; i++) {
-		uint64_t e = pt_read(m, tpfn, i);
+		uint64_t e = entry_at(m, t, i);
 		if (!pte_present(e) || pte_huge(e))
 			continue;
 		uint32_t child = pte_pfn(m, e);
