@@ -241,7 +241,7 @@ static inline void fz_op(struct fuzz_stream *s, struct op *op)
 	case OP_SWAPOFF:
 		fz_name(s, op->u.swap.name);
 		op->u.swap.size = fz_size(s);
-		op->u.swap.prio = (int32_t)fz_num(s, 10) - 2;
+		op->u.swap.prio = (int32_t)((uint32_t)fz_num(s, 10) - 2u); /* raw values wrap */
 		break;
 	case OP_RECLAIM:
 	case OP_DROP_CACHES:
