@@ -485,6 +485,10 @@ uint32_t page_anon_index(const struct machine *m, uint32_t pfn)
 	const struct page *p = &m->pa.mem_map[pfn];
 	if (!(p->flags & PG_swapcache))
 		return p->private;
+	/* Only a corrupt snapshot gets here with a bad entry (mmap_check runs before
+	 * swapfile_check): no page has this index, so the check reports the page. */
+	if (!swap_entry_valid(m, p->private))
+		return UINT32_MAX;
 	return m->swap.si[swp_type(p->private)].index[swp_offset(p->private)];
 }
 

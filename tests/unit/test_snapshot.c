@@ -158,6 +158,36 @@ static void test_sparse_page_must_be_canonical(void **state)
 	machine_destroy(m);
 }
 
+/*
+ * An anon page flagged as in the swap cache with an entry of no active swap area is refused
+ * (found by fuzz_snapshot: mmap_check, which runs before swapfile_check, read the index
+ * through the area's NULL index array).
+ */
+static void test_swapcache_flag_without_area_is_refused(void **state)
+{
+	(void)state;
+	struct machine *m = new_machine(ARCH_X86_64, 4ull << 20);
+	uint32_t pid = vm_spawn(m, "p");
+	uint64_t a =
+	    vm_mmap(m, pid, 0, PAGE_SIZE, PROT_READ_ | PROT_WRITE_, MAP_PRIVATE_ | MAP_ANONYMOUS_);
+	vm_access(m, pid, a, ACCESS_WRITE);
+	uint32_t pfn = pte_pfn_of(m, pid, a);
+	size_t len;
+	char err[256];
+	uint8_t *s = t_save(m, &len);
+	/* PAGE: tag, u64 frame count, then 16 bytes a frame: next, prev, private, flags, ref */
+	uint8_t *rec = t_find_section(s, len, "PAGE") + 12 + 16 * (size_t)pfn;
+	uint16_t flags = (uint16_t)(rec[12] | rec[13] << 8) | PG_swapcache;
+	rec[12] = (uint8_t)flags;
+	rec[13] = (uint8_t)(flags >> 8);
+	memset(rec + 8, 0x11, 4); /* private: a swap entry of area 0, which is not on */
+	t_reseal(s, len, SNAPSHOT_VERSION);
+	assert_null(machine_load(s, len, err, sizeof(err)));
+	assert_true(err[0] != '\0');
+	free(s);
+	machine_destroy(m);
+}
+
 /* A corrupt init_mm pgd (past the last frame) with a valid checksum is refused by load, not
  * used to index per-frame arrays (found by fuzz_snapshot: mmap_check wrote out of bounds). */
 static void test_bad_init_mm_pgd_is_refused(void **state)
@@ -192,6 +222,7 @@ int main(void)
 	    cmocka_unit_test(test_checksum_catches_every_flip),
 	    cmocka_unit_test(test_version_2_fixture_loads),
 	    cmocka_unit_test(test_sparse_page_must_be_canonical),
+	    cmocka_unit_test(test_swapcache_flag_without_area_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
