@@ -2,14 +2,13 @@
 """End-to-end test of the exercise RPCs over JSON: topics, new (explicit and server-picked
 seeds), answer (right, wrong, unreadable), solve, and every error path; then the CLI noun when
 vmsimctl is built. Usage: exercise_test.py VMSIMD [VMSIMCTL]"""
-import http.client
 import json
 import os
-import signal
 import subprocess
 import sys
 
-TWIRP = "/twirp/vmsim.v1.VmSim/"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from vmsimd_proc import Vmsimd  # noqa: E402
 
 
 def fail(msg):
@@ -22,55 +21,34 @@ def expect(cond, msg):
         fail(msg)
 
 
-class Server:
-    def __init__(self, vmsimd):
-        self.proc = subprocess.Popen([vmsimd, "--listen", "127.0.0.1:0", "--open", "--db", ":memory:",
-                                      "--log-level", "warn"], stdout=subprocess.PIPE)
-        line = self.proc.stdout.readline().decode()
-        expect("listening on http://127.0.0.1:" in line, "vmsimd did not start: %r" % line)
-        self.port = int(line.rsplit(":", 1)[1].strip().strip("/"))
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-
-    def rpc(self, method, body):
-        self.conn.request("POST", TWIRP + method, json.dumps(body),
-                          {"Content-Type": "application/json"})
-        r = self.conn.getresponse()
-        return r.status, json.loads(r.read())
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        expect(self.proc.wait(timeout=10) == 0, "vmsimd did not stop cleanly")
-
-
 def test_rpcs(s):
-    st, r = s.rpc("ListExercises", {})
+    st, r = s.call("ListExercises", {})
     expect(st == 200, "ListExercises %d" % st)
     names = [t["name"] for t in r["topics"]]
     expect(names[:3] == ["buddy", "buddyinfo", "slab"], "topics %r" % names)
     expect(all(t["summary"] for t in r["topics"]), "a topic without a summary")
 
     # Exactly the exercise the core unit test works by hand.
-    st, ex = s.rpc("NewExercise", {"topic": "slab", "seed": "3"})
+    st, ex = s.call("NewExercise", {"topic": "slab", "seed": "3"})
     expect(st == 200 and ex["seed"] == "3" and ex["topic"] == "slab", "NewExercise %r" % ex)
     expect("size 3353" in ex["question"] and "183 times" in ex["question"], ex["question"])
     expect([f["name"] for f in ex["fields"]] == ["objsize", "objperslab", "pagesperslab",
                                                  "num_slabs"], "fields %r" % ex["fields"])
     expect("3360" not in json.dumps(ex), "NewExercise leaked the answer")
-    st, ex2 = s.rpc("NewExercise", {"topic": "slab", "seed": "3"})
+    st, ex2 = s.call("NewExercise", {"topic": "slab", "seed": "3"})
     expect(ex2 == ex, "NewExercise is not deterministic")
 
-    st, v = s.rpc("CheckExercise", {"topic": "slab", "seed": "3", "answer": "3360 9 8 21"})
+    st, v = s.call("CheckExercise", {"topic": "slab", "seed": "3", "answer": "3360 9 8 21"})
     expect(st == 200 and v["correct"] is True and v["right"] == 4 and v["total"] == 4, "%r" % v)
     expect(v["solution"].startswith("Answer: objsize=3360 objperslab=9 pagesperslab=8 "
                                     "num_slabs=21\n"), v["solution"])
-    st, v = s.rpc("CheckExercise", {"topic": "slab", "seed": "3", "answer": "3360, 9, 8, 20"})
+    st, v = s.call("CheckExercise", {"topic": "slab", "seed": "3", "answer": "3360, 9, 8, 20"})
     expect(st == 200 and v["correct"] is False and v["right"] == 3, "%r" % v)
     expect("num_slabs: 20 wrong, the kernel gave 21" in v["feedback"], v["feedback"])
     expect(v.get("solution", "") == "", "a wrong answer got the solution without reveal")
 
     # reveal: the worked solution (OSTEP's -c).
-    st, sol = s.rpc("CheckExercise", {"topic": "buddy", "seed": "1", "answer": "",
+    st, sol = s.call("CheckExercise", {"topic": "buddy", "seed": "1", "answer": "",
                                       "reveal": True})
     expect(st == 200 and sol["correct"] is False, "reveal %d %r" % (st, sol))
     expect(sol["solution"].startswith("Answer: pfn1=0x1028 pfn2=0x1010 pfn3=0x1014\n"),
@@ -81,12 +59,12 @@ def test_rpcs(s):
     # Any seed reproduces; the revealed answer is judged right.
     for topic in names:
         for seed in ("0", "77", "18446744073709551615"):
-            st, ex = s.rpc("NewExercise", {"topic": topic, "seed": seed})
+            st, ex = s.call("NewExercise", {"topic": topic, "seed": seed})
             expect(st == 200, "%s seed %s: %d %r" % (topic, seed, st, ex))
-            st, sol = s.rpc("CheckExercise", {"topic": topic, "seed": seed, "answer": "",
+            st, sol = s.call("CheckExercise", {"topic": topic, "seed": seed, "answer": "",
                                               "reveal": True})
             answer = sol["solution"].split("\n", 1)[0][len("Answer: "):]
-            st, v = s.rpc("CheckExercise", {"topic": topic, "seed": seed, "answer": answer})
+            st, v = s.call("CheckExercise", {"topic": topic, "seed": seed, "answer": answer})
             expect(v["correct"] is True and v["total"] == len(ex["fields"]),
                    "%s seed %s: revealed answer %r judged %r" % (topic, seed, answer, v))
 
@@ -102,19 +80,19 @@ def test_rpcs(s):
          "no field named \"bogus\""),
     ]
     for method, body, msg in bad:
-        st, e = s.rpc(method, body)
+        st, e = s.call(method, body)
         expect(st == 400 and e.get("code") == "invalid_argument" and msg in e.get("msg", ""),
                "%s %r -> %d %r" % (method, body, st, e))
-    st, e = s.rpc("NewExercise", {"topic": "slab", "bogusField": 1})
+    st, e = s.call("NewExercise", {"topic": "slab", "bogusField": 1})
     expect(st == 400 and e["code"] == "malformed", "unknown JSON field -> %d %r" % (st, e))
 
 
 def test_open_mode(s):
     """--open (no auth): solutions are allowed and attempts are recorded as user "open"."""
-    st, sol = s.rpc("SolveExercise", {"topic": "slab", "seed": "3"})
+    st, sol = s.call("SolveExercise", {"topic": "slab", "seed": "3"})
     expect(st == 200 and [a["value"] for a in sol["answers"]] == ["3360", "9", "8", "21"],
            "SolveExercise in open mode: %d %r" % (st, sol))
-    st, r = s.rpc("ExerciseResults", {"topic": "slab"})
+    st, r = s.call("ExerciseResults", {"topic": "slab"})
     expect(st == 200 and len(r["results"]) == 1, "ExerciseResults %d %r" % (st, r))
     row = r["results"][0]
     # test_rpcs answered slab seed 3 right then wrong, then seeds 0, 77 and 2^64-1 right (the
@@ -122,7 +100,7 @@ def test_open_mode(s):
     expect((row["user"], row["userId"], row["attempts"], row["correct"], row["lastSeed"]) ==
            ("open", "0", "5", "4", "18446744073709551615") and row["firstCorrect"] != "0",
            "open row %r" % row)
-    st, r = s.rpc("ExerciseResults", {"user": "open", "topic": "buddy"})
+    st, r = s.call("ExerciseResults", {"user": "open", "topic": "buddy"})
     expect(st == 200 and [(x["attempts"], x["correct"]) for x in r["results"]] == [("3", "3")],
            "filter by the open user: %d %r" % (st, r))
 
@@ -166,7 +144,7 @@ def test_cli(s, ctl):
 
 
 def main():
-    s = Server(sys.argv[1])
+    s = Vmsimd(sys.argv[1], "--open", "--db", ":memory:", keep_alive=True)
     try:
         test_rpcs(s)
         test_open_mode(s)

@@ -8,7 +8,6 @@ Checks: SolveExercise and CheckExercise's reveal per role (admin, instructor, st
 per role with user/topic filters and every kind of bad input, the same results after a restart,
 and `vmsimctl exercise results|solve` (table, -o json, exit codes).
 Usage: results_test.py VMSIMD FIXTURE_DB [VMSIMCTL]. Python standard library only."""
-import http.client
 import json
 import os
 import shutil
@@ -18,9 +17,11 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from vmsimd_proc import Vmsimd  # noqa: E402
+
 VMSIMD, FIXTURE = sys.argv[1], sys.argv[2]
 CTL = sys.argv[3] if len(sys.argv) > 3 else ""
-TWIRP = "/twirp/vmsim.v1.VmSim/"
 # the fixture's tokens (fixtures/README.md)
 ADMIN = "vmsim_e914ad6b9e74cd419c9e8fde399b4c13a076f2417b6081b1451ecc9b7cc127ee"
 INES = "vmsim_f0c883abe1fd3a4463769c5808c97c94c89b0bddc0c27d9366df95c51fd70ca1"
@@ -39,32 +40,8 @@ def check(cond, what):
         print("FAIL:", what)
 
 
-class Server:
-    def __init__(self, db, *args):
-        self.proc = subprocess.Popen([VMSIMD, "--db", db, "--listen", "127.0.0.1:0",
-                                      "--log-level", "warn"] + list(args),
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self.proc.stdout.readline().decode()
-        assert "listening on" in line, "vmsimd did not start: %r %r" % (
-            line, self.proc.stderr.read().decode())
-        self.port = int(line.rsplit(":", 1)[1].strip().strip("/"))
-        self.url = "http://127.0.0.1:%d" % self.port
-
-    def call(self, method, body, token):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        c.request("POST", TWIRP + method, json.dumps(body),
-                  {"Content-Type": "application/json", "Authorization": "Bearer " + token})
-        r = c.getresponse()
-        data = json.loads(r.read())
-        c.close()
-        return r.status, data
-
-    def stop(self):
-        self.proc.terminate()
-        rc = self.proc.wait(timeout=30)
-        assert rc == 0, "vmsimd exited %d: %s" % (rc, self.proc.stderr.read().decode()[-3000:])
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+def server(db, *args):
+    return Vmsimd(VMSIMD, "--db", db, *args)
 
 
 def solution(srv, token, topic, seed):
@@ -255,7 +232,7 @@ def main():
     db = os.path.join(tmp, "class.db")
     shutil.copy(FIXTURE, db)
     t0 = int(time.time())
-    srv = Server(db)
+    srv = server(db)
     try:
         test_migration(db)
         st, who = srv.call("Whoami", {}, S1)
@@ -279,7 +256,7 @@ def main():
     finally:
         srv.stop()
     # attempts survive a restart, times included; --student-solve opens solutions to students
-    srv = Server(db, "--student-solve")
+    srv = server(db, "--student-solve")
     try:
         st, after = results(srv, ADMIN)
         check(st == 200 and after == before, "results after restart:\n%s\n%s" % (after, before))

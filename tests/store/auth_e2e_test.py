@@ -6,16 +6,16 @@ another student's machine: the answer must be not_found with exactly the text a 
 does not exist gets, so existence is never revealed. An instructor may read their students'
 machines but not change them (permission_denied); another instructor sees nothing.
 Usage: auth_e2e_test.py VMSIMD PROTO. Python standard library only."""
-import http.client
-import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from vmsimd_proc import Vmsimd  # noqa: E402
+
 VMSIMD, PROTO = sys.argv[1], sys.argv[2]
-TWIRP = "/twirp/vmsim.v1.VmSim/"
 failures = []
 
 
@@ -25,37 +25,8 @@ def check(cond, what):
         print("FAIL:", what)
 
 
-class Server:
-    def __init__(self, db, *args):
-        self.proc = subprocess.Popen([VMSIMD, "--db", db, "--listen", "127.0.0.1:0",
-                                      "--log-level", "warn"] + list(args),
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self.proc.stdout.readline().decode()
-        assert "listening on" in line, "vmsimd did not start: %r %r" % (
-            line, self.proc.stderr.read().decode())
-        self.port = int(line.rsplit(":", 1)[1].strip().strip("/"))
-
-    def call(self, method, body, token=None, path=None, verb="POST"):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        headers = {"Content-Type": "application/json"}
-        if token is not None:
-            headers["Authorization"] = "Bearer " + token
-        c.request(verb, path or TWIRP + method, json.dumps(body) if verb == "POST" else None,
-                  headers)
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        try:
-            return r.status, json.loads(data)
-        except ValueError:
-            return r.status, data
-
-    def stop(self):
-        self.proc.terminate()
-        rc = self.proc.wait(timeout=30)
-        assert rc == 0, "vmsimd exited %d: %s" % (rc, self.proc.stderr.read().decode()[-3000:])
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+def server(db, *args):
+    return Vmsimd(VMSIMD, "--db", db, *args)
 
 
 def machine_rpcs():
@@ -103,7 +74,7 @@ def main():
     check(again.returncode == 1 and "an admin already exists (admin)" in again.stderr,
           "a second --init-admin is refused: %r" % again.stderr)
 
-    srv = Server(db)
+    srv = server(db)
     try:
         run(srv, admin)
     finally:
@@ -111,7 +82,7 @@ def main():
     check(subprocess.run([VMSIMD, "--db", db, "--check"], capture_output=True).returncode == 0,
           "--check after the session")
     # users and tokens survive a restart
-    srv = Server(db)
+    srv = server(db)
     try:
         st, who = srv.call("Whoami", {}, admin)
         check(st == 200 and who["user"]["name"] == "admin", "admin token works after restart")

@@ -10,42 +10,22 @@ random moment, restart it on the same database, and prove that
   * `vmsimd --check` (integrity_check + replay against every checkpoint) is clean.
 Usage: crash_test.py VMSIMD [--kills N] [--seed S]. Python standard library only."""
 import argparse
-import base64
 import http.client
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-TWIRP = "/twirp/vmsim.v1.VmSim/"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from vmsimd_proc import TWIRP, Vmsimd  # noqa: E402
 
 
-class Server:
-    def __init__(self, vmsimd, db):
-        self.proc = subprocess.Popen([vmsimd, "--db", db, "--open", "--listen", "127.0.0.1:0",
-                                      "--log-level", "warn", "--checkpoint-every", "40"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self.proc.stdout.readline().decode()
-        assert "listening on" in line, "vmsimd did not start: %r %r" % (
-            line, self.proc.stderr.read().decode())
-        self.port = int(line.rsplit(":", 1)[1].strip().strip("/"))
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-
-    def stop(self):
-        self.proc.terminate()
-        assert self.proc.wait(timeout=20) == 0, "vmsimd did not stop cleanly"
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+def server(vmsimd, db):
+    return Vmsimd(vmsimd, "--db", db, "--open", "--checkpoint-every", "40")
 
 
 class Client:
@@ -162,7 +142,7 @@ def main():
     db = os.path.join(tmp, "crash.db")
     print("crash test: %d kills, seed %d, db %s" % (a.kills, a.seed, db))
     acked, inflight = {}, {}
-    srv = Server(a.vmsimd, db)
+    srv = server(a.vmsimd, db)
     cl = Client(srv.port)
     for i in range(a.machines):
         st, m = cl.call("CreateMachine", {"name": "crash%d" % i, "config": {"ramBytes": "16777216"}})
@@ -191,7 +171,7 @@ def main():
             t.join()
         assert not failures, failures
         t0 = time.time()
-        srv = Server(a.vmsimd, db)
+        srv = server(a.vmsimd, db)
         t_total += time.time() - t0
         seqs = verify(srv.port, acked, inflight, k)
         for mid in inflight:  # the next round's batches start where this one recovered

@@ -3,12 +3,13 @@
 values: history seqs, op seqs, buddyinfo text at past points, restore appending to history, and
 every kind of bad input answered with its Twirp code. Usage: history_e2e_test.py VMSIMD."""
 import base64
-import http.client
-import json
 import os
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from vmsimd_proc import Vmsimd  # noqa: E402
 
 VMSIMD = sys.argv[1]
 failures = []
@@ -20,41 +21,20 @@ def check(cond, what):
         print("FAIL:", what)
 
 
-class Server:
-    def __init__(self, db):
-        self.proc = subprocess.Popen([VMSIMD, "--db", db, "--open", "--listen", "127.0.0.1:0",
-                                      "--log-level", "warn", "--checkpoint-every", "4"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self.proc.stdout.readline().decode()
-        assert "listening on" in line, line
-        self.port = int(line.rsplit(":", 1)[1].strip().strip("/"))
-
-    def call(self, method, body):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        c.request("POST", "/twirp/vmsim.v1.VmSim/" + method, json.dumps(body),
-                  {"Content-Type": "application/json"})
-        r = c.getresponse()
-        out = (r.status, json.loads(r.read()))
-        c.close()
-        return out
-
-    def stop(self):
-        self.proc.terminate()
-        assert self.proc.wait(timeout=10) == 0
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+def server(db):
+    return Vmsimd(VMSIMD, "--db", db, "--open", "--checkpoint-every", "4")
 
 
 def main():
     db = os.path.join(tempfile.mkdtemp(prefix="vmsim-hist-"), "h.db")
-    srv = Server(db)
+    srv = server(db)
     try:
         run(srv)
         batch_views = batches(srv)
     finally:
         srv.stop()
     # after a restart the history is the same
-    srv = Server(db)
+    srv = server(db)
     try:
         st, r = srv.call("SnapshotList", {"machineId": "m1", "includeCheckpoints": True})
         check(st == 200 and [(s["name"], s["seq"]) for s in r["snapshots"]] ==

@@ -6,7 +6,6 @@ recovers the machine from the format 2 checkpoint, MachineAt and SnapshotRestore
 format 2 named snapshot, and every view equals what the old server printed at the same seq.
 After the restore the server writes format 3, and --check is still clean.
 Usage: old_snapshots_test.py VMSIMD."""
-import http.client
 import json
 import os
 import shutil
@@ -14,6 +13,9 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from vmsimd_proc import Vmsimd  # noqa: E402
 
 VMSIMD = sys.argv[1]
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,29 +36,8 @@ def fsck(db):
     return p.returncode, p.stdout + p.stderr
 
 
-class Server:
-    def __init__(self, db):
-        self.proc = subprocess.Popen([VMSIMD, "--db", db, "--open", "--listen", "127.0.0.1:0",
-                                      "--log-level", "warn"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self.proc.stdout.readline().decode()
-        assert "listening on" in line, line
-        self.port = int(line.rsplit(":", 1)[1].strip().strip("/"))
-
-    def call(self, method, body):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        c.request("POST", "/twirp/vmsim.v1.VmSim/" + method, json.dumps(body),
-                  {"Content-Type": "application/json"})
-        r = c.getresponse()
-        out = (r.status, json.loads(r.read()))
-        c.close()
-        return out
-
-    def stop(self):
-        self.proc.terminate()
-        assert self.proc.wait(timeout=10) == 0
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+def server(db):
+    return Vmsimd(VMSIMD, "--db", db, "--open")
 
 
 def live_views(srv, seq):
@@ -79,7 +60,7 @@ def main():
     rc, out = fsck(db)
     check(rc == 0 and "1 machines, 0 problems" in out, "--check of the format 2 database: %s" % out)
 
-    srv = Server(db)
+    srv = server(db)
     try:
         st, m = srv.call("GetMachine", {"machineId": "m1"})
         check(st == 200 and m.get("seq") == "15", "recovered at seq 15: %s" % m)
