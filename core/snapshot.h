@@ -13,13 +13,12 @@
 #include "machine.h"
 
 /*
+ * Format versions; every older one still loads and re-saves as the current one.
  * 2: the swap cache outlives a swap-in (SwapCached), and each cached slot saves its page's
- * index. Version 1 snapshots still load: their swap cache is empty.
- */
-/*
+ *    index. Version 1 snapshots load with their swap cache empty.
  * 3: the checksum takes the payload 8 bytes at a time (snapshot_checksum), and kmap'ed pages
- * (page tables, file and driver data) are saved sparse. Byte-wise FNV-1a and whole 4 KiB
- * pages were most of the cost of a save plus a load.
+ *    (page tables, file and driver data) are saved sparse. Byte-wise FNV-1a and whole 4 KiB
+ *    pages were most of the cost of a save plus a load.
  */
 #define SNAPSHOT_VERSION     3
 #define SNAPSHOT_VERSION_MIN 1
