@@ -1012,6 +1012,10 @@ struct mm_struct *dup_mm(struct machine *m, struct mm_struct *old)
 		}
 		if (!n || c.failed) {
 			mm_abandon(m, mm);
+			/* the PTEs copied so far were write-protected in the parent too: its TLB
+			 * must go on this path as well (dup_mmap flushes at its out: label) */
+			if (m->tlb.mm_id == old->id)
+				flush_tlb_all(m, old->id);
 			return NULL;
 		}
 		ev_emit(m, EV_DUP_MM, v->vm_start, v->vm_end, c.ptes, "copy_page_range");
