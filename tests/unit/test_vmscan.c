@@ -431,7 +431,8 @@ static void test_swapcache_snapshot(void **state)
 	uint32_t pid;
 	uint64_t a;
 	struct machine *m = swapped_out_process(&pid, &a);
-	/* version 1 layout: nothing in the swap cache, so it loads and re-saves as the current one */
+	/* version 1 layout: nothing in the swap cache, so it loads and re-saves as the current one
+	 */
 	uint8_t *s1;
 	size_t l1;
 	char err[256];
