@@ -198,11 +198,7 @@ static void test_bad_init_mm_pgd_is_refused(void **state)
 	size_t alen;
 	char err[256];
 	machine_save(m, &a, &alen);
-	uint8_t *tag = NULL;
-	for (size_t i = 20; i + 8 <= alen - 8; i++)
-		if (!memcmp(a + i, "MMAP", 4))
-			tag = a + i;
-	assert_non_null(tag);
+	uint8_t *tag = t_find_section(a, alen, "MMAP");
 	uint32_t bad = (uint32_t)machine_nr_frames(m) + 5;
 	for (int i = 0; i < 4; i++)
 		tag[4 + i] = (uint8_t)(bad >> (8 * i));
