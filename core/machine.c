@@ -203,19 +203,27 @@ enum vm_err machine_apply(struct machine *m, const struct op *op, struct op_resu
 	uint64_t first = events_next_id(m);
 	vm_events_begin(m);
 	enum vm_err err = subsystems[block].apply(m, op, res);
-	if (err != VM_OK) {
-		/* A failed op changes nothing, its events and counters included: replay must
-		 * match. */
+	if (err != VM_OK && events_next_id(m) == first) {
+		/* Refused before the kernel did anything (every step records an event): nothing
+		 * changed, nothing is journaled. */
 		events_truncate(m, first);
 		vm_events_rollback(m);
 		res->err = err;
 		res->seq = 0;
 		return err;
 	}
+	if (err != VM_OK) {
+		/* It failed after the kernel went to work: as in Linux, what that work did stays
+		 * (kswapd's reclaim, a slab grown for it, the free lists' order after the unwind,
+		 * the counters). So the op takes a seq and is journaled like one that succeeded,
+		 * and replay, which fails it the same way, rebuilds the same machine. */
+		ev_emit(m, EV_OP_FAILED, err, 0, 0, vm_strerror(err));
+		res->err = err;
+	}
 	res->seq = ++m->seq;
 	res->first_event = first;
 	res->last_event = events_next_id(m) - 1;
-	return VM_OK;
+	return err;
 }
 
 int machine_check(const struct machine *m, char *buf, size_t len)

@@ -280,7 +280,7 @@ enum fault_kind {
 struct op_result {
 	enum vm_err err;
 	char msg[160];   /* on error: what was wrong, in words a student understands */
-	uint64_t seq;    /* the op's sequence number (0 when it failed) */
+	uint64_t seq;    /* the op's sequence number (0: refused, the machine is unchanged) */
 	uint64_t value;  /* pfn, address, pid, inode, brk, pages reclaimed ... */
 	uint64_t value2; /* second value where an op has one (e.g. physical address) */
 	enum fault_kind fault;
@@ -296,7 +296,12 @@ struct machine *machine_create(const struct machine_config *cfg, char *err, size
 void machine_destroy(struct machine *m);
 const struct machine_config *machine_get_config(const struct machine *m);
 
-/* The only way state changes. Returns res->err. On error the machine is unchanged. */
+/*
+ * The only way state changes. Returns res->err. An op refused before it did anything
+ * (bad arguments, nothing to act on) leaves the machine unchanged and res->seq 0. An op that
+ * fails partway, out of memory after kswapd ran or a slab grew, keeps what it did, as the
+ * kernel does: it gets a seq (and events, the last "op failed") and must be journaled.
+ */
 enum vm_err machine_apply(struct machine *m, const struct op *op, struct op_result *res);
 
 /* Invariant checker: 0 if every frame and counter agrees, else -1 with a reason in buf. */

@@ -592,15 +592,16 @@ static unsigned run_end(const uint8_t *map, unsigned i)
 
 static void page_save_sparse(struct snap_writer *w, const uint8_t *p)
 {
-	uint8_t map[PAGE_WORDS / 8] = {0};
+	uint8_t map[PAGE_WORDS / 8];
 	size_t nonzero = 0;
-	for (unsigned i = 0; i < PAGE_WORDS; i++) {
-		uint64_t v;
-		memcpy(&v, p + 8 * i, 8);
-		if (v) {
-			map[i / 8] |= (uint8_t)(1u << (i % 8));
-			nonzero++;
-		}
+	for (unsigned b = 0; b < PAGE_WORDS / 8; b++) { /* a bitmap byte at a time: vectorizes */
+		uint64_t v[8];
+		memcpy(v, p + 64 * b, sizeof(v));
+		unsigned bits = 0;
+		for (unsigned k = 0; k < 8; k++)
+			bits |= (unsigned)(v[k] != 0) << k;
+		map[b] = (uint8_t)bits;
+		nonzero += (size_t)__builtin_popcount(bits);
 	}
 	uint8_t *out = snap_room(w, sizeof(map) + 8 * nonzero);
 	memcpy(out, map, sizeof(map));

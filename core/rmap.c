@@ -23,18 +23,43 @@ static void rmap_one(struct machine *m, struct mm_struct *mm, struct vm_area_str
 		fn(m, mm, vma, va, ref, pte, ctx);
 }
 
-/* rmap_walk_anon(): page->index's high bits are lost, so try each 2^32-page slice. */
+uint64_t anon_index_in_vma(const struct vm_area_struct *v, uint64_t low)
+{
+	uint64_t first = v->vm_start >> PAGE_SHIFT;
+	uint64_t idx = (first & ~0xffffffffull) | low;
+	if (idx < first)
+		idx += 1ull << 32;
+	return idx < v->vm_end >> PAGE_SHIFT ? idx : UINT64_MAX;
+}
+
+static int anon_vma_ok(const struct vm_area_struct *v)
+{
+	return !v->vm_file && !(v->vm_flags & VM_MIXEDMAP);
+}
+
+/*
+ * rmap_walk_anon(): page->index's high bits are lost, so every address whose page index ends
+ * in those 32 bits is a candidate, in address order. i386 has one (one find_vma); x86_64 has
+ * one per 2^32-page slice, and asking each anon VMA for its candidate is cheaper than nine
+ * tree lookups, most of which find nothing.
+ */
 static void rmap_walk_anon(struct machine *m, uint32_t pfn, rmap_fn fn, void *ctx)
 {
 	uint64_t low = page_anon_index(m, pfn);
-	uint64_t slices = (task_size(m) >> PAGE_SHIFT) >> 32;
+	int one_slice = (task_size(m) >> PAGE_SHIFT) >> 32 == 0;
 	for (uint32_t i = 0; i < m->mmap.nr_mms; i++) {
 		struct mm_struct *mm = m->mmap.mms[i];
-		for (uint64_t hi = 0; hi <= slices; hi++) {
-			uint64_t va = ((hi << 32) | low) << PAGE_SHIFT;
+		if (one_slice) {
+			uint64_t va = low << PAGE_SHIFT;
 			struct vm_area_struct *v = find_vma(mm, va);
-			if (v && v->vm_start <= va && !v->vm_file && !(v->vm_flags & VM_MIXEDMAP))
+			if (v && v->vm_start <= va && anon_vma_ok(v))
 				rmap_one(m, mm, v, va, pfn, fn, ctx);
+			continue;
+		}
+		for (struct vm_area_struct *v = mm->mmap; v; v = v->vm_next) {
+			uint64_t idx = anon_vma_ok(v) ? anon_index_in_vma(v, low) : UINT64_MAX;
+			if (idx != UINT64_MAX)
+				rmap_one(m, mm, v, idx << PAGE_SHIFT, pfn, fn, ctx);
 		}
 	}
 }

@@ -11,6 +11,11 @@
 #include <stdint.h>
 
 struct machine;
+struct vm_area_struct;
+
+/* The page index in v whose low 32 bits are low (there is at most one: a VMA spans fewer than
+ * 2^32 pages), or UINT64_MAX when v holds none. */
+uint64_t anon_index_in_vma(const struct vm_area_struct *v, uint64_t low);
 
 /* Test-and-clear the accessed bit in every PTE mapping pfn; returns how many were set. */
 int page_referenced(struct machine *m, uint32_t pfn);

@@ -276,27 +276,27 @@ static int page_in_mm(const struct machine *m, uint32_t pfn, const struct mm_str
 {
 	int anon = page_type(&m->pa.mem_map[pfn]) == PT_ANON;
 	uint32_t priv = anon ? page_anon_index(m, pfn) : m->pa.mem_map[pfn].private;
-	uint64_t slices = (task_size(m) >> PAGE_SHIFT) >> 32;
 	for (const struct vm_area_struct *v = mm->mmap; v; v = v->vm_next) {
 		if (anon != !v->vm_file || (v->vm_flags & VM_MIXEDMAP))
 			continue;
-		for (uint64_t hi = 0; hi <= (anon ? slices : 0); hi++) {
-			uint64_t va;
-			if (anon) {
-				va = ((hi << 32) | priv) << PAGE_SHIFT;
-			} else {
-				uint64_t pgoff = priv & FILE_PGOFF_MASK;
-				if (v->vm_file != priv >> FILE_PGOFF_BITS || pgoff < v->vm_pgoff)
-					continue;
-				va = v->vm_start + ((pgoff - v->vm_pgoff) << PAGE_SHIFT);
-			}
-			struct pte_ref ref;
-			if (va < v->vm_start || va >= v->vm_end || pt_lookup(m, mm, va, &ref, NULL))
+		uint64_t va;
+		if (anon) {
+			uint64_t idx = anon_index_in_vma(v, priv);
+			if (idx == UINT64_MAX)
 				continue;
-			uint64_t pte = pt_read(m, ref.tpfn, ref.idx);
-			if (pte_present(pte) && pte_pfn(m, pte) == pfn)
-				return 1;
+			va = idx << PAGE_SHIFT;
+		} else {
+			uint64_t pgoff = priv & FILE_PGOFF_MASK;
+			if (v->vm_file != priv >> FILE_PGOFF_BITS || pgoff < v->vm_pgoff)
+				continue;
+			va = v->vm_start + ((pgoff - v->vm_pgoff) << PAGE_SHIFT);
 		}
+		struct pte_ref ref;
+		if (va < v->vm_start || va >= v->vm_end || pt_lookup(m, mm, va, &ref, NULL))
+			continue;
+		uint64_t pte = pt_read(m, ref.tpfn, ref.idx);
+		if (pte_present(pte) && pte_pfn(m, pte) == pfn)
+			return 1;
 	}
 	return 0;
 }

@@ -3,10 +3,10 @@
  *   0: the input is a whole snapshot file (envelope, version, length, checksum checks);
  *   1: the input is a payload, wrapped in a valid envelope so the section readers are reached;
  *   2: the input is a config + op sequence: the ops run on a fresh machine (fuzzing
- *      machine_apply itself: machine_check after the last op; with FUZZ_FAILED_OPS set,
- *      every 16th op, if it fails, must leave the machine unchanged), the machine is saved,
- *      the rest of the input flips bytes in the saved payload, the checksum is fixed, and it
- *      is loaded.
+ *      machine_apply itself: machine_check after the last op; every 16th op, if it fails,
+ *      must leave the machine unchanged when refused, or replay to the same machine when it
+ *      failed partway), the machine is saved, the rest of the input flips bytes in the saved
+ *      payload, the checksum is fixed, and it is loaded.
  * Whatever loads must pass machine_check, re-save to the same bytes, and keep working.
  */
 #include <stdint.h>
@@ -55,15 +55,6 @@ static void report_diff(const uint8_t *a, size_t alen, const uint8_t *b, size_t 
  * itself (ASan maps big allocations anew and fills their first page).
  */
 static struct snap_writer saved[3];
-static int check_failed_ops;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	check_failed_ops = getenv("FUZZ_FAILED_OPS") != NULL;
-	return 0;
-}
 
 /*
  * A loaded machine must accept ops and stay consistent (machine_load itself ends with
@@ -133,16 +124,33 @@ static void wrap_and_load(const uint8_t *payload, size_t plen)
 	free(buf);
 }
 
+/*
+ * An op refused (no seq) must leave the machine byte-for-byte as it was; one that failed
+ * partway is journaled, so applying it again to the machine from before must give the same
+ * bytes (what a server restart replays).
+ */
 static void apply_checked(struct machine *m, const struct op *op, struct op_result *res)
 {
 	struct snap_writer *before = &saved[1], *after = &saved[2];
+	char err[256];
 	machine_save_to(m, before);
 	if (machine_apply(m, op, res) == VM_OK)
 		return;
 	machine_save_to(m, after);
+	if (res->seq) {
+		struct machine *again = machine_load(before->buf, before->len, err, sizeof(err));
+		if (!again)
+			die("the machine before a failed op does not load", err);
+		struct op_result res2;
+		machine_apply(again, op, &res2);
+		machine_save_to(again, before);
+		machine_destroy(again);
+	}
 	if (after->len != before->len || memcmp(after->buf, before->buf, before->len)) {
 		report_diff(before->buf, before->len, after->buf, after->len);
-		die("a failed op changed the machine", res->msg);
+		die(res->seq ? "a failed op replays to another machine"
+		             : "a refused op changed the machine",
+		    res->msg);
 	}
 }
 
@@ -164,11 +172,8 @@ static void ops_then_corrupt(struct fuzz_stream *s)
 		struct op op;
 		struct op_result res;
 		fz_op(s, &op);
-		/* With FUZZ_FAILED_OPS set, every 16th op: if it fails, the machine must be
-		 * byte-for-byte as before (the journal holds only the ops that succeeded). Off by
-		 * default: a failed spawn or fork out of memory can still leave an empty slab
-		 * behind (docs/BENCHMARKS.md). */
-		if (i % 16 || !check_failed_ops)
+		/* every 16th op: a failure must be refused cleanly or replay exactly */
+		if (i % 16)
 			machine_apply(m, &op, &res);
 		else
 			apply_checked(m, &op, &res);

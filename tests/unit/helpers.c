@@ -165,6 +165,34 @@ void assert_unchanged(const struct machine *m, const uint8_t *before, size_t ble
 	free(now);
 }
 
+void assert_replays(const uint8_t *before, size_t blen, const struct op *op,
+                    const struct machine *m)
+{
+	char err[256];
+	struct machine *again = machine_load(before, blen, err, sizeof(err));
+	if (!again)
+		fail_msg("the snapshot before the op does not load: %s", err);
+	struct op_result res;
+	machine_apply(again, op, &res);
+	size_t len;
+	uint8_t *replayed = t_save(again, &len);
+	assert_unchanged(m, replayed, len);
+	free(replayed);
+	machine_destroy(again);
+}
+
+void assert_failed_with_work(const struct machine *m, const struct op_result *res,
+                             uint64_t seq_before)
+{
+	assert_int_not_equal(res->err, VM_OK);
+	assert_int_equal(res->seq, seq_before + 1);
+	assert_int_equal(machine_seq(m), seq_before + 1);
+	const struct event *last = event_get(m, res->last_event);
+	assert_non_null(last);
+	assert_int_equal(last->type, EV_OP_FAILED);
+	assert_int_equal(last->seq, res->seq);
+}
+
 char *t_view(struct machine *m, const char *path)
 {
 	struct strbuf sb;

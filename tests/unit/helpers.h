@@ -19,7 +19,7 @@ void assert_machine_ok(const struct machine *m);
 void assert_golden(const char *name, const char *text);
 
 /* Snapshot bytes of m (free them), and a check that m still saves to exactly those bytes:
- * a failed op must change nothing at all. */
+ * an op refused (res.seq 0) must change nothing at all. */
 uint8_t *t_save(const struct machine *m, size_t *len);
 /* Sets a snapshot's format version and re-seals its checksum the way that version sums. */
 void t_reseal(uint8_t *snap, size_t len, uint32_t version);
@@ -30,6 +30,13 @@ uint8_t *t_downgrade(const uint8_t *snap, size_t len, uint32_t version, size_t *
 /* The whole of a file (free it); fails the test if it cannot be read. */
 uint8_t *t_read_file(const char *path, size_t *len);
 void assert_unchanged(const struct machine *m, const uint8_t *before, size_t blen);
+/* An op that failed partway keeps its work, so the journal holds it: applied again to the
+ * machine `before` was (a snapshot), it must give exactly the machine m is now. */
+void assert_replays(const uint8_t *before, size_t blen, const struct op *op,
+                    const struct machine *m);
+/* res is a failure that did work: it took the next seq and its last event is "op failed". */
+void assert_failed_with_work(const struct machine *m, const struct op_result *res,
+                             uint64_t seq_before);
 /* A rendered view ("meminfo", "/proc/vmstat", "free -h", ...); fails the test on an error. */
 char *t_view(struct machine *m, const char *path);
 /* Creates file `name` and writes `size` bytes to it (page cache, dirty); returns its inode. */

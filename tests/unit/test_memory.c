@@ -136,6 +136,87 @@ static void test_exit_frees_every_frame(void **state)
 	machine_destroy(m);
 }
 
+/* Whether the next alloc_pages on m gives another pfn than on the machine `before` was. */
+static int next_pfn_differs(const struct machine *m, const uint8_t *before, size_t blen)
+{
+	size_t len;
+	uint8_t *now = t_save(m, &len);
+	char err[256];
+	struct machine *a = machine_load(now, len, err, sizeof(err)),
+	               *b = machine_load(before, blen, err, sizeof(err));
+	assert_non_null(a);
+	assert_non_null(b);
+	struct op alloc = {.kind = OP_ALLOC_PAGES};
+	struct op_result ra, rb;
+	machine_apply(a, &alloc, &ra);
+	machine_apply(b, &alloc, &rb);
+	int differs = ra.err != rb.err || ra.value != rb.value;
+	machine_destroy(a);
+	machine_destroy(b);
+	free(now);
+	return differs;
+}
+
+/*
+ * A fork out of memory fails partway: the task_struct and kernel stack come, a page table or a
+ * vm_area_struct slab does not, and the unwind gives the frames back, in another order and
+ * maybe with a slab left grown. That work stays, as in Linux, so the failure takes a seq (the
+ * server journals it) and replaying it on the machine from before must give the same bytes.
+ */
+static void test_fork_out_of_memory_is_journaled(void **state)
+{
+	(void)state;
+	struct machine *m = new_machine(ARCH_X86_64, 4ull << 20);
+	uint32_t pid = vm_spawn(m, "parent");
+	uint64_t a = vm_mmap(m, pid, 0, 64 * PAGE_SIZE, RW, ANON);
+	vm_access_range(m, pid, a, 64 * PAGE_SIZE, ACCESS_WRITE);
+	uint32_t held[1024];
+	unsigned nheld = 0;
+	struct op alloc = {.kind = OP_ALLOC_PAGES}, fork = {.kind = OP_FORK};
+	fork.u.fork.pid = pid;
+	struct op_result r;
+	while (nheld < 1024 && machine_apply(m, &alloc, &r) == VM_OK)
+		held[nheld++] = (uint32_t)r.value;
+	assert_true(nheld > 100);
+	/* give pages back one at a time until the fork goes through */
+	unsigned failures = 0, changed = 0;
+	for (;;) {
+		size_t blen;
+		uint8_t *before = t_save(m, &blen);
+		char *vmstat = t_view(m, "/proc/vmstat"), *slabs = t_view(m, "/proc/slabinfo");
+		uint64_t seq = machine_seq(m);
+		enum vm_err e = machine_apply(m, &fork, &r);
+		assert_machine_ok(m);
+		if (e == VM_OK) {
+			free(before);
+			free(vmstat);
+			free(slabs);
+			break;
+		}
+		assert_int_equal(e, VM_ENOMEM);
+		assert_failed_with_work(m, &r, seq);
+		assert_replays(before, blen, &fork, m);
+		char *vmstat_now = t_view(m, "/proc/vmstat"),
+		     *slabs_now = t_view(m, "/proc/slabinfo");
+		changed += strcmp(vmstat, vmstat_now) || strcmp(slabs, slabs_now) ||
+		           next_pfn_differs(m, before, blen);
+		failures++;
+		free(vmstat_now);
+		free(slabs_now);
+		free(vmstat);
+		free(slabs);
+		free(before);
+		assert_true(nheld > 0);
+		t_free_pages(m, held[--nheld], 0);
+	}
+	assert_true(failures > 3);
+	/* Each failure changed what /proc shows (pgalloc, allocstall, ...) or what the kernel does
+	 * next: without it in the journal, a restarted server would show another machine. */
+	assert_int_equal(changed, failures);
+	assert_int_equal(task_count(m), 2);
+	machine_destroy(m);
+}
+
 static void test_cow_refcounts(void **state)
 {
 	(void)state;
@@ -486,6 +567,7 @@ int main(void)
 	    cmocka_unit_test(test_fault_kinds_and_counts),
 	    cmocka_unit_test(test_segv),
 	    cmocka_unit_test(test_exit_frees_every_frame),
+	    cmocka_unit_test(test_fork_out_of_memory_is_journaled),
 	    cmocka_unit_test(test_cow_refcounts),
 	    cmocka_unit_test(test_shared_anon_survives_fork),
 	    cmocka_unit_test(test_vfork_and_clone),

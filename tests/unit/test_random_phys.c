@@ -25,7 +25,11 @@ struct world {
 	struct live pages, kmem, objs, vm;
 	char caches[4][NAME_LEN];
 	int cache_live[4];
-	uint64_t ok, failed;
+	uint64_t ok, failed, failed_with_work;
+	/* With record set: every op that took a seq, as the server's journal keeps them. */
+	int record;
+	struct op *journal;
+	size_t njournal, capjournal;
 };
 
 static uint64_t rnd(struct world *w)
@@ -55,7 +59,10 @@ static void live_del(struct live *l, int i)
 	l->aux[i] = l->aux[l->n];
 }
 
-/* Applies op; a failure must leave the sequence number alone. Checks the machine either way. */
+/*
+ * Applies op; a refused op must leave the sequence number alone, one that failed partway
+ * takes the next like a success. Checks the machine either way.
+ */
 static enum vm_err step(struct world *w, const struct op *op, struct op_result *r)
 {
 	uint64_t seq = machine_seq(w->m);
@@ -63,13 +70,25 @@ static enum vm_err step(struct world *w, const struct op *op, struct op_result *
 	char buf[512];
 	if (machine_check(w->m, buf, sizeof(buf)))
 		fail_msg("after op %#x (%s): machine_check: %s", op->kind, vm_strerror(e), buf);
+	assert_int_equal(machine_seq(w->m), r->seq ? seq + 1 : seq);
+	if (!e)
+		assert_int_not_equal(r->seq, 0);
 	if (e) {
-		assert_int_equal(machine_seq(w->m), seq);
 		assert_true(r->msg[0] != '\0');
 		w->failed++;
+		if (r->seq)
+			assert_failed_with_work(w->m, r, seq);
+		w->failed_with_work += r->seq != 0;
 	} else {
-		assert_int_equal(machine_seq(w->m), seq + 1);
 		w->ok++;
+	}
+	if (w->record && r->seq) {
+		if (w->njournal == w->capjournal) {
+			w->capjournal = w->capjournal ? 2 * w->capjournal : 256;
+			w->journal = realloc(w->journal, w->capjournal * sizeof(*op));
+			assert_non_null(w->journal);
+		}
+		w->journal[w->njournal++] = *op;
 	}
 	return e;
 }
@@ -286,11 +305,15 @@ static void test_random_i386(void **state)
 	machine_destroy(w.m);
 }
 
-/* Same seed, same ops: byte-identical machines, and both survive a snapshot round trip. */
+/*
+ * Same seed, same ops: byte-identical machines, and both survive a snapshot round trip. And
+ * the journal (the ops that took a seq, failures that did work among them), replayed on a
+ * fresh machine, gives that machine too: what a server restart does.
+ */
 static void test_replay_is_identical(void **state)
 {
 	(void)state;
-	struct world a = {.rng = 42}, b = {.rng = 42};
+	struct world a = {.rng = 42, .record = 1}, b = {.rng = 42};
 	run(&a, ARCH_X86_64, 4ull << 20, 3000);
 	run(&b, ARCH_X86_64, 4ull << 20, 3000);
 	uint8_t *sa, *sb;
@@ -299,10 +322,24 @@ static void test_replay_is_identical(void **state)
 	roundtrip(b.m, &sb, &lb);
 	assert_int_equal(la, lb);
 	assert_memory_equal(sa, sb, la);
+	free(sb);
+	assert_true(a.failed_with_work > 10);
+	assert_int_equal(a.njournal, machine_seq(a.m));
+	struct machine *c = new_machine(ARCH_X86_64, 4ull << 20);
+	for (size_t i = 0; i < a.njournal; i++) {
+		struct op_result r;
+		machine_apply(c, &a.journal[i], &r);
+		assert_int_equal(r.seq, i + 1);
+	}
+	roundtrip(c, &sb, &lb);
+	assert_int_equal(la, lb);
+	assert_memory_equal(sa, sb, la);
 	free(sa);
 	free(sb);
+	free(a.journal);
 	machine_destroy(a.m);
 	machine_destroy(b.m);
+	machine_destroy(c);
 }
 
 int main(void)

@@ -1,7 +1,8 @@
 /*
  * Randomized: 100,000 ops of files, swap areas, reclaim, drop_caches, ticks and kernel
- * allocations (memory pressure) on a 4 MiB machine, machine_check after every op; failed ops
- * must leave the snapshot byte-identical; a replay of the same ops gives the same bytes.
+ * allocations (memory pressure) on a 4 MiB machine, machine_check after every op; refused ops
+ * must leave the snapshot byte-identical, ops that failed partway must replay to the same
+ * bytes; a replay of the same ops gives the same bytes.
  */
 #include "helpers.h"
 
@@ -93,6 +94,9 @@ static struct op random_op(struct rng *r, uint32_t *held, uint32_t *nheld)
 	return op;
 }
 
+/* sampled[0]: refused ops checked unchanged; sampled[1]: failures with work checked to replay */
+static uint64_t sampled[2];
+
 static struct machine *run(uint64_t seed, int nr_ops, uint64_t *failed)
 {
 	struct machine *m = new_machine(ARCH_X86_64, MACHINE_RAM_MIN);
@@ -105,7 +109,7 @@ static struct machine *run(uint64_t seed, int nr_ops, uint64_t *failed)
 		struct op op = random_op(&r, held, &nheld);
 		uint8_t *pre = NULL;
 		size_t pre_len = 0;
-		int sample = i % 97 == 0;
+		int sample = i % 7 == 0;
 		if (sample)
 			assert_int_equal(machine_save(m, &pre, &pre_len), 0);
 		struct op_result res;
@@ -116,17 +120,23 @@ static struct machine *run(uint64_t seed, int nr_ops, uint64_t *failed)
 			(*failed)++;
 			if (op.kind == OP_FREE_PAGES) /* keep it: the free was refused */
 				fail_msg("free of a held block failed: %s", res.msg);
-			if (sample) {
+			if (sample && res.seq == 0) {
 				uint8_t *post;
 				size_t post_len;
 				machine_save(m, &post, &post_len);
 				if (pre_len != post_len)
-					fail_msg("failed op %d (%#x: %s) resized the snapshot", i,
+					fail_msg("refused op %d (%#x: %s) resized the snapshot", i,
 					         op.kind, res.msg);
 				if (memcmp(pre, post, pre_len))
-					fail_msg("failed op %d (%#x: %s) changed the machine", i,
+					fail_msg("refused op %d (%#x: %s) changed the machine", i,
 					         op.kind, res.msg);
 				free(post);
+				sampled[0]++;
+			} else if (sample) {
+				/* it failed after kswapd or reclaim ran: journaled, so replay must
+				 * redo it exactly */
+				assert_replays(pre, pre_len, &op, m);
+				sampled[1]++;
 			}
 		} else if (op.kind == OP_ALLOC_PAGES) {
 			held[nheld + 2048] = op.u.alloc_pages.order;
@@ -144,6 +154,7 @@ static void test_random_ops_keep_invariants(void **state)
 	struct machine *m = run(0x1234567, NR_OPS, &failed);
 	/* a mix of refused and applied ops, under real pressure */
 	assert_true(failed > 1000 && failed < NR_OPS / 2);
+	assert_true(sampled[0] > 10 && sampled[1] > 10);
 	assert_true(vm_event(m, PGSTEAL_KSWAPD) + vm_event(m, PGSTEAL_DIRECT) > 10000);
 	assert_true(vm_event(m, PAGEOUTRUN) > 100); /* kswapd woke again and again */
 	assert_true(vm_event(m, DROP_PAGECACHE) > 1000);

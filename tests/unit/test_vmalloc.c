@@ -126,17 +126,28 @@ static void test_bad_input_changes_nothing(void **state)
 	size_t blen;
 	uint8_t *before = t_save(m, &blen);
 	t_vmalloc(m, 0, VM_EINVAL);
-	t_vmalloc(m, 32ull << 20, VM_EINVAL); /* more than RAM */
-	/* As much as RAM holds: more than is free above the watermarks. */
-	struct op_result r = t_vmalloc(m, m->pa.totalram_pages * PAGE_SIZE, VM_ENOMEM);
-	assert_non_null(strstr(r.msg, "min watermarks"));
-	r = t_vfree(m, 0xffff888000001000ull, VM_EFAULT); /* a direct-map address */
+	t_vmalloc(m, 32ull << 20, VM_EINVAL);                              /* more than RAM */
+	struct op_result r = t_vfree(m, 0xffff888000001000ull, VM_EFAULT); /* direct-map address */
 	assert_non_null(strstr(r.msg, "not a vmalloc address"));
 	r = t_vfree(m, va + 0x10000, VM_ENOENT);
 	assert_non_null(strstr(r.msg, "nonexistent vm area"));
 	t_vfree(m, va + 0x1000, VM_EINVAL); /* inside the area */
 	t_vfree(m, va + 0x2000, VM_EINVAL); /* its guard page */
 	assert_unchanged(m, before, blen);
+	/* As much as RAM holds: more than is free above the watermarks. vmalloc records why
+	 * (EV_VMALLOC_FAIL), so the failure is journaled; no frame and no area changed. */
+	uint64_t seq = machine_seq(m);
+	char *buddy = t_view(m, "/proc/buddyinfo"), *areas = t_view(m, "/proc/vmallocinfo");
+	r = t_vmalloc(m, m->pa.totalram_pages * PAGE_SIZE, VM_ENOMEM);
+	assert_non_null(strstr(r.msg, "min watermarks"));
+	assert_failed_with_work(m, &r, seq);
+	char *buddy_now = t_view(m, "/proc/buddyinfo"), *areas_now = t_view(m, "/proc/vmallocinfo");
+	assert_string_equal(buddy_now, buddy);
+	assert_string_equal(areas_now, areas);
+	free(buddy);
+	free(areas);
+	free(buddy_now);
+	free(areas_now);
 	t_vfree(m, 0, VM_OK); /* vfree(NULL) is a no-op */
 	t_vfree(m, va, VM_OK);
 	t_vfree(m, va, VM_ENOENT); /* double vfree */
