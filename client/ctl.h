@@ -38,11 +38,13 @@ struct ctl {
 	int explain;
 	long timeout_ms;
 	int in_shell; /* commands run from `shell`/`record`: keep going after errors */
-	FILE *record; /* `record`: successful ops are appended here as trace lines */
+	FILE *record; /* `record`: ops that changed the machine are appended here as trace lines */
 	struct ctl_transport *tr;
 	/* Last Twirp error, for callers that want to show it differently (trace lines). */
 	char err_code[64];
 	char err_msg[512];
+	uint64_t
+	    err_seq; /* the failed op failed partway and is journaled as this seq (0: refused) */
 };
 
 /* ---- command table ------------------------------------------------------------------ */

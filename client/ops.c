@@ -852,17 +852,18 @@ static int run_op(struct ctl *c, const struct ctl_cmd *cmd, int argc, char **arg
 	const ProtobufCMethodDescriptor *m = ctl_op_method(req->descriptor);
 	ProtobufCMessage *resp = NULL;
 	rc = ctl_rpc(c, m->name, req, &resp);
-	if (rc == CTL_OK) {
+	if (rc == CTL_OK)
 		ctl_op_print_result(c, cmd->op, (Vmsim__V1__OpResult *)resp);
-		if (c->record) {
-			char line[512];
-			set_machine_id(req, "");
-			if (ctl_op_format(op, line, sizeof(line)) > 0)
-				fprintf(c->record, "%s\n", line);
-			fflush(c->record);
-		}
-		protobuf_c_message_free_unpacked(resp, NULL);
+	/* an op that failed partway changed the machine too: the trace must redo it */
+	if (c->record && (rc == CTL_OK || c->err_seq)) {
+		char line[512];
+		set_machine_id(req, "");
+		if (ctl_op_format(op, line, sizeof(line)) > 0)
+			fprintf(c->record, "%s\n", line);
+		fflush(c->record);
 	}
+	if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
 	ctl_op_free(op);
 	return rc;
 }

@@ -29,7 +29,8 @@ struct run {
 	const char *name;
 	struct batch b;
 	uint64_t ops;
-	int verbose; /* echo each op and print its result, like the interactive commands */
+	uint64_t partway; /* ops that failed partway (journaled, the run went on) */
+	int verbose;      /* echo each op and print its result, like the interactive commands */
 };
 
 static double now(void)
@@ -46,7 +47,59 @@ static void batch_clear(struct batch *b)
 	b->n = b->bytes = 0;
 }
 
-/* Sends the pending ops. Returns an exit code. */
+/*
+ * Sends ops [from, n) of the batch; returns the index of the op that failed partway (out of
+ * memory after the kernel went to work: journaled, the run goes on after it), n when all ran,
+ * or -1 after a refused op (the run stops there) or a transport error (*rc set).
+ */
+static long send_ops(struct run *r, size_t from, int *rc)
+{
+	struct batch *b = &r->b;
+	Vmsim__V1__ApplyRequest req = VMSIM__V1__APPLY_REQUEST__INIT;
+	req.machine_id = r->c->machine;
+	req.ops = b->ops + from;
+	req.n_ops = b->n - from;
+	req.want_results = r->verbose;
+	ProtobufCMessage *resp;
+	if ((*rc = ctl_rpc(r->c, "Apply", &req.base, &resp)))
+		return -1;
+	Vmsim__V1__ApplyResponse *a = (Vmsim__V1__ApplyResponse *)resp;
+	r->ops += a->applied;
+	for (size_t i = 0; r->verbose && i < a->n_results && from + i < b->n; i++) {
+		char line[512];
+		if (ctl_op_format(b->ops[from + i], line, sizeof(line)) > 0)
+			printf("+ %s\n", line);
+		ctl_op_print_result(r->c, ctl_op_def(b->ops[from + i]), a->results[i]);
+	}
+	long next = (long)b->n;
+	if (a->error) {
+		size_t i = from + a->error->index < b->n ? from + a->error->index : b->n - 1;
+		char line[512];
+		if (ctl_op_format(b->ops[i], line, sizeof(line)) < 0)
+			line[0] = '\0';
+		fprintf(stderr, "%s:%u: `%s` failed: Error (%s): %s\n", r->name, b->lines[i], line,
+		        a->error->code, a->error->msg);
+		if (a->error->seq) {
+			fprintf(stderr,
+			        "%s:%u: it failed partway; what it did stays, as seq %llu; %s\n",
+			        r->name, b->lines[i], (unsigned long long)a->error->seq,
+			        "the run goes on");
+			r->partway++;
+			next = (long)i;
+		} else {
+			*rc = CTL_EREFUSED;
+			next = -1;
+		}
+	}
+	protobuf_c_message_free_unpacked(resp, NULL);
+	return next;
+}
+
+/*
+ * Sends the pending ops. Returns an exit code. An op refused stops the run (the trace is
+ * wrong); one that failed partway is in the machine's history like any op, so the run goes
+ * on, and `history --trace` replayed with run rebuilds the same machine.
+ */
 static int flush(struct run *r)
 {
 	struct batch *b = &r->b;
@@ -56,35 +109,10 @@ static int flush(struct run *r)
 		batch_clear(b);
 		return CTL_EUSAGE;
 	}
-	Vmsim__V1__ApplyRequest req = VMSIM__V1__APPLY_REQUEST__INIT;
-	req.machine_id = r->c->machine;
-	req.ops = b->ops;
-	req.n_ops = b->n;
-	req.want_results = r->verbose;
-	ProtobufCMessage *resp;
-	int rc = ctl_rpc(r->c, "Apply", &req.base, &resp);
-	if (rc) {
-		batch_clear(b);
-		return rc;
-	}
-	Vmsim__V1__ApplyResponse *a = (Vmsim__V1__ApplyResponse *)resp;
-	r->ops += a->applied;
-	for (size_t i = 0; r->verbose && i < a->n_results && i < b->n; i++) {
-		char line[512];
-		if (ctl_op_format(b->ops[i], line, sizeof(line)) > 0)
-			printf("+ %s\n", line);
-		ctl_op_print_result(r->c, ctl_op_def(b->ops[i]), a->results[i]);
-	}
-	if (a->error) {
-		size_t i = a->error->index < b->n ? a->error->index : b->n - 1;
-		char line[512];
-		if (ctl_op_format(b->ops[i], line, sizeof(line)) < 0)
-			line[0] = '\0';
-		fprintf(stderr, "%s:%u: `%s` failed: Error (%s): %s\n", r->name, b->lines[i], line,
-		        a->error->code, a->error->msg);
-		rc = CTL_EREFUSED;
-	}
-	protobuf_c_message_free_unpacked(resp, NULL);
+	int rc = CTL_OK;
+	long at = send_ops(r, 0, &rc);
+	while (at >= 0 && (size_t)at + 1 < b->n)
+		at = send_ops(r, (size_t)at + 1, &rc);
 	batch_clear(b);
 	return rc;
 }
@@ -249,20 +277,25 @@ int ctl_run_trace(struct ctl *c, FILE *f, const char *name, int show_progress, i
 		} else {
 			memset(&after, 0, sizeof(after));
 		}
+		char partway[48] = "";
+		if (r->partway)
+			snprintf(partway, sizeof(partway), " and %" PRIu64 " failed partway",
+			         r->partway);
 		if (c->output == CTL_OUT_JSON)
-			printf("{\"trace\":\"%s\",\"ops\":%" PRIu64 ",\"faults\":%" PRIu64
-			       ",\"majorFaults\":%" PRIu64 ",\"swapIns\":%" PRIu64
-			       ",\"swapOuts\":%" PRIu64 ",\"oomKills\":%" PRIu64
-			       ",\"seconds\":%.6f,\"ok\":%s}\n",
-			       name, r->ops, after.pgfault, after.pgmajfault, after.pswpin,
-			       after.pswpout, after.oom_kill, dt, rc == CTL_OK ? "true" : "false");
+			printf("{\"trace\":\"%s\",\"ops\":%" PRIu64 ",\"failedPartway\":%" PRIu64
+			       ",\"faults\":%" PRIu64 ",\"majorFaults\":%" PRIu64
+			       ",\"swapIns\":%" PRIu64 ",\"swapOuts\":%" PRIu64
+			       ",\"oomKills\":%" PRIu64 ",\"seconds\":%.6f,\"ok\":%s}\n",
+			       name, r->ops, r->partway, after.pgfault, after.pgmajfault,
+			       after.pswpin, after.pswpout, after.oom_kill, dt,
+			       rc == CTL_OK ? "true" : "false");
 		else
-			printf("%s: %" PRIu64 " ops, %" PRIu64 " faults (%" PRIu64
+			printf("%s: %" PRIu64 " ops%s, %" PRIu64 " faults (%" PRIu64
 			       " major), %" PRIu64 " swapped in, %" PRIu64 " swapped out, %" PRIu64
 			       " OOM kills; %.3f s, %.0f ops/s\n",
-			       name, r->ops, after.pgfault, after.pgmajfault, after.pswpin,
+			       name, r->ops, partway, after.pgfault, after.pgmajfault, after.pswpin,
 			       after.pswpout, after.oom_kill, dt,
-			       dt > 0 ? (double)r->ops / dt : 0.0);
+			       dt > 0 ? (double)(r->ops + r->partway) / dt : 0.0);
 	}
 	free(start_machine);
 	free(r);
@@ -342,7 +375,10 @@ const struct ctl_cmd ctl_cmds_trace[] = {
      "the server in Apply batches; other commands (machine create, cat, free, pmap, events)\n"
      "run in order between them, so a trace can create its machine and show its results.\n"
      "--verbose echoes every line (+ line) with its result, as a transcript.\n"
-     "The run stops at the first failing line. At the end a summary gives the ops applied,\n"
+     "The run stops at the first refused line (bad arguments: the trace is wrong). An op that\n"
+     "fails partway (out of memory after the kernel went to work) is kept in the machine's\n"
+     "history, as in Linux: the run reports it and goes on. At the end a summary gives the ops\n"
+     "applied (and failed partway),\n"
      "page faults, swap traffic, OOM kills and time. A bar shows progress on a terminal.",
      cmd_run, NULL, 0},
     {"record", "FILE|-", "start a shell that writes every op you run to FILE as a replayable trace",

@@ -128,9 +128,18 @@ static void twirp_error(struct ctl *c, long status, const struct buf *body)
 		json_object_foreach(meta, k, v)
 		{
 			size_t n = strlen(c->err_msg);
-			if (json_is_string(v) && n + 4 < sizeof(c->err_msg))
+			if (!json_is_string(v) || n + 4 >= sizeof(c->err_msg))
+				continue;
+			if (!strcmp(k, "seq")) { /* the op failed partway: say what that means */
+				c->err_seq = strtoull(json_string_value(v), NULL, 10);
+				snprintf(c->err_msg + n, sizeof(c->err_msg) - n,
+				         " (it failed partway; what it did stays, as seq %s: "
+				         "`vmsimctl events` shows it)",
+				         json_string_value(v));
+			} else {
 				snprintf(c->err_msg + n, sizeof(c->err_msg) - n, " (%s: %s)", k,
 				         json_string_value(v));
+			}
 		}
 	} else {
 		/* Not Twirp: a proxy or another server. Show the status and the start of the body.
@@ -148,6 +157,7 @@ static int rpc(struct ctl *c, const char *method, const ProtobufCMessage *req,
 	struct ctl_transport *t = transport(c);
 	*resp = NULL;
 	c->err_code[0] = c->err_msg[0] = '\0';
+	c->err_seq = 0;
 	if (!t) {
 		fprintf(stderr, "vmsimctl: cannot start libcurl\n");
 		return CTL_ECONNECT;

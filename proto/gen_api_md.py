@@ -187,6 +187,20 @@ def render(text):
            "| `unauthenticated` / `permission_denied` | 401 / 403 | when authentication is on |",
            "| `unavailable` | 503 | too many connections; a change could not be saved |",
            "",
+           "A failed op is either refused (it changed nothing, is not journaled, keeps the "
+           "machine's seq) or failed partway: out of memory after the kernel went to work "
+           "(kswapd or direct reclaim ran, a slab grew, pages were taken and given back, a TLB "
+           "was flushed). As in Linux that work stays, so the op takes the next seq, is "
+           "journaled (History lists it, a restart replays it), its events end with "
+           "`op failed: ...`, and the error says so in `meta`:",
+           "",
+           "```",
+           "{\"code\":\"resource_exhausted\",\"msg\":\"fork: out of memory copying the "
+           "address space\",\"meta\":{\"seq\":\"42\"}}",
+           "```",
+           "",
+           "In an `Apply` batch the same number is `error.seq`.",
+           "",
            "Other endpoints: `GET /v1/machines/{id}/events` (Server-Sent Events: `id:` is the "
            "event id, `event: event`, `data:` an `Event` as JSON; resume with `Last-Event-ID` "
            "or `?lastEventId=N`; `event: gap` when events were lost, `event: reset` after "

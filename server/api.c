@@ -253,6 +253,10 @@ static void op_rpc(struct srv_call *c)
 	struct op_result res;
 	if (machine_apply(sm->m, &c->op1, &res) != VM_OK) {
 		rpc_fail_vm(c, res.err, res.msg);
+		if (res.seq) { /* it failed partway: what it did stays, so it is journaled */
+			c->err.seq = res.seq;
+			commit_ops(c, sm, &c->op1, 1, res.seq);
+		}
 		return;
 	}
 	Vmsim__V1__OpResult pb;
@@ -320,6 +324,7 @@ static void apply(struct srv_call *c)
 			aerr.index = (uint32_t)i;
 			aerr.code = (char *)twirp_code(res.err);
 			aerr.msg = res.msg[0] ? res.msg : (char *)vm_strerror(res.err);
+			aerr.seq = res.seq;
 			resp.error = &aerr;
 			break;
 		}
@@ -335,7 +340,8 @@ static void apply(struct srv_call *c)
 	rpc_reply(c, &resp.base);
 	free(results);
 	free(rptr);
-	commit_ops(c, sm, c->ops, i, first_seq);
+	/* the ops that succeeded, and the failing one too when it failed partway */
+	commit_ops(c, sm, c->ops, i + (i < n && aerr.seq), first_seq);
 }
 
 /* ------------------------------------------------------------------------------------ */

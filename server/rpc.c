@@ -147,6 +147,11 @@ char *twirp_error_json(const struct twirp_err *err, size_t *len)
 	/* The message may quote what the client sent, or be cut inside a UTF-8 sequence by its
 	 * fixed buffer: pb_json_string keeps the JSON valid whatever it holds. */
 	json_t *j = json_pack("{s:s,s:o}", "code", err->code, "msg", pb_json_string(err->msg));
+	if (j && err->seq) { /* Twirp meta values are strings */
+		char seq[24];
+		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)err->seq);
+		json_object_set_new(j, "meta", json_pack("{s:s}", "seq", seq));
+	}
 	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (s)
@@ -200,7 +205,7 @@ void rpc_call_free(struct srv_call *c)
 
 static void finish(struct srv_call *c)
 {
-	if (c->has_commit && !c->failed) {
+	if (c->has_commit && !c->commit_failed) {
 		/* Durable now: let live event streams see what the op did. */
 		struct srv_machine *sm = registry_get(c->srv->reg, c->commit.machine_id);
 		if (sm)
@@ -215,6 +220,8 @@ static void commit_done(void *arg, int err)
 	if (err) {
 		free(c->out);
 		c->out = NULL;
+		c->commit_failed = 1;
+		c->err.seq = 0;
 		rpc_fail(c, "unavailable", "the change could not be saved; try again");
 	}
 	finish(c);
@@ -273,7 +280,7 @@ void rpc_defer(struct srv_call *c)
 void rpc_resume(struct srv_call *c)
 {
 	c->deferred = 0;
-	if (c->failed || !c->has_commit) {
+	if (!c->has_commit) {
 		finish(c);
 		return;
 	}
@@ -320,7 +327,9 @@ void rpc_dispatch(struct srv *s, const char *method, int json, const char *body,
 	api_handler(c->md)(c);
 	if (c->deferred)
 		return;
-	if (c->failed || !c->has_commit) {
+	/* A change is journaled even when the call fails: an op that failed partway changed the
+	 * machine, and so did one whose answer could not be encoded. */
+	if (!c->has_commit) {
 		finish(c);
 		return;
 	}

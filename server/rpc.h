@@ -37,7 +37,8 @@ struct srv_call {
 	char *out; /* encoded response */
 	size_t out_len;
 
-	int has_commit;
+	int has_commit; /* a change to journal (even when the call failed) */
+	int commit_failed;
 	struct srv_commit commit;
 	struct op op1;  /* storage for a single op's commit record */
 	struct op *ops; /* storage for a batch (freed with the call) */

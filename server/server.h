@@ -47,6 +47,7 @@ struct srv_identity {
 struct twirp_err {
 	const char *code;
 	char msg[256];
+	uint64_t seq; /* an op that failed partway and was journaled: its seq (meta "seq") */
 };
 
 /*

@@ -237,7 +237,10 @@ async function runOp(name, body) {
     markDirty(true);
     return r;
   } catch (err) {
-    out.innerHTML = `<div class="res err" data-code="${esc(err.code || '')}"><b>${esc(name)} failed</b> — ${esc(err.code ? `${err.code}: ${err.msg}` : err.message)}</div>`;
+    // meta.seq: it failed partway, and what it did (kswapd, reclaim, a grown slab) stays
+    const kept = err.meta && err.meta.seq
+      ? ` · <span class="partway" data-seq="${esc(err.meta.seq)}">failed partway: what it did stays, as seq ${esc(err.meta.seq)} (see Events)</span>` : '';
+    out.innerHTML = `<div class="res err" data-code="${esc(err.code || '')}"><b>${esc(name)} failed</b> — ${esc(err.code ? `${err.code}: ${err.msg}` : err.message)}${kept}</div>`;
     toast(err);
     markDirty(true);
     return null;

@@ -716,6 +716,22 @@ await step('a 1 GiB machine (262,144 frames) draws whole and scrolls smoothly', 
   await settle();
 });
 
+await step('an op that fails partway shows the seq it was kept as', async () => {
+  await tab('buddy');
+  let r;
+  for (let i = 0; i < 64; i++) { // order-10 blocks until none is left above the watermarks
+    r = await runForm('alloc_pages', { order: '10', gfp: '0' });
+    if (!r.ok) break;
+  }
+  assert(r && !r.ok, 'an order-10 allocation failed at last');
+  eq(r.code, 'resource_exhausted', 'Twirp code');
+  const m = await api('GetMachine', { machineId });
+  const seq = await page.getAttribute('#result .res.err .partway', 'data-seq');
+  eq(seq, m.seq, 'the failure took the machine\'s latest seq');
+  assert(r.text.includes(`failed partway: what it did stays, as seq ${m.seq}`), `result says so: ${r.text}`);
+  await page.keyboard.press('Escape');
+});
+
 await step('reset and delete from the UI', async () => {
   await page.click('#m-reset');
   await page.waitForFunction(() => document.body.dataset.seq === '0', null, { timeout: 10000 });

@@ -225,6 +225,37 @@ destroy
 free
 shrink" ctl __complete cache
 
+# ---- failures: refused, or failed partway (kept and journaled, as in Linux) ----------------
+Q=$(ctl -o text machine create --mem 4M)
+expect_rc "refused op" 1 "Error (invalid_argument): order 11 is too big" ctl -m "$Q" alloc-pages 11
+expect "refused op keeps seq 0" 0 "0" bash -c "\"$CTL\" -o json -m $Q machine show | jq -r .seq"
+expect_rc "failed partway" 1 \
+	"(it failed partway; what it did stays, as seq 1: \`vmsimctl events\` shows it)" \
+	ctl -m "$Q" alloc-pages 10
+expect "failed partway takes seq 1" 0 "1" bash -c "\"$CTL\" -o json -m $Q machine show | jq -r .seq"
+expect "its last event" 0 "op failed: out of memory" \
+	bash -c "\"$CTL\" -o json -m $Q events --last 1 | jq -r '.events[0].text'"
+printf 'alloc-pages 0\nalloc-pages 10\nalloc-pages 0\n' >"$TMPD/partway.trace"
+expect_rc "a trace goes on after it" 0 \
+	"partway.trace:2: it failed partway; what it did stays, as seq 3; the run goes on" \
+	ctl -m "$Q" run -q "$TMPD/partway.trace"
+expect "the summary counts it" 0 "2 1 true" bash -c \
+	"\"$CTL\" -m $Q -o json run \"$TMPD/partway.trace\" 2>/dev/null | jq -r '\"\\(.ops) \\(.failedPartway) \\(.ok)\"'"
+printf 'alloc-pages 0\nalloc-pages 11\nalloc-pages 0\n' >"$TMPD/refused.trace"
+expect_rc "a trace stops at a refused line" 1 "refused.trace:2: \`alloc-pages 11\` failed" \
+	ctl -m "$Q" run -q "$TMPD/refused.trace"
+# the history, failures partway included, replayed as a trace rebuilds the same machine
+R=$(ctl -o text machine create --mem 4M)
+ctl -m "$Q" history --trace >"$TMPD/q.trace"
+expect_rc "history replays" 0 "" ctl -m "$R" run -q "$TMPD/q.trace"
+expect "replayed machine = original" 0 "$(ctl -m "$Q" cat buddyinfo vmstat slabinfo)" \
+	ctl -m "$R" cat buddyinfo vmstat slabinfo
+# record keeps an op that failed partway (it changed the machine), not a refused one
+printf 'alloc-pages 10\nalloc-pages 11\nalloc-pages 0\n' |
+	"$CTL" -m "$Q" record "$TMPD/partway-rec.trace" >/dev/null 2>&1
+expect "record keeps failures partway" 0 "alloc-pages 10
+alloc-pages 0" grep -v '^#' "$TMPD/partway-rec.trace"
+
 # ---- machine reset / rm --------------------------------------------------------------------
 expect "machine reset" 0 "machine m1 reset" ctl machine reset m1
 expect_golden "buddyinfo after reset" buddyinfo-boot.txt ctl -m m1 cat buddyinfo

@@ -31,6 +31,7 @@ def main():
     try:
         run(srv)
         batch_views = batches(srv)
+        oom_id, oom_views = failed_partway(srv)
     finally:
         srv.stop()
     # after a restart the history is the same
@@ -47,13 +48,98 @@ def main():
         for k, want in enumerate(batch_views, 1):
             st, r = srv.call("MachineAt", {"machineId": "m3", "seq": str(k), "path": "buddyinfo"})
             check(st == 200 and r["text"] == want, "after restart, MachineAt m3 %d" % k)
+        # the failures that did work were journaled: the restart rebuilt the same machine
+        now = views(srv, oom_id)
+        check(now == oom_views, "%s after restart differs in %s" %
+              (oom_id, [k for k in oom_views if now.get(k) != oom_views[k]]))
     finally:
         srv.stop()
     chk = subprocess.run([VMSIMD, "--db", db, "--check"], capture_output=True, text=True)
-    check(chk.returncode == 0 and "3 machines, 0 problems, integrity_check ok" in chk.stdout,
+    check(chk.returncode == 0 and "4 machines, 0 problems, integrity_check ok" in chk.stdout,
           "--check: %s" % chk.stdout)
     print("history e2e: %d failures" % len(failures))
     return 1 if failures else 0
+
+
+def views(srv, mid):
+    """What a restart must give back: the /proc views, the seq and the last events."""
+    out = {}
+    for path in ("buddyinfo", "vmstat", "slabinfo", "meminfo", "1/maps"):
+        st, r = srv.call("Proc", {"machineId": mid, "path": path})
+        check(st == 200, "Proc %s %s: %s" % (mid, path, r))
+        out[path] = r.get("text")
+    out["seq"] = srv.call("GetMachine", {"machineId": mid})[1].get("seq")
+    out["events"] = last_event(srv, mid)
+    return out
+
+
+def last_event(srv, mid):
+    after = int(srv.call("GetMachine", {"machineId": mid})[1]["nextEventId"]) - 2
+    st, r = srv.call("Events", {"machineId": mid, "afterId": str(after)})
+    check(st == 200 and len(r["events"]) == 1, "Events after %d: %s" % (after, r))
+    return r["events"][-1]
+
+
+def failed_partway(srv):
+    """A fork and an Apply batch that fail out of memory after the kernel went to work: each
+    takes a seq (the error's meta.seq, ApplyError.seq), is in History and keeps its events.
+    Returns the machine's views, which the restart must reproduce."""
+    st, m = srv.call("CreateMachine", {"name": "oom", "config": {"ramBytes": "4194304"}})
+    check(st == 200, "create: %s" % m)
+    mid = m["id"]
+    st, r = srv.call("Spawn", {"machineId": mid, "name": "parent"})
+    check(st == 200 and r["value"] == "1", "spawn: %s" % r)
+    st, r = srv.call("Mmap", {"machineId": mid, "pid": 1, "len": "262144", "prot": 3,
+                              "flags": 0x22})
+    addr = r["value"]
+    srv.call("AccessRange", {"machineId": mid, "pid": 1, "addr": addr, "len": "262144",
+                             "kind": "ACCESS_WRITE"})
+    held = []
+    while True:
+        st, r = srv.call("AllocPages", {"machineId": mid, "order": 0})
+        if st != 200:
+            break
+        held.append(r["value"])
+    # AllocPages is __GFP_NORETRY: its failure ran kswapd (nothing to reclaim) and is kept
+    seq = srv.call("GetMachine", {"machineId": mid})[1]["seq"]
+    check(st == 429 and r["code"] == "resource_exhausted" and r["meta"] == {"seq": seq},
+          "the failing AllocPages: %s %s (machine seq %s)" % (st, r, seq))
+    forks, at = 0, {}
+    while held:
+        before = srv.call("GetMachine", {"machineId": mid})[1]["seq"]
+        st, r = srv.call("Fork", {"machineId": mid, "pid": 1})
+        if st == 200:
+            break
+        forks += 1
+        want = str(int(before) + 1)
+        check(st == 429 and r.get("meta") == {"seq": want} and "fork" in r["msg"],
+              "a failing fork takes seq %s: %s %s" % (want, st, r))
+        last = last_event(srv, mid)
+        check((last["seq"], last["text"]) == (want, "op failed: out of memory"),
+              "the failed fork's last event: %s" % last)
+        at[want] = srv.call("Proc", {"machineId": mid, "path": "vmstat"})[1]["text"]
+        srv.call("FreePages", {"machineId": mid, "pfn": held.pop(), "order": 0})
+    check(forks > 3, "only %d forks failed" % forks)
+    # time travel replays the journal from a checkpoint: through the failed forks too
+    for seq, vmstat in at.items():
+        st, r = srv.call("MachineAt", {"machineId": mid, "seq": seq, "path": "vmstat"})
+        check(st == 200 and r["text"] == vmstat, "MachineAt %s (a failed fork) differs" % seq)
+    hist = history(srv, mid)
+    check(sum(1 for h in hist if h[1] == "op" and "fork" in h[2]) == forks + 1,
+          "History lists every fork, failed or not: %s" % hist[-6:])
+    # a batch: the failing op is journaled with the ones before it, ApplyError.seq names it
+    before = int(srv.call("GetMachine", {"machineId": mid})[1]["seq"])
+    st, r = srv.call("Apply", {"machineId": mid, "ops": [
+        {"exit": {"pid": 2}}, {"allocPages": {"order": 10}}, {"allocPages": {"order": 0}}]})
+    check(st == 200 and r["applied"] == 1 and r["error"]["index"] == 1 and
+          r["error"]["seq"] == str(before + 2) and r["seq"] == str(before + 2),
+          "Apply with a failure partway: %s" % r)
+    st, r = srv.call("Apply", {"machineId": mid, "ops": [{"allocPages": {"order": 11}}]})
+    check(st == 200 and r["applied"] == 0 and r["error"]["seq"] == "0" and
+          r["seq"] == str(before + 2), "a refused op keeps the seq: %s" % r)
+    st, r = srv.call("AllocPages", {"machineId": mid, "order": 11})
+    check(st == 400 and "meta" not in r, "a refused AllocPages has no meta.seq: %s" % r)
+    return mid, views(srv, mid)
 
 
 def buddy(srv, seq):
