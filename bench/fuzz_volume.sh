@@ -7,6 +7,8 @@
 # Exits 1 if any target crashed, leaked or timed out; the input is kept in FUZZ_ARTIFACTS.
 # FUZZ_WORKERS=N runs N processes of a target at once over one shared corpus (libFuzzer
 # reloads what the others find), seeds SEED..SEED+N-1, RUNS/N executions each; the row sums them.
+# FUZZ_FROM=DIR starts from DIR/TARGET's inputs too (a FUZZ_KEEP of an earlier run): a campaign
+# longer than one sitting goes on where it stopped, on the same code.
 #   bench/fuzz_volume.sh [BUILD_DIR] [RUNS] [SECONDS] [TARGET...]
 #   defaults: build 10000000 3600 proto http trace snapshot
 set -eu
@@ -26,6 +28,9 @@ for t in "$@"; do
 	[ -x "$bin" ] || { echo "fuzz_volume: $bin not built" >&2; exit 1; }
 	work="$(mktemp -d)"
 	cp "$here/tests/fuzz/corpus/$t/"* "$work/"
+	if [ -n "${FUZZ_FROM:-}" ] && [ -d "$FUZZ_FROM/$t" ]; then
+		cp "$FUZZ_FROM/$t/"* "$work/"
+	fi
 	workers="${FUZZ_WORKERS:-1}"
 	seed="${VMSIM_FUZZ_SEED:-1}"
 	start=$(date +%s)
