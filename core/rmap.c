@@ -32,6 +32,12 @@ uint64_t anon_index_in_vma(const struct vm_area_struct *v, uint64_t low)
 	return idx < v->vm_end >> PAGE_SHIFT ? idx : UINT64_MAX;
 }
 
+uint64_t anon_next_index(const struct vm_area_struct *v, uint64_t idx)
+{
+	idx += 1ull << 32;
+	return idx < v->vm_end >> PAGE_SHIFT ? idx : UINT64_MAX;
+}
+
 static int anon_vma_ok(const struct vm_area_struct *v)
 {
 	return !v->vm_file && !(v->vm_flags & VM_MIXEDMAP);
@@ -40,7 +46,7 @@ static int anon_vma_ok(const struct vm_area_struct *v)
 /*
  * rmap_walk_anon(): page->index's high bits are lost, so every address whose page index ends
  * in those 32 bits is a candidate, in address order. i386 has one (one find_vma); x86_64 has
- * one per 2^32-page slice, and asking each anon VMA for its candidate is cheaper than nine
+ * one per 2^32-page slice, and asking each anon VMA for its candidates is cheaper than nine
  * tree lookups, most of which find nothing.
  */
 static void rmap_walk_anon(struct machine *m, uint32_t pfn, rmap_fn fn, void *ctx)
@@ -57,8 +63,10 @@ static void rmap_walk_anon(struct machine *m, uint32_t pfn, rmap_fn fn, void *ct
 			continue;
 		}
 		for (struct vm_area_struct *v = mm->mmap; v; v = v->vm_next) {
-			uint64_t idx = anon_vma_ok(v) ? anon_index_in_vma(v, low) : UINT64_MAX;
-			if (idx != UINT64_MAX)
+			if (!anon_vma_ok(v))
+				continue;
+			for (uint64_t idx = anon_index_in_vma(v, low); idx != UINT64_MAX;
+			     idx = anon_next_index(v, idx))
 				rmap_one(m, mm, v, idx << PAGE_SHIFT, pfn, fn, ctx);
 		}
 	}

@@ -2,8 +2,8 @@
  * Reverse mapping (mm/rmap.c): from a frame to the PTEs that map it. The VM helper implements
  * it in rmap.c; vmscan.c uses it to age and unmap pages. An anon page's index (page_anon_index:
  * page->private, or kept beside its swap slot while the page is in the swap cache) holds the low
- * 32 bits of its virtual page number; the VMAs of the mms that may map it give back the full
- * address (a VMA spans fewer than 2^32 pages).
+ * 32 bits of its virtual page number; the VMAs of the mms that may map it give back the
+ * candidate addresses (one per 2^32 pages of a VMA), and the PTE tells which maps it.
  */
 #ifndef VMSIM_RMAP_H
 #define VMSIM_RMAP_H
@@ -13,9 +13,13 @@
 struct machine;
 struct vm_area_struct;
 
-/* The page index in v whose low 32 bits are low (there is at most one: a VMA spans fewer than
- * 2^32 pages), or UINT64_MAX when v holds none. */
+/*
+ * The first page index in v whose low 32 bits are low, or UINT64_MAX when v holds none. A VMA
+ * may span more than 2^32 pages (up to the whole 128 TiB): the next candidates are 2^32 apart,
+ * anon_next_index gives them.
+ */
 uint64_t anon_index_in_vma(const struct vm_area_struct *v, uint64_t low);
+uint64_t anon_next_index(const struct vm_area_struct *v, uint64_t idx);
 
 /* Test-and-clear the accessed bit in every PTE mapping pfn; returns how many were set. */
 int page_referenced(struct machine *m, uint32_t pfn);

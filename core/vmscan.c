@@ -271,7 +271,22 @@ static int shrink_page(struct machine *m, uint32_t pfn, enum page_references *re
 
 static void put_back(struct machine *m, uint32_t pfn, enum page_references ref);
 
-/* Is pfn mapped in mm? Anon pages by their vpn (every 2^32-page slice), file pages by offset. */
+static int can_reclaim_anon_pages(const struct machine *m)
+{
+	return nr_swap_pages(m) > 0;
+}
+
+static int pte_maps(const struct machine *m, const struct mm_struct *mm, uint64_t va, uint32_t pfn)
+{
+	struct pte_ref ref;
+	if (pt_lookup(m, mm, va, &ref, NULL))
+		return 0;
+	uint64_t pte = pt_read(m, ref.tpfn, ref.idx);
+	return pte_present(pte) && pte_pfn(m, pte) == pfn;
+}
+
+/* Is pfn mapped in mm? Anon pages by their vpn (each candidate of each VMA), file pages by
+ * offset. */
 static int page_in_mm(const struct machine *m, uint32_t pfn, const struct mm_struct *mm)
 {
 	int anon = page_type(&m->pa.mem_map[pfn]) == PT_ANON;
@@ -279,33 +294,34 @@ static int page_in_mm(const struct machine *m, uint32_t pfn, const struct mm_str
 	for (const struct vm_area_struct *v = mm->mmap; v; v = v->vm_next) {
 		if (anon != !v->vm_file || (v->vm_flags & VM_MIXEDMAP))
 			continue;
-		uint64_t va;
 		if (anon) {
-			uint64_t idx = anon_index_in_vma(v, priv);
-			if (idx == UINT64_MAX)
-				continue;
-			va = idx << PAGE_SHIFT;
-		} else {
-			uint64_t pgoff = priv & FILE_PGOFF_MASK;
-			if (v->vm_file != priv >> FILE_PGOFF_BITS || pgoff < v->vm_pgoff)
-				continue;
-			va = v->vm_start + ((pgoff - v->vm_pgoff) << PAGE_SHIFT);
-		}
-		struct pte_ref ref;
-		if (va < v->vm_start || va >= v->vm_end || pt_lookup(m, mm, va, &ref, NULL))
+			for (uint64_t idx = anon_index_in_vma(v, priv); idx != UINT64_MAX;
+			     idx = anon_next_index(v, idx))
+				if (pte_maps(m, mm, idx << PAGE_SHIFT, pfn))
+					return 1;
 			continue;
-		uint64_t pte = pt_read(m, ref.tpfn, ref.idx);
-		if (pte_present(pte) && pte_pfn(m, pte) == pfn)
+		}
+		uint64_t pgoff = priv & FILE_PGOFF_MASK;
+		if (v->vm_file != priv >> FILE_PGOFF_BITS || pgoff < v->vm_pgoff)
+			continue;
+		uint64_t va = v->vm_start + ((pgoff - v->vm_pgoff) << PAGE_SHIFT);
+		if (va < v->vm_end && pte_maps(m, mm, va, pfn))
 			return 1;
 	}
 	return 0;
 }
 
-/* One page of mm out, by the machine's policy: its oldest inactive page first. */
+/*
+ * One page of mm out, by the machine's policy: its oldest inactive page first. Anon pages only
+ * when there is swap to put them in (get_scan_count's SCAN_FILE, as for global reclaim):
+ * without it they are neither scanned nor aged, and each fault over the limit would otherwise
+ * walk every anon page of the machine four times for nothing.
+ */
 static int reclaim_mm_page(struct machine *m, const struct mm_struct *mm)
 {
+	enum lru_list first = can_reclaim_anon_pages(m) ? LRU_INACTIVE_ANON : LRU_INACTIVE_FILE;
 	for (int pass = 0; pass < 4; pass++) {
-		for (enum lru_list l = LRU_INACTIVE_ANON; l <= LRU_INACTIVE_FILE; l += 2) {
+		for (enum lru_list l = first; l <= LRU_INACTIVE_FILE; l += 2) {
 			struct page_list *list = &m->vmscan.lru[l];
 			uint64_t budget = list->nr;
 			for (uint32_t pfn = list->tail; pfn != PFN_NONE && budget--;) {
@@ -422,11 +438,6 @@ static int inactive_is_low(const struct machine *m, enum lru_list inactive)
 	uint64_t gb = (in + act) >> (30 - PAGE_SHIFT);
 	uint64_t ratio = gb ? int_sqrt64(10 * gb) : 1;
 	return in * ratio < act;
-}
-
-static int can_reclaim_anon_pages(const struct machine *m)
-{
-	return nr_swap_pages(m) > 0;
 }
 
 /*

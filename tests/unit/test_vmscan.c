@@ -51,6 +51,36 @@ static void test_process_larger_than_ram_swaps(void **state)
 	machine_destroy(m);
 }
 
+/*
+ * One VMA wider than 2^32 pages (16 TiB) holds several addresses whose page index has the same
+ * low 32 bits (all an anon page keeps): rmap must try each, or a page touched in the upper
+ * part of the VMA is never found, so it is never unmapped and never swapped out.
+ */
+static void test_rmap_finds_pages_of_a_huge_vma(void **state)
+{
+	(void)state;
+	struct machine *m = new_machine(ARCH_X86_64, 16ull << 20);
+	swap_on(m, "/dev/sdb1", 16ull << 20);
+	uint32_t pid = vm_spawn(m, "wide");
+	uint64_t len = 40ull << 40; /* 40 TiB: 2.5 x 2^32 pages */
+	uint64_t a = vm_mmap(m, pid, 0, len, RW, ANON);
+	/* the same low 32 bits of the page index, three times in one VMA */
+	uint64_t far = a + (2ull << 44) + 0x5000;
+	vm_access(m, pid, far, ACCESS_WRITE);
+	vm_access(m, pid, far - (1ull << 44), ACCESS_WRITE);
+	struct op op = {.kind = OP_RECLAIM};
+	op.u.reclaim.nr_pages = 4096; /* everything that can go */
+	apply_expect(m, &op, VM_OK);
+	uint64_t out = vm_event(m, PSWPOUT);
+	assert_true(out >= 2);
+	/* both come back from swap: their PTEs were swap entries */
+	struct op_result r = vm_access(m, pid, far, ACCESS_READ);
+	assert_int_equal(r.fault, FAULT_MAJOR);
+	r = vm_access(m, pid, far - (1ull << 44), ACCESS_READ);
+	assert_int_equal(r.fault, FAULT_MAJOR);
+	machine_destroy(m);
+}
+
 /* Without swap the same process is killed: FAULT_OOM and oom_kill. */
 static void test_oom_without_swap(void **state)
 {
@@ -120,6 +150,42 @@ static void test_thrash_textbook_counts(void **state)
 	assert_int_equal(thrash_faults(POLICY_LRU, loop, 50, 4), 50);
 	assert_int_equal(thrash_faults(POLICY_CLOCK, loop, 50, 4), 50);
 	assert_int_equal(thrash_faults(POLICY_LRU, loop, 50, 5), 5);
+}
+
+/*
+ * Over its resident limit without swap, a process can give back only file pages: those go
+ * (oldest first), its anon pages are neither scanned nor aged (get_scan_count's SCAN_FILE), and
+ * it then runs over the limit.
+ */
+static void test_rlimit_without_swap_reclaims_file_pages_only(void **state)
+{
+	(void)state;
+	struct machine *m = new_machine(ARCH_X86_64, 16ull << 20);
+	uint32_t pid = vm_spawn(m, "capped");
+	struct op fc = {.kind = OP_FILE_CREATE};
+	snprintf(fc.u.file_create.name, sizeof(fc.u.file_create.name), "/data/lib");
+	fc.u.file_create.size = 4 * PAGE_SIZE;
+	uint32_t ino = (uint32_t)apply_expect(m, &fc, VM_OK).value;
+	struct op mo = vm_mmap_op(pid, 0, 4 * PAGE_SIZE, PROT_READ_, MAP_PRIVATE_);
+	mo.u.mmap.file = ino;
+	uint64_t f = apply_expect(m, &mo, VM_OK).value;
+	vm_access_range(m, pid, f, 4 * PAGE_SIZE, ACCESS_READ);
+	uint64_t a = vm_mmap(m, pid, 0, 16 * PAGE_SIZE, RW, ANON);
+	vm_access_range(m, pid, a, 8 * PAGE_SIZE, ACCESS_WRITE);
+	const struct mm_struct *mm = find_task(m, pid)->mm;
+	uint64_t rss = get_mm_rss(mm);
+	set_rlimit(m, pid, rss);
+	uint64_t scanned = vm_event(m, PGSCAN_DIRECT), stolen = vm_event(m, PGSTEAL_DIRECT);
+	/* 8 more anon pages: the 4 file pages go first, then it runs over its limit by 4 */
+	vm_access_range(m, pid, a + 8 * PAGE_SIZE, 8 * PAGE_SIZE, ACCESS_WRITE);
+	assert_int_equal(vm_event(m, PGSTEAL_DIRECT) - stolen, 4);
+	/* each file page twice (referenced: a second chance, then reclaimed), no anon page */
+	assert_int_equal(vm_event(m, PGSCAN_DIRECT) - scanned, 8);
+	assert_int_equal(get_mm_rss(mm), rss + 4);
+	/* every anon page still resident, none swapped: a write is no fault */
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(vm_access(m, pid, a + i * PAGE_SIZE, ACCESS_WRITE).faults, 0);
+	machine_destroy(m);
 }
 
 /* swapoff brings every page back; without room it refuses and changes nothing. */
@@ -498,6 +564,8 @@ int main(void)
 	    cmocka_unit_test(test_swapcache_last_user_exits),
 	    cmocka_unit_test(test_swap_full_frees_on_swapin),
 	    cmocka_unit_test(test_swapcache_snapshot),
+	    cmocka_unit_test(test_rmap_finds_pages_of_a_huge_vma),
+	    cmocka_unit_test(test_rlimit_without_swap_reclaims_file_pages_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
