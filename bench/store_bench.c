@@ -273,7 +273,7 @@ static void bench_recovery(const char *dir, int machines, int ops, uint64_t ram,
 			if (++np < batch && i + 1 < ops)
 				continue;
 			c.want++;
-			persist_ops(p, id, m, pending, (size_t)np, counted, &c);
+			persist_ops(p, id, m, pending, (size_t)np, 0, counted, &c);
 			np = 0;
 			if (persist_checkpoint_due(p, id)) { /* as vmsimd, after the answer */
 				c.want++;

@@ -266,6 +266,8 @@ static void history_line(const Vmsim__V1__HistoryEntry *e, char *buf, size_t len
 		if (ctl_op_format(e->op, buf, len) < 0)
 			snprintf(buf, len, "# an op this vmsimctl does not know (field %d)",
 			         (int)e->op->op_case);
+		else if (e->failed_partway && strlen(buf) + 20 < len) /* run reports it, goes on */
+			strcat(buf, "  # failed partway");
 	} else if (!strcmp(e->kind, "reset")) {
 		snprintf(buf, len, "machine reset");
 	} else if (!strcmp(e->kind, "restore")) {

@@ -44,7 +44,7 @@ static struct srv_machine *machine_of(struct srv_call *c)
 }
 
 static void commit_ops(struct srv_call *c, struct srv_machine *sm, const struct op *ops, size_t n,
-                       uint64_t first_seq)
+                       uint64_t first_seq, int last_failed)
 {
 	if (n == 0)
 		return;
@@ -55,6 +55,7 @@ static void commit_ops(struct srv_call *c, struct srv_machine *sm, const struct 
 	c->commit.ops = ops;
 	c->commit.n_ops = n;
 	c->commit.first_seq = first_seq;
+	c->commit.last_failed = last_failed;
 	c->srv->metrics.ops_applied += n;
 }
 
@@ -255,7 +256,7 @@ static void op_rpc(struct srv_call *c)
 		rpc_fail_vm(c, res.err, res.msg);
 		if (res.seq) { /* it failed partway: what it did stays, so it is journaled */
 			c->err.seq = res.seq;
-			commit_ops(c, sm, &c->op1, 1, res.seq);
+			commit_ops(c, sm, &c->op1, 1, res.seq, 1);
 		}
 		return;
 	}
@@ -280,7 +281,7 @@ static void op_rpc(struct srv_call *c)
 	for (size_t i = 0; i < n; i++)
 		free(texts[i]);
 	strbuf_release(&sb);
-	commit_ops(c, sm, &c->op1, 1, res.seq);
+	commit_ops(c, sm, &c->op1, 1, res.seq, 0);
 }
 
 static void apply(struct srv_call *c)
@@ -341,7 +342,7 @@ static void apply(struct srv_call *c)
 	free(results);
 	free(rptr);
 	/* the ops that succeeded, and the failing one too when it failed partway */
-	commit_ops(c, sm, c->ops, i + (i < n && aerr.seq), first_seq);
+	commit_ops(c, sm, c->ops, i + (i < n && aerr.seq), first_seq, i < n && aerr.seq);
 }
 
 /* ------------------------------------------------------------------------------------ */

@@ -168,7 +168,8 @@ static void durable_commit(void *data, const struct srv_commit *c, srv_commit_do
 		if (u && c->n_ops > 1) /* the authorize hook took one op; a batch pays the rest */
 			auth_rate_charge(d->auth, u->id, c->n_ops - 1);
 		pc->checkpoint = id;
-		rc = persist_ops(d->persist, id, sm->m, c->ops, c->n_ops, committed, pc);
+		rc = persist_ops(d->persist, id, sm->m, c->ops, c->n_ops, c->last_failed, committed,
+		                 pc);
 		break;
 	}
 	}
@@ -1033,6 +1034,7 @@ static void hist_after(struct work *w)
 			es[i].op = x->op;
 			es[i].snapshot = (char *)x->e.name;
 			es[i].snapshot_seq = x->e.from_seq;
+			es[i].failed_partway = x->e.failed_partway;
 			ps[i] = &es[i];
 		}
 		Vmsim__V1__HistoryResponse resp = VMSIM__V1__HISTORY_RESPONSE__INIT;

@@ -3,8 +3,12 @@
  * --check, time-travel, export/import. A journal entry is one tag byte and a payload:
  *
  *   'O' <op packed by the codec>          an op applied with machine_apply()
+ *   'F' <op packed by the codec>          the same, for an op that failed partway (out of
+ *                                         memory after the kernel went to work: its work
+ *                                         stays, so replay applies it too; History marks it)
  *   'B' <varint n> n x (<varint len>      n ops applied one after another by one request
  *        <op packed by the codec>)        (an Apply batch; n >= 1, at most BATCH_MAX_OPS)
+ *   'E' <as 'B'>                          a batch whose last op failed partway
  *   'R'                                   reboot from the machine's config
  *   'S' <u64 from_seq> <name>             state replaced by snapshot `name`; a checkpoint at
  *                                         the entry's own seq holds the state, so replay
@@ -24,10 +28,12 @@
 
 #include "snapshot.h"
 
-#define ENTRY_OP      'O'
-#define ENTRY_BATCH   'B'
-#define ENTRY_RESET   'R'
-#define ENTRY_RESTORE 'S'
+#define ENTRY_OP           'O'
+#define ENTRY_BATCH        'B'
+#define ENTRY_OP_FAILED    'F' /* journal format of session 4: an op that failed partway */
+#define ENTRY_BATCH_FAILED 'E'
+#define ENTRY_RESET        'R'
+#define ENTRY_RESTORE      'S'
 
 /* Ops per batch record: a bigger Apply becomes several records in the same commit, so no
  * record (and no time-travel read of one) grows without bound. */
@@ -175,8 +181,11 @@ int persist_record_parse(const uint8_t *buf, size_t len, struct persist_record *
 	e->payload = buf + 1;
 	e->len = len - 1;
 	e->nseq = 1;
+	e->last_failed = buf[0] == ENTRY_OP_FAILED || buf[0] == ENTRY_BATCH_FAILED;
 	switch (buf[0]) {
 	case ENTRY_OP:
+	case ENTRY_OP_FAILED:
+		e->tag = ENTRY_OP;
 		e->next = e->payload;
 		e->left = 1;
 		return 0;
@@ -184,6 +193,8 @@ int persist_record_parse(const uint8_t *buf, size_t len, struct persist_record *
 	case ENTRY_RESTORE:
 		return 0;
 	case ENTRY_BATCH:
+	case ENTRY_BATCH_FAILED:
+		e->tag = ENTRY_BATCH;
 		break;
 	default:
 		snprintf(err, el, "unknown journal entry '%c'",
@@ -362,12 +373,12 @@ static int put_batch_op(struct persist *p, struct snap_writer *w, const struct o
 	return 0;
 }
 
-/* A 'B' entry of ops[0..n) starting at seq. */
+/* A 'B' entry of ops[0..n) starting at seq ('E' when the last failed partway). */
 static struct store_rec *batch_rec(struct persist *p, int64_t id, uint64_t seq,
-                                   const struct op *ops, size_t n)
+                                   const struct op *ops, size_t n, int last_failed)
 {
 	struct snap_writer w = {0};
-	snap_put_u8(&w, ENTRY_BATCH);
+	snap_put_u8(&w, last_failed ? ENTRY_BATCH_FAILED : ENTRY_BATCH);
 	put_varint(&w, n);
 	for (size_t i = 0; i < n; i++) {
 		if (put_batch_op(p, &w, &ops[i])) {
@@ -453,7 +464,7 @@ int persist_snapshot_delete(struct persist *p, int64_t id, const char *name, per
 }
 
 int persist_ops(struct persist *p, int64_t id, const struct machine *m, const struct op *ops,
-                size_t n, persist_done_cb cb, void *data)
+                size_t n, int last_failed, persist_done_cb cb, void *data)
 {
 	struct pm *pm = pm_get(p, id);
 	if (!pm || n == 0)
@@ -467,14 +478,17 @@ int persist_ops(struct persist *p, int64_t id, const struct machine *m, const st
 	if (n == 1) {
 		size_t len;
 		uint8_t *buf = p->codec.pack(&ops[0], &len);
-		recs[k] = buf ? entry_rec(id, pm->seq + 1, ENTRY_OP, buf, len) : NULL;
+		recs[k] = buf ? entry_rec(id, pm->seq + 1, last_failed ? ENTRY_OP_FAILED : ENTRY_OP,
+		                          buf, len)
+		              : NULL;
 		free(buf);
 		if (!recs[k++])
 			goto fail;
 	}
 	for (size_t off = 0; n > 1 && off < n; off += BATCH_MAX_OPS) {
 		size_t cnt = n - off < BATCH_MAX_OPS ? n - off : BATCH_MAX_OPS;
-		if (!(recs[k++] = batch_rec(p, id, pm->seq + off + 1, ops + off, cnt)))
+		if (!(recs[k++] = batch_rec(p, id, pm->seq + off + 1, ops + off, cnt,
+		                            last_failed && off + cnt == n)))
 			goto fail;
 	}
 	(void)m; /* the checkpoint, when due, is persist_checkpoint's: after the answer */
@@ -761,9 +775,11 @@ static int history_entry(const struct store_journal_rec *r, void *data)
 	case ENTRY_OP:
 	case ENTRY_BATCH:
 		e.kind = PERSIST_ENTRY_OP;
-		for (; persist_record_next_op(&rec, &e.op, &e.len) == 1; e.seq++)
+		for (; persist_record_next_op(&rec, &e.op, &e.len) == 1; e.seq++) {
+			e.failed_partway = rec.last_failed && rec.left == 0;
 			if ((rc = history_deliver(h, &e)))
 				return rc;
+		}
 		return 0;
 	case ENTRY_RESET:
 		e.kind = PERSIST_ENTRY_RESET;

@@ -29,7 +29,9 @@ struct persist;
 /* One journal record's entry as stored in the journal's op column (persist_history decodes
  * it into persist_entry values, one per seq). */
 struct persist_record {
-	char tag;               /* 'O' op, 'B' batch of ops, 'R' reset, 'S' restore */
+	char tag;               /* 'O' op, 'B' batch of ops, 'R' reset, 'S' restore ('F' and 'E'
+	                         * read as 'O' and 'B', with last_failed) */
+	int last_failed;        /* its (last) op failed partway */
 	uint64_t nseq;          /* history seqs it covers: a batch's op count, else 1 */
 	const uint8_t *payload; /* the bytes after the tag */
 	size_t len;
@@ -58,10 +60,11 @@ int persist_create(struct persist *p, int64_t id, int64_t owner, const char *nam
 int persist_delete(struct persist *p, int64_t id, persist_done_cb cb, void *data);
 int persist_share(struct persist *p, int64_t id, int shared, persist_done_cb cb, void *data);
 /* n ops just applied to m: journals them (one op: an 'O' entry; more: 'B' batch entries, one
- * record per BATCH_MAX_OPS ops, all in one commit group). They take the next n history seqs.
- * No checkpoint is taken here (see persist_checkpoint). */
+ * record per BATCH_MAX_OPS ops, all in one commit group; 'F' and 'E' when last_failed: the
+ * last op failed partway). They take the next n history seqs. No checkpoint is taken here
+ * (see persist_checkpoint). */
 int persist_ops(struct persist *p, int64_t id, const struct machine *m, const struct op *ops,
-                size_t n, persist_done_cb cb, void *data);
+                size_t n, int last_failed, persist_done_cb cb, void *data);
 /* Whether checkpoint_every seqs have been journaled since machine id's last checkpoint. */
 int persist_checkpoint_due(const struct persist *p, int64_t id);
 /* Saves m as the checkpoint at the machine's current history seq. m must be in the state of
@@ -105,8 +108,9 @@ struct persist_entry {
 	enum persist_entry_kind kind;
 	const uint8_t *op; /* OP: the op as the codec packed it (valid during the callback) */
 	size_t len;
-	uint64_t from_seq; /* RESTORE: the history seq the snapshot was taken at */
-	char name[64];     /* RESTORE: the snapshot's name */
+	int failed_partway; /* OP: it failed partway (journaled, its work kept) */
+	uint64_t from_seq;  /* RESTORE: the history seq the snapshot was taken at */
+	char name[64];      /* RESTORE: the snapshot's name */
 };
 typedef int (*persist_entry_cb)(const struct persist_entry *e, void *data);
 

@@ -74,6 +74,7 @@ struct srv_commit {
 	const struct machine_config *config; /* CREATE */
 	const struct op *ops;                /* OPS */
 	size_t n_ops;
+	int last_failed; /* OPS: the last op failed partway (journaled all the same) */
 	uint64_t first_seq;
 	const struct srv_identity *who;
 };

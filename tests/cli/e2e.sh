@@ -246,6 +246,12 @@ expect_rc "a trace stops at a refused line" 1 "refused.trace:2: \`alloc-pages 11
 	ctl -m "$Q" run -q "$TMPD/refused.trace"
 # the history, failures partway included, replayed as a trace rebuilds the same machine
 R=$(ctl -o text machine create --mem 4M)
+expect "history marks it" 0 "1 alloc-pages 10  # failed partway
+2 alloc-pages 0
+3 alloc-pages 10  # failed partway
+4 alloc-pages 0" bash -c "\"$CTL\" -m $Q history --limit 4 --trace | awk '{ print NR, \$0 }'"
+expect "History JSON says so" 0 "true false true false" bash -c \
+	"\"$CTL\" -m $Q -o json history --limit 4 | jq -r '[.entries[].failedPartway] | join(\" \")'"
 ctl -m "$Q" history --trace >"$TMPD/q.trace"
 expect_rc "history replays" 0 "" ctl -m "$R" run -q "$TMPD/q.trace"
 expect "replayed machine = original" 0 "$(ctl -m "$Q" cat buddyinfo vmstat slabinfo)" \

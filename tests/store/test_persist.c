@@ -153,7 +153,7 @@ static void do_alloc(struct fx *f, uint32_t order)
 	struct op_result res;
 	op.u.alloc_pages.order = order;
 	assert_int_equal(machine_apply(f->m, &op, &res), VM_OK);
-	assert_int_equal(persist_ops(f->p, 1, f->m, &op, 1, on_done, f), 0);
+	assert_int_equal(persist_ops(f->p, 1, f->m, &op, 1, 0, on_done, f), 0);
 	wait_done(f);
 	settle(f);
 	remember(f, persist_seq(f->p, 1));
@@ -180,7 +180,7 @@ static void do_batch(struct fx *f, size_t n)
 		assert_int_equal(machine_apply(f->m, &ops[i], &res), VM_OK);
 		remember(f, seq + i + 1);
 	}
-	assert_int_equal(persist_ops(f->p, 1, f->m, ops, n, on_done, f), 0);
+	assert_int_equal(persist_ops(f->p, 1, f->m, ops, n, 0, on_done, f), 0);
 	wait_done(f);
 	settle(f);
 }
@@ -254,7 +254,7 @@ static void test_journal_and_checkpoints(void **state)
 	struct op_result res;
 	for (int i = 0; i < 3; i++)
 		machine_apply(f->m, &ops[i], &res);
-	assert_int_equal(persist_ops(f->p, 1, f->m, ops, 3, on_done, f), 0);
+	assert_int_equal(persist_ops(f->p, 1, f->m, ops, 3, 0, on_done, f), 0);
 	wait_done(f);
 	assert_int_equal(persist_checkpoint_due(f->p, 1), 1); /* 3 since the one at 8 */
 	settle(f);
@@ -263,7 +263,7 @@ static void test_journal_and_checkpoints(void **state)
 	snapshot_seqs(f, seqs, sizeof(seqs));
 	assert_string_equal(seqs, "4 8 13 ");
 	/* unknown machine */
-	assert_int_equal(persist_ops(f->p, 99, f->m, ops, 1, on_done, f), -1);
+	assert_int_equal(persist_ops(f->p, 99, f->m, ops, 1, 0, on_done, f), -1);
 	assert_int_equal(persist_seq(f->p, 99), 0);
 }
 
@@ -453,7 +453,8 @@ static int list_entry(const struct persist_entry *e, void *data)
 		struct op op;
 		char err[64];
 		assert_int_equal(unpack(e->op, e->len, &op, err, sizeof(err)), 0);
-		snprintf(l->text + n, sizeof(l->text) - n, " order %u", op.u.alloc_pages.order);
+		snprintf(l->text + n, sizeof(l->text) - n, " order %u%s", op.u.alloc_pages.order,
+		         e->failed_partway ? " failed" : "");
 	} else if (e->kind == PERSIST_ENTRY_RESTORE) {
 		snprintf(l->text + n, sizeof(l->text) - n, " %s@%llu", e->name,
 		         (unsigned long long)e->from_seq);
@@ -814,7 +815,7 @@ static void test_batch_split(void **state)
 			remember(f, 1);
 	}
 	remember(f, 2);
-	assert_int_equal(persist_ops(f->p, 1, f->m, ops, n, on_done, f), 0);
+	assert_int_equal(persist_ops(f->p, 1, f->m, ops, n, 0, on_done, f), 0);
 	wait_done(f);
 	free(ops);
 	assert_int_equal(persist_seq(f->p, 1), n);
@@ -847,6 +848,62 @@ static void test_delete(void **state)
 	assert_int_equal(n, 0);
 	free(ms);
 }
+/*
+ * Ops that failed partway (an order-10 allocation with none left: alloc_pages woke kswapd and
+ * recorded its events) are journaled as 'F' and 'E' records: History marks them, and
+ * replay, time travel and recovery apply them like any op, to the same bytes.
+ */
+static void test_failed_partway_records(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	int corrupt;
+	new_machine1(f);
+	struct op big = {.kind = OP_ALLOC_PAGES}, small = {.kind = OP_ALLOC_PAGES};
+	big.u.alloc_pages.order = 10;
+	struct op_result res;
+	uint64_t seq = 0;
+	while (machine_apply(f->m, &big, &res) == VM_OK) { /* 1..k: the order-10 blocks */
+		assert_int_equal(persist_ops(f->p, 1, f->m, &big, 1, 0, on_done, f), 0);
+		wait_done(f);
+		settle(f);
+		remember(f, ++seq);
+	}
+	assert_int_equal(res.seq, seq + 1); /* failed partway: it took a seq */
+	assert_int_equal(persist_ops(f->p, 1, f->m, &big, 1, 1, on_done, f), 0); /* 'F' */
+	wait_done(f);
+	settle(f);
+	remember(f, ++seq);
+	struct op batch[2] = {small, big}; /* an 'E' batch: one op, then one that fails partway */
+	assert_int_equal(machine_apply(f->m, &batch[0], &res), VM_OK);
+	remember(f, seq + 1);
+	assert_int_not_equal(machine_apply(f->m, &batch[1], &res), VM_OK);
+	assert_int_equal(res.seq, seq + 2);
+	assert_int_equal(persist_ops(f->p, 1, f->m, batch, 2, 1, on_done, f), 0);
+	wait_done(f);
+	settle(f);
+	remember(f, seq += 2);
+	struct listing l = {"", 0};
+	assert_int_equal(persist_history(f->p, 1, seq - 2, 0, list_entry, &l, &corrupt, err, 256),
+	                 0);
+	char want[128];
+	snprintf(want, sizeof(want),
+	         "%llu op order 10 failed; %llu op order 0; %llu op order 10 failed; ",
+	         (unsigned long long)seq - 2, (unsigned long long)seq - 1, (unsigned long long)seq);
+	assert_string_equal(l.text, want);
+	for (uint64_t s = 1; s <= seq; s++) {
+		struct machine *m = persist_machine_at(f->p, 1, s, err, sizeof(err));
+		if (!m)
+			fail_msg("seq %llu: %s", (unsigned long long)s, err);
+		assert_state(f, m, s);
+		machine_destroy(m);
+	}
+	struct persist_report rep;
+	restart(f, &rep);
+	assert_state(f, recovered, seq);
+	assert_int_equal(recovered_seq, seq);
+	machine_destroy(recovered);
+}
 
 int main(void)
 {
@@ -867,6 +924,7 @@ int main(void)
 	    T(test_corrupt_batch_quarantined),
 	    T(test_batch_split),
 	    T(test_history_of_batches),
+	    T(test_failed_partway_records),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
