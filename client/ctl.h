@@ -43,8 +43,8 @@ struct ctl {
 	/* Last Twirp error, for callers that want to show it differently (trace lines). */
 	char err_code[64];
 	char err_msg[512];
-	uint64_t
-	    err_seq; /* the failed op failed partway and is journaled as this seq (0: refused) */
+	/* The failed op failed partway and is journaled as this seq (0: it was refused). */
+	uint64_t err_seq;
 };
 
 /* ---- command table ------------------------------------------------------------------ */

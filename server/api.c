@@ -342,7 +342,8 @@ static void apply(struct srv_call *c)
 	free(results);
 	free(rptr);
 	/* the ops that succeeded, and the failing one too when it failed partway */
-	commit_ops(c, sm, c->ops, i + (i < n && aerr.seq), first_seq, i < n && aerr.seq);
+	int partway = aerr.seq != 0;
+	commit_ops(c, sm, c->ops, i + (size_t)partway, first_seq, partway);
 }
 
 /* ------------------------------------------------------------------------------------ */
