@@ -27,9 +27,10 @@ for t in "$@"; do
 	bin="$build/fuzz/tests/fuzz/fuzz_$t"
 	[ -x "$bin" ] || { echo "fuzz_volume: $bin not built" >&2; exit 1; }
 	work="$(mktemp -d)"
-	cp "$here/tests/fuzz/corpus/$t/"* "$work/"
+	# "DIR/." rather than "DIR/"*: a kept corpus outgrows the argument list (30,000+ files).
+	cp -R "$here/tests/fuzz/corpus/$t/." "$work/"
 	if [ -n "${FUZZ_FROM:-}" ] && [ -d "$FUZZ_FROM/$t" ]; then
-		cp "$FUZZ_FROM/$t/"* "$work/"
+		cp -R "$FUZZ_FROM/$t/." "$work/"
 	fi
 	workers="${FUZZ_WORKERS:-1}"
 	seed="${VMSIM_FUZZ_SEED:-1}"
@@ -73,7 +74,7 @@ for t in "$@"; do
 		"$wall" "$cpu" "$cpurate" "${cov:-?}" "${ft:-?}" "$crashes"
 	if [ -n "${FUZZ_KEEP:-}" ]; then
 		mkdir -p "$FUZZ_KEEP/$t"
-		cp "$work"/* "$FUZZ_KEEP/$t/"
+		cp -R "$work/." "$FUZZ_KEEP/$t/"
 	fi
 	rm -rf "$work" "$log" "$work".log.*
 done
