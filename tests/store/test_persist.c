@@ -848,6 +848,7 @@ static void test_delete(void **state)
 	assert_int_equal(n, 0);
 	free(ms);
 }
+
 /*
  * Ops that failed partway (an order-10 allocation with none left: alloc_pages woke kswapd and
  * recorded its events) are journaled as 'F' and 'E' records: History marks them, and
