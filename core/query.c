@@ -136,3 +136,15 @@ uint32_t query_tasks(const struct machine *m, struct query_task *out, uint32_t m
 	}
 	return n;
 }
+
+uint64_t query_max_pgtables_bytes(const struct machine *m)
+{
+	uint64_t most = 0;
+	uint32_t n = task_count(m);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct task_struct *t = task_at(m, i);
+		if (t->mm && t->mm->pgtables_bytes > most)
+			most = t->mm->pgtables_bytes;
+	}
+	return most;
+}

@@ -52,4 +52,8 @@ struct query_task {
 /* Writes up to max tasks in pid order; returns how many tasks exist. */
 uint32_t query_tasks(const struct machine *m, struct query_task *out, uint32_t max);
 
+/* The most page-table bytes one address space holds (VmPTE of the largest): what bounds the
+ * entries a fork's copy_page_range visits. */
+uint64_t query_max_pgtables_bytes(const struct machine *m);
+
 #endif

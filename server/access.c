@@ -132,6 +132,17 @@ int access_authorize(void *data, struct srv_identity *who, const char *method,
 	return 0;
 }
 
+/* The work of a request, in ops, before it runs: the authorize hook took one already. */
+int access_charge(void *data, const struct srv_identity *who, uint64_t ops, struct twirp_err *err)
+{
+	struct durable *d = data;
+	const struct auth_user *u = who ? who->user : NULL;
+	struct auth_err e;
+	if (!u || ops <= 1 || !auth_rate_take(d->auth, u->id, ops - 1, &e))
+		return 0;
+	return deny(err, e.code, e.msg);
+}
+
 int access_visible(void *data, const struct srv_identity *who, const struct srv_machine *sm)
 {
 	struct durable *d = data;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apply_slice.h"
 #include "durable.h"
 #include "events.h"
 #include "exercise.h"
@@ -251,6 +252,8 @@ static void op_rpc(struct srv_call *c)
 		rpc_fail(c, "invalid_argument", "%s", err);
 		return;
 	}
+	if (slice_admit(c, sm, &c->op1, 1))
+		return;
 	struct op_result res;
 	if (machine_apply(sm->m, &c->op1, &res) != VM_OK) {
 		rpc_fail_vm(c, res.err, res.msg);
@@ -284,6 +287,62 @@ static void op_rpc(struct srv_call *c)
 	commit_ops(c, sm, &c->op1, 1, res.seq, 0);
 }
 
+/* An Apply whose ops run as a slice job; its answer is built once they have run. */
+struct apply_run {
+	struct slice_job job;
+	struct srv_machine *sm; /* held by the job: calls that could delete it wait */
+	Vmsim__V1__OpResult *results, **rptr;
+	Vmsim__V1__ApplyError aerr;
+	struct op_result res;
+	uint64_t first_seq;
+	size_t applied;
+	int failed; /* op `applied` failed: aerr says how */
+};
+
+static int apply_step(struct slice_job *j, size_t i)
+{
+	struct apply_run *r = (struct apply_run *)j;
+	if (machine_apply(r->sm->m, &j->c->ops[i], &r->res) != VM_OK) {
+		r->aerr.index = (uint32_t)i;
+		r->aerr.code = (char *)twirp_code(r->res.err);
+		r->aerr.msg = r->res.msg[0] ? r->res.msg : (char *)vm_strerror(r->res.err);
+		r->aerr.seq = r->res.seq;
+		r->failed = 1;
+		return -1;
+	}
+	if (r->results) {
+		result_to_pb(&r->res, &r->results[i]);
+		r->rptr[i] = &r->results[i];
+	}
+	r->applied = i + 1;
+	return 0;
+}
+
+static void apply_finish(struct slice_job *j)
+{
+	struct apply_run *r = (struct apply_run *)j;
+	struct srv_call *c = j->c;
+	Vmsim__V1__ApplyResponse resp = VMSIM__V1__APPLY_RESPONSE__INIT;
+	if (r->failed)
+		resp.error = &r->aerr;
+	resp.applied = (uint32_t)r->applied;
+	resp.seq = machine_seq(r->sm->m);
+	resp.n_results = r->results ? r->applied : 0;
+	resp.results = r->rptr;
+	rpc_reply(c, &resp.base);
+	/* the ops that succeeded, and the failing one too when it failed partway */
+	int partway = r->failed && r->aerr.seq != 0;
+	commit_ops(c, r->sm, c->ops, r->applied + (size_t)partway, r->first_seq, partway);
+}
+
+static void apply_release(struct slice_job *j)
+{
+	struct apply_run *r = (struct apply_run *)j;
+	free(r->results);
+	free(r->rptr);
+	free(r);
+}
+
 static void apply(struct srv_call *c)
 {
 	const Vmsim__V1__ApplyRequest *req = (const void *)c->req;
@@ -304,46 +363,28 @@ static void apply(struct srv_call *c)
 			return;
 		}
 	}
-	Vmsim__V1__OpResult *results = NULL, **rptr = NULL;
-	if (req->want_results && n) {
-		results = malloc(n * sizeof(*results));
-		rptr = malloc(n * sizeof(*rptr));
-		if (!results || !rptr) {
-			free(results);
-			free(rptr);
-			rpc_fail(c, "resource_exhausted", "too many results to return");
-			return;
-		}
+	if (slice_admit(c, sm, c->ops, n))
+		return;
+	struct apply_run *r = calloc(1, sizeof(*r));
+	if (r && req->want_results && n) {
+		r->results = malloc(n * sizeof(*r->results));
+		r->rptr = malloc(n * sizeof(*r->rptr));
 	}
-	Vmsim__V1__ApplyResponse resp = VMSIM__V1__APPLY_RESPONSE__INIT;
-	Vmsim__V1__ApplyError aerr = VMSIM__V1__APPLY_ERROR__INIT;
-	struct op_result res;
-	uint64_t first_seq = machine_seq(sm->m) + 1;
-	size_t i;
-	for (i = 0; i < n; i++) {
-		if (machine_apply(sm->m, &c->ops[i], &res) != VM_OK) {
-			aerr.index = (uint32_t)i;
-			aerr.code = (char *)twirp_code(res.err);
-			aerr.msg = res.msg[0] ? res.msg : (char *)vm_strerror(res.err);
-			aerr.seq = res.seq;
-			resp.error = &aerr;
-			break;
-		}
-		if (results) {
-			result_to_pb(&res, &results[i]);
-			rptr[i] = &results[i];
-		}
+	if (!r || (req->want_results && n && (!r->results || !r->rptr))) {
+		if (r)
+			apply_release(&r->job);
+		rpc_fail(c, "resource_exhausted", "too many results to return");
+		return;
 	}
-	resp.applied = (uint32_t)i;
-	resp.seq = machine_seq(sm->m);
-	resp.n_results = results ? i : 0;
-	resp.results = rptr;
-	rpc_reply(c, &resp.base);
-	free(results);
-	free(rptr);
-	/* the ops that succeeded, and the failing one too when it failed partway */
-	int partway = aerr.seq != 0;
-	commit_ops(c, sm, c->ops, i + (size_t)partway, first_seq, partway);
+	vmsim__v1__apply_error__init(&r->aerr);
+	r->sm = sm;
+	r->first_seq = machine_seq(sm->m) + 1;
+	r->job.c = c;
+	r->job.n = n;
+	r->job.step = apply_step;
+	r->job.finish = apply_finish;
+	r->job.release = apply_release;
+	slice_start(&r->job, sm);
 }
 
 /* ------------------------------------------------------------------------------------ */

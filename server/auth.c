@@ -732,11 +732,19 @@ void auth_release_machine(struct auth *a, int64_t user_id, int64_t ram_bytes)
 	u->ram_bytes = u->ram_bytes > ram_bytes ? u->ram_bytes - ram_bytes : 0;
 }
 
-void auth_rate_charge(struct auth *a, int64_t user_id, uint64_t n)
+int auth_rate_take(struct auth *a, int64_t user_id, uint64_t n, struct auth_err *e)
 {
 	struct auth_user *u = user_mut(a, user_id);
-	if (u && u->quota.ops_per_sec && u->bucket_init)
-		u->bucket -= (double)n;
+	if (!u || !u->quota.ops_per_sec || !u->bucket_init || !n)
+		return ok(e);
+	double cap = (double)u->quota.ops_per_sec;
+	if (u->bucket < (double)n && u->bucket + 1.0 < cap) /* full: cap - 1 after check's op */
+		return fail(e, AUTH_RESOURCE_EXHAUSTED,
+		            "quota exceeded: ops per second (%s may run %lld ops/s; this request's "
+		            "work costs %llu ops)",
+		            u->name, (long long)u->quota.ops_per_sec, (unsigned long long)n + 1);
+	u->bucket -= (double)n;
+	return ok(e);
 }
 
 int auth_rate_check(struct auth *a, int64_t user_id, uint64_t now_ns, struct auth_err *e)

@@ -135,9 +135,11 @@ int auth_check_machine(const struct auth *a, const struct auth_user *actor, int6
 int auth_reserve_machine(struct auth *a, int64_t user_id, int64_t ram_bytes, int force,
                          struct auth_err *e);
 void auth_release_machine(struct auth *a, int64_t user_id, int64_t ram_bytes);
-/* Takes n more ops from the bucket (a batch already admitted); it may go below zero, which
- * refuses the user's next ops until it has refilled. */
-void auth_rate_charge(struct auth *a, int64_t user_id, uint64_t n);
+/* Takes n more ops from the bucket auth_rate_check just refilled, for a request whose work
+ * costs 1 + n ops (server/cost.h), before it runs. It must hold n, or have been full: a request
+ * costing more than the whole bucket runs then and leaves it below zero, which refuses the
+ * user's next ops until it has refilled. RESOURCE_EXHAUSTED otherwise. */
+int auth_rate_take(struct auth *a, int64_t user_id, uint64_t n, struct auth_err *e);
 /* Takes one op from user's token bucket at monotonic time now_ns, or RESOURCE_EXHAUSTED. */
 int auth_rate_check(struct auth *a, int64_t user_id, uint64_t now_ns, struct auth_err *e);
 

@@ -110,14 +110,15 @@ static void checkpointed(int status, const char *err, void *data)
 
 /* The checkpoint a journal commit made due, taken after its answer: the machine's state now
  * is the one at its current history seq (every applied op is journaled synchronously), and
- * its records were submitted before this one. */
+ * its records were submitted before this one. Not while a sliced request runs on it (its ops
+ * so far have no record yet): the next commit takes it. */
 static void checkpoint_if_due(struct srv *srv, int64_t num)
 {
 	struct durable *d = srv->commit_data;
 	char id[MACHINE_ID_LEN];
 	snprintf(id, sizeof(id), "m%lld", (long long)num);
 	struct srv_machine *sm = registry_get(srv->reg, id);
-	if (sm && persist_checkpoint_due(d->persist, num) &&
+	if (sm && !sm->busy && persist_checkpoint_due(d->persist, num) &&
 	    persist_checkpoint(d->persist, num, sm->m, checkpointed, srv))
 		srv_log(srv, LOG_ERROR, "cannot checkpoint %s", id);
 }
@@ -165,8 +166,6 @@ static void durable_commit(void *data, const struct srv_commit *c, srv_commit_do
 		struct srv_machine *sm = registry_get(d->srv->reg, c->machine_id);
 		if (!sm)
 			break;
-		if (u && c->n_ops > 1) /* the authorize hook took one op; a batch pays the rest */
-			auth_rate_charge(d->auth, u->id, c->n_ops - 1);
 		pc->checkpoint = id;
 		rc = persist_ops(d->persist, id, sm->m, c->ops, c->n_ops, c->last_failed, committed,
 		                 pc);
@@ -250,6 +249,8 @@ int durable_open(struct durable *d, struct srv *srv, const char *db, uint32_t ch
 	srv->authorize_data = d;
 	srv->visible = access_visible;
 	srv->visible_data = d;
+	srv->charge = access_charge;
+	srv->charge_data = d;
 	if (open)
 		srv_log(
 		    srv, LOG_WARN,

@@ -62,6 +62,7 @@ struct durable_meta *durable_meta_get(struct durable *d, int64_t id);
 int access_authorize(void *data, struct srv_identity *who, const char *method,
                      const char *machine_id, struct twirp_err *err);
 int access_visible(void *data, const struct srv_identity *who, const struct srv_machine *sm);
+int access_charge(void *data, const struct srv_identity *who, uint64_t ops, struct twirp_err *err);
 rpc_handler_fn access_handler(const ProtobufCMethodDescriptor *md);
 /* The caller of an RPC: their user, or the open-mode admin. */
 const struct auth_user *access_caller(const struct srv_call *c);

@@ -50,6 +50,9 @@ static void usage(FILE *f)
 	    "  --max-body BYTES        request body limit (default 1048576)\n"
 	    "  --max-conns N           concurrent connections (default 4096)\n"
 	    "  --max-machines N        machines hosted (default 10000)\n"
+	    "  --max-op-work N         work of one op, in accesses (default 1048576; refused\n"
+	    "                          above, resource_exhausted)\n"
+	    "  --max-request-work N    work of one request's ops (default 268435456)\n"
 	    "  --idle-timeout MS       keep-alive idle timeout (default 60000)\n"
 	    "  --request-timeout MS    time allowed to send one request (default 10000)\n"
 	    "  -h, --help\n",
@@ -257,6 +260,8 @@ int main(int argc, char **argv)
 	    {"max-body", required_argument, NULL, 'b'},
 	    {"max-conns", required_argument, NULL, 'c'},
 	    {"max-machines", required_argument, NULL, 'm'},
+	    {"max-op-work", required_argument, NULL, 'W'},
+	    {"max-request-work", required_argument, NULL, 'R'},
 	    {"idle-timeout", required_argument, NULL, 'i'},
 	    {"request-timeout", required_argument, NULL, 'r'},
 	    {"db", required_argument, NULL, 'D'},
@@ -321,6 +326,17 @@ int main(int argc, char **argv)
 				s.cfg.idle_timeout_ms = (unsigned)v;
 			else
 				s.cfg.request_timeout_ms = (unsigned)v;
+			break;
+		case 'W':
+		case 'R':
+			if (parse_num(optarg, 1, UINT64_MAX, &v)) {
+				fprintf(stderr, "vmsimd: bad amount of work %s\n", optarg);
+				return 2;
+			}
+			if (opt == 'W')
+				s.cfg.max_op_work = v;
+			else
+				s.cfg.max_request_work = v;
 			break;
 		case 'D':
 			db = optarg;

@@ -14,6 +14,7 @@
 #define MACHINE_NAME_LEN 64
 
 struct sse_client;
+struct slice_job;
 
 struct srv_machine {
 	char id[MACHINE_ID_LEN];
@@ -22,7 +23,8 @@ struct srv_machine {
 	struct machine_config cfg; /* as booted, defaults filled in */
 	struct sse_client *subs;   /* live event streams on this machine */
 	unsigned nsubs;
-	void *owner; /* the auth layer's user record, NULL while the server is open */
+	void *owner;            /* the auth layer's user record, NULL while the server is open */
+	struct slice_job *busy; /* a request running in slices (apply_slice.h); others wait */
 	struct srv_machine *hnext, *prev, *next;
 };
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apply_slice.h"
 #include "ops.h"
 #include "pb_json.h"
 #include "registry.h"
@@ -324,6 +325,12 @@ void rpc_dispatch(struct srv *s, const char *method, int json, const char *body,
 		return;
 	}
 	who->req = NULL;
+	if (!slice_park(c))
+		rpc_run(c);
+}
+
+void rpc_run(struct srv_call *c)
+{
 	api_handler(c->md)(c);
 	if (c->deferred)
 		return;
@@ -333,6 +340,6 @@ void rpc_dispatch(struct srv *s, const char *method, int json, const char *body,
 		finish(c);
 		return;
 	}
-	c->commit.who = who;
-	s->commit(s->commit_data, &c->commit, commit_done, c);
+	c->commit.who = c->who;
+	c->srv->commit(c->srv->commit_data, &c->commit, commit_done, c);
 }

@@ -48,6 +48,7 @@ struct srv_call {
 	rpc_done_fn done;
 	void *done_arg;
 	int deferred; /* the handler finishes later with rpc_resume() (disk reads off the loop) */
+	struct srv_call *parked_next; /* waiting for its machine's sliced request (apply_slice.c) */
 };
 
 /* Resolves the op table and checks that every method of vmsim.v1.VmSim has a handler.
@@ -58,6 +59,9 @@ int rpc_init(char *err, size_t len);
  * is NULL only when the call could not even be allocated. */
 void rpc_dispatch(struct srv *s, const char *method, int json, const char *body, size_t len,
                   struct srv_identity *who, rpc_done_fn done, void *arg);
+/* The handler and commit of an authorized call; rpc_dispatch runs it unless the call waits
+ * for its machine (apply_slice.c runs it then). */
+void rpc_run(struct srv_call *c);
 /* Frees a call once its response has been used (called by the transport after done). */
 void rpc_call_free(struct srv_call *c);
 

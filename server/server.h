@@ -33,6 +33,8 @@ struct srv_config {
 	size_t sse_max_buffer;       /* unsent SSE bytes before a slow client is dropped */
 	unsigned max_pipeline;       /* requests queued per connection before reading pauses */
 	size_t max_machines;         /* CreateMachine beyond this: resource_exhausted */
+	uint64_t max_op_work;        /* work of one op (cost.h) beyond this: refused */
+	uint64_t max_request_work;   /* work of one request's ops beyond this: refused */
 };
 
 /* Who is calling: filled from the request by the transport, judged by srv->authorize. */
@@ -91,6 +93,14 @@ typedef void (*srv_commit_done_fn)(void *arg, int err);
 typedef void (*srv_commit_fn)(void *data, const struct srv_commit *c, srv_commit_done_fn done,
                               void *arg);
 
+/*
+ * Seam 4, quota. Charges the work of a request, in ops/s quota units (cost.h), to the caller
+ * before any of its ops runs. Returns 0, or fills err (resource_exhausted) and returns -1.
+ * NULL charges nothing.
+ */
+typedef int (*srv_charge_fn)(void *data, const struct srv_identity *who, uint64_t ops,
+                             struct twirp_err *err);
+
 struct srv_machine;
 /* Seam 3, visibility: whether `who` may see machine sm in listings. NULL = every machine. */
 typedef int (*srv_visible_fn)(void *data, const struct srv_identity *who,
@@ -118,6 +128,8 @@ struct srv {
 	void *commit_data;
 	srv_visible_fn visible;
 	void *visible_data;
+	srv_charge_fn charge;
+	void *charge_data;
 };
 
 void srv_config_default(struct srv_config *cfg);
