@@ -3,7 +3,7 @@
  *   1. durable journal throughput with group commit (synchronous=FULL, fsync per commit) for
  *      several batching windows, with many submits in flight as under a loaded server;
  *   2. the latency one lonely op pays for each window (submit, wait for the commit);
- *   3. recovery: M machines x N ops recorded through persist.c, then recovered from a fresh
+ *   3. recovery: M machines x N ops recorded through the store module, then recovered from a fresh
  *      open of the database (latest checkpoint + replay, checksums verified);
  *   4. snapshot (checkpoint) size per machine, and the best of several saves and loads.
  * Usage: store_bench [--quick] [--recovery] [--snapshot] [--dir DIR] (--recovery: only part 3,
@@ -17,9 +17,8 @@
 #include <unistd.h>
 
 #include "machine.h"
-#include "persist.h"
-#include "snapshot.h"
 #include "store.h"
+#include "snapshot.h"
 
 static double now_s(void)
 {

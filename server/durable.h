@@ -11,7 +11,7 @@
 #include <stdio.h>
 
 #include "auth.h"
-#include "persist.h"
+#include "store.h"
 #include "rpc.h"
 #include "server.h"
 #include "store.h"

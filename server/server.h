@@ -23,7 +23,7 @@ struct srv_config {
 	int port;           /* 0 = ephemeral; the bound port is printed */
 	char web_dir[1024]; /* static files of the dashboard */
 	enum srv_log_level log_level;
-	int open;                    /* no auth (the only mode until auth lands) */
+	int open;                    /* no auth: every caller is an admin */
 	int demo;                    /* create a demo machine at start */
 	size_t max_body;             /* request body limit (413 above) */
 	size_t max_header;           /* URL + headers limit (431 above) */

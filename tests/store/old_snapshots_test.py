@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""A database whose checkpoint and named snapshot were written in snapshot format 2 (by vmsimd
-as of a2d8bbf, fixtures/README.md) still works with this vmsimd: --check finds nothing wrong
+"""A database whose checkpoint and named snapshot were written in snapshot format 2 (by a vmsimd
+that wrote that format, fixtures/README.md) still works with this vmsimd: --check finds nothing wrong
 (the old snapshots are compared after a load and a re-save, not byte for byte), a restart
 recovers the machine from the format 2 checkpoint, MachineAt and SnapshotRestore read the
 format 2 named snapshot, and every view equals what the old server printed at the same seq.

@@ -1,6 +1,7 @@
-/* Tests of server/persist.c: journal entries, checkpoints, time-travel, recovery (with a
- * corrupt tail), reset/restore history, --check findings, export/import files. Machines are
- * real core machines; ops travel through a plain memcpy codec. */
+/* Tests of machine history in the store module (server/store/ journal.c, checkpoint.c,
+ * replay.c, recovery.c, check.c, export.c): journal entries, checkpoints, time-travel,
+ * recovery (with a corrupt tail), reset/restore history, --check findings, export/import
+ * files. Machines are real core machines; ops travel through a plain memcpy codec. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,7 +13,7 @@
 
 #include <sqlite3.h>
 
-#include "persist.h"
+#include "store.h"
 #include "snapshot.h"
 
 static uint8_t *pack(const struct op *op, size_t *len)

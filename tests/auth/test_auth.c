@@ -1,4 +1,4 @@
-/* Tests of server/auth.c: tokens (format, SHA-256 at rest, revocation), user creation rules,
+/* Tests of the auth module (server/auth/): tokens (format, SHA-256 at rest, revocation), user creation rules,
  * ownership per role, quotas with the limit named in the message, persistence across reload. */
 #include <stdarg.h>
 #include <stddef.h>
