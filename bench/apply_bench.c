@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "durable.h"
+#include "handlers.h"
 #include "machine.h"
 #include "pb_json.h"
 #include "registry.h"
@@ -186,7 +187,7 @@ int main(int argc, char **argv)
 	srv_config_default(&s.cfg);
 	s.reg = registry_new();
 	s.commit = commit_now;
-	if (rpc_init(err, sizeof(err)))
+	if (rpc_init(err, sizeof(err)) || api_register(&s))
 		return fprintf(stderr, "%s\n", err), 1;
 	struct srv_machine *sm = registry_create(s.reg, NULL, "bench", &cfg, err, sizeof(err));
 	req.machine_id = sm->id;
@@ -201,6 +202,7 @@ int main(int argc, char **argv)
 	if (!d.ok || d.applied != nops)
 		return fprintf(stderr, "in-process Apply failed (%u applied)\n", d.applied), 1;
 	registry_free(s.reg);
+	free(s.methods);
 
 	/* 2b. The same pipeline with durable.c's journal behind the commit seam (the store, the
 	 * group-commit writer, a database like DB): the answer waits for the commit. Same process,
@@ -217,6 +219,8 @@ int main(int argc, char **argv)
 	struct durable dur;
 	if (durable_open(&dur, &s2, db2, 0, 1, err, sizeof(err)))
 		return fprintf(stderr, "durable_open: %s\n", err), 1;
+	if (api_register(&s2))
+		return fprintf(stderr, "out of memory\n"), 1;
 	const char *cm = "{\"config\":{\"ramBytes\":\"8589934592\"}}";
 	struct done_state dc = {0};
 	rpc_dispatch(&s2, "CreateMachine", 1, cm, strlen(cm), &who, on_done, &dc);
@@ -236,7 +240,7 @@ int main(int argc, char **argv)
 		return fprintf(stderr, "durable Apply failed (%u applied)\n", dd.applied), 1;
 	free(pb2);
 	durable_close(&dur);
-	registry_free(s2.reg);
+	srv_release(&s2);
 	uv_loop_close(&loop);
 	if (strcmp(db, ":memory:")) {
 		char side[600];

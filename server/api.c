@@ -9,10 +9,9 @@
 #include <string.h>
 
 #include "apply_slice.h"
-#include "durable.h"
 #include "events.h"
 #include "exercise.h"
-#include "exres.h"
+#include "handlers.h"
 #include "memory.h"
 #include "mm_types.h"
 #include "ops.h"
@@ -765,12 +764,49 @@ static void list_exercises(struct srv_call *c)
 	rpc_reply(c, &resp.base);
 }
 
+void api_fail_topic(struct srv_call *c, const char *topic)
+{
+	struct strbuf names;
+	strbuf_init(&names);
+	for (int i = 0; i < EX_NR_TOPICS; i++)
+		strbuf_addf(&names, "%s%s", i ? ", " : "",
+		            exercise_topic_name((enum exercise_topic)i));
+	rpc_fail(c, "invalid_argument", "no exercise topic \"%s\" (topics: %s)", topic,
+	         names.buf ? names.buf : "");
+	strbuf_release(&names);
+}
+
+/* An answer with no value in it (blank, or only separators) is not an attempt. */
+static int has_value(const char *answer)
+{
+	return answer && answer[strspn(answer, " \t\r\n,;")] != '\0';
+}
+
+/* After CheckExercise has set its reply: the attempt of the caller goes to the commit seam,
+ * so the verdict is sent once it is recorded. Not when the call failed or the answer gave no
+ * value. */
+static void commit_attempt(struct srv_call *c, enum exercise_topic t, uint64_t seed,
+                           const char *answer, const struct exercise_verdict *v)
+{
+	if (c->failed || !has_value(answer))
+		return;
+	struct srv_attempt *a = &c->commit.attempt;
+	snprintf(a->topic, sizeof(a->topic), "%s", exercise_topic_name(t));
+	a->seed = seed;
+	a->correct = v->correct;
+	a->right = v->right;
+	a->total = v->total;
+	c->has_commit = 1;
+	c->commit.kind = SRV_COMMIT_ATTEMPT;
+	c->commit.machine_id = "";
+}
+
 /* Builds the exercise named by topic/seed, or fails the call. */
 static int exercise_of(struct srv_call *c, const char *topic, uint64_t seed, struct exercise *ex)
 {
 	int t = exercise_topic_parse(topic);
 	if (t < 0) {
-		exres_fail_topic(c, topic);
+		api_fail_topic(c, topic);
 		return -1;
 	}
 	char err[200];
@@ -828,7 +864,7 @@ static void check_exercise(struct srv_call *c)
 	if ((v.correct || req->reveal) && ex.solution.buf)
 		resp.solution = ex.solution.buf;
 	rpc_reply(c, &resp.base);
-	exres_record(c, ex.topic, req->seed, req->answer, &v); /* the reply waits for the record */
+	commit_attempt(c, ex.topic, req->seed, req->answer, &v); /* the reply waits for it */
 	exercise_verdict_release(&v);
 	exercise_release(&ex);
 }
@@ -884,17 +920,15 @@ static const struct {
     {"SolveExercise", solve_exercise},
 };
 
-rpc_handler_fn api_handler(const ProtobufCMethodDescriptor *md)
+int api_register(struct srv *s)
 {
-	if (ops_is_op_request(md->input, NULL))
-		return op_rpc;
-	rpc_handler_fn h = durable_handler(md); /* users, snapshots, history: durable.c */
-	if (h)
-		return h;
-	if ((h = exres_handler(md))) /* exercise results: exres.c */
-		return h;
+	const ProtobufCServiceDescriptor *sd = &vmsim__v1__vm_sim__descriptor;
+	for (unsigned i = 0; i < sd->n_methods; i++)
+		if (ops_is_op_request(sd->methods[i].input, NULL) &&
+		    rpc_register(s, sd->methods[i].name, op_rpc, NULL))
+			return -1;
 	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
-		if (!strcmp(handlers[i].method, md->name))
-			return handlers[i].fn;
-	return NULL;
+		if (rpc_register(s, handlers[i].method, handlers[i].fn, NULL))
+			return -1;
+	return 0;
 }

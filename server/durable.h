@@ -1,8 +1,8 @@
 /*
- * What makes vmsimd durable and multi-user: it opens the store, recovers every machine at
- * start, plugs into the server's seams (srv->commit: journal before acknowledging;
- * srv->authorize and srv->visible: tokens, ownership, quotas) and serves the RPCs of users,
- * snapshots, time-travel and export/import.
+ * What makes vmsimd durable: it opens the store and the users, recovers every machine at
+ * start into the registry, and plugs into the commit seam (srv->commit: journal before
+ * acknowledging). The machine ownership table lives here, for the access hooks (access.h)
+ * and the history RPCs.
  */
 #ifndef VMSIM_SRV_DURABLE_H
 #define VMSIM_SRV_DURABLE_H
@@ -11,8 +11,6 @@
 #include <stdio.h>
 
 #include "auth.h"
-#include "store.h"
-#include "rpc.h"
 #include "server.h"
 #include "store.h"
 
@@ -36,7 +34,7 @@ struct durable {
 };
 
 /* Opens db (":memory:" = ephemeral), loads users, recovers every machine into srv->reg and
- * installs the seams. srv->loop must be set. Logs what recovery found through srv_log. */
+ * installs the commit seam. srv->loop must be set. Logs what recovery found through srv_log. */
 int durable_open(struct durable *d, struct srv *srv, const char *db, uint32_t checkpoint_every,
                  int open, char *err, size_t el);
 /* After the loop has stopped: commits what is queued and closes the store. */
@@ -51,20 +49,11 @@ int durable_init_admin(const char *db, const char *name, FILE *out, FILE *errout
 /* The journal form of ops (protobuf Op, server/ops.c). */
 extern const struct persist_codec durable_codec;
 
-/* Handlers of the RPCs this layer serves (NULL for other methods). */
-rpc_handler_fn durable_handler(const ProtobufCMethodDescriptor *md);
-
 /* "m12" -> 12; -1 if id is not of that form. */
 int64_t durable_machine_num(const char *id);
 struct durable_meta *durable_meta_get(struct durable *d, int64_t id);
-
-/* access.c: the authorize and visible seams, and the users RPCs. */
-int access_authorize(void *data, struct srv_identity *who, const char *method,
-                     const char *machine_id, struct twirp_err *err);
-int access_visible(void *data, const struct srv_identity *who, const struct srv_machine *sm);
-int access_charge(void *data, const struct srv_identity *who, uint64_t ops, struct twirp_err *err);
-rpc_handler_fn access_handler(const ProtobufCMethodDescriptor *md);
-/* The caller of an RPC: their user, or the open-mode admin. */
-const struct auth_user *access_caller(const struct srv_call *c);
+/* Records machine id of owner (charging owner's quota); NULL out of memory. */
+struct durable_meta *durable_meta_add(struct durable *d, int64_t id, int64_t owner, int64_t ram,
+                                      int shared);
 
 #endif

@@ -12,8 +12,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "router.h"
-
 #define HTTP_SWEEP_MS    100 /* deadline resolution */
 #define MAX_HEADERS      100
 #define WRITE_HIGH_WATER (4u << 20) /* stop reading while this much output is unsent */

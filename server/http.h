@@ -80,4 +80,8 @@ void http_close_all(struct srv *s, int force);
 
 const char *http_status_text(int status);
 
+/* Where every complete request goes (router.c): Twirp RPC, SSE events, static files,
+ * /healthz, /metrics. */
+void router_handle(struct srv *s, struct srv_request *r);
+
 #endif

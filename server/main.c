@@ -13,7 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access.h"
+#include "apply_slice.h"
 #include "durable.h"
+#include "handlers.h"
+#include "listen.h"
 #include "registry.h"
 #include "rpc.h"
 #include "server.h"
@@ -249,6 +253,19 @@ static void default_web_dir(char *out, size_t len)
 		snprintf(out, len, "/usr/share/vmsim/web");
 }
 
+/* Every module's RPCs into the method table, and the access hooks. */
+static int wire(struct srv *s, struct durable *d, char *err, size_t len)
+{
+	access_install(s, d);
+	s->park = slice_park;
+	if (api_register(s) || history_rpc_register(s, d) || users_rpc_register(s, d) ||
+	    results_rpc_register(s, d)) {
+		snprintf(err, len, "out of memory registering the RPCs");
+		return -1;
+	}
+	return rpc_check_methods(s, err, len);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -390,6 +407,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	d.student_solve = student_solve;
+	if (wire(&s, &d, err, sizeof(err))) {
+		fprintf(stderr, "vmsimd: %s\n", err);
+		durable_close(&d);
+		return 1;
+	}
 	if (!s.cfg.open && auth_user_count(d.auth) == 0) {
 		fprintf(stderr,
 		        "vmsimd: %s has no users yet: create the first admin with\n"

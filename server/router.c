@@ -5,7 +5,7 @@
  *   GET  /healthz, /metrics                liveness, Prometheus metrics
  *   GET  /, /static/<file>                 the dashboard
  */
-#include "router.h"
+#include "http.h"
 
 #include <stdio.h>
 #include <stdlib.h>

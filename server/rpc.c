@@ -1,7 +1,8 @@
 /*
- * The RPC pipeline shared by every method: decode, authorize, handle, commit, encode. The
- * method table is the service descriptor protoc-c generated from vmsim.proto, so a method
- * added to the proto is routed as soon as api.c has a handler for it (rpc_init checks).
+ * The RPC pipeline shared by every method: decode, authorize, handle, commit, encode. Methods
+ * are the service descriptor protoc-c generated from vmsim.proto; their handlers are the
+ * server's method table, filled by each module at startup (rpc_check_methods checks that a
+ * method added to the proto has one).
  */
 #include "rpc.h"
 
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apply_slice.h"
 #include "ops.h"
 #include "pb_json.h"
 #include "registry.h"
@@ -78,10 +78,25 @@ static void arena_release(struct rpc_arena *a)
 
 int rpc_init(char *err, size_t len)
 {
-	if (ops_init(err, len))
+	return ops_init(err, len);
+}
+
+int rpc_register(struct srv *s, const char *method, rpc_handler_fn fn, void *data)
+{
+	const ProtobufCMethodDescriptor *md =
+	    protobuf_c_service_descriptor_get_method_by_name(service, method);
+	if (!md)
 		return -1;
+	if (!s->methods && !(s->methods = calloc(service->n_methods, sizeof(*s->methods))))
+		return -1;
+	s->methods[md - service->methods] = (struct rpc_method){fn, data};
+	return 0;
+}
+
+int rpc_check_methods(const struct srv *s, char *err, size_t len)
+{
 	for (unsigned i = 0; i < service->n_methods; i++) {
-		if (!api_handler(&service->methods[i])) {
+		if (!s->methods || !s->methods[i].fn) {
 			snprintf(err, len, "no handler for %s.%s", service->name,
 			         service->methods[i].name);
 			return -1;
@@ -311,6 +326,13 @@ void rpc_dispatch(struct srv *s, const char *method, int json, const char *body,
 		return;
 	}
 	c->method = c->md->name;
+	const struct rpc_method *m = s->methods ? &s->methods[c->md - service->methods] : NULL;
+	if (!m || !m->fn) {
+		rpc_fail(c, "unimplemented", "%s is not served here", c->method);
+		finish(c);
+		return;
+	}
+	c->data = m->data;
 	c->req = decode(c, body, len);
 	if (!c->req || check_values(c)) {
 		finish(c);
@@ -325,13 +347,13 @@ void rpc_dispatch(struct srv *s, const char *method, int json, const char *body,
 		return;
 	}
 	who->req = NULL;
-	if (!slice_park(c))
+	if (!s->park || !s->park(c))
 		rpc_run(c);
 }
 
 void rpc_run(struct srv_call *c)
 {
-	api_handler(c->md)(c);
+	c->srv->methods[c->md - service->methods].fn(c);
 	if (c->deferred)
 		return;
 	/* A change is journaled even when the call fails: an op that failed partway changed the

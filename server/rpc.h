@@ -2,8 +2,8 @@
  * RPC dispatch: the one path every Twirp call takes, whatever its transport encoding.
  *
  *   rpc_dispatch: find method -> decode (protobuf | JSON) -> srv->authorize(who, method,
- *   machine id) -> handler (api.c) -> [state changed: srv->commit(record), maybe async]
- *   -> encode -> done(call)
+ *   machine id) -> handler (the method table) -> [state changed: srv->commit(record), maybe
+ *   async] -> encode -> done(call)
  *
  * Handlers fill the call with rpc_reply()/rpc_fail() and, when they changed state, with a
  * commit record (rpc_commit_ops(), ...). The response leaves only after the commit is done.
@@ -45,15 +45,27 @@ struct srv_call {
 	char id_copy[32], name_copy[72];
 	struct machine_config cfg_copy;
 
+	void *data; /* what the method's handler was registered with (rpc_register) */
 	rpc_done_fn done;
 	void *done_arg;
 	int deferred; /* the handler finishes later with rpc_resume() (disk reads off the loop) */
 	struct srv_call *parked_next; /* waiting for its machine's sliced request (apply_slice.c) */
 };
 
-/* Resolves the op table and checks that every method of vmsim.v1.VmSim has a handler.
- * 0, or -1 + reason. Call once before rpc_dispatch. */
+/* Resolves the op table: 0, or -1 + reason. Call once before rpc_dispatch. */
 int rpc_init(char *err, size_t len);
+
+/* One entry of the server's method table, indexed like the service's methods. */
+struct rpc_method {
+	rpc_handler_fn fn;
+	void *data; /* handed to the handler as call->data */
+};
+/* Makes fn (with data) the handler of method; -1 if the service has no such method or out
+ * of memory. Each module registers its methods at startup (handlers.h). */
+int rpc_register(struct srv *s, const char *method, rpc_handler_fn fn, void *data);
+/* 0 when every method of vmsim.v1.VmSim has a handler, else -1 naming the first without. A
+ * call of a method without one answers unimplemented. */
+int rpc_check_methods(const struct srv *s, char *err, size_t len);
 
 /* Runs one call; done(call, arg) is invoked exactly once (maybe before this returns); call
  * is NULL only when the call could not even be allocated. */
@@ -81,8 +93,5 @@ void rpc_fail_vm(struct srv_call *c, enum vm_err e, const char *msg);
 const char *twirp_code(enum vm_err e);
 int twirp_status(const char *code);
 char *twirp_error_json(const struct twirp_err *err, size_t *len);
-
-/* The handler for a method (api.c); NULL if none. */
-rpc_handler_fn api_handler(const ProtobufCMethodDescriptor *md);
 
 #endif

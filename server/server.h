@@ -14,6 +14,8 @@
 #include "metrics.h"
 
 struct registry;
+struct rpc_method;
+struct srv_call;
 struct srv_conn;
 
 enum srv_log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
@@ -63,10 +65,19 @@ typedef int (*srv_authorize_fn)(void *data, struct srv_identity *who, const char
 
 /* What a state-changing RPC did, to be made durable before it is acknowledged. */
 enum srv_commit_kind {
-	SRV_COMMIT_CREATE, /* machine created: id, name, config */
-	SRV_COMMIT_DELETE, /* machine deleted: id */
-	SRV_COMMIT_RESET,  /* machine rebooted from its config: id */
-	SRV_COMMIT_OPS,    /* ops applied in order, seqs first_seq.. : id, ops, n_ops */
+	SRV_COMMIT_CREATE,  /* machine created: id, name, config */
+	SRV_COMMIT_DELETE,  /* machine deleted: id */
+	SRV_COMMIT_RESET,   /* machine rebooted from its config: id */
+	SRV_COMMIT_OPS,     /* ops applied in order, seqs first_seq.. : id, ops, n_ops */
+	SRV_COMMIT_ATTEMPT, /* a graded exercise answer: attempt (machine_id "") */
+};
+
+/* A CheckExercise that graded an answer: recorded before its verdict is sent. */
+struct srv_attempt {
+	char topic[32];
+	uint64_t seed;
+	int correct;           /* every field right */
+	uint32_t right, total; /* fields right, fields asked */
 };
 
 struct srv_commit {
@@ -78,6 +89,7 @@ struct srv_commit {
 	size_t n_ops;
 	int last_failed; /* OPS: the last op failed partway (journaled all the same) */
 	uint64_t first_seq;
+	struct srv_attempt attempt; /* ATTEMPT */
 	const struct srv_identity *who;
 };
 
@@ -121,6 +133,10 @@ struct srv {
 	int stopping;
 	void *sse; /* sse.c state */
 	char demo_id[32];
+	struct rpc_method *methods; /* handlers, indexed like the service's methods (rpc.h) */
+	/* Holds back an authorized call that must wait for its machine (apply_slice.c's
+	 * slice_park): 1 if it will run later through rpc_run. NULL = every call runs at once. */
+	int (*park)(struct srv_call *c);
 
 	srv_authorize_fn authorize;
 	void *authorize_data;
@@ -133,10 +149,6 @@ struct srv {
 };
 
 void srv_config_default(struct srv_config *cfg);
-/* Binds and listens; the bound port is in srv->cfg.port afterwards. */
-int srv_start(struct srv *s, uv_loop_t *loop, char *err, size_t len);
-/* Graceful stop: no new connections, finish in-flight requests, close idle ones. */
-void srv_stop(struct srv *s);
 /* The last connection closed: a stopping server may end now. */
 void srv_conns_drained(struct srv *s);
 /* After the loop has returned. */

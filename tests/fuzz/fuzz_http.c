@@ -21,7 +21,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "handlers.h"
 #include "http.h"
+#include "listen.h"
 #include "ops.h"
 #include "registry.h"
 #include "rpc.h"
@@ -51,7 +53,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	S.cfg.request_timeout_ms = 200;
 	S.cfg.idle_timeout_ms = 200;
 	snprintf(S.cfg.web_dir, sizeof(S.cfg.web_dir), "%s", VMSIM_WEB_DIR);
-	if (ops_init(err, sizeof(err)) || rpc_init(err, sizeof(err))) {
+	if (ops_init(err, sizeof(err)) || rpc_init(err, sizeof(err)) || api_register(&S)) {
 		fprintf(stderr, "fuzz_http: %s\n", err);
 		abort();
 	}

@@ -1,81 +1,19 @@
 /*
- * Exercise results (exres.h): the attempt record written behind every graded CheckExercise,
- * and ExerciseResults, which sums the records in SQL on a uv work thread and filters the rows
- * on the loop by who may see whom. Wall-clock times are the store's commit times.
+ * ExerciseResults: every graded CheckExercise is recorded through the commit seam (durable.c)
+ * before its verdict is sent; this sums the records per user and topic in SQL on a uv work
+ * thread and filters the rows on the loop by who may see whom (admin: all, instructor: their
+ * class, student: themselves). Wall-clock times are the store's commit times.
  */
-#include "exres.h"
-
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "durable.h"
+#include "exercise.h"
+#include "handlers.h"
+#include "rpc.h"
 #include "strbuf.h"
 #include "vmsim/v1/vmsim.pb-c.h"
-
-static struct durable *durable_of(const struct srv_call *c)
-{
-	return c->srv->commit_data;
-}
-
-void exres_fail_topic(struct srv_call *c, const char *topic)
-{
-	struct strbuf names;
-	strbuf_init(&names);
-	for (int i = 0; i < EX_NR_TOPICS; i++)
-		strbuf_addf(&names, "%s%s", i ? ", " : "",
-		            exercise_topic_name((enum exercise_topic)i));
-	rpc_fail(c, "invalid_argument", "no exercise topic \"%s\" (topics: %s)", topic,
-	         names.buf ? names.buf : "");
-	strbuf_release(&names);
-}
-
-/* ---- recording ---- */
-
-static void attempt_saved(struct store_rec *rec, int status, const char *err, void *data)
-{
-	(void)rec;
-	struct srv_call *c = data;
-	if (status) {
-		/* the verdict was not recorded: say so rather than grade off the record */
-		free(c->out);
-		c->out = NULL;
-		rpc_fail(c, "unavailable", "the attempt could not be recorded: %s; try again", err);
-	}
-	rpc_resume(c);
-}
-
-/* An answer with no value in it (blank, or only separators) is not an attempt. */
-static int has_value(const char *answer)
-{
-	return answer && answer[strspn(answer, " \t\r\n,;")] != '\0';
-}
-
-void exres_record(struct srv_call *c, enum exercise_topic t, uint64_t seed, const char *answer,
-                  const struct exercise_verdict *v)
-{
-	struct durable *d = durable_of(c);
-	if (c->failed || !d || !d->store || !has_value(answer))
-		return;
-	struct store_rec *rec = store_rec_new(STORE_EXERCISE_ATTEMPT, 0);
-	if (!rec) {
-		free(c->out);
-		c->out = NULL;
-		rpc_fail(c, "internal", "out of memory recording the attempt");
-		return;
-	}
-	rec->id = access_caller(c)->id;
-	rec->seq = seed;
-	snprintf(rec->name, sizeof(rec->name), "%s", exercise_topic_name(t));
-	rec->role = v->correct ? 1 : 0;
-	rec->quota[0] = v->right;
-	rec->quota[1] = v->total;
-	rec->cb = attempt_saved;
-	rec->data = c;
-	rpc_defer(c);
-	store_submit(d->store, rec);
-}
-
-/* ---- ExerciseResults ---- */
 
 struct results_work {
 	uv_work_t req;
@@ -117,7 +55,7 @@ static int by_user_topic(const void *a, const void *b)
 
 static void results_reply(struct results_work *w)
 {
-	const struct auth_user *me = access_caller(w->c);
+	const struct auth_user *me = access_caller(w->c->who);
 	Vmsim__V1__ExerciseResult *rs = calloc(w->n + 1, sizeof(*rs));
 	Vmsim__V1__ExerciseResult **ps = calloc(w->n + 1, sizeof(*ps));
 	if (!rs || !ps) {
@@ -170,7 +108,7 @@ static void results_after(uv_work_t *req, int status)
 /* The user id a filter names (-1: none given), or -2 with the call failed. */
 static int64_t user_filter(struct srv_call *c, struct durable *d, const char *name)
 {
-	const struct auth_user *me = access_caller(c);
+	const struct auth_user *me = access_caller(c->who);
 	if (!name || !*name)
 		return me->role == ROLE_STUDENT ? me->id : -1;
 	if (strlen(name) > AUTH_NAME_MAX) {
@@ -203,13 +141,13 @@ static int64_t user_filter(struct srv_call *c, struct durable *d, const char *na
 static void exercise_results(struct srv_call *c)
 {
 	const Vmsim__V1__ExerciseResultsRequest *req = (const void *)c->req;
-	struct durable *d = durable_of(c);
+	struct durable *d = c->data;
 	if (!d || !d->store || !d->auth) {
 		rpc_fail(c, "failed_precondition", "this server keeps no exercise results");
 		return;
 	}
 	if (*req->topic && exercise_topic_parse(req->topic) < 0) {
-		exres_fail_topic(c, req->topic);
+		api_fail_topic(c, req->topic);
 		return;
 	}
 	int64_t user = user_filter(c, d, req->user);
@@ -233,7 +171,7 @@ static void exercise_results(struct srv_call *c)
 	}
 }
 
-rpc_handler_fn exres_handler(const ProtobufCMethodDescriptor *md)
+int results_rpc_register(struct srv *s, struct durable *d)
 {
-	return !strcmp(md->name, "ExerciseResults") ? exercise_results : NULL;
+	return rpc_register(s, "ExerciseResults", exercise_results, d);
 }
