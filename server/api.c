@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "apply_slice.h"
+#include "boot.h"
 #include "events.h"
 #include "exercise.h"
 #include "handlers.h"
@@ -140,6 +141,32 @@ static void reply_machine(struct srv_call *c, const struct srv_machine *sm)
 	rpc_reply(c, &pb.base);
 }
 
+static const char *boot_code(const char *err)
+{
+	return strstr(err, "host memory") ? "resource_exhausted" : "invalid_argument";
+}
+
+/* A CreateMachine booted off the loop (boot.c), under the id it took before booting. */
+static void created(struct srv_call *c, struct machine *m, const char *err, void *arg)
+{
+	(void)arg;
+	const Vmsim__V1__CreateMachineRequest *req = (const void *)c->req;
+	struct srv *s = c->srv;
+	char why[256];
+	struct srv_machine *sm = NULL;
+	if (!m) {
+		rpc_fail(c, boot_code(err), "%s", err);
+	} else if (!(sm = registry_adopt(s->reg, c->id_copy, req->name, m, why, sizeof(why)))) {
+		machine_destroy(m);
+		rpc_fail(c, "invalid_argument", "%s", why);
+	} else {
+		reply_machine(c, sm);
+		commit_machine(c, SRV_COMMIT_CREATE, sm);
+	}
+	rpc_resume(c); /* the record is submitted: the next create's quota check counts it */
+	boot_create_end(s);
+}
+
 static void create_machine(struct srv_call *c)
 {
 	const Vmsim__V1__CreateMachineRequest *req = (const void *)c->req;
@@ -150,12 +177,19 @@ static void create_machine(struct srv_call *c)
 	}
 	struct machine_config cfg;
 	config_from_pb(req->config, &cfg);
+	if (cfg.ram_bytes >= BOOT_OFF_LOOP_RAM) {
+		registry_new_id(c->srv->reg, c->id_copy); /* taken now, as registry_create does */
+		if (boot_start(c, &cfg, created, NULL))
+			rpc_fail(c, "resource_exhausted", "out of memory");
+		else
+			boot_create_begin(c->srv);
+		return;
+	}
 	char err[256];
 	struct srv_machine *sm =
 	    registry_create(c->srv->reg, NULL, req->name, &cfg, err, sizeof(err));
 	if (!sm) {
-		rpc_fail(c, strstr(err, "host memory") ? "resource_exhausted" : "invalid_argument",
-		         "%s", err);
+		rpc_fail(c, boot_code(err), "%s", err);
 		return;
 	}
 	reply_machine(c, sm);
@@ -207,11 +241,42 @@ static void delete_machine(struct srv_call *c)
 	rpc_reply(c, &resp.base);
 }
 
+/* A ResetMachine booted off the loop; the machine was held meanwhile. */
+static void reset_booted(struct srv_call *c, struct machine *m, const char *err, void *arg)
+{
+	struct slice_hold *h = arg;
+	struct srv *s = c->srv;
+	struct srv_machine *sm = registry_get(s->reg, h->machine_id);
+	if (!m) {
+		rpc_fail(c, "resource_exhausted", "%s", err);
+	} else {
+		machine_destroy(sm->m);
+		sm->m = m;
+		sse_machine_reset(s, sm);
+		reply_machine(c, sm);
+		commit_machine(c, SRV_COMMIT_RESET, sm);
+	}
+	struct srv_call *parked = slice_unhold(s, h);
+	free(h);
+	rpc_resume(c);
+	slice_run_parked(parked);
+}
+
 static void reset_machine(struct srv_call *c)
 {
 	struct srv_machine *sm = machine_of(c);
 	if (!sm)
 		return;
+	if (sm->cfg.ram_bytes >= BOOT_OFF_LOOP_RAM) {
+		struct slice_hold *h = malloc(sizeof(*h));
+		if (!h || boot_start(c, &sm->cfg, reset_booted, h)) {
+			free(h);
+			rpc_fail(c, "resource_exhausted", "out of memory");
+		} else {
+			slice_hold(sm, h);
+		}
+		return;
+	}
 	char err[256];
 	if (registry_reset(c->srv->reg, sm, err, sizeof(err))) {
 		rpc_fail(c, "resource_exhausted", "%s", err);

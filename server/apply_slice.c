@@ -62,11 +62,30 @@ static int reads_memory_only(const char *method)
 	return 0;
 }
 
-static void park(struct slice_job *j, struct srv_call *c)
+void slice_hold(struct srv_machine *sm, struct slice_hold *h)
+{
+	snprintf(h->machine_id, sizeof(h->machine_id), "%s", sm->id);
+	h->parked = NULL;
+	h->parked_tail = &h->parked;
+	sm->busy = h;
+}
+
+struct srv_call *slice_unhold(struct srv *s, struct slice_hold *h)
+{
+	struct srv_machine *sm = registry_get(s->reg, h->machine_id);
+	if (sm && sm->busy == h)
+		sm->busy = NULL;
+	struct srv_call *parked = h->parked;
+	h->parked = NULL;
+	h->parked_tail = &h->parked;
+	return parked;
+}
+
+static void park(struct slice_hold *h, struct srv_call *c)
 {
 	c->parked_next = NULL;
-	*j->parked_tail = c;
-	j->parked_tail = &c->parked_next;
+	*h->parked_tail = c;
+	h->parked_tail = &c->parked_next;
 }
 
 int slice_park(struct srv_call *c)
@@ -80,10 +99,11 @@ int slice_park(struct srv_call *c)
 	return 1;
 }
 
-/* Steps until the job is done or the slice's time is up; 1 when done. */
+/* Steps until the job is done or the slice's time is up; 1 when done. A server without a
+ * loop (in-process benchmarks) runs the whole job at once. */
 static int run_slice(struct slice_job *j)
 {
-	uint64_t end = uv_hrtime() + SLICE_NS;
+	uint64_t end = j->c->srv->loop ? uv_hrtime() + SLICE_NS : UINT64_MAX;
 	j->slices++;
 	while (j->next < j->n) {
 		if (j->step(j, j->next++))
@@ -100,8 +120,7 @@ static void closed(uv_handle_t *h)
 	j->release(j);
 }
 
-/* The waiting calls, in order; one that finds the machine busy again waits for that job. */
-static void run_parked(struct srv_call *c)
+void slice_run_parked(struct srv_call *c)
 {
 	while (c) {
 		struct srv_call *next = c->parked_next;
@@ -118,28 +137,22 @@ static void on_idle(uv_idle_t *h)
 	if (!run_slice(j))
 		return;
 	j->finish(j);
-	struct srv_call *c = j->c, *parked = j->parked;
-	struct srv_machine *sm = registry_get(c->srv->reg, j->machine_id);
-	if (sm && sm->busy == j)
-		sm->busy = NULL;
+	struct srv_call *c = j->c, *parked = slice_unhold(c->srv, &j->hold);
 	uv_idle_stop(h);
 	uv_close((uv_handle_t *)h, closed);
 	rpc_resume(c); /* its record goes to srv->commit before any waiting call's */
-	run_parked(parked);
+	slice_run_parked(parked);
 }
 
 void slice_start(struct slice_job *j, struct srv_machine *sm)
 {
-	j->parked = NULL;
-	j->parked_tail = &j->parked;
 	j->slices = 0;
 	if (run_slice(j)) {
 		j->finish(j);
 		j->release(j);
 		return;
 	}
-	snprintf(j->machine_id, sizeof(j->machine_id), "%s", sm->id);
-	sm->busy = j;
+	slice_hold(sm, &j->hold);
 	rpc_defer(j->c);
 	uv_idle_init(j->c->srv->loop, &j->idle);
 	j->idle.data = j;

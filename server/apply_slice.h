@@ -22,6 +22,21 @@
  * with the call failed (resource_exhausted naming the limit and the cost, or the quota). */
 int slice_admit(struct srv_call *c, struct srv_machine *sm, const struct op *ops, size_t n);
 
+/* A machine held by a request that finishes later (sliced, or booting off the loop): the calls
+ * that would change it wait here in order. */
+struct slice_hold {
+	char machine_id[MACHINE_ID_LEN];
+	struct srv_call *parked, **parked_tail;
+};
+
+/* Holds sm for a deferred call. */
+void slice_hold(struct srv_machine *sm, struct slice_hold *h);
+/* Ends the hold; returns the calls that waited, to pass to slice_run_parked once the holding
+ * call's commit record went to srv->commit (rpc_resume). */
+struct srv_call *slice_unhold(struct srv *s, struct slice_hold *h);
+/* Runs calls that waited, in order (rpc_run; one that finds its machine held again waits). */
+void slice_run_parked(struct srv_call *parked);
+
 struct slice_job {
 	struct srv_call *c;
 	size_t next, n; /* ops run so far, ops in all */
@@ -33,9 +48,8 @@ struct slice_job {
 	void (*release)(struct slice_job *j);
 
 	/* private */
-	char machine_id[MACHINE_ID_LEN];
+	struct slice_hold hold;
 	uv_idle_t idle;
-	struct srv_call *parked, **parked_tail;
 	uint64_t slices;
 };
 

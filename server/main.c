@@ -15,6 +15,7 @@
 
 #include "access.h"
 #include "apply_slice.h"
+#include "boot.h"
 #include "durable.h"
 #include "handlers.h"
 #include "listen.h"
@@ -54,7 +55,7 @@ static void usage(FILE *f)
 	    "  --max-body BYTES        request body limit (default 1048576)\n"
 	    "  --max-conns N           concurrent connections (default 4096)\n"
 	    "  --max-machines N        machines hosted (default 10000)\n"
-	    "  --max-op-work N         work of one op, in accesses (default 1048576; refused\n"
+	    "  --max-op-work N         work of one op, in accesses (default 524288; refused\n"
 	    "                          above, resource_exhausted)\n"
 	    "  --max-request-work N    work of one request's ops (default 268435456)\n"
 	    "  --idle-timeout MS       keep-alive idle timeout (default 60000)\n"
@@ -258,6 +259,7 @@ static int wire(struct srv *s, struct durable *d, char *err, size_t len)
 {
 	access_install(s, d);
 	s->park = slice_park;
+	s->park_admit = boot_park_create;
 	if (api_register(s) || history_rpc_register(s, d) || users_rpc_register(s, d) ||
 	    results_rpc_register(s, d)) {
 		snprintf(err, len, "out of memory registering the RPCs");

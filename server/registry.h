@@ -14,7 +14,7 @@
 #define MACHINE_NAME_LEN 64
 
 struct sse_client;
-struct slice_job;
+struct slice_hold;
 
 struct srv_machine {
 	char id[MACHINE_ID_LEN];
@@ -23,8 +23,8 @@ struct srv_machine {
 	struct machine_config cfg; /* as booted, defaults filled in */
 	struct sse_client *subs;   /* live event streams on this machine */
 	unsigned nsubs;
-	void *owner;            /* the auth layer's user record, NULL while the server is open */
-	struct slice_job *busy; /* a request running in slices (apply_slice.h); others wait */
+	void *owner;             /* the auth layer's user record, NULL while the server is open */
+	struct slice_hold *busy; /* held by a request running in slices or booting; others wait */
 	struct srv_machine *hnext, *prev, *next;
 };
 

@@ -339,6 +339,14 @@ void rpc_dispatch(struct srv *s, const char *method, int json, const char *body,
 		return;
 	}
 	c->machine_id = request_machine_id(c->req);
+	if (!s->park_admit || !s->park_admit(c))
+		rpc_admit(c);
+}
+
+void rpc_admit(struct srv_call *c)
+{
+	struct srv *s = c->srv;
+	struct srv_identity *who = c->who;
 	who->req = c->req;
 	if (s->authorize &&
 	    s->authorize(s->authorize_data, who, c->method, c->machine_id, &c->err)) {

@@ -71,6 +71,9 @@ int rpc_check_methods(const struct srv *s, char *err, size_t len);
  * is NULL only when the call could not even be allocated. */
 void rpc_dispatch(struct srv *s, const char *method, int json, const char *body, size_t len,
                   struct srv_identity *who, rpc_done_fn done, void *arg);
+/* Authorization, then rpc_run (or a wait for the call's machine); rpc_dispatch runs it unless
+ * the call waits for a CreateMachine booting off the loop (boot.c runs it then). */
+void rpc_admit(struct srv_call *c);
 /* The handler and commit of an authorized call; rpc_dispatch runs it unless the call waits
  * for its machine (apply_slice.c runs it then). */
 void rpc_run(struct srv_call *c);

@@ -25,7 +25,7 @@ void srv_config_default(struct srv_config *cfg)
 	cfg->sse_max_buffer = 1u << 20;
 	cfg->max_pipeline = 64;
 	cfg->max_machines = 10000;
-	cfg->max_op_work = 1u << 20;      /* about 20 ms of loop time (cost.h) */
+	cfg->max_op_work = 1u << 19;      /* about 10 ms of loop time (cost.h) */
 	cfg->max_request_work = 1u << 28; /* about 5 s, run in slices */
 }
 

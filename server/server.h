@@ -17,6 +17,7 @@ struct registry;
 struct rpc_method;
 struct srv_call;
 struct srv_conn;
+struct srv_call;
 
 enum srv_log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
@@ -137,6 +138,9 @@ struct srv {
 	/* Holds back an authorized call that must wait for its machine (apply_slice.c's
 	 * slice_park): 1 if it will run later through rpc_run. NULL = every call runs at once. */
 	int (*park)(struct srv_call *c);
+	/* The same before authorization (boot.c's boot_park_create: a CreateMachine waits while
+	 * another boots); it runs later through rpc_admit. NULL = none waits. */
+	int (*park_admit)(struct srv_call *c);
 
 	srv_authorize_fn authorize;
 	void *authorize_data;
@@ -146,6 +150,10 @@ struct srv {
 	void *visible_data;
 	srv_charge_fn charge;
 	void *charge_data;
+	struct {
+		int creating; /* a CreateMachine boots off the loop (boot.c) */
+		struct srv_call *parked, **parked_tail; /* the creates waiting for it */
+	} boot;
 };
 
 void srv_config_default(struct srv_config *cfg);

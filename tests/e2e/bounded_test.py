@@ -6,10 +6,12 @@ answered, a change to its machine waits for it, and a restart replays it to the 
 Usage: bounded_test.py VMSIMD. Python standard library only."""
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from vmsimd_proc import Vmsimd, TWIRP  # noqa: E402
@@ -55,23 +57,24 @@ def limits():
     try:
         mid, a = new_machine(srv)
         before = seq(srv, mid)
-        # 40 AccessRange of 16 MiB, one access per byte: 12.7 s of loop time before
-        st, e = srv.call("Apply", {"machineId": mid, "ops": [touch(a, 16 << 20)] * 40})
+        # 40 AccessRange of 16 MiB - 1, one access per byte: 12.7 s of loop time before
+        stall = touch(a, (16 << 20) - 1)
+        st, e = srv.call("Apply", {"machineId": mid, "ops": [stall] * 40})
         check((st, e.get("code"), e.get("msg")) == (
             429, "resource_exhausted",
-            "op 0 (access_range) costs 16842753 units of work, over this server's limit of "
-            "1048576 per op (--max-op-work): split it into smaller ops"),
+            "op 0 (access_range) costs 16842752 units of work, over this server's limit of "
+            "524288 per op (--max-op-work): split it into smaller ops"),
             "the stalling batch is refused, naming the limit and the cost: %s %s" % (st, e))
-        st, e = srv.call("AccessRange", dict(touch(a, 16 << 20)["accessRange"], machineId=mid))
+        st, e = srv.call("AccessRange", dict(stall["accessRange"], machineId=mid))
         check((st, e.get("msg")) == (
-            429, "access_range costs 16842753 units of work, over this server's limit of "
-            "1048576 per op (--max-op-work): split it into smaller ops"),
+            429, "access_range costs 16842752 units of work, over this server's limit of "
+            "524288 per op (--max-op-work): split it into smaller ops"),
             "the same op alone is refused: %s %s" % (st, e))
-        # each op under the per-op limit, 600 of them over the per-request one
-        st, e = srv.call("Apply", {"machineId": mid, "ops": [touch(a, 512 << 10)] * 600})
+        # each op under the per-op limit (263,169 units), 1100 of them over the per-request one
+        st, e = srv.call("Apply", {"machineId": mid, "ops": [touch(a, 256 << 10)] * 1100})
         check((st, e.get("code"), e.get("msg")) == (
             429, "resource_exhausted",
-            "this request's 600 ops cost 315802200 units of work, over this server's limit of "
+            "this request's 1100 ops cost 289485900 units of work, over this server's limit of "
             "268435456 per request (--max-request-work): send them in several requests"),
             "a batch over the request limit is refused: %s %s" % (st, e))
         check(seq(srv, mid) == before, "the refused batches changed nothing")
@@ -113,6 +116,17 @@ def quota(tmp):
             429, "resource_exhausted", "quota exceeded: ops per second (s may run 20 ops/s; "
             "this request's work costs 12 ops)"), "the second is over the quota: %s %s" % (st, e))
         check(seq(srv, mid, admin) == before, "the refused batch did not run")
+        # a create booting off the loop holds the next one until it is counted in the quota
+        r = ok(srv, "CreateUsers", {"names": ["b"], "quota": {
+            "machines": "5", "ramBytes": str(1 << 30), "opsPerSec": "100"}}, admin)
+        b = r["users"][0]["token"]
+        first = Pending(srv.port, "CreateMachine", {"config": {"ramBytes": str(768 << 20)}}, b)
+        st, e = srv.call("CreateMachine", {"config": {"ramBytes": str(512 << 20)}}, b)
+        check((st, e.get("msg")) == (429, "quota exceeded: RAM (b uses 768 MiB of 1024 MiB, "
+                                          "this machine needs 512 MiB)"),
+              "a create while another boots sees its RAM: %s %s" % (st, e))
+        st, r = first.answer()
+        check(st == 200 and r["config"]["ramBytes"] == str(768 << 20), "it booted: %s" % r)
     finally:
         srv.stop()
 
@@ -120,12 +134,16 @@ def quota(tmp):
 class Pending:
     """A request sent on its own connection; its answer is read later."""
 
-    def __init__(self, port, method, body):
+    def __init__(self, port, method, body, token=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
         data = json.dumps(body).encode()
+        auth = "Authorization: Bearer %s\r\n" % token if token else ""
         self.sock.sendall(("POST %s%s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                           "Content-Length: %d\r\nConnection: close\r\n\r\n" %
-                           (TWIRP, method, len(data))).encode() + data)
+                           "%sContent-Length: %d\r\nConnection: close\r\n\r\n" %
+                           (TWIRP, method, auth, len(data))).encode() + data)
+
+    def answered(self):
+        return bool(select.select([self.sock], [], [], 0)[0])
 
     def answer(self):
         buf = b""
@@ -147,8 +165,8 @@ def sliced(tmp):
         mid, a = new_machine(srv)
         other, _ = new_machine(srv)
         seq0 = seq(srv, mid)
-        # 60 ops of 1,003,921 units: about a second of work, many slices
-        big = Pending(srv.port, "Apply", {"machineId": mid, "ops": [touch(a, 1000000)] * n})
+        # 60 ops of 501,969 units: about half a second of work, many slices
+        big = Pending(srv.port, "Apply", {"machineId": mid, "ops": [touch(a, 500000)] * n})
         s = seq0
         while s == seq0:
             s = seq(srv, mid)  # a read of the machine is served between slices
@@ -181,6 +199,25 @@ def sliced(tmp):
         srv.stop()
 
 
+def boot():
+    """A big machine boots off the loop: other calls are answered meanwhile."""
+    srv = Vmsimd(VMSIMD, "--open", "--db", ":memory:")
+    try:
+        mid, _ = new_machine(srv)
+        big = Pending(srv.port, "CreateMachine", {"config": {"ramBytes": str(32 << 30)}})
+        time.sleep(0.2)  # let it arrive first; its boot takes about a second
+        st, _ = srv.call(None, None, path="/healthz", verb="GET")
+        r = ok(srv, "Tick", {"machineId": mid, "n": "1"})
+        check(st == 200 and not big.answered(),
+              "healthz and a Tick are answered while 32 GiB boot (seq %s)" % r["seq"])
+        st, r = big.answer()
+        check(st == 200 and int(r["nrFrames"]) == 8 << 20, "the 32 GiB machine: %s" % r)
+        st, r = srv.call("ResetMachine", {"machineId": r["id"]})
+        check(st == 200 and r["seq"] in ("0", 0, None), "reset booted off the loop: %s" % r)
+    finally:
+        srv.stop()
+
+
 def main():
     global VMSIMD
     VMSIMD = sys.argv[1]
@@ -188,6 +225,7 @@ def main():
     limits()
     quota(tmp)
     sliced(tmp)
+    boot()
     print("%d failures" % len(failures))
     return 1 if failures else 0
 
