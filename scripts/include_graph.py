@@ -4,7 +4,7 @@ the store and auth modules (server/store/, server/auth/) reach no HTTP-layer hea
 RPC core (api.c, rpc.c) reaches no store or auth header.
 
 A node is a file name without its extension (api.c and api.h are "api"); a module folder is
-one node ("store/", "auth/"). X depends on Y when X.c or X.h includes Y.h. Headers outside
+one node ("common/", "store/", "auth/"). X depends on Y when X.c or X.h includes Y.h. Headers outside
 server/ (core/, proto/, system) are leaves.
 Usage: include_graph.py [SERVER_DIR]. Exit status 1 with the findings when one fails."""
 import os
@@ -24,8 +24,8 @@ def node_of(root, path):
 def resolve(root, path, h):
     """The server file an include names: the including file's folder first (a module's
     private header), then server/ and the module folders (their public headers)."""
-    for d in (os.path.dirname(path), root, os.path.join(root, "store"),
-              os.path.join(root, "auth")):
+    for d in (os.path.dirname(path), root, os.path.join(root, "common"),
+              os.path.join(root, "store"), os.path.join(root, "auth")):
         cand = os.path.normpath(os.path.join(d, h))
         if os.path.exists(cand):
             return cand
@@ -100,7 +100,7 @@ def main():
     problems = []
     for comp in cycles(g):
         problems.append("include circle: " + " -> ".join(comp))
-    for mod in ("store", "auth"):
+    for mod in ("common", "store", "auth"):
         for dirpath, _, files in os.walk(os.path.join(root, mod)):
             for f in files:
                 if f.endswith((".c", ".h")):

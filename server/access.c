@@ -11,8 +11,6 @@
 #include "ops.h"
 #include "registry.h"
 
-#define DEFAULT_RAM (64ull << 20) /* CreateMachine without a RAM size (api.c's default) */
-
 /* --open: every caller acts as this admin. */
 static const struct auth_user open_admin = {.id = 0, .name = "open", .role = ROLE_ADMIN};
 
@@ -36,17 +34,17 @@ static int read_only(const char *method)
 	return !strcmp(method, "ExerciseResults"); /* reads the store, not a machine */
 }
 
-static int deny(struct twirp_err *err, enum auth_code code, const char *msg)
+static int deny(struct twirp_err *err, enum twirp_code code, const char *msg)
 {
-	err->code = auth_code_name(code);
+	err->code = code;
 	snprintf(err->msg, sizeof(err->msg), "%s", msg);
 	return -1;
 }
 
-static const struct auth_user *bearer(struct durable *d, const char *header, struct auth_err *e)
+static const struct auth_user *bearer(struct durable *d, const char *header, struct twirp_err *e)
 {
 	if (header && strncasecmp(header, "Bearer ", 7)) {
-		e->code = AUTH_UNAUTHENTICATED;
+		e->code = TWIRP_UNAUTHENTICATED;
 		snprintf(e->msg, sizeof(e->msg),
 		         "the Authorization header must be \"Bearer <token>\"");
 		return NULL;
@@ -64,19 +62,19 @@ static int check_machine(struct durable *d, const struct auth_user *u, const cha
 	struct srv_machine *sm = registry_get(d->srv->reg, machine_id);
 	if (!sm)
 		return 0; /* the handler answers not_found */
-	int64_t num = durable_machine_num(sm->id);
+	int64_t num = registry_id_num(sm->id);
 	const struct durable_meta *meta = durable_meta_get(d, num);
-	struct auth_err e;
+	struct twirp_err e;
 	int rc =
 	    auth_check_machine(d->auth, u, num, meta ? meta->owner : 0, meta ? meta->shared : 0,
 	                       read_only(method) ? AUTH_READ : AUTH_WRITE, &e);
-	if (rc == AUTH_NOT_FOUND) {
-		err->code = "not_found";
+	if (rc == TWIRP_NOT_FOUND) {
+		err->code = TWIRP_NOT_FOUND;
 		snprintf(err->msg, sizeof(err->msg),
 		         "no machine \"%s\" (ListMachines shows the machines)", machine_id);
 		return -1;
 	}
-	return rc ? deny(err, (enum auth_code)rc, e.msg) : 0;
+	return rc ? deny(err, (enum twirp_code)rc, e.msg) : 0;
 }
 
 /* Exercise solutions (SolveExercise, CheckExercise with reveal) are for instructors and
@@ -89,7 +87,7 @@ static int check_solve(struct durable *d, const struct auth_user *u, const char 
 	             ((const Vmsim__V1__CheckExerciseRequest *)req)->reveal);
 	if (!solve || u->role != ROLE_STUDENT || d->student_solve)
 		return 0;
-	return deny(err, AUTH_PERMISSION_DENIED,
+	return deny(err, TWIRP_PERMISSION_DENIED,
 	            "exercise solutions are for instructors and admins: check your answer with "
 	            "CheckExercise (vmsimd --student-solve lets students see solutions)");
 }
@@ -99,8 +97,9 @@ static int check_create(struct durable *d, const struct auth_user *u, const void
                         struct twirp_err *err)
 {
 	const Vmsim__V1__CreateMachineRequest *r = req;
-	uint64_t ram = r && r->config && r->config->ram_bytes ? r->config->ram_bytes : DEFAULT_RAM;
-	struct auth_err e;
+	uint64_t ram =
+	    r && r->config && r->config->ram_bytes ? r->config->ram_bytes : MACHINE_DEFAULT_RAM;
+	struct twirp_err e;
 	if (auth_reserve_machine(d->auth, u->id, (int64_t)ram, 0, &e))
 		return deny(err, e.code, e.msg);
 	auth_release_machine(d->auth, u->id, (int64_t)ram); /* charged when it commits */
@@ -111,7 +110,7 @@ int access_authorize(void *data, struct srv_identity *who, const char *method,
                      const char *machine_id, struct twirp_err *err)
 {
 	struct durable *d = data;
-	struct auth_err e;
+	struct twirp_err e;
 	/* --open, or vmsimd's own --demo calls (no network peer is named "demo") */
 	if (d->open || (who->peer && !strcmp(who->peer, "demo"))) {
 		who->user = NULL;
@@ -137,7 +136,7 @@ int access_charge(void *data, const struct srv_identity *who, uint64_t ops, stru
 {
 	struct durable *d = data;
 	const struct auth_user *u = who ? who->user : NULL;
-	struct auth_err e;
+	struct twirp_err e;
 	if (!u || ops <= 1 || !auth_rate_take(d->auth, u->id, ops - 1, &e))
 		return 0;
 	return deny(err, e.code, e.msg);
@@ -148,10 +147,10 @@ int access_visible(void *data, const struct srv_identity *who, const struct srv_
 	struct durable *d = data;
 	if (d->open || !who || !who->user)
 		return d->open;
-	int64_t num = durable_machine_num(sm->id);
+	int64_t num = registry_id_num(sm->id);
 	const struct durable_meta *meta = durable_meta_get(d, num);
 	return auth_check_machine(d->auth, who->user, num, meta ? meta->owner : 0,
-	                          meta ? meta->shared : 0, AUTH_READ, NULL) == AUTH_OK;
+	                          meta ? meta->shared : 0, AUTH_READ, NULL) == TWIRP_OK;
 }
 
 void access_install(struct srv *srv, struct durable *d)

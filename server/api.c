@@ -23,8 +23,8 @@
 #include "rpc.h"
 #include "sse.h"
 #include "vmsim/v1/vmsim.pb-c.h"
+#include "common.h"
 
-#define DEFAULT_RAM       (64ull << 20)
 #define MAX_RESULT_EVENTS 256
 #define EVENTS_DEFAULT    1000
 #define EVENTS_MAX        10000
@@ -34,12 +34,12 @@
 static struct srv_machine *machine_of(struct srv_call *c)
 {
 	if (!*c->machine_id) {
-		rpc_fail(c, "invalid_argument", "machine_id is required");
+		rpc_fail(c, TWIRP_INVALID_ARGUMENT, "machine_id is required");
 		return NULL;
 	}
 	struct srv_machine *sm = registry_get(c->srv->reg, c->machine_id);
 	if (!sm)
-		rpc_fail(c, "not_found", "no machine \"%s\" (ListMachines shows the machines)",
+		rpc_fail(c, TWIRP_NOT_FOUND, "no machine \"%s\" (ListMachines shows the machines)",
 		         c->machine_id);
 	return sm;
 }
@@ -94,7 +94,7 @@ static void config_to_pb(const struct machine_config *cfg, Vmsim__V1__MachineCon
 static void config_from_pb(const Vmsim__V1__MachineConfig *pb, struct machine_config *cfg)
 {
 	int i386 = pb && pb->arch == VMSIM__V1__ARCH__ARCH_I386;
-	machine_config_default(cfg, i386 ? ARCH_I386 : ARCH_X86_64, DEFAULT_RAM);
+	machine_config_default(cfg, i386 ? ARCH_I386 : ARCH_X86_64, MACHINE_DEFAULT_RAM);
 	if (!pb)
 		return;
 	if (pb->ram_bytes)
@@ -141,9 +141,9 @@ static void reply_machine(struct srv_call *c, const struct srv_machine *sm)
 	rpc_reply(c, &pb.base);
 }
 
-static const char *boot_code(const char *err)
+static enum twirp_code boot_code(const char *err)
 {
-	return strstr(err, "host memory") ? "resource_exhausted" : "invalid_argument";
+	return strstr(err, "host memory") ? TWIRP_RESOURCE_EXHAUSTED : TWIRP_INVALID_ARGUMENT;
 }
 
 /* A CreateMachine booted off the loop (boot.c), under the id it took before booting. */
@@ -158,7 +158,7 @@ static void created(struct srv_call *c, struct machine *m, const char *err, void
 		rpc_fail(c, boot_code(err), "%s", err);
 	} else if (!(sm = registry_adopt(s->reg, c->id_copy, req->name, m, why, sizeof(why)))) {
 		machine_destroy(m);
-		rpc_fail(c, "invalid_argument", "%s", why);
+		rpc_fail(c, TWIRP_INVALID_ARGUMENT, "%s", why);
 	} else {
 		reply_machine(c, sm);
 		commit_machine(c, SRV_COMMIT_CREATE, sm);
@@ -171,7 +171,7 @@ static void create_machine(struct srv_call *c)
 {
 	const Vmsim__V1__CreateMachineRequest *req = (const void *)c->req;
 	if (registry_count(c->srv->reg) >= c->srv->cfg.max_machines) {
-		rpc_fail(c, "resource_exhausted", "the server already hosts %zu machines",
+		rpc_fail(c, TWIRP_RESOURCE_EXHAUSTED, "the server already hosts %zu machines",
 		         registry_count(c->srv->reg));
 		return;
 	}
@@ -180,7 +180,7 @@ static void create_machine(struct srv_call *c)
 	if (cfg.ram_bytes >= BOOT_OFF_LOOP_RAM) {
 		registry_new_id(c->srv->reg, c->id_copy); /* taken now, as registry_create does */
 		if (boot_start(c, &cfg, created, NULL))
-			rpc_fail(c, "resource_exhausted", "out of memory");
+			rpc_fail(c, TWIRP_RESOURCE_EXHAUSTED, "out of memory");
 		else
 			boot_create_begin(c->srv);
 		return;
@@ -206,11 +206,11 @@ static void get_machine(struct srv_call *c)
 static void list_machines(struct srv_call *c)
 {
 	size_t n = registry_count(c->srv->reg), i = 0;
-	Vmsim__V1__Machine *ms = calloc(n ? n : 1, sizeof(*ms));
-	Vmsim__V1__MachineConfig *cfgs = calloc(n ? n : 1, sizeof(*cfgs));
-	Vmsim__V1__Machine **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	Vmsim__V1__Machine *ms = xcalloc(n ? n : 1, sizeof(*ms));
+	Vmsim__V1__MachineConfig *cfgs = xcalloc(n ? n : 1, sizeof(*cfgs));
+	Vmsim__V1__Machine **ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
 	if (!ms || !cfgs || !ptrs) {
-		rpc_fail(c, "internal", "out of memory");
+		rpc_fail(c, TWIRP_INTERNAL, "out of memory");
 	} else {
 		for (struct srv_machine *sm = registry_first(c->srv->reg); sm; sm = sm->next) {
 			if (c->srv->visible && !c->srv->visible(c->srv->visible_data, c->who, sm))
@@ -248,7 +248,7 @@ static void reset_booted(struct srv_call *c, struct machine *m, const char *err,
 	struct srv *s = c->srv;
 	struct srv_machine *sm = registry_get(s->reg, h->machine_id);
 	if (!m) {
-		rpc_fail(c, "resource_exhausted", "%s", err);
+		rpc_fail(c, TWIRP_RESOURCE_EXHAUSTED, "%s", err);
 	} else {
 		machine_destroy(sm->m);
 		sm->m = m;
@@ -268,10 +268,10 @@ static void reset_machine(struct srv_call *c)
 	if (!sm)
 		return;
 	if (sm->cfg.ram_bytes >= BOOT_OFF_LOOP_RAM) {
-		struct slice_hold *h = malloc(sizeof(*h));
+		struct slice_hold *h = xmalloc(sizeof(*h));
 		if (!h || boot_start(c, &sm->cfg, reset_booted, h)) {
 			free(h);
-			rpc_fail(c, "resource_exhausted", "out of memory");
+			rpc_fail(c, TWIRP_RESOURCE_EXHAUSTED, "out of memory");
 		} else {
 			slice_hold(sm, h);
 		}
@@ -279,7 +279,7 @@ static void reset_machine(struct srv_call *c)
 	}
 	char err[256];
 	if (registry_reset(c->srv->reg, sm, err, sizeof(err))) {
-		rpc_fail(c, "resource_exhausted", "%s", err);
+		rpc_fail(c, TWIRP_RESOURCE_EXHAUSTED, "%s", err);
 		return;
 	}
 	sse_machine_reset(c->srv, sm);
@@ -313,7 +313,7 @@ static void op_rpc(struct srv_call *c)
 		return;
 	char err[200];
 	if (ops_from_request(c->req, &c->op1, err, sizeof(err))) {
-		rpc_fail(c, "invalid_argument", "%s", err);
+		rpc_fail(c, TWIRP_INVALID_ARGUMENT, "%s", err);
 		return;
 	}
 	if (slice_admit(c, sm, &c->op1, 1))
@@ -368,7 +368,7 @@ static int apply_step(struct slice_job *j, size_t i)
 	struct apply_run *r = (struct apply_run *)j;
 	if (machine_apply(r->sm->m, &j->c->ops[i], &r->res) != VM_OK) {
 		r->aerr.index = (uint32_t)i;
-		r->aerr.code = (char *)twirp_code(r->res.err);
+		r->aerr.code = (char *)twirp_code_name(twirp_code(r->res.err));
 		r->aerr.msg = r->res.msg[0] ? r->res.msg : (char *)vm_strerror(r->res.err);
 		r->aerr.seq = r->res.seq;
 		r->failed = 1;
@@ -414,30 +414,30 @@ static void apply(struct srv_call *c)
 	if (!sm)
 		return;
 	size_t n = req->n_ops;
-	c->ops = malloc((n ? n : 1) * sizeof(*c->ops));
+	c->ops = xmalloc((n ? n : 1) * sizeof(*c->ops));
 	if (!c->ops) {
-		rpc_fail(c, "resource_exhausted", "batch of %zu ops is too large", n);
+		rpc_fail(c, TWIRP_RESOURCE_EXHAUSTED, "batch of %zu ops is too large", n);
 		return;
 	}
 	/* Convert the whole batch first: a malformed op rejects the batch before any runs. */
 	char err[200];
 	for (size_t i = 0; i < n; i++) {
 		if (ops_from_pb(req->ops[i], &c->ops[i], err, sizeof(err))) {
-			rpc_fail(c, "invalid_argument", "op %zu: %s", i, err);
+			rpc_fail(c, TWIRP_INVALID_ARGUMENT, "op %zu: %s", i, err);
 			return;
 		}
 	}
 	if (slice_admit(c, sm, c->ops, n))
 		return;
-	struct apply_run *r = calloc(1, sizeof(*r));
+	struct apply_run *r = xcalloc(1, sizeof(*r));
 	if (r && req->want_results && n) {
-		r->results = malloc(n * sizeof(*r->results));
-		r->rptr = malloc(n * sizeof(*r->rptr));
+		r->results = xmalloc(n * sizeof(*r->results));
+		r->rptr = xmalloc(n * sizeof(*r->rptr));
 	}
 	if (!r || (req->want_results && n && (!r->results || !r->rptr))) {
 		if (r)
 			apply_release(&r->job);
-		rpc_fail(c, "resource_exhausted", "too many results to return");
+		rpc_fail(c, TWIRP_RESOURCE_EXHAUSTED, "too many results to return");
 		return;
 	}
 	vmsim__v1__apply_error__init(&r->aerr);
@@ -501,13 +501,13 @@ static void proc(struct srv_call *c)
 	struct strbuf sb;
 	strbuf_init(&sb);
 	if (!*req->path) {
-		rpc_fail(c, "invalid_argument", "path is required (e.g. \"buddyinfo\")");
+		rpc_fail(c, TWIRP_INVALID_ARGUMENT, "path is required (e.g. \"buddyinfo\")");
 	} else if (proc_render(sm->m, req->path, &sb) != VM_OK) {
 		struct strbuf names;
 		strbuf_init(&names);
 		for (const char *const *v = proc_view_names; *v; v++)
 			strbuf_addf(&names, "%s%s", v == proc_view_names ? "" : ", ", *v);
-		rpc_fail(c, "not_found",
+		rpc_fail(c, TWIRP_NOT_FOUND,
 		         "no view /proc/%s on this machine (views: %s; per process: "
 		         "<pid>/maps ...)",
 		         req->path, names.buf ? names.buf : "");
@@ -523,9 +523,9 @@ static void proc(struct srv_call *c)
 		resp.n_views = nv;
 		resp.views = (char **)proc_view_names;
 		/* Parse a copy: the text goes out as printed. */
-		char *copy = sb.buf ? strdup(sb.buf) : NULL;
-		Vmsim__V1__Counter *fields = calloc(256, sizeof(*fields));
-		Vmsim__V1__Counter **fp = calloc(256, sizeof(*fp));
+		char *copy = sb.buf ? xstrdup(sb.buf) : NULL;
+		Vmsim__V1__Counter *fields = xcalloc(256, sizeof(*fields));
+		Vmsim__V1__Counter **fp = xcalloc(256, sizeof(*fp));
 		if (copy && fields && fp) {
 			resp.n_fields = proc_fields(copy, fields, fp, 256);
 			resp.fields = fp;
@@ -544,12 +544,12 @@ static void list_tasks(struct srv_call *c)
 	if (!sm)
 		return;
 	uint32_t n = query_tasks(sm->m, NULL, 0);
-	struct query_task *qt = calloc(n ? n : 1, sizeof(*qt));
-	Vmsim__V1__Task *tasks = calloc(n ? n : 1, sizeof(*tasks));
-	Vmsim__V1__Task **tp = calloc(n ? n : 1, sizeof(*tp));
-	char(*states)[2] = calloc(n ? n : 1, sizeof(*states));
+	struct query_task *qt = xcalloc(n ? n : 1, sizeof(*qt));
+	Vmsim__V1__Task *tasks = xcalloc(n ? n : 1, sizeof(*tasks));
+	Vmsim__V1__Task **tp = xcalloc(n ? n : 1, sizeof(*tp));
+	char(*states)[2] = xcalloc(n ? n : 1, sizeof(*states));
 	if (!qt || !tasks || !tp || !states) {
-		rpc_fail(c, "internal", "out of memory listing tasks");
+		rpc_fail(c, TWIRP_INTERNAL, "out of memory listing tasks");
 		goto out;
 	}
 	query_tasks(sm->m, qt, n);
@@ -594,7 +594,8 @@ static void frame_map(struct srv_call *c)
 		return;
 	uint64_t nr = machine_nr_frames(sm->m);
 	if (req->start_pfn >= nr) {
-		rpc_fail(c, "invalid_argument", "start_pfn %llu is beyond the last frame (%llu)",
+		rpc_fail(c, TWIRP_INVALID_ARGUMENT,
+		         "start_pfn %llu is beyond the last frame (%llu)",
 		         (unsigned long long)req->start_pfn, (unsigned long long)(nr - 1));
 		return;
 	}
@@ -603,11 +604,11 @@ static void frame_map(struct srv_call *c)
 		count = nr - req->start_pfn;
 	if (count > FRAME_MAP_MAX)
 		count = FRAME_MAP_MAX;
-	uint16_t *flags = malloc(count * sizeof(*flags));
-	uint8_t *le = malloc(count * 2);
-	uint8_t *orders = malloc(count);
+	uint16_t *flags = xmalloc(count * sizeof(*flags));
+	uint8_t *le = xmalloc(count * 2);
+	uint8_t *orders = xmalloc(count);
 	if (!flags || !le || !orders) {
-		rpc_fail(c, "resource_exhausted", "frame map too large");
+		rpc_fail(c, TWIRP_RESOURCE_EXHAUSTED, "frame map too large");
 		goto out;
 	}
 	count = query_frame_map(sm->m, req->start_pfn, count, flags, orders);
@@ -665,7 +666,7 @@ static void translate_rpc(struct srv_call *c)
 	struct walk_trace t;
 	enum vm_err e = translate(sm->m, req->pid, req->addr, &t);
 	if (e == VM_ENOENT) {
-		rpc_fail(c, "not_found", "no process with pid %u", req->pid);
+		rpc_fail(c, TWIRP_NOT_FOUND, "no process with pid %u", req->pid);
 		return;
 	}
 	if (e != VM_OK) {
@@ -740,9 +741,9 @@ static void counters(struct srv_call *c)
 	struct srv_machine *sm = machine_of(c);
 	if (!sm)
 		return;
-	struct counter_list *l = malloc(sizeof(*l));
+	struct counter_list *l = xmalloc(sizeof(*l));
 	if (!l) {
-		rpc_fail(c, "internal", "out of memory");
+		rpc_fail(c, TWIRP_INTERNAL, "out of memory");
 		return;
 	}
 	l->n = 0;
@@ -776,9 +777,9 @@ static void events(struct srv_call *c)
 	size_t n = from < next ? (size_t)(next - from) : 0;
 	if (n > limit)
 		n = limit;
-	Vmsim__V1__Event *evs = calloc(n ? n : 1, sizeof(*evs));
-	Vmsim__V1__Event **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
-	char **texts = calloc(n ? n : 1, sizeof(*texts));
+	Vmsim__V1__Event *evs = xcalloc(n ? n : 1, sizeof(*evs));
+	Vmsim__V1__Event **ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
+	char **texts = xcalloc(n ? n : 1, sizeof(*texts));
 	size_t k = 0;
 	if (evs && ptrs && texts) {
 		struct strbuf sb;
@@ -802,7 +803,7 @@ static void events(struct srv_call *c)
 		resp.events = ptrs;
 		rpc_reply(c, &resp.base);
 	} else {
-		rpc_fail(c, "internal", "out of memory");
+		rpc_fail(c, TWIRP_INTERNAL, "out of memory");
 	}
 	for (size_t i = 0; i < k; i++)
 		free(texts[i]);
@@ -836,7 +837,7 @@ void api_fail_topic(struct srv_call *c, const char *topic)
 	for (int i = 0; i < EX_NR_TOPICS; i++)
 		strbuf_addf(&names, "%s%s", i ? ", " : "",
 		            exercise_topic_name((enum exercise_topic)i));
-	rpc_fail(c, "invalid_argument", "no exercise topic \"%s\" (topics: %s)", topic,
+	rpc_fail(c, TWIRP_INVALID_ARGUMENT, "no exercise topic \"%s\" (topics: %s)", topic,
 	         names.buf ? names.buf : "");
 	strbuf_release(&names);
 }

@@ -27,7 +27,7 @@ int slice_admit(struct srv_call *c, struct srv_machine *sm, const struct op *ops
 			snprintf(what, sizeof(what), "op %zu (%s)", b.max_index, name ? name : "?");
 		else
 			snprintf(what, sizeof(what), "%s", name ? name : "this op");
-		rpc_fail(c, "resource_exhausted",
+		rpc_fail(c, TWIRP_RESOURCE_EXHAUSTED,
 		         "%s costs %llu units of work, over this server's limit of %llu per op "
 		         "(--max-op-work): split it into smaller ops",
 		         what, (unsigned long long)b.max_work,
@@ -35,7 +35,7 @@ int slice_admit(struct srv_call *c, struct srv_machine *sm, const struct op *ops
 		return -1;
 	}
 	if (b.work > cfg->max_request_work) {
-		rpc_fail(c, "resource_exhausted",
+		rpc_fail(c, TWIRP_RESOURCE_EXHAUSTED,
 		         "this request's %zu ops cost %llu units of work, over this server's limit "
 		         "of %llu per request (--max-request-work): send them in several requests",
 		         n, (unsigned long long)b.work, (unsigned long long)cfg->max_request_work);

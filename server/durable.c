@@ -13,32 +13,16 @@
 
 #include "ops.h"
 #include "registry.h"
+#include "common.h"
 
 const struct persist_codec durable_codec = {
     .pack = ops_pack, .unpack = ops_unpack, .pack_to = ops_pack_to};
-
-int64_t durable_machine_num(const char *id)
-{
-	char *end;
-	if (!id || id[0] != 'm' || id[1] < '1' || id[1] > '9')
-		return -1;
-	long long n = strtoll(id + 1, &end, 10);
-	return *end || n <= 0 ? -1 : n;
-}
 
 /* ---- machine ownership table ---- */
 
 static size_t meta_find(const struct durable *d, int64_t id)
 {
-	size_t lo = 0, hi = d->nmeta;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (d->meta[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return id_lower_bound(d->meta, d->nmeta, sizeof(*d->meta), id);
 }
 
 struct durable_meta *durable_meta_get(struct durable *d, int64_t id)
@@ -55,7 +39,7 @@ struct durable_meta *durable_meta_add(struct durable *d, int64_t id, int64_t own
 		return &d->meta[i];
 	if (d->nmeta == d->capmeta) {
 		size_t cap = d->capmeta ? d->capmeta * 2 : 64;
-		struct durable_meta *n = realloc(d->meta, cap * sizeof(*n));
+		struct durable_meta *n = xrealloc(d->meta, cap * sizeof(*n));
 		if (!n)
 			return NULL;
 		d->meta = n;
@@ -105,7 +89,7 @@ static void checkpoint_if_due(struct durable *d, int64_t num)
 {
 	struct srv *srv = d->srv;
 	char id[MACHINE_ID_LEN];
-	snprintf(id, sizeof(id), "m%lld", (long long)num);
+	registry_format_id(id, (uint64_t)num);
 	struct srv_machine *sm = registry_get(srv->reg, id);
 	if (sm && !sm->busy && persist_checkpoint_due(d->persist, num) &&
 	    persist_checkpoint(d->persist, num, sm->m, checkpointed, srv))
@@ -152,8 +136,8 @@ static void durable_commit(void *data, const struct srv_commit *c, srv_commit_do
                            void *arg)
 {
 	struct durable *d = data;
-	int64_t id = durable_machine_num(c->machine_id);
-	struct pending_commit *pc = malloc(sizeof(*pc));
+	int64_t id = registry_id_num(c->machine_id);
+	struct pending_commit *pc = xmalloc(sizeof(*pc));
 	const struct auth_user *u = c->who ? c->who->user : NULL;
 	int rc = -1;
 	if (pc && c->kind == SRV_COMMIT_ATTEMPT) {
@@ -211,7 +195,7 @@ static void recovered(const struct store_machine *sm, struct machine *m, uint64_
 {
 	struct recovery *r = data;
 	char id[MACHINE_ID_LEN], err[256];
-	snprintf(id, sizeof(id), "m%lld", (long long)sm->id);
+	registry_format_id(id, (uint64_t)sm->id);
 	(void)seq;
 	int64_t ram = (int64_t)machine_get_config(m)->ram_bytes;
 	if (!registry_adopt(r->d->srv->reg, id, sm->name, m, err, sizeof(err))) {
@@ -325,7 +309,7 @@ int durable_init_admin(const char *db, const char *name, FILE *out, FILE *errout
 		return 1;
 	}
 	struct auth *a = auth_new(s);
-	struct auth_err e;
+	struct twirp_err e;
 	int rc = 1;
 	if (auth_load(a, err, sizeof(err)))
 		fprintf(errout, "vmsimd: %s\n", err);

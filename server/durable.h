@@ -49,8 +49,6 @@ int durable_init_admin(const char *db, const char *name, FILE *out, FILE *errout
 /* The journal form of ops (protobuf Op, server/ops.c). */
 extern const struct persist_codec durable_codec;
 
-/* "m12" -> 12; -1 if id is not of that form. */
-int64_t durable_machine_num(const char *id);
 struct durable_meta *durable_meta_get(struct durable *d, int64_t id);
 /* Records machine id of owner (charging owner's quota); NULL out of memory. */
 struct durable_meta *durable_meta_add(struct durable *d, int64_t id, int64_t owner, int64_t ram,

@@ -16,18 +16,19 @@
 #include "sse.h"
 #include "strbuf.h"
 #include "vmsim/v1/vmsim.pb-c.h"
+#include "common.h"
 
 /* The machine an RPC names (same not_found text as api.c, so hidden machines look absent). */
 static struct srv_machine *machine_of(struct srv_call *c, int64_t *num)
 {
 	struct srv_machine *sm = *c->machine_id ? registry_get(c->srv->reg, c->machine_id) : NULL;
 	if (!*c->machine_id)
-		rpc_fail(c, "invalid_argument", "machine_id is required");
+		rpc_fail(c, TWIRP_INVALID_ARGUMENT, "machine_id is required");
 	else if (!sm)
-		rpc_fail(c, "not_found", "no machine \"%s\" (ListMachines shows the machines)",
+		rpc_fail(c, TWIRP_NOT_FOUND, "no machine \"%s\" (ListMachines shows the machines)",
 		         c->machine_id);
 	if (sm)
-		*num = durable_machine_num(sm->id);
+		*num = registry_id_num(sm->id);
 	return sm;
 }
 
@@ -37,7 +38,7 @@ static int valid_snapshot_name(struct srv_call *c, const char *name)
 	if (n == 0 || n > 63 ||
 	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	                 "0123456789._-") != n) {
-		rpc_fail(c, "invalid_argument",
+		rpc_fail(c, TWIRP_INVALID_ARGUMENT,
 		         "snapshot name must be 1-63 of A-Z a-z 0-9 . _ - (got \"%.64s\")",
 		         name ? name : "");
 		return 0;
@@ -60,7 +61,7 @@ struct work {
 	size_t len;
 	char err[256];
 	int failed;
-	const char *code;
+	enum twirp_code code; /* TWIRP_OK: internal */
 	void (*run)(struct work *w);
 	void (*after)(struct work *w);
 };
@@ -76,9 +77,9 @@ static void work_after(uv_work_t *req, int status)
 	struct work *w = req->data;
 	w->c->deferred = 0; /* after() may defer again to wait for a commit */
 	if (status)
-		rpc_fail(w->c, "internal", "work cancelled");
+		rpc_fail(w->c, TWIRP_INTERNAL, "work cancelled");
 	else if (w->failed)
-		rpc_fail(w->c, w->code ? w->code : "internal", "%s", w->err);
+		rpc_fail(w->c, w->code ? w->code : TWIRP_INTERNAL, "%s", w->err);
 	else
 		w->after(w);
 	machine_destroy(w->m);
@@ -94,9 +95,9 @@ static void work_after(uv_work_t *req, int status)
 static struct work *work_new(struct srv_call *c, int64_t num, void (*run)(struct work *),
                              void (*after)(struct work *))
 {
-	struct work *w = calloc(1, sizeof(*w));
+	struct work *w = xcalloc(1, sizeof(*w));
 	if (!w) {
-		rpc_fail(c, "internal", "out of memory");
+		rpc_fail(c, TWIRP_INTERNAL, "out of memory");
 		return NULL;
 	}
 	w->c = c;
@@ -113,14 +114,14 @@ static void work_start(struct work *w)
 {
 	rpc_defer(w->c);
 	if (uv_queue_work(w->c->srv->loop, &w->req, work_run, work_after)) {
-		rpc_fail(w->c, "internal", "cannot queue work");
+		rpc_fail(w->c, TWIRP_INTERNAL, "cannot queue work");
 		struct srv_call *c = w->c;
 		free(w);
 		rpc_resume(c);
 	}
 }
 
-static void work_fail(struct work *w, const char *code)
+static void work_fail(struct work *w, enum twirp_code code)
 {
 	w->failed = 1;
 	w->code = code;
@@ -137,14 +138,14 @@ static struct machine *machine_point(struct work *w, const char *name, uint64_t 
 				snprintf(w->err, sizeof(w->err),
 				         "no snapshot \"%s\" on machine m%lld", name,
 				         (long long)w->num);
-			work_fail(w, rc == 0 ? "not_found" : "dataloss");
+			work_fail(w, rc == 0 ? TWIRP_NOT_FOUND : TWIRP_DATALOSS);
 			return NULL;
 		}
 		struct machine *m = machine_load(sn.state, sn.len, w->err, sizeof(w->err));
 		free(sn.state);
 		*seq = sn.seq;
 		if (!m)
-			work_fail(w, "dataloss");
+			work_fail(w, TWIRP_DATALOSS);
 		return m;
 	}
 	if (*seq == 0)
@@ -153,12 +154,12 @@ static struct machine *machine_point(struct work *w, const char *name, uint64_t 
 		snprintf(w->err, sizeof(w->err),
 		         "machine m%lld has no seq %llu (its history ends at %llu)",
 		         (long long)w->num, (unsigned long long)*seq, (unsigned long long)w->last);
-		work_fail(w, "out_of_range");
+		work_fail(w, TWIRP_OUT_OF_RANGE);
 		return NULL;
 	}
 	struct machine *m = persist_machine_at(w->d->persist, w->num, *seq, w->err, sizeof(w->err));
 	if (!m)
-		work_fail(w, "dataloss");
+		work_fail(w, TWIRP_DATALOSS);
 	return m;
 }
 
@@ -174,10 +175,10 @@ static void saved(int status, const char *err, void *data)
 {
 	struct save_ctx *x = data;
 	if (status == STORE_EEXIST)
-		rpc_fail(x->c, "already_exists", "snapshot \"%s\" already exists on machine %s",
+		rpc_fail(x->c, TWIRP_ALREADY_EXISTS, "snapshot \"%s\" already exists on machine %s",
 		         x->name, x->c->machine_id);
 	else if (status)
-		rpc_fail(x->c, "unavailable", "the snapshot could not be saved: %s", err);
+		rpc_fail(x->c, TWIRP_UNAVAILABLE, "the snapshot could not be saved: %s", err);
 	else {
 		Vmsim__V1__SnapshotInfo info = VMSIM__V1__SNAPSHOT_INFO__INIT;
 		Vmsim__V1__SnapshotSaveResponse resp = VMSIM__V1__SNAPSHOT_SAVE_RESPONSE__INIT;
@@ -199,10 +200,10 @@ static void snapshot_save(struct srv_call *c)
 	struct srv_machine *sm = machine_of(c, &num);
 	if (!sm || !valid_snapshot_name(c, req->name))
 		return;
-	struct save_ctx *x = calloc(1, sizeof(*x));
+	struct save_ctx *x = xcalloc(1, sizeof(*x));
 	struct durable *d = c->data;
 	if (!x) {
-		rpc_fail(c, "internal", "out of memory");
+		rpc_fail(c, TWIRP_INTERNAL, "out of memory");
 		return;
 	}
 	x->c = c;
@@ -211,7 +212,7 @@ static void snapshot_save(struct srv_call *c)
 	rpc_defer(c);
 	if (persist_snapshot_save(d->persist, num, sm->m, req->name, saved, x)) {
 		free(x);
-		rpc_fail(c, "internal", "cannot save the snapshot");
+		rpc_fail(c, TWIRP_INTERNAL, "cannot save the snapshot");
 		rpc_resume(c);
 	}
 }
@@ -222,17 +223,17 @@ static void list_run(struct work *w)
 {
 	if (store_list_snapshots(w->d->store, w->num, 0, &w->snaps, &w->nsnaps, w->err,
 	                         sizeof(w->err)))
-		work_fail(w, "internal");
+		work_fail(w, TWIRP_INTERNAL);
 }
 
 static void list_after(struct work *w)
 {
 	const Vmsim__V1__SnapshotListRequest *req = (const void *)w->c->req;
-	Vmsim__V1__SnapshotInfo *infos = calloc(w->nsnaps + 1, sizeof(*infos));
-	Vmsim__V1__SnapshotInfo **ptrs = calloc(w->nsnaps + 1, sizeof(*ptrs));
+	Vmsim__V1__SnapshotInfo *infos = xcalloc(w->nsnaps + 1, sizeof(*infos));
+	Vmsim__V1__SnapshotInfo **ptrs = xcalloc(w->nsnaps + 1, sizeof(*ptrs));
 	size_t k = 0;
 	if (!infos || !ptrs) {
-		rpc_fail(w->c, "internal", "out of memory");
+		rpc_fail(w->c, TWIRP_INTERNAL, "out of memory");
 	} else {
 		for (size_t i = 0; i < w->nsnaps; i++) {
 			struct store_snapshot *sn = &w->snaps[i];
@@ -281,7 +282,7 @@ static void restored(int status, const char *err, void *data)
 {
 	struct restore_ctx *x = data;
 	if (status) {
-		rpc_fail(x->c, "unavailable", "the restore could not be saved: %s", err);
+		rpc_fail(x->c, TWIRP_UNAVAILABLE, "the restore could not be saved: %s", err);
 	} else {
 		Vmsim__V1__SnapshotRestoreResponse resp =
 		    VMSIM__V1__SNAPSHOT_RESTORE_RESPONSE__INIT;
@@ -299,10 +300,11 @@ static void restore_after(struct work *w)
 {
 	struct srv_call *c = w->c;
 	struct srv_machine *sm = registry_get(c->srv->reg, c->machine_id);
-	struct restore_ctx *x = calloc(1, sizeof(*x));
+	struct restore_ctx *x = xcalloc(1, sizeof(*x));
 	if (!sm || !x) {
 		free(x);
-		rpc_fail(c, sm ? "internal" : "not_found", "no machine \"%s\"", c->machine_id);
+		rpc_fail(c, sm ? TWIRP_INTERNAL : TWIRP_NOT_FOUND, "no machine \"%s\"",
+		         c->machine_id);
 		return;
 	}
 	machine_destroy(sm->m);
@@ -316,7 +318,7 @@ static void restore_after(struct work *w)
 	if (persist_restored(w->d->persist, w->num, sm->m, w->name, w->seq, restored, x)) {
 		free(x);
 		c->deferred = 0;
-		rpc_fail(c, "internal", "cannot journal the restore");
+		rpc_fail(c, TWIRP_INTERNAL, "cannot journal the restore");
 	}
 }
 
@@ -339,10 +341,10 @@ static void deleted(int status, const char *err, void *data)
 {
 	struct srv_call *c = data;
 	if (status == STORE_ENOENT)
-		rpc_fail(c, "not_found", "no snapshot \"%s\" on machine %s",
+		rpc_fail(c, TWIRP_NOT_FOUND, "no snapshot \"%s\" on machine %s",
 		         ((const Vmsim__V1__SnapshotDeleteRequest *)c->req)->name, c->machine_id);
 	else if (status)
-		rpc_fail(c, "unavailable", "the snapshot could not be deleted: %s", err);
+		rpc_fail(c, TWIRP_UNAVAILABLE, "the snapshot could not be deleted: %s", err);
 	else {
 		Vmsim__V1__SnapshotDeleteResponse resp = VMSIM__V1__SNAPSHOT_DELETE_RESPONSE__INIT;
 		rpc_reply(c, &resp.base);
@@ -359,7 +361,7 @@ static void snapshot_delete(struct srv_call *c)
 	struct durable *d = c->data;
 	rpc_defer(c);
 	if (persist_snapshot_delete(d->persist, num, req->name, deleted, c)) {
-		rpc_fail(c, "internal", "out of memory");
+		rpc_fail(c, TWIRP_INTERNAL, "out of memory");
 		rpc_resume(c);
 	}
 }
@@ -377,8 +379,8 @@ static void add_counter(void *arg, const char *name, uint64_t value)
 	struct counters *l = arg;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
-		char **nn = realloc(l->names, cap * sizeof(*nn));
-		uint64_t *nv = nn ? realloc(l->values, cap * sizeof(*nv)) : NULL;
+		char **nn = xrealloc(l->names, cap * sizeof(*nn));
+		uint64_t *nv = nn ? xrealloc(l->values, cap * sizeof(*nv)) : NULL;
 		if (nn)
 			l->names = nn;
 		if (!nv)
@@ -386,7 +388,7 @@ static void add_counter(void *arg, const char *name, uint64_t value)
 		l->values = nv;
 		l->cap = cap;
 	}
-	l->names[l->n] = strdup(name);
+	l->names[l->n] = xstrdup(name);
 	l->values[l->n++] = value;
 }
 
@@ -414,10 +416,10 @@ static void at_run(struct work *w)
 	w->m = machine_point(w, NULL, &w->seq);
 	if (!w->m)
 		return;
-	struct at_result *r = calloc(1, sizeof(*r));
+	struct at_result *r = xcalloc(1, sizeof(*r));
 	w->buf = (uint8_t *)r;
 	if (!r) {
-		work_fail(w, "internal");
+		work_fail(w, TWIRP_INTERNAL);
 		return;
 	}
 	collect_counters(w->m, &r->cnt);
@@ -428,9 +430,9 @@ static void at_run(struct work *w)
 			snprintf(w->err, sizeof(w->err),
 			         "no view \"%.100s\" on machine m%lld at seq %llu", w->path,
 			         (long long)w->num, (unsigned long long)w->seq);
-			work_fail(w, "not_found");
+			work_fail(w, TWIRP_NOT_FOUND);
 		}
-		r->text = sb.len ? strbuf_detach(&sb, NULL) : strdup("");
+		r->text = sb.len ? strbuf_detach(&sb, NULL) : xstrdup("");
 		strbuf_release(&sb);
 	}
 }
@@ -439,8 +441,8 @@ static void at_after(struct work *w)
 {
 	struct at_result *r = (struct at_result *)w->buf;
 	Vmsim__V1__MachineAtResponse resp = VMSIM__V1__MACHINE_AT_RESPONSE__INIT;
-	Vmsim__V1__Counter *cs = calloc(r->cnt.n + 1, sizeof(*cs));
-	Vmsim__V1__Counter **ps = calloc(r->cnt.n + 1, sizeof(*ps));
+	Vmsim__V1__Counter *cs = xcalloc(r->cnt.n + 1, sizeof(*cs));
+	Vmsim__V1__Counter **ps = xcalloc(r->cnt.n + 1, sizeof(*ps));
 	if (cs && ps) {
 		for (size_t i = 0; i < r->cnt.n; i++) {
 			vmsim__v1__counter__init(&cs[i]);
@@ -457,7 +459,7 @@ static void at_after(struct work *w)
 		resp.counters = ps;
 		rpc_reply(w->c, &resp.base);
 	} else {
-		rpc_fail(w->c, "internal", "out of memory");
+		rpc_fail(w->c, TWIRP_INTERNAL, "out of memory");
 	}
 	free(cs);
 	free(ps);
@@ -486,7 +488,7 @@ static void line_diff(const char *a, const char *b, struct strbuf *out)
 		la[na++] = p;
 	for (const char *p = b; *p && nb < 2048; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "")
 		lb[nb++] = p;
-	uint16_t *t = calloc((na + 1) * (nb + 1), sizeof(*t));
+	uint16_t *t = xcalloc((na + 1) * (nb + 1), sizeof(*t));
 	if (!t)
 		return;
 #define LEN(s)     (strchr(s, '\n') ? (size_t)(strchr(s, '\n') - (s)) : strlen(s))
@@ -528,10 +530,10 @@ static void diff_run(struct work *w)
 	if (!(w->m = machine_point(w, w->name, &w->seq)) ||
 	    !(w->m2 = machine_point(w, w->name2, &w->seq2)))
 		return;
-	struct diff_result *r = calloc(1, sizeof(*r));
+	struct diff_result *r = xcalloc(1, sizeof(*r));
 	w->buf = (uint8_t *)r;
 	if (!r) {
-		work_fail(w, "internal");
+		work_fail(w, TWIRP_INTERNAL);
 		return;
 	}
 	collect_counters(w->m, &r->a);
@@ -563,8 +565,8 @@ static void diff_run(struct work *w)
 		}
 		strbuf_release(&sa);
 		strbuf_release(&sb);
-		r->paths[r->nviews] = strdup(path);
-		r->diffs[r->nviews++] = out.len ? strbuf_detach(&out, NULL) : strdup("");
+		r->paths[r->nviews] = xstrdup(path);
+		r->diffs[r->nviews++] = out.len ? strbuf_detach(&out, NULL) : xstrdup("");
 		strbuf_release(&out);
 	}
 }
@@ -572,12 +574,12 @@ static void diff_run(struct work *w)
 static void diff_after(struct work *w)
 {
 	struct diff_result *r = (struct diff_result *)w->buf;
-	Vmsim__V1__CounterChange *cs = calloc(r->b.n + 1, sizeof(*cs));
-	Vmsim__V1__CounterChange **cp = calloc(r->b.n + 1, sizeof(*cp));
+	Vmsim__V1__CounterChange *cs = xcalloc(r->b.n + 1, sizeof(*cs));
+	Vmsim__V1__CounterChange **cp = xcalloc(r->b.n + 1, sizeof(*cp));
 	Vmsim__V1__ViewDiff vs[16], *vp[16];
 	size_t k = 0;
 	if (!cs || !cp) {
-		rpc_fail(w->c, "internal", "out of memory");
+		rpc_fail(w->c, TWIRP_INTERNAL, "out of memory");
 	} else {
 		for (size_t i = 0; i < r->b.n; i++) {
 			uint64_t before = 0;
@@ -626,7 +628,7 @@ static void snapshot_diff(struct srv_call *c)
 	if (!machine_of(c, &num))
 		return;
 	if (req->n_views > 16) {
-		rpc_fail(c, "invalid_argument", "at most 16 views per diff");
+		rpc_fail(c, TWIRP_INVALID_ARGUMENT, "at most 16 views per diff");
 		return;
 	}
 	if (!(w = work_new(c, num, diff_run, diff_after)))
@@ -682,12 +684,12 @@ static void hist_free_ops(struct hist_result *r)
 
 static void hist_run(struct work *w)
 {
-	struct hist_result *r = calloc(1, sizeof(*r) + w->len * sizeof(r->v[0]));
+	struct hist_result *r = xcalloc(1, sizeof(*r) + w->len * sizeof(r->v[0]));
 	int corrupt;
 	w->buf = (uint8_t *)r;
 	if (!r) {
 		snprintf(w->err, sizeof(w->err), "out of memory");
-		work_fail(w, "internal");
+		work_fail(w, TWIRP_INTERNAL);
 		return;
 	}
 	r->cap = w->len;
@@ -699,7 +701,7 @@ static void hist_run(struct work *w)
 		         (unsigned long long)r->bad_seq);
 	if (rc) {
 		hist_free_ops(r);
-		work_fail(w, corrupt || rc == 1 ? "dataloss" : "internal");
+		work_fail(w, corrupt || rc == 1 ? TWIRP_DATALOSS : TWIRP_INTERNAL);
 	}
 }
 
@@ -711,8 +713,8 @@ static const char *hist_kind(enum persist_entry_kind k)
 static void hist_after(struct work *w)
 {
 	struct hist_result *r = (struct hist_result *)w->buf;
-	Vmsim__V1__HistoryEntry *es = calloc(r->n + 1, sizeof(*es));
-	Vmsim__V1__HistoryEntry **ps = calloc(r->n + 1, sizeof(*ps));
+	Vmsim__V1__HistoryEntry *es = xcalloc(r->n + 1, sizeof(*es));
+	Vmsim__V1__HistoryEntry **ps = xcalloc(r->n + 1, sizeof(*ps));
 	if (es && ps) {
 		for (size_t i = 0; i < r->n; i++) {
 			const struct hist_item *x = &r->v[i];
@@ -735,7 +737,7 @@ static void hist_after(struct work *w)
 			resp.next_seq = r->v[r->n - 1].e.seq + 1;
 		rpc_reply(w->c, &resp.base);
 	} else {
-		rpc_fail(w->c, "internal", "out of memory");
+		rpc_fail(w->c, TWIRP_INTERNAL, "out of memory");
 	}
 	free(es);
 	free(ps);
@@ -750,7 +752,7 @@ static void history(struct srv_call *c)
 	if (!machine_of(c, &num))
 		return;
 	if (req->limit > HISTORY_PAGE_MAX) {
-		rpc_fail(c, "invalid_argument",
+		rpc_fail(c, TWIRP_INVALID_ARGUMENT,
 		         "limit %u is too large: at most %d entries a page (0 = %d; page with "
 		         "from_seq = next_seq)",
 		         req->limit, HISTORY_PAGE_MAX, HISTORY_PAGE);
@@ -759,9 +761,9 @@ static void history(struct srv_call *c)
 	struct durable *d = c->data;
 	uint64_t last = persist_seq(d->persist, num);
 	if (req->from_seq > last + 1) {
-		rpc_fail(c, "out_of_range", "machine %s has no seq %llu (its history ends at %llu)",
-		         c->machine_id, (unsigned long long)req->from_seq,
-		         (unsigned long long)last);
+		rpc_fail(c, TWIRP_OUT_OF_RANGE,
+		         "machine %s has no seq %llu (its history ends at %llu)", c->machine_id,
+		         (unsigned long long)req->from_seq, (unsigned long long)last);
 		return;
 	}
 	if (!(w = work_new(c, num, hist_run, hist_after)))
@@ -776,7 +778,7 @@ static void history(struct srv_call *c)
 static void export_run(struct work *w)
 {
 	if (persist_export(w->d->persist, w->num, &w->buf, &w->len, w->err, sizeof(w->err)))
-		work_fail(w, "dataloss");
+		work_fail(w, TWIRP_DATALOSS);
 }
 
 static void export_after(struct work *w)
@@ -808,7 +810,7 @@ static void imported(int status, const char *err, void *data)
 {
 	struct import_ctx *x = data;
 	if (status) {
-		rpc_fail(x->c, "unavailable", "the import could not be saved: %s", err);
+		rpc_fail(x->c, TWIRP_UNAVAILABLE, "the import could not be saved: %s", err);
 	} else {
 		Vmsim__V1__ImportMachineResponse resp = VMSIM__V1__IMPORT_MACHINE_RESPONSE__INIT;
 		resp.machine_id = x->id;
@@ -827,30 +829,30 @@ static void import_machine(struct srv_call *c)
 	const struct auth_user *u = c->who->user;
 	struct machine_config cfg;
 	char name[64], err[256];
-	struct auth_err e;
+	struct twirp_err e;
 	if (persist_import_config(req->data.data, req->data.len, &cfg, name, sizeof(name), err,
 	                          sizeof(err))) {
-		rpc_fail(c, "invalid_argument", "%s", err);
+		rpc_fail(c, TWIRP_INVALID_ARGUMENT, "%s", err);
 		return;
 	}
 	if (u && auth_reserve_machine(d->auth, u->id, (int64_t)cfg.ram_bytes, 0, &e)) {
-		rpc_fail(c, auth_code_name(e.code), "%s", e.msg);
+		rpc_fail(c, e.code, "%s", e.msg);
 		return;
 	}
 	if (u)
 		auth_release_machine(d->auth, u->id, (int64_t)cfg.ram_bytes); /* meta_add charges */
-	struct import_ctx *x = calloc(1, sizeof(*x));
+	struct import_ctx *x = xcalloc(1, sizeof(*x));
 	if (!x) {
-		rpc_fail(c, "internal", "out of memory");
+		rpc_fail(c, TWIRP_INTERNAL, "out of memory");
 		return;
 	}
 	x->c = c;
 	registry_new_id(c->srv->reg, x->id);
-	int64_t num = durable_machine_num(x->id);
+	int64_t num = registry_id_num(x->id);
 	const char *label = req->name && *req->name ? req->name : name;
 	if (strlen(label) > MACHINE_NAME_LEN) {
 		free(x);
-		rpc_fail(c, "invalid_argument", "machine name is longer than %d bytes",
+		rpc_fail(c, TWIRP_INVALID_ARGUMENT, "machine name is longer than %d bytes",
 		         MACHINE_NAME_LEN);
 		return;
 	}
@@ -862,7 +864,7 @@ static void import_machine(struct srv_call *c)
 	if (!sm) {
 		/* a machine that replays but cannot be hosted is still recorded; say so */
 		machine_destroy(m);
-		rpc_fail(c, "invalid_argument", "%s", err);
+		rpc_fail(c, TWIRP_INVALID_ARGUMENT, "%s", err);
 		if (!m) {
 			free(x);
 			rpc_resume(c);

@@ -268,7 +268,16 @@ static int wire(struct srv *s, struct durable *d, char *err, size_t len)
 	return rpc_check_methods(s, err, len);
 }
 
-int main(int argc, char **argv)
+/* What the command line asked for beyond the server config. */
+struct options {
+	struct srv_config *cfg;
+	const char *db, *admin; /* admin: --init-admin NAME */
+	int check, student_solve, web_given;
+	uint32_t checkpoint_every;
+};
+
+/* Fills o from argv: -1 to go on, else the exit status (0 after --help, 2 on a bad flag). */
+static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option opts[] = {
 	    {"listen", required_argument, NULL, 'l'},
@@ -291,40 +300,33 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct srv s;
-	memset(&s, 0, sizeof(s));
-	srv_config_default(&s.cfg);
-	snprintf(s.cfg.web_dir, sizeof(s.cfg.web_dir), "%s", VMSIM_WEB_DIR);
-	const char *db = "./vmsim.db", *admin = NULL;
-	int check = 0, student_solve = 0;
-	uint32_t checkpoint_every = 5000;
 	unsigned long long v;
-	int opt, web_given = 0;
+	int opt;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l':
-			if (parse_listen(optarg, &s.cfg)) {
+			if (parse_listen(optarg, o->cfg)) {
 				fprintf(stderr, "vmsimd: --listen wants HOST:PORT, got %s\n",
 				        optarg);
 				return 2;
 			}
 			break;
 		case 'v':
-			if (parse_level(optarg, &s.cfg.log_level)) {
+			if (parse_level(optarg, &o->cfg->log_level)) {
 				fprintf(stderr,
 				        "vmsimd: --log-level is debug, info, warn or error\n");
 				return 2;
 			}
 			break;
 		case 'd':
-			s.cfg.demo = 1;
+			o->cfg->demo = 1;
 			break;
 		case 'o':
-			s.cfg.open = 1;
+			o->cfg->open = 1;
 			break;
 		case 'w':
-			snprintf(s.cfg.web_dir, sizeof(s.cfg.web_dir), "%s", optarg);
-			web_given = 1;
+			snprintf(o->cfg->web_dir, sizeof(o->cfg->web_dir), "%s", optarg);
+			o->web_given = 1;
 			break;
 		case 'b':
 		case 'c':
@@ -336,15 +338,15 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			if (opt == 'b')
-				s.cfg.max_body = v;
+				o->cfg->max_body = v;
 			else if (opt == 'c')
-				s.cfg.max_conns = (unsigned)v;
+				o->cfg->max_conns = (unsigned)v;
 			else if (opt == 'm')
-				s.cfg.max_machines = v;
+				o->cfg->max_machines = v;
 			else if (opt == 'i')
-				s.cfg.idle_timeout_ms = (unsigned)v;
+				o->cfg->idle_timeout_ms = (unsigned)v;
 			else
-				s.cfg.request_timeout_ms = (unsigned)v;
+				o->cfg->request_timeout_ms = (unsigned)v;
 			break;
 		case 'W':
 		case 'R':
@@ -353,18 +355,18 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			if (opt == 'W')
-				s.cfg.max_op_work = v;
+				o->cfg->max_op_work = v;
 			else
-				s.cfg.max_request_work = v;
+				o->cfg->max_request_work = v;
 			break;
 		case 'D':
-			db = optarg;
+			o->db = optarg;
 			break;
 		case 'A':
-			admin = optarg ? optarg : "admin";
+			o->admin = optarg ? optarg : "admin";
 			break;
 		case 'K':
-			check = 1;
+			o->check = 1;
 			break;
 		case 'C':
 			if (parse_num(optarg, 1, 1u << 30, &v)) {
@@ -372,10 +374,10 @@ int main(int argc, char **argv)
 				        1u << 30);
 				return 2;
 			}
-			checkpoint_every = (uint32_t)v;
+			o->checkpoint_every = (uint32_t)v;
 			break;
 		case 'S':
-			student_solve = 1;
+			o->student_solve = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -389,48 +391,42 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!web_given)
-		default_web_dir(s.cfg.web_dir, sizeof(s.cfg.web_dir));
-	signal(SIGPIPE, SIG_IGN);
+	return -1;
+}
+
+/* Opens the database, recovers the machines and wires the RPCs: 0, or the exit status. */
+static int open_state(struct srv *s, struct durable *d, const struct options *o)
+{
 	char err[256];
-	if (rpc_init(err, sizeof(err))) {
-		fprintf(stderr, "vmsimd: internal table mismatch: %s\n", err);
-		return 1;
-	}
-	if (check)
-		return durable_check(db, stdout);
-	if (admin)
-		return durable_init_admin(db, admin, stdout, stderr);
-	uv_loop_t *loop = uv_default_loop();
-	struct durable d;
-	s.loop = loop;
-	if (durable_open(&d, &s, db, checkpoint_every, s.cfg.open, err, sizeof(err))) {
+	if (durable_open(d, s, o->db, o->checkpoint_every, s->cfg.open, err, sizeof(err))) {
 		fprintf(stderr, "vmsimd: %s\n", err);
 		return 1;
 	}
-	d.student_solve = student_solve;
-	if (wire(&s, &d, err, sizeof(err))) {
+	d->student_solve = o->student_solve;
+	if (wire(s, d, err, sizeof(err))) {
 		fprintf(stderr, "vmsimd: %s\n", err);
-		durable_close(&d);
+		durable_close(d);
 		return 1;
 	}
-	if (!s.cfg.open && auth_user_count(d.auth) == 0) {
+	if (!s->cfg.open && auth_user_count(d->auth) == 0) {
 		fprintf(stderr,
 		        "vmsimd: %s has no users yet: create the first admin with\n"
 		        "  vmsimd --db %s --init-admin\n"
 		        "or start a single-user server with --open\n",
-		        db, db);
-		durable_close(&d);
+		        o->db, o->db);
+		durable_close(d);
 		return 1;
 	}
-	if (srv_start(&s, loop, err, sizeof(err))) {
-		fprintf(stderr, "vmsimd: %s\n", err);
-		return 1;
-	}
-	const char *host = strcmp(s.cfg.host, "0.0.0.0") ? s.cfg.host : "127.0.0.1";
-	printf("vmsimd listening on http://%s:%d/\n", host, s.cfg.port);
-	if (s.cfg.demo && registry_count(s.reg) == 0) { /* once: the demo machine persists */
-		if (demo_create(&s)) {
+	return 0;
+}
+
+/* Prints where the server listens and, with --demo on an empty server, boots the demo. */
+static void announce(struct srv *s)
+{
+	const char *host = strcmp(s->cfg.host, "0.0.0.0") ? s->cfg.host : "127.0.0.1";
+	printf("vmsimd listening on http://%s:%d/\n", host, s->cfg.port);
+	if (s->cfg.demo && registry_count(s->reg) == 0) { /* once: the demo machine persists */
+		if (demo_create(s)) {
 			fprintf(stderr, "vmsimd: could not create the demo machine\n");
 		} else {
 			printf("demo machine %s ready\n"
@@ -438,12 +434,47 @@ int main(int argc, char **argv)
 			       "  try:       curl -s -H 'Content-Type: application/json' -d "
 			       "'{\"machineId\":\"%s\",\"path\":\"buddyinfo\"}' "
 			       "http://%s:%d/twirp/vmsim.v1.VmSim/Proc | jq -r .text\n",
-			       s.demo_id, host, s.cfg.port, s.demo_id, s.demo_id, host, s.cfg.port);
+			       s->demo_id, host, s->cfg.port, s->demo_id, s->demo_id, host,
+			       s->cfg.port);
 		}
 	}
 	fflush(stdout);
-	srv_log(&s, LOG_INFO, "serving %s (web %s)", s.cfg.open ? "open, no auth" : "with auth",
-	        s.cfg.web_dir);
+	srv_log(s, LOG_INFO, "serving %s (web %s)", s->cfg.open ? "open, no auth" : "with auth",
+	        s->cfg.web_dir);
+}
+
+int main(int argc, char **argv)
+{
+	struct srv s;
+	memset(&s, 0, sizeof(s));
+	srv_config_default(&s.cfg);
+	snprintf(s.cfg.web_dir, sizeof(s.cfg.web_dir), "%s", VMSIM_WEB_DIR);
+	struct options o = {.cfg = &s.cfg, .db = "./vmsim.db", .checkpoint_every = 5000};
+	int rc = parse_args(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	if (!o.web_given)
+		default_web_dir(s.cfg.web_dir, sizeof(s.cfg.web_dir));
+	signal(SIGPIPE, SIG_IGN);
+	char err[256];
+	if (rpc_init(err, sizeof(err))) {
+		fprintf(stderr, "vmsimd: internal table mismatch: %s\n", err);
+		return 1;
+	}
+	if (o.check)
+		return durable_check(o.db, stdout);
+	if (o.admin)
+		return durable_init_admin(o.db, o.admin, stdout, stderr);
+	uv_loop_t *loop = uv_default_loop();
+	struct durable d;
+	s.loop = loop;
+	if ((rc = open_state(&s, &d, &o)))
+		return rc;
+	if (srv_start(&s, loop, err, sizeof(err))) {
+		fprintf(stderr, "vmsimd: %s\n", err);
+		return 1;
+	}
+	announce(&s);
 	uv_run(loop, UV_RUN_DEFAULT);
 	durable_close(&d); /* everything acknowledged is committed; the rest commits now */
 	srv_release(&s);

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
+
 struct member {
 	const char *field; /* request field name (proto spelling) */
 	size_t off;        /* offset in struct op */
@@ -379,7 +381,7 @@ uint8_t *ops_pack(const struct op *op, size_t *len)
 {
 	uint8_t tmp[OPS_PACKED_MAX];
 	size_t n = ops_pack_to(op, tmp, sizeof(tmp));
-	uint8_t *buf = n ? malloc(n) : NULL;
+	uint8_t *buf = n ? xmalloc(n) : NULL;
 	if (buf)
 		memcpy(buf, tmp, n);
 	*len = n;

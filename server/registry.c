@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
+
 struct registry {
 	struct srv_machine **bucket;
 	size_t nbucket, count;
@@ -26,11 +28,11 @@ static uint64_t hash(const char *s)
 
 struct registry *registry_new(void)
 {
-	struct registry *r = calloc(1, sizeof(*r));
+	struct registry *r = xcalloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
 	r->nbucket = 64;
-	r->bucket = calloc(r->nbucket, sizeof(*r->bucket));
+	r->bucket = xcalloc(r->nbucket, sizeof(*r->bucket));
 	if (!r->bucket) {
 		free(r);
 		return NULL;
@@ -60,7 +62,7 @@ void registry_free(struct registry *r)
 static void grow(struct registry *r)
 {
 	size_t nb = r->nbucket * 2;
-	struct srv_machine **b = calloc(nb, sizeof(*b));
+	struct srv_machine **b = xcalloc(nb, sizeof(*b));
 	if (!b)
 		return; /* keep the old table: longer chains, still correct */
 	for (struct srv_machine *sm = r->first; sm; sm = sm->next) {
@@ -87,10 +89,24 @@ void registry_reserve_id(struct registry *r, uint64_t n)
 		r->next_id = n + 1;
 }
 
+void registry_format_id(char id[MACHINE_ID_LEN], uint64_t n)
+{
+	snprintf(id, MACHINE_ID_LEN, "m%llu", (unsigned long long)n);
+}
+
+int64_t registry_id_num(const char *id)
+{
+	char *end;
+	if (!id || id[0] != 'm' || id[1] < '1' || id[1] > '9')
+		return -1;
+	long long n = strtoll(id + 1, &end, 10);
+	return *end || n <= 0 ? -1 : n;
+}
+
 void registry_new_id(struct registry *r, char id[MACHINE_ID_LEN])
 {
 	do
-		snprintf(id, MACHINE_ID_LEN, "m%llu", (unsigned long long)r->next_id++);
+		registry_format_id(id, r->next_id++);
 	while (registry_get(r, id));
 }
 
@@ -116,10 +132,7 @@ struct srv_machine *registry_adopt(struct registry *r, const char *id, const cha
 {
 	char auto_id[MACHINE_ID_LEN];
 	if (!id) {
-		do
-			snprintf(auto_id, sizeof(auto_id), "m%llu",
-			         (unsigned long long)r->next_id++);
-		while (registry_get(r, auto_id));
+		registry_new_id(r, auto_id);
 		id = auto_id;
 	} else if (!*id || strlen(id) >= MACHINE_ID_LEN) {
 		snprintf(err, len, "machine id must be 1..%d bytes", MACHINE_ID_LEN - 1);
@@ -132,7 +145,7 @@ struct srv_machine *registry_adopt(struct registry *r, const char *id, const cha
 		snprintf(err, len, "machine name is longer than %d bytes", MACHINE_NAME_LEN);
 		return NULL;
 	}
-	struct srv_machine *sm = calloc(1, sizeof(*sm));
+	struct srv_machine *sm = xcalloc(1, sizeof(*sm));
 	if (!sm) {
 		snprintf(err, len, "out of host memory");
 		return NULL;
@@ -141,10 +154,9 @@ struct srv_machine *registry_adopt(struct registry *r, const char *id, const cha
 	sm->cfg = *machine_get_config(sm->m);
 	snprintf(sm->id, sizeof(sm->id), "%s", id);
 	snprintf(sm->name, sizeof(sm->name), "%s", name ? name : "");
-	unsigned long long n;
-	char tail;
-	if (sscanf(sm->id, "m%llu%c", &n, &tail) == 1 && n >= r->next_id)
-		r->next_id = n + 1;
+	int64_t n = registry_id_num(sm->id);
+	if (n > 0 && (uint64_t)n >= r->next_id)
+		r->next_id = (uint64_t)n + 1;
 	if (r->count >= r->nbucket)
 		grow(r);
 	size_t i = hash(sm->id) & (r->nbucket - 1);

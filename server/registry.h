@@ -12,6 +12,8 @@
 
 #define MACHINE_ID_LEN   24
 #define MACHINE_NAME_LEN 64
+/* A CreateMachine that names no RAM size gets this much. */
+#define MACHINE_DEFAULT_RAM (64ull << 20)
 
 struct sse_client;
 struct slice_hold;
@@ -41,6 +43,10 @@ struct srv_machine *registry_adopt(struct registry *r, const char *id, const cha
                                    struct machine *m, char *err, size_t len);
 /* Automatic ids continue after m<n> (ids of deleted machines are never handed out again). */
 void registry_reserve_id(struct registry *r, uint64_t n);
+/* The id of machine number n: "m<n>". */
+void registry_format_id(char id[MACHINE_ID_LEN], uint64_t n);
+/* "m12" -> 12; -1 if id is not of that form. */
+int64_t registry_id_num(const char *id);
 /* Hands out the next automatic id ("m<n>") without creating a machine yet. */
 void registry_new_id(struct registry *r, char id[MACHINE_ID_LEN]);
 struct srv_machine *registry_get(const struct registry *r, const char *id);

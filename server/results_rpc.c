@@ -14,6 +14,7 @@
 #include "rpc.h"
 #include "strbuf.h"
 #include "vmsim/v1/vmsim.pb-c.h"
+#include "common.h"
 
 struct results_work {
 	uv_work_t req;
@@ -56,10 +57,10 @@ static int by_user_topic(const void *a, const void *b)
 static void results_reply(struct results_work *w)
 {
 	const struct auth_user *me = access_caller(w->c->who);
-	Vmsim__V1__ExerciseResult *rs = calloc(w->n + 1, sizeof(*rs));
-	Vmsim__V1__ExerciseResult **ps = calloc(w->n + 1, sizeof(*ps));
+	Vmsim__V1__ExerciseResult *rs = xcalloc(w->n + 1, sizeof(*rs));
+	Vmsim__V1__ExerciseResult **ps = xcalloc(w->n + 1, sizeof(*ps));
 	if (!rs || !ps) {
-		rpc_fail(w->c, "internal", "out of memory");
+		rpc_fail(w->c, TWIRP_INTERNAL, "out of memory");
 	} else {
 		size_t k = 0;
 		for (size_t i = 0; i < w->n; i++) {
@@ -94,9 +95,9 @@ static void results_after(uv_work_t *req, int status)
 {
 	struct results_work *w = req->data;
 	if (status)
-		rpc_fail(w->c, "internal", "work cancelled");
+		rpc_fail(w->c, TWIRP_INTERNAL, "work cancelled");
 	else if (w->rc)
-		rpc_fail(w->c, "unavailable", "cannot read the exercise results: %s", w->err);
+		rpc_fail(w->c, TWIRP_UNAVAILABLE, "cannot read the exercise results: %s", w->err);
 	else
 		results_reply(w);
 	struct srv_call *c = w->c;
@@ -112,7 +113,7 @@ static int64_t user_filter(struct srv_call *c, struct durable *d, const char *na
 	if (!name || !*name)
 		return me->role == ROLE_STUDENT ? me->id : -1;
 	if (strlen(name) > AUTH_NAME_MAX) {
-		rpc_fail(c, "invalid_argument",
+		rpc_fail(c, TWIRP_INVALID_ARGUMENT,
 		         "user filter \"%.40s...\" is longer than a user name (%d characters)",
 		         name, AUTH_NAME_MAX);
 		return -2;
@@ -121,18 +122,18 @@ static int64_t user_filter(struct srv_call *c, struct durable *d, const char *na
 		return me->id;
 	/* before looking the name up: a student learns nothing about other users */
 	if (me->role == ROLE_STUDENT) {
-		rpc_fail(c, "permission_denied",
+		rpc_fail(c, TWIRP_PERMISSION_DENIED,
 		         "a student may read only their own exercise results (asked for \"%s\")",
 		         name);
 		return -2;
 	}
 	const struct auth_user *u = auth_user_by_name(d->auth, name);
 	if (!u) {
-		rpc_fail(c, "not_found", "no user \"%s\" (ListUsers shows the users)", name);
+		rpc_fail(c, TWIRP_NOT_FOUND, "no user \"%s\" (ListUsers shows the users)", name);
 		return -2;
 	}
 	if (!auth_can_see_user(d->auth, me, u)) {
-		rpc_fail(c, "permission_denied", "user \"%s\" is not in your class", name);
+		rpc_fail(c, TWIRP_PERMISSION_DENIED, "user \"%s\" is not in your class", name);
 		return -2;
 	}
 	return u->id;
@@ -143,7 +144,7 @@ static void exercise_results(struct srv_call *c)
 	const Vmsim__V1__ExerciseResultsRequest *req = (const void *)c->req;
 	struct durable *d = c->data;
 	if (!d || !d->store || !d->auth) {
-		rpc_fail(c, "failed_precondition", "this server keeps no exercise results");
+		rpc_fail(c, TWIRP_FAILED_PRECONDITION, "this server keeps no exercise results");
 		return;
 	}
 	if (*req->topic && exercise_topic_parse(req->topic) < 0) {
@@ -153,9 +154,9 @@ static void exercise_results(struct srv_call *c)
 	int64_t user = user_filter(c, d, req->user);
 	if (user == -2)
 		return;
-	struct results_work *w = calloc(1, sizeof(*w));
+	struct results_work *w = xcalloc(1, sizeof(*w));
 	if (!w) {
-		rpc_fail(c, "internal", "out of memory");
+		rpc_fail(c, TWIRP_INTERNAL, "out of memory");
 		return;
 	}
 	w->req.data = w;
@@ -166,7 +167,7 @@ static void exercise_results(struct srv_call *c)
 	rpc_defer(c);
 	if (uv_queue_work(c->srv->loop, &w->req, results_run, results_after)) {
 		free(w);
-		rpc_fail(c, "internal", "cannot queue work");
+		rpc_fail(c, TWIRP_INTERNAL, "cannot queue work");
 		rpc_resume(c);
 	}
 }

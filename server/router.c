@@ -27,13 +27,13 @@ static void respond_twirp_error(struct srv_request *r, const struct twirp_err *e
 		srv_respond(r, 500, "text/plain", NULL, "internal error\n", 15);
 		return;
 	}
-	srv_respond(r, twirp_status(e->code), "application/json", NULL, body, len);
+	srv_respond(r, twirp_code_status(e->code), "application/json", NULL, body, len);
 	free(body);
 }
 
-static void twirp_fail(struct srv_request *r, const char *code, const char *fmt, ...)
+static void twirp_fail(struct srv_request *r, enum twirp_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void twirp_fail(struct srv_request *r, const char *code, const char *fmt, ...)
+static void twirp_fail(struct srv_request *r, enum twirp_code code, const char *fmt, ...)
 {
 	struct twirp_err e = {.code = code};
 	va_list ap;
@@ -47,7 +47,7 @@ static void rpc_done(struct srv_call *c, void *arg)
 {
 	struct srv_request *r = arg;
 	if (!c) {
-		twirp_fail(r, "internal", "out of memory");
+		twirp_fail(r, TWIRP_INTERNAL, "out of memory");
 		return;
 	}
 	if (c->md)
@@ -80,14 +80,14 @@ static void twirp(struct srv *s, struct srv_request *r)
 	const char *method = r->path + strlen(TWIRP_PREFIX);
 	r->route = "twirp";
 	if (r->method != HTTP_POST) {
-		twirp_fail(r, "bad_route", "unsupported method %s (only POST is allowed)",
+		twirp_fail(r, TWIRP_BAD_ROUTE, "unsupported method %s (only POST is allowed)",
 		           http_method_str(r->method));
 		return;
 	}
 	const char *ct = srv_header(r, "Content-Type");
 	int json = content_kind(ct);
 	if (json < 0) {
-		twirp_fail(r, "bad_route",
+		twirp_fail(r, TWIRP_BAD_ROUTE,
 		           "unexpected Content-Type: \"%s\" (use application/json or "
 		           "application/protobuf)",
 		           ct ? ct : "");
@@ -102,7 +102,7 @@ static void events_stream(struct srv *s, struct srv_request *r, const char *id, 
 	r->route = "sse";
 	char mid[MACHINE_ID_LEN];
 	if (idlen == 0 || idlen >= sizeof(mid)) {
-		twirp_fail(r, "not_found", "no such machine");
+		twirp_fail(r, TWIRP_NOT_FOUND, "no such machine");
 		return;
 	}
 	memcpy(mid, id, idlen);
@@ -114,7 +114,7 @@ static void events_stream(struct srv *s, struct srv_request *r, const char *id, 
 	}
 	struct srv_machine *sm = registry_get(s->reg, mid);
 	if (!sm) {
-		twirp_fail(r, "not_found", "no machine \"%s\"", mid);
+		twirp_fail(r, TWIRP_NOT_FOUND, "no machine \"%s\"", mid);
 		return;
 	}
 	/* Resume point: the Last-Event-ID header (EventSource reconnects) or ?lastEventId=. */
@@ -127,7 +127,8 @@ static void events_stream(struct srv *s, struct srv_request *r, const char *id, 
 		char *end;
 		last_id = strtoull(last, &end, 10);
 		if (end == last || (*end && *end != '&')) {
-			twirp_fail(r, "invalid_argument", "Last-Event-ID must be an event number");
+			twirp_fail(r, TWIRP_INVALID_ARGUMENT,
+			           "Last-Event-ID must be an event number");
 			return;
 		}
 	}
@@ -152,7 +153,8 @@ void router_handle(struct srv *s, struct srv_request *r)
 	}
 	if (!strncmp(p, "/twirp/", 7)) {
 		r->route = "twirp";
-		twirp_fail(r, "bad_route", "no service at %s (the service is vmsim.v1.VmSim)", p);
+		twirp_fail(r, TWIRP_BAD_ROUTE, "no service at %s (the service is vmsim.v1.VmSim)",
+		           p);
 		return;
 	}
 	int get = r->method == HTTP_GET || r->method == HTTP_HEAD;

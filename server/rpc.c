@@ -17,6 +17,7 @@
 #include "registry.h"
 #include "sse.h"
 #include "vmsim/v1/vmsim.pb-c.h"
+#include "common.h"
 
 static const ProtobufCServiceDescriptor *service = &vmsim__v1__vm_sim__descriptor;
 
@@ -46,7 +47,7 @@ static void *arena_alloc(void *data, size_t n)
 			size *= 2;
 		if (size > (16u << 20) && n < (16u << 20))
 			size = 16u << 20;
-		c = malloc(sizeof(*c) + size);
+		c = xmalloc(sizeof(*c) + size);
 		if (!c)
 			return NULL;
 		c->size = size;
@@ -87,7 +88,7 @@ int rpc_register(struct srv *s, const char *method, rpc_handler_fn fn, void *dat
 	    protobuf_c_service_descriptor_get_method_by_name(service, method);
 	if (!md)
 		return -1;
-	if (!s->methods && !(s->methods = calloc(service->n_methods, sizeof(*s->methods))))
+	if (!s->methods && !(s->methods = xcalloc(service->n_methods, sizeof(*s->methods))))
 		return -1;
 	s->methods[md - service->methods] = (struct rpc_method){fn, data};
 	return 0;
@@ -105,64 +106,34 @@ int rpc_check_methods(const struct srv *s, char *err, size_t len)
 	return 0;
 }
 
-const char *twirp_code(enum vm_err e)
+enum twirp_code twirp_code(enum vm_err e)
 {
 	switch (e) {
 	case VM_OK:
-		return "ok";
+		return TWIRP_OK;
 	case VM_EINVAL:
 	case VM_EFAULT:
-		return "invalid_argument";
+		return TWIRP_INVALID_ARGUMENT;
 	case VM_ENOMEM:
 	case VM_ENOSPC:
-		return "resource_exhausted";
+		return TWIRP_RESOURCE_EXHAUSTED;
 	case VM_ENOENT:
-		return "not_found";
+		return TWIRP_NOT_FOUND;
 	case VM_EEXIST:
-		return "already_exists";
+		return TWIRP_ALREADY_EXISTS;
 	case VM_EBUSY:
 	case VM_EPERM:
-		return "failed_precondition";
+		return TWIRP_FAILED_PRECONDITION;
 	}
-	return "internal";
-}
-
-int twirp_status(const char *code)
-{
-	static const struct {
-		const char *code;
-		int status;
-	} map[] = {
-	    {"canceled", 408},
-	    {"unknown", 500},
-	    {"invalid_argument", 400},
-	    {"malformed", 400},
-	    {"deadline_exceeded", 408},
-	    {"not_found", 404},
-	    {"bad_route", 404},
-	    {"already_exists", 409},
-	    {"permission_denied", 403},
-	    {"unauthenticated", 401},
-	    {"resource_exhausted", 429},
-	    {"failed_precondition", 412},
-	    {"aborted", 409},
-	    {"out_of_range", 400},
-	    {"unimplemented", 501},
-	    {"internal", 500},
-	    {"unavailable", 503},
-	    {"dataloss", 500},
-	};
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (!strcmp(map[i].code, code))
-			return map[i].status;
-	return 500;
+	return TWIRP_INTERNAL;
 }
 
 char *twirp_error_json(const struct twirp_err *err, size_t *len)
 {
 	/* The message may quote what the client sent, or be cut inside a UTF-8 sequence by its
 	 * fixed buffer: pb_json_string keeps the JSON valid whatever it holds. */
-	json_t *j = json_pack("{s:s,s:o}", "code", err->code, "msg", pb_json_string(err->msg));
+	json_t *j = json_pack("{s:s,s:o}", "code", twirp_code_name(err->code), "msg",
+	                      pb_json_string(err->msg));
 	if (j && err->seq) { /* Twirp meta values are strings */
 		char seq[24];
 		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)err->seq);
@@ -175,7 +146,7 @@ char *twirp_error_json(const struct twirp_err *err, size_t *len)
 	return s;
 }
 
-void rpc_fail(struct srv_call *c, const char *code, const char *fmt, ...)
+void rpc_fail(struct srv_call *c, enum twirp_code code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -198,12 +169,12 @@ void rpc_reply(struct srv_call *c, const ProtobufCMessage *resp)
 		c->out = pb_json_dumps(resp, PB_JSON_EMIT_DEFAULTS, &c->out_len);
 	} else {
 		c->out_len = protobuf_c_message_get_packed_size(resp);
-		c->out = malloc(c->out_len ? c->out_len : 1);
+		c->out = xmalloc(c->out_len ? c->out_len : 1);
 		if (c->out)
 			protobuf_c_message_pack(resp, (uint8_t *)c->out);
 	}
 	if (!c->out)
-		rpc_fail(c, "internal", "out of memory encoding the response");
+		rpc_fail(c, TWIRP_INTERNAL, "out of memory encoding the response");
 }
 
 void rpc_call_free(struct srv_call *c)
@@ -238,7 +209,7 @@ static void commit_done(void *arg, int err)
 		c->out = NULL;
 		c->commit_failed = 1;
 		c->err.seq = 0;
-		rpc_fail(c, "unavailable", "the change could not be saved; try again");
+		rpc_fail(c, TWIRP_UNAVAILABLE, "the change could not be saved; try again");
 	}
 	finish(c);
 }
@@ -261,16 +232,16 @@ static ProtobufCMessage *decode(struct srv_call *c, const char *body, size_t len
 		ProtobufCMessage *m = len ? pb_json_parse(d, body, len, why, sizeof(why))
 		                          : pb_json_parse(d, "{}", 2, why, sizeof(why));
 		if (!m)
-			rpc_fail(c, "malformed", "the JSON body is not a valid %s: %s", d->name,
+			rpc_fail(c, TWIRP_MALFORMED, "the JSON body is not a valid %s: %s", d->name,
 			         why);
 		return m;
 	}
-	c->arena = calloc(1, sizeof(*c->arena));
+	c->arena = xcalloc(1, sizeof(*c->arena));
 	ProtobufCAllocator alloc = {arena_alloc, arena_free, c->arena};
 	ProtobufCMessage *m =
 	    c->arena ? protobuf_c_message_unpack(d, &alloc, len, (const uint8_t *)body) : NULL;
 	if (!m)
-		rpc_fail(c, "malformed", "the body is not a valid protobuf %s", d->name);
+		rpc_fail(c, TWIRP_MALFORMED, "the body is not a valid protobuf %s", d->name);
 	return m;
 }
 
@@ -284,7 +255,7 @@ static int check_values(struct srv_call *c)
 	char why[sizeof(c->err.msg)];
 	if (!pb_check_values(c->req, why, sizeof(why)))
 		return 0;
-	rpc_fail(c, "invalid_argument", "%s", why);
+	rpc_fail(c, TWIRP_INVALID_ARGUMENT, "%s", why);
 	return -1;
 }
 
@@ -307,7 +278,7 @@ void rpc_resume(struct srv_call *c)
 void rpc_dispatch(struct srv *s, const char *method, int json, const char *body, size_t len,
                   struct srv_identity *who, rpc_done_fn done, void *arg)
 {
-	struct srv_call *c = calloc(1, sizeof(*c));
+	struct srv_call *c = xcalloc(1, sizeof(*c));
 	if (!c) {
 		done(NULL, arg); /* the transport answers 500 */
 		return;
@@ -321,14 +292,14 @@ void rpc_dispatch(struct srv *s, const char *method, int json, const char *body,
 	c->machine_id = "";
 	c->md = protobuf_c_service_descriptor_get_method_by_name(service, method);
 	if (!c->md) {
-		rpc_fail(c, "bad_route", "no method %s in %s", method, service->name);
+		rpc_fail(c, TWIRP_BAD_ROUTE, "no method %s in %s", method, service->name);
 		finish(c);
 		return;
 	}
 	c->method = c->md->name;
 	const struct rpc_method *m = s->methods ? &s->methods[c->md - service->methods] : NULL;
 	if (!m || !m->fn) {
-		rpc_fail(c, "unimplemented", "%s is not served here", c->method);
+		rpc_fail(c, TWIRP_UNIMPLEMENTED, "%s is not served here", c->method);
 		finish(c);
 		return;
 	}

@@ -88,13 +88,12 @@ void rpc_resume(struct srv_call *c);
 
 /* For handlers. */
 void rpc_reply(struct srv_call *c, const ProtobufCMessage *resp);
-void rpc_fail(struct srv_call *c, const char *code, const char *fmt, ...)
+void rpc_fail(struct srv_call *c, enum twirp_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void rpc_fail_vm(struct srv_call *c, enum vm_err e, const char *msg);
 
-/* Twirp code for a core error, HTTP status for a Twirp code, and the error JSON body. */
-const char *twirp_code(enum vm_err e);
-int twirp_status(const char *code);
+/* Twirp code for a core error, and the error JSON body (twirp_code_status: its HTTP status). */
+enum twirp_code twirp_code(enum vm_err e);
 char *twirp_error_json(const struct twirp_err *err, size_t *len);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common.h"
 #include "machine.h"
 #include "metrics.h"
 
@@ -46,13 +47,6 @@ struct srv_identity {
 	const char *peer;          /* "127.0.0.1:53422" */
 	void *user;                /* set by the authorize hook for later hooks (owner, quotas) */
 	const void *req;           /* the decoded request while authorize runs (NULL for SSE) */
-};
-
-/* A Twirp error: code (invalid_argument, not_found, ...) and a message for the student. */
-struct twirp_err {
-	const char *code;
-	char msg[256];
-	uint64_t seq; /* an op that failed partway and was journaled: its seq (meta "seq") */
 };
 
 /*

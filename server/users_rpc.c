@@ -11,6 +11,7 @@
 #include "registry.h"
 #include "rpc.h"
 #include "vmsim/v1/vmsim.pb-c.h"
+#include "common.h"
 
 static Vmsim__V1__Role role_to_pb(enum auth_role r)
 {
@@ -33,9 +34,9 @@ static void user_to_pb(const struct auth_user *u, Vmsim__V1__User *pb, Vmsim__V1
 	pb->ram_bytes = (uint64_t)u->ram_bytes;
 }
 
-static void fail_auth(struct srv_call *c, const struct auth_err *e)
+static void fail_auth(struct srv_call *c, const struct twirp_err *e)
 {
-	rpc_fail(c, auth_code_name(e->code), "%s", e->msg);
+	rpc_fail(c, e->code, "%s", e->msg);
 }
 
 struct users_ctx {
@@ -49,14 +50,14 @@ static void users_created(int status, const char *err, void *data)
 {
 	struct users_ctx *x = data;
 	struct durable *d = x->c->data;
-	Vmsim__V1__NewUser *nu = calloc(x->n, sizeof(*nu));
-	Vmsim__V1__NewUser **np = calloc(x->n, sizeof(*np));
-	Vmsim__V1__User *us = calloc(x->n, sizeof(*us));
-	Vmsim__V1__Quota *qs = calloc(x->n, sizeof(*qs));
+	Vmsim__V1__NewUser *nu = xcalloc(x->n, sizeof(*nu));
+	Vmsim__V1__NewUser **np = xcalloc(x->n, sizeof(*np));
+	Vmsim__V1__User *us = xcalloc(x->n, sizeof(*us));
+	Vmsim__V1__Quota *qs = xcalloc(x->n, sizeof(*qs));
 	if (status) {
-		rpc_fail(x->c, "unavailable", "the users could not be saved: %s", err);
+		rpc_fail(x->c, TWIRP_UNAVAILABLE, "the users could not be saved: %s", err);
 	} else if (!nu || !np || !us || !qs) {
-		rpc_fail(x->c, "internal", "out of memory");
+		rpc_fail(x->c, TWIRP_INTERNAL, "out of memory");
 	} else {
 		for (size_t i = 0; i < x->n; i++) {
 			vmsim__v1__new_user__init(&nu[i]);
@@ -87,7 +88,8 @@ static struct durable *access_store(struct srv_call *c)
 {
 	struct durable *d = c->data;
 	if (!d || !d->auth)
-		rpc_fail(c, "failed_precondition", "this server keeps no users (no --db store)");
+		rpc_fail(c, TWIRP_FAILED_PRECONDITION,
+		         "this server keeps no users (no --db store)");
 	return d && d->auth ? d : NULL;
 }
 
@@ -98,9 +100,9 @@ static void create_users(struct srv_call *c)
 	if (!d)
 		return;
 	struct auth_quota q, *qp = NULL;
-	struct auth_err e;
+	struct twirp_err e;
 	if (req->role > VMSIM__V1__ROLE__ROLE_STUDENT) {
-		rpc_fail(c, "invalid_argument", "unknown role %d", (int)req->role);
+		rpc_fail(c, TWIRP_INVALID_ARGUMENT, "unknown role %d", (int)req->role);
 		return;
 	}
 	enum auth_role role = req->role == VMSIM__V1__ROLE__ROLE_UNSPECIFIED
@@ -112,11 +114,11 @@ static void create_users(struct srv_call *c)
 		q.ops_per_sec = (int64_t)req->quota->ops_per_sec;
 		qp = &q;
 	}
-	struct users_ctx *x = calloc(1, sizeof(*x));
+	struct users_ctx *x = xcalloc(1, sizeof(*x));
 	size_t n = req->n_names;
 	if (x) {
-		x->tokens = calloc(n ? n : 1, sizeof(*x->tokens));
-		x->ids = calloc(n ? n : 1, sizeof(*x->ids));
+		x->tokens = xcalloc(n ? n : 1, sizeof(*x->tokens));
+		x->ids = xcalloc(n ? n : 1, sizeof(*x->ids));
 	}
 	if (!x || !x->tokens || !x->ids) {
 		if (x) {
@@ -124,7 +126,7 @@ static void create_users(struct srv_call *c)
 			free(x->ids);
 		}
 		free(x);
-		rpc_fail(c, "internal", "out of memory");
+		rpc_fail(c, TWIRP_INTERNAL, "out of memory");
 		return;
 	}
 	x->c = c;
@@ -148,11 +150,11 @@ static void list_users(struct srv_call *c)
 		return;
 	const struct auth_user *me = access_caller(c->who);
 	size_t n = auth_user_count(d->auth), k = 0;
-	Vmsim__V1__User *us = calloc(n + 1, sizeof(*us));
-	Vmsim__V1__Quota *qs = calloc(n + 1, sizeof(*qs));
-	Vmsim__V1__User **ps = calloc(n + 1, sizeof(*ps));
+	Vmsim__V1__User *us = xcalloc(n + 1, sizeof(*us));
+	Vmsim__V1__Quota *qs = xcalloc(n + 1, sizeof(*qs));
+	Vmsim__V1__User **ps = xcalloc(n + 1, sizeof(*ps));
 	if (!us || !qs || !ps) {
-		rpc_fail(c, "internal", "out of memory");
+		rpc_fail(c, TWIRP_INTERNAL, "out of memory");
 	} else {
 		for (size_t i = 0; i < n; i++) {
 			const struct auth_user *u = auth_user_at(d->auth, i);
@@ -182,7 +184,7 @@ static void token_done(int status, const char *err, void *data)
 {
 	struct token_ctx *x = data;
 	if (status) {
-		rpc_fail(x->c, "unavailable", "the token change could not be saved: %s", err);
+		rpc_fail(x->c, TWIRP_UNAVAILABLE, "the token change could not be saved: %s", err);
 	} else if (x->token[0]) {
 		Vmsim__V1__IssueTokenResponse resp = VMSIM__V1__ISSUE_TOKEN_RESPONSE__INIT;
 		resp.token_id = x->id;
@@ -203,10 +205,10 @@ static void issue_token(struct srv_call *c)
 	struct durable *d = access_store(c);
 	if (!d)
 		return;
-	struct token_ctx *x = calloc(1, sizeof(*x));
-	struct auth_err e;
+	struct token_ctx *x = xcalloc(1, sizeof(*x));
+	struct twirp_err e;
 	if (!x) {
-		rpc_fail(c, "internal", "out of memory");
+		rpc_fail(c, TWIRP_INTERNAL, "out of memory");
 		return;
 	}
 	x->c = c;
@@ -225,10 +227,10 @@ static void revoke_token(struct srv_call *c)
 	struct durable *d = access_store(c);
 	if (!d)
 		return;
-	struct token_ctx *x = calloc(1, sizeof(*x));
-	struct auth_err e;
+	struct token_ctx *x = xcalloc(1, sizeof(*x));
+	struct twirp_err e;
 	if (!x) {
-		rpc_fail(c, "internal", "out of memory");
+		rpc_fail(c, TWIRP_INTERNAL, "out of memory");
 		return;
 	}
 	x->c = c;
@@ -258,7 +260,7 @@ static void shared(int status, const char *err, void *data)
 {
 	struct srv_call *c = data;
 	if (status) {
-		rpc_fail(c, "unavailable", "the share could not be saved: %s", err);
+		rpc_fail(c, TWIRP_UNAVAILABLE, "the share could not be saved: %s", err);
 	} else {
 		Vmsim__V1__ShareMachineResponse resp = VMSIM__V1__SHARE_MACHINE_RESPONSE__INIT;
 		rpc_reply(c, &resp.base);
@@ -274,24 +276,24 @@ static void share_machine(struct srv_call *c)
 		return;
 	struct srv_machine *sm = *c->machine_id ? registry_get(c->srv->reg, c->machine_id) : NULL;
 	if (!sm) {
-		rpc_fail(c, *c->machine_id ? "not_found" : "invalid_argument",
+		rpc_fail(c, *c->machine_id ? TWIRP_NOT_FOUND : TWIRP_INVALID_ARGUMENT,
 		         *c->machine_id ? "no machine \"%s\" (ListMachines shows the machines)"
 		                        : "machine_id is required%s",
 		         c->machine_id);
 		return;
 	}
-	int64_t num = durable_machine_num(sm->id);
+	int64_t num = registry_id_num(sm->id);
 	struct durable_meta *meta = durable_meta_get(d, num);
 	const struct auth_user *owner = meta ? auth_user_by_id(d->auth, meta->owner) : NULL;
 	if (!owner || owner->role != ROLE_INSTRUCTOR) {
-		rpc_fail(c, "failed_precondition",
+		rpc_fail(c, TWIRP_FAILED_PRECONDITION,
 		         "only an instructor's machines can be shared with their class");
 		return;
 	}
 	meta->shared = req->shared ? 1 : 0;
 	rpc_defer(c);
 	if (persist_share(d->persist, num, meta->shared, shared, c)) {
-		rpc_fail(c, "internal", "out of memory");
+		rpc_fail(c, TWIRP_INTERNAL, "out of memory");
 		rpc_resume(c);
 	}
 }

@@ -9,29 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common.h"
 #include "store.h"
 
 enum auth_role {
 	ROLE_ADMIN = 0,
 	ROLE_INSTRUCTOR = 1,
 	ROLE_STUDENT = 2,
-};
-
-/* Outcomes, one per Twirp error code the server sends (auth_code_name gives the string). */
-enum auth_code {
-	AUTH_OK = 0,
-	AUTH_INVALID_ARGUMENT,
-	AUTH_UNAUTHENTICATED,
-	AUTH_PERMISSION_DENIED,
-	AUTH_NOT_FOUND,
-	AUTH_ALREADY_EXISTS,
-	AUTH_RESOURCE_EXHAUSTED,
-	AUTH_INTERNAL,
-};
-
-struct auth_err {
-	enum auth_code code;
-	char msg[200];
 };
 
 /* Quotas; 0 = unlimited. ops_per_sec is a token bucket holding one second's worth. */
@@ -66,7 +50,6 @@ void auth_free(struct auth *a);
 /* Loads users and tokens from the store (startup; synchronous). */
 int auth_load(struct auth *a, char *err, size_t el);
 
-const char *auth_code_name(enum auth_code c);
 const char *auth_role_name(enum auth_role r);
 /* "admin", "instructor", "student" -> role; -1 if none. */
 int auth_role_parse(const char *name);
@@ -79,7 +62,7 @@ const struct auth_user *auth_user_by_name(const struct auth *a, const char *name
 
 /* The user a presented token belongs to, or NULL with UNAUTHENTICATED (missing, malformed,
  * unknown or revoked token, each said so). The comparison is constant-time. */
-const struct auth_user *auth_verify(struct auth *a, const char *token, struct auth_err *e);
+const struct auth_user *auth_verify(struct auth *a, const char *token, struct twirp_err *e);
 
 /* ---- changes: checked now, persisted through the store, cb once committed ---- */
 
@@ -95,19 +78,19 @@ typedef void (*auth_done_cb)(int status, const char *err, void *data);
 int auth_create_users(struct auth *a, const struct auth_user *actor, const char *const *names,
                       size_t n, enum auth_role role, int64_t instructor,
                       const struct auth_quota *quota, char (*tokens)[AUTH_TOKEN_BUF], int64_t *ids,
-                      auth_done_cb cb, void *data, struct auth_err *e);
+                      auth_done_cb cb, void *data, struct twirp_err *e);
 
 /* A new token for user_id (themselves, their instructor, or an admin); written to token. */
 int auth_issue_token(struct auth *a, const struct auth_user *actor, int64_t user_id,
                      const char *label, char token[AUTH_TOKEN_BUF], int64_t *token_id,
-                     auth_done_cb cb, void *data, struct auth_err *e);
+                     auth_done_cb cb, void *data, struct twirp_err *e);
 /* Revokes a token by id (same permission as issuing); it stops working at once. */
 int auth_revoke_token(struct auth *a, const struct auth_user *actor, int64_t token_id,
-                      auth_done_cb cb, void *data, struct auth_err *e);
+                      auth_done_cb cb, void *data, struct twirp_err *e);
 
 /* --init-admin: creates the first admin synchronously (fails if an admin exists). */
 int auth_init_admin(struct auth *a, const char *name, char token[AUTH_TOKEN_BUF],
-                    struct auth_err *e);
+                    struct twirp_err *e);
 
 /* ---- ownership ---- */
 
@@ -122,26 +105,26 @@ int auth_can_see_user(const struct auth *a, const struct auth_user *actor,
 
 /*
  * May actor read/write machine `id` owned by `owner`, shared read-only with the owner's class
- * if `shared`? AUTH_OK, or NOT_FOUND for a machine the actor may not even see (existence is
+ * if `shared`? TWIRP_OK, or NOT_FOUND for a machine the actor may not even see (existence is
  * not revealed), or PERMISSION_DENIED for one they see but may not change.
  */
 int auth_check_machine(const struct auth *a, const struct auth_user *actor, int64_t id,
-                       int64_t owner, int shared, enum auth_access access, struct auth_err *e);
+                       int64_t owner, int shared, enum auth_access access, struct twirp_err *e);
 
 /* ---- quotas ---- */
 
 /* Takes one machine of ram_bytes from user's quota, or RESOURCE_EXHAUSTED naming the limit.
  * force: charge without checking (recovery of existing machines). */
 int auth_reserve_machine(struct auth *a, int64_t user_id, int64_t ram_bytes, int force,
-                         struct auth_err *e);
+                         struct twirp_err *e);
 void auth_release_machine(struct auth *a, int64_t user_id, int64_t ram_bytes);
 /* Takes n more ops from the bucket auth_rate_check just refilled, for a request whose work
  * costs 1 + n ops (server/cost.h), before it runs. It must hold n, or have been full: a request
  * costing more than the whole bucket runs then and leaves it below zero, which refuses the
  * user's next ops until it has refilled. RESOURCE_EXHAUSTED otherwise. */
-int auth_rate_take(struct auth *a, int64_t user_id, uint64_t n, struct auth_err *e);
+int auth_rate_take(struct auth *a, int64_t user_id, uint64_t n, struct twirp_err *e);
 /* Takes one op from user's token bucket at monotonic time now_ns, or RESOURCE_EXHAUSTED. */
-int auth_rate_check(struct auth *a, int64_t user_id, uint64_t now_ns, struct auth_err *e);
+int auth_rate_check(struct auth *a, int64_t user_id, uint64_t now_ns, struct twirp_err *e);
 
 /* SHA-256 of a token string, as stored (exposed for tests and tools). */
 void auth_token_hash(const char *token, uint8_t out[32]);

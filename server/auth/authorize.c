@@ -19,7 +19,7 @@ int auth_can_see_user(const struct auth *a, const struct auth_user *actor,
 }
 
 int auth_check_machine(const struct auth *a, const struct auth_user *actor, int64_t id,
-                       int64_t owner, int shared, enum auth_access access, struct auth_err *e)
+                       int64_t owner, int shared, enum auth_access access, struct twirp_err *e)
 {
 	if (actor->role == ROLE_ADMIN || actor->id == owner)
 		return auth_ok(e);
@@ -28,9 +28,10 @@ int auth_check_machine(const struct auth *a, const struct auth_user *actor, int6
 	int sees = o && ((actor->role == ROLE_INSTRUCTOR && o->instructor == actor->id) ||
 	                 (shared && o->role == ROLE_INSTRUCTOR && actor->instructor == o->id));
 	if (!sees)
-		return auth_fail(e, AUTH_NOT_FOUND, "machine %lld not found", (long long)id);
+		return twirp_errf(e, TWIRP_NOT_FOUND, "machine %lld not found", (long long)id);
 	if (access == AUTH_WRITE)
-		return auth_fail(e, AUTH_PERMISSION_DENIED,
-		                 "machine %lld of %s is read-only for you", (long long)id, o->name);
+		return twirp_errf(e, TWIRP_PERMISSION_DENIED,
+		                  "machine %lld of %s is read-only for you", (long long)id,
+		                  o->name);
 	return auth_ok(e);
 }

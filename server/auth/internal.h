@@ -26,10 +26,8 @@ struct auth {
 
 #define MAX_BULK 1000
 
-/* Fills e (when not NULL) and returns code. */
-int auth_fail(struct auth_err *e, enum auth_code code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-int auth_ok(struct auth_err *e);
+/* Clears e (when not NULL) and returns TWIRP_OK; twirp_errf (common.h) fills it. */
+int auth_ok(struct twirp_err *e);
 
 /* Completion of a group of records: undoes in memory what did not commit, then calls cb. */
 struct pending {

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "common.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -26,7 +28,7 @@ int auth_grow(void *arrp, size_t *cap, size_t need, size_t size)
 	size_t c = *cap ? *cap : 16;
 	while (c < need)
 		c *= 2;
-	void *p = realloc(*(void **)arrp, c * size);
+	void *p = xrealloc(*(void **)arrp, c * size);
 	if (!p)
 		return -1;
 	*(void **)arrp = p;
@@ -47,7 +49,7 @@ int auth_reindex(struct auth *a)
 	size_t cap = 64;
 	while (cap < 2 * a->ntokens + 2)
 		cap *= 2;
-	uint32_t *idx = calloc(cap, sizeof(*idx));
+	uint32_t *idx = xcalloc(cap, sizeof(*idx));
 	if (!idx)
 		return -1;
 	for (size_t i = 0; i < a->ntokens; i++) {
@@ -65,7 +67,7 @@ int auth_reindex(struct auth *a)
 struct token *auth_add_token(struct auth *a, int64_t id, int64_t user, const uint8_t hash[32],
                              int revoked)
 {
-	struct token *t = calloc(1, sizeof(*t));
+	struct token *t = xcalloc(1, sizeof(*t));
 	if (!t || auth_grow(&a->tokens, &a->captokens, a->ntokens + 1, sizeof(*a->tokens))) {
 		free(t);
 		return NULL;
@@ -118,19 +120,19 @@ static int is_hex(const char *s, size_t n)
 	return 1;
 }
 
-const struct auth_user *auth_verify(struct auth *a, const char *token, struct auth_err *e)
+const struct auth_user *auth_verify(struct auth *a, const char *token, struct twirp_err *e)
 {
 	size_t plen = strlen(AUTH_TOKEN_PREFIX);
 	if (!token || !*token) {
-		auth_fail(e, AUTH_UNAUTHENTICATED,
-		          "missing token: send Authorization: Bearer <token>");
+		twirp_errf(e, TWIRP_UNAUTHENTICATED,
+		           "missing token: send Authorization: Bearer <token>");
 		return NULL;
 	}
 	if (strlen(token) != AUTH_TOKEN_BUF - 1 || strncmp(token, AUTH_TOKEN_PREFIX, plen) ||
 	    !is_hex(token + plen, AUTH_TOKEN_BUF - 1 - plen)) {
-		auth_fail(e, AUTH_UNAUTHENTICATED,
-		          "malformed token: expected %s followed by 64 hex digits",
-		          AUTH_TOKEN_PREFIX);
+		twirp_errf(e, TWIRP_UNAUTHENTICATED,
+		           "malformed token: expected %s followed by 64 hex digits",
+		           AUTH_TOKEN_PREFIX);
 		return NULL;
 	}
 	uint8_t hash[32];
@@ -146,16 +148,16 @@ const struct auth_user *auth_verify(struct auth *a, const char *token, struct au
 		}
 	}
 	if (!found) {
-		auth_fail(e, AUTH_UNAUTHENTICATED, "invalid token");
+		twirp_errf(e, TWIRP_UNAUTHENTICATED, "invalid token");
 		return NULL;
 	}
 	if (found->revoked) {
-		auth_fail(e, AUTH_UNAUTHENTICATED, "token has been revoked");
+		twirp_errf(e, TWIRP_UNAUTHENTICATED, "token has been revoked");
 		return NULL;
 	}
 	const struct auth_user *u = auth_user_by_id(a, found->user);
 	if (!u)
-		auth_fail(e, AUTH_UNAUTHENTICATED, "token of a user that no longer exists");
+		twirp_errf(e, TWIRP_UNAUTHENTICATED, "token of a user that no longer exists");
 	else
 		auth_ok(e);
 	return u;
@@ -205,7 +207,7 @@ void auth_rec_done(struct store_rec *rec, int status, const char *err, void *dat
 
 struct pending *auth_pending_new(struct auth *a, size_t n, auth_done_cb cb, void *data)
 {
-	struct pending *p = calloc(1, sizeof(*p));
+	struct pending *p = xcalloc(1, sizeof(*p));
 	if (p) {
 		p->a = a;
 		p->left = n;
@@ -231,27 +233,27 @@ static struct store_rec *token_rec(int64_t id, int64_t user, const char *label,
 }
 
 static int may_manage(struct auth *a, const struct auth_user *actor, int64_t user_id,
-                      struct auth_err *e)
+                      struct twirp_err *e)
 {
 	const struct auth_user *u = auth_user_by_id(a, user_id);
 	if (u && (actor->role == ROLE_ADMIN || actor->id == u->id ||
 	          (actor->role == ROLE_INSTRUCTOR && u->instructor == actor->id)))
-		return AUTH_OK;
+		return TWIRP_OK;
 	if (u && auth_can_see_user(a, actor, u))
-		return auth_fail(e, AUTH_PERMISSION_DENIED, "you cannot manage tokens of user %s",
-		                 u->name);
-	return auth_fail(e, AUTH_NOT_FOUND, "no user %lld", (long long)user_id);
+		return twirp_errf(e, TWIRP_PERMISSION_DENIED, "you cannot manage tokens of user %s",
+		                  u->name);
+	return twirp_errf(e, TWIRP_NOT_FOUND, "no user %lld", (long long)user_id);
 }
 
 int auth_issue_token(struct auth *a, const struct auth_user *actor, int64_t user_id,
                      const char *label, char token[AUTH_TOKEN_BUF], int64_t *token_id,
-                     auth_done_cb cb, void *data, struct auth_err *e)
+                     auth_done_cb cb, void *data, struct twirp_err *e)
 {
 	int rc = may_manage(a, actor, user_id, e);
 	if (rc)
 		return rc;
 	if (label && strlen(label) > 63)
-		return auth_fail(e, AUTH_INVALID_ARGUMENT, "token label longer than 63 bytes");
+		return twirp_errf(e, TWIRP_INVALID_ARGUMENT, "token label longer than 63 bytes");
 	uint8_t hash[32];
 	struct pending *p = auth_pending_new(a, 1, cb, data);
 	struct store_rec *r = NULL;
@@ -260,8 +262,8 @@ int auth_issue_token(struct auth *a, const struct auth_user *actor, int64_t user
 	    !auth_add_token(a, r->id, user_id, hash, 0)) {
 		free(p);
 		store_rec_free(r);
-		return auth_fail(e, AUTH_INTERNAL,
-		                 "out of memory or no randomness issuing a token");
+		return twirp_errf(e, TWIRP_INTERNAL,
+		                  "out of memory or no randomness issuing a token");
 	}
 	if (token_id)
 		*token_id = r->id;
@@ -270,25 +272,25 @@ int auth_issue_token(struct auth *a, const struct auth_user *actor, int64_t user
 }
 
 int auth_revoke_token(struct auth *a, const struct auth_user *actor, int64_t token_id,
-                      auth_done_cb cb, void *data, struct auth_err *e)
+                      auth_done_cb cb, void *data, struct twirp_err *e)
 {
 	struct token *t = token_by_id(a, token_id);
 	if (!t)
-		return auth_fail(e, AUTH_NOT_FOUND, "no token %lld", (long long)token_id);
+		return twirp_errf(e, TWIRP_NOT_FOUND, "no token %lld", (long long)token_id);
 	int rc = may_manage(a, actor, t->user, e);
 	if (rc)
-		return rc == AUTH_NOT_FOUND
-		           ? auth_fail(e, AUTH_NOT_FOUND, "no token %lld", (long long)token_id)
+		return rc == TWIRP_NOT_FOUND
+		           ? twirp_errf(e, TWIRP_NOT_FOUND, "no token %lld", (long long)token_id)
 		           : rc;
 	if (t->revoked)
-		return auth_fail(e, AUTH_NOT_FOUND, "token %lld is already revoked",
-		                 (long long)token_id);
+		return twirp_errf(e, TWIRP_NOT_FOUND, "token %lld is already revoked",
+		                  (long long)token_id);
 	struct pending *p = auth_pending_new(a, 1, cb, data);
 	struct store_rec *r = store_rec_new(STORE_TOKEN_REVOKE, 0);
 	if (!p || !r) {
 		free(p);
 		store_rec_free(r);
-		return auth_fail(e, AUTH_INTERNAL, "out of memory revoking a token");
+		return twirp_errf(e, TWIRP_INTERNAL, "out of memory revoking a token");
 	}
 	r->id = token_id;
 	r->cb = auth_rec_done;

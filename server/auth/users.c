@@ -4,39 +4,19 @@
  */
 #include "internal.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int auth_fail(struct auth_err *e, enum auth_code code, const char *fmt, ...)
-{
-	if (e) {
-		va_list ap;
-		va_start(ap, fmt);
-		e->code = code;
-		vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
+#include "common.h"
 
-int auth_ok(struct auth_err *e)
+int auth_ok(struct twirp_err *e)
 {
 	if (e) {
-		e->code = AUTH_OK;
+		e->code = TWIRP_OK;
 		e->msg[0] = 0;
 	}
-	return AUTH_OK;
-}
-
-const char *auth_code_name(enum auth_code c)
-{
-	static const char *const names[] = {
-	    "ok",        "invalid_argument", "unauthenticated",    "permission_denied",
-	    "not_found", "already_exists",   "resource_exhausted", "internal",
-	};
-	return (unsigned)c < sizeof(names) / sizeof(names[0]) ? names[c] : "unknown";
+	return TWIRP_OK;
 }
 
 static const char *const role_names[] = {"admin", "instructor", "student"};
@@ -69,7 +49,7 @@ void auth_default_quota(enum auth_role r, struct auth_quota *q)
 
 struct auth *auth_new(struct store *s)
 {
-	struct auth *a = calloc(1, sizeof(*a));
+	struct auth *a = xcalloc(1, sizeof(*a));
 	if (a) {
 		a->store = s;
 		a->next_user = a->next_token = 1;
@@ -93,7 +73,7 @@ void auth_free(struct auth *a)
 
 static struct auth_user *add_user(struct auth *a, const struct store_user *su)
 {
-	struct auth_user *u = calloc(1, sizeof(*u));
+	struct auth_user *u = xcalloc(1, sizeof(*u));
 	if (!u || auth_grow(&a->users, &a->capusers, a->nusers + 1, sizeof(*a->users))) {
 		free(u);
 		return NULL;
@@ -203,54 +183,54 @@ static int valid_name(const char *name)
 
 /* Who may create users of `role`, and into which class (*instructor). */
 static int check_creator(struct auth *a, const struct auth_user *actor, enum auth_role role,
-                         int64_t *instructor, struct auth_err *e)
+                         int64_t *instructor, struct twirp_err *e)
 {
 	if ((unsigned)role > ROLE_STUDENT)
-		return auth_fail(e, AUTH_INVALID_ARGUMENT, "unknown role %d", (int)role);
+		return twirp_errf(e, TWIRP_INVALID_ARGUMENT, "unknown role %d", (int)role);
 	if (actor->role == ROLE_STUDENT)
-		return auth_fail(e, AUTH_PERMISSION_DENIED, "students cannot create users");
+		return twirp_errf(e, TWIRP_PERMISSION_DENIED, "students cannot create users");
 	if (actor->role == ROLE_INSTRUCTOR) {
 		if (role != ROLE_STUDENT)
-			return auth_fail(e, AUTH_PERMISSION_DENIED,
-			                 "instructors create students only, not %s users",
-			                 auth_role_name(role));
+			return twirp_errf(e, TWIRP_PERMISSION_DENIED,
+			                  "instructors create students only, not %s users",
+			                  auth_role_name(role));
 		if (*instructor && *instructor != actor->id)
-			return auth_fail(e, AUTH_PERMISSION_DENIED,
-			                 "instructors add students to their own class only");
+			return twirp_errf(e, TWIRP_PERMISSION_DENIED,
+			                  "instructors add students to their own class only");
 		*instructor = actor->id;
 	}
 	if (role != ROLE_STUDENT && *instructor)
-		return auth_fail(e, AUTH_INVALID_ARGUMENT, "only students belong to a class");
+		return twirp_errf(e, TWIRP_INVALID_ARGUMENT, "only students belong to a class");
 	if (*instructor) {
 		const struct auth_user *t = auth_user_by_id(a, *instructor);
 		if (!t || t->role != ROLE_INSTRUCTOR)
-			return auth_fail(e, AUTH_INVALID_ARGUMENT, "user %lld is not an instructor",
-			                 (long long)*instructor);
+			return twirp_errf(e, TWIRP_INVALID_ARGUMENT,
+			                  "user %lld is not an instructor", (long long)*instructor);
 	}
-	return AUTH_OK;
+	return TWIRP_OK;
 }
 
-static int check_names(struct auth *a, const char *const *names, size_t n, struct auth_err *e)
+static int check_names(struct auth *a, const char *const *names, size_t n, struct twirp_err *e)
 {
 	if (n == 0 || n > MAX_BULK)
-		return auth_fail(e, AUTH_INVALID_ARGUMENT, "give 1 to %d user names, not %zu",
-		                 MAX_BULK, n);
+		return twirp_errf(e, TWIRP_INVALID_ARGUMENT, "give 1 to %d user names, not %zu",
+		                  MAX_BULK, n);
 	for (size_t i = 0; i < n; i++) {
 		if (!names[i] || !valid_name(names[i]))
-			return auth_fail(e, AUTH_INVALID_ARGUMENT,
-			                 "invalid user name \"%.40s\": use 1-%d of a-z 0-9 . _ - "
-			                 "(not starting with . or -)",
-			                 names[i] ? names[i] : "", AUTH_NAME_MAX);
+			return twirp_errf(e, TWIRP_INVALID_ARGUMENT,
+			                  "invalid user name \"%.40s\": use 1-%d of a-z 0-9 . _ - "
+			                  "(not starting with . or -)",
+			                  names[i] ? names[i] : "", AUTH_NAME_MAX);
 		if (auth_user_by_name(a, names[i]))
-			return auth_fail(e, AUTH_ALREADY_EXISTS, "user \"%s\" already exists",
-			                 names[i]);
+			return twirp_errf(e, TWIRP_ALREADY_EXISTS, "user \"%s\" already exists",
+			                  names[i]);
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(names[i], names[j]))
-				return auth_fail(e, AUTH_INVALID_ARGUMENT,
-				                 "user \"%s\" appears twice in the request",
-				                 names[i]);
+				return twirp_errf(e, TWIRP_INVALID_ARGUMENT,
+				                  "user \"%s\" appears twice in the request",
+				                  names[i]);
 	}
-	return AUTH_OK;
+	return TWIRP_OK;
 }
 
 /* Builds the user's record (carrying their first token) and adds both to memory. */
@@ -287,7 +267,7 @@ static struct store_rec *stage_user(struct auth *a, const char *name, enum auth_
 int auth_create_users(struct auth *a, const struct auth_user *actor, const char *const *names,
                       size_t n, enum auth_role role, int64_t instructor,
                       const struct auth_quota *quota, char (*tokens)[AUTH_TOKEN_BUF], int64_t *ids,
-                      auth_done_cb cb, void *data, struct auth_err *e)
+                      auth_done_cb cb, void *data, struct twirp_err *e)
 {
 	struct auth_quota q;
 	int rc = check_creator(a, actor, role, &instructor, e);
@@ -295,13 +275,13 @@ int auth_create_users(struct auth *a, const struct auth_user *actor, const char 
 		return rc;
 	if (quota) {
 		if (quota->machines < 0 || quota->ram_bytes < 0 || quota->ops_per_sec < 0)
-			return auth_fail(e, AUTH_INVALID_ARGUMENT, "quotas cannot be negative");
+			return twirp_errf(e, TWIRP_INVALID_ARGUMENT, "quotas cannot be negative");
 		q = *quota;
 	} else {
 		auth_default_quota(role, &q);
 	}
 	struct pending *p = auth_pending_new(a, n, cb, data);
-	struct store_rec **recs = calloc(n, sizeof(*recs));
+	struct store_rec **recs = xcalloc(n, sizeof(*recs));
 	size_t staged = 0;
 	if (!p || !recs)
 		goto oom;
@@ -325,17 +305,17 @@ oom:
 	}
 	free(recs);
 	free(p);
-	return auth_fail(e, AUTH_INTERNAL, "out of memory or no randomness creating users");
+	return twirp_errf(e, TWIRP_INTERNAL, "out of memory or no randomness creating users");
 }
 
 /* Token management: the user themselves, their instructor, or an admin. */
 int auth_init_admin(struct auth *a, const char *name, char token[AUTH_TOKEN_BUF],
-                    struct auth_err *e)
+                    struct twirp_err *e)
 {
 	for (size_t i = 0; i < a->nusers; i++)
 		if (a->users[i]->role == ROLE_ADMIN)
-			return auth_fail(e, AUTH_ALREADY_EXISTS, "an admin already exists (%s)",
-			                 a->users[i]->name);
+			return twirp_errf(e, TWIRP_ALREADY_EXISTS, "an admin already exists (%s)",
+			                  a->users[i]->name);
 	const char *names[] = {name};
 	int rc = check_names(a, names, 1, e);
 	if (rc)
@@ -345,12 +325,12 @@ int auth_init_admin(struct auth *a, const char *name, char token[AUTH_TOKEN_BUF]
 	auth_default_quota(ROLE_ADMIN, &q);
 	struct store_rec *r = stage_user(a, name, ROLE_ADMIN, 0, &q, token, NULL);
 	if (!r)
-		return auth_fail(e, AUTH_INTERNAL, "out of memory or no randomness");
+		return twirp_errf(e, TWIRP_INTERNAL, "out of memory or no randomness");
 	int64_t uid = r->id, tid = (int64_t)r->seq;
 	if (store_submit_sync(a->store, r, err, sizeof(err))) {
 		auth_remove_user(a, uid);
 		auth_remove_token(a, tid);
-		return auth_fail(e, AUTH_INTERNAL, "cannot store the admin: %s", err);
+		return twirp_errf(e, TWIRP_INTERNAL, "cannot store the admin: %s", err);
 	}
 	return auth_ok(e);
 }

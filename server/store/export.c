@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
+
 /* 2: seqs advance by each entry's span (batches); 1 (one seq per entry) is still read */
 #define EXPORT_VERSION 2
 static const char export_magic[8] = {'V', 'M', 'S', 'I', 'M', 'E', 'X', 'P'};
@@ -229,7 +231,7 @@ struct machine *persist_import(struct persist *p, int64_t id, int64_t owner, con
 		q += 12 + elen;
 	}
 	size_t nrec = 0, cap = f.n + f.nstates + 2;
-	struct store_rec **recs = calloc(cap, sizeof(*recs));
+	struct store_rec **recs = xcalloc(cap, sizeof(*recs));
 	size_t clen;
 	uint8_t *cblob = persist_config_pack(&f.cfg, &clen);
 	if (!recs || !cblob || persist_pm_get(p, id))

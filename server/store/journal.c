@@ -26,10 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
+
 struct persist *persist_new(struct store *s, const struct persist_codec *codec,
                             uint32_t checkpoint_every)
 {
-	struct persist *p = calloc(1, sizeof(*p));
+	struct persist *p = xcalloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
 	p->store = s;
@@ -49,15 +51,7 @@ void persist_free(struct persist *p)
 
 static size_t pm_find(const struct persist *p, int64_t id)
 {
-	size_t lo = 0, hi = p->npms;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (p->pms[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return id_lower_bound(p->pms, p->npms, sizeof(*p->pms), id);
 }
 
 struct pm *persist_pm_get(struct persist *p, int64_t id)
@@ -73,7 +67,7 @@ struct pm *persist_pm_add(struct persist *p, int64_t id, uint64_t seq, uint64_t 
 		return NULL;
 	if (p->npms == p->cappms) {
 		size_t cap = p->cappms ? p->cappms * 2 : 64;
-		struct pm *n = realloc(p->pms, cap * sizeof(*n));
+		struct pm *n = xrealloc(p->pms, cap * sizeof(*n));
 		if (!n)
 			return NULL;
 		p->pms = n;
@@ -282,7 +276,7 @@ static void group_rec_done(struct store_rec *rec, int status, const char *err, v
 int persist_submit_group(struct persist *p, struct store_rec **recs, size_t n, persist_done_cb cb,
                          void *data)
 {
-	struct group *g = calloc(1, sizeof(*g));
+	struct group *g = xcalloc(1, sizeof(*g));
 	if (!g) {
 		for (size_t i = 0; i < n; i++)
 			store_rec_free(recs[i]);
@@ -411,7 +405,7 @@ int persist_ops(struct persist *p, int64_t id, const struct machine *m, const st
 		return -1;
 	/* one op: an 'O' entry; more: 'B' entries of up to BATCH_MAX_OPS, one record each */
 	size_t nrec = n == 1 ? 1 : (n + BATCH_MAX_OPS - 1) / BATCH_MAX_OPS;
-	struct store_rec **recs = calloc(nrec + 1, sizeof(*recs));
+	struct store_rec **recs = xcalloc(nrec + 1, sizeof(*recs));
 	size_t k = 0;
 	if (!recs)
 		return -1;

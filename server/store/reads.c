@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
+
 #include <zlib.h>
 
 /* ---- reads ---- */
@@ -35,7 +37,7 @@ static void copy_text(char *dst, size_t len, sqlite3_stmt *st, int col)
 static uint8_t *copy_blob(sqlite3_stmt *st, int col, size_t *len)
 {
 	size_t n = (size_t)sqlite3_column_bytes(st, col);
-	uint8_t *p = malloc(n ? n : 1);
+	uint8_t *p = xmalloc(n ? n : 1);
 	if (p && n)
 		memcpy(p, sqlite3_column_blob(st, col), n);
 	*len = n;
@@ -52,7 +54,7 @@ static int collect(struct store *s, sqlite3_stmt *st, size_t size, void **out, s
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (k == cap) {
 			cap = cap ? cap * 2 : 16;
-			char *grown = realloc(arr, cap * size);
+			char *grown = xrealloc(arr, cap * size);
 			if (!grown) {
 				free(arr);
 				store_set_err(err, el, "out of memory%s%s", "", NULL);

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #include <sqlite3.h>
 #include <zlib.h>
 
@@ -121,7 +123,7 @@ uint32_t store_journal_checksum(int64_t id, uint64_t seq, uint64_t nseq, const u
 
 struct store_rec *store_rec_new(enum store_rec_kind kind, size_t len)
 {
-	struct store_rec *rec = calloc(1, sizeof(*rec) + len);
+	struct store_rec *rec = xcalloc(1, sizeof(*rec) + len);
 	if (!rec)
 		return NULL;
 	rec->kind = kind;
@@ -258,7 +260,7 @@ static int make_ephemeral(struct store *s, char *err, size_t el)
 
 struct store *store_open(const struct store_opts *opts, char *err, size_t el)
 {
-	struct store *s = calloc(1, sizeof(*s));
+	struct store *s = xcalloc(1, sizeof(*s));
 	if (!s) {
 		store_set_err(err, el, "out of memory%s%s", "", NULL);
 		return NULL;

@@ -194,8 +194,9 @@ static int both(struct op op, struct op_result *lr)
 	int status = call(method, req, &out, &len);
 	protobuf_c_message_free_unpacked(req, NULL);
 	if (le != VM_OK) {
-		const char *code = twirp_code(le);
-		CHECK(status == twirp_status(code) && strstr((char *)out, code),
+		enum twirp_code tc = twirp_code(le);
+		const char *code = twirp_code_name(tc);
+		CHECK(status == twirp_code_status(tc) && strstr((char *)out, code),
 		      "%s: local %s, server %d %s", method, code, status, out);
 	} else {
 		CHECK(status == 200, "%s: server %d %s", method, status, out);
@@ -301,8 +302,8 @@ static void compare_state(void)
 		tr.addr = map_addr;
 		status = call("Translate", &tr.base, &out, &len);
 		if (le != VM_OK) {
-			CHECK(status == twirp_status(twirp_code(le)), "translate pid %u: %d", pid,
-			      status);
+			CHECK(status == twirp_code_status(twirp_code(le)), "translate pid %u: %d",
+			      pid, status);
 		} else {
 			Vmsim__V1__TranslateResponse *r =
 			    vmsim__v1__translate_response__unpack(NULL, len, out);

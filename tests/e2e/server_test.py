@@ -12,6 +12,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from vmsimd_proc import Vmsimd  # noqa: E402
+
 VMSIMD = None
 # A command the server runs under, e.g. VMSIM_WRAP="valgrind --error-exitcode=1 ..." (the
 # e2e.valgrind test): its exit status is the server's, which stop() requires to be 0.
@@ -20,44 +23,18 @@ SLOW = 20 if WRAP else 1  # how much longer waits may take under the wrapper
 TWIRP = "/twirp/vmsim.v1.VmSim/"
 
 
-class Server:
-    def __init__(self, *args, web=None):
-        # A throwaway database and no auth unless a test says otherwise (tests/store/ covers
-        # persistence and auth).
-        if "--db" not in args:
-            args = ("--db", ":memory:") + tuple(args)
-        if "--auth" in args:
-            args = tuple(a for a in args if a != "--auth")
-        elif "--open" not in args:
-            args = ("--open",) + tuple(args)
-        cmd = WRAP + [VMSIMD, "--listen", "127.0.0.1:0", "--log-level", "warn"] + list(args)
-        if web:
-            cmd += ["--web", web]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self.proc.stdout.readline().decode()
-        assert "listening on http://127.0.0.1:" in line, "vmsimd did not start: %r" % line
-        self.port = int(line.rsplit(":", 1)[1].strip().strip("/"))
-        self.url = "http://127.0.0.1:%d" % self.port
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5 * SLOW)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                raise AssertionError("vmsimd did not stop within %d s of SIGTERM" % (5 * SLOW))
-        # A server that died on its own fails too (under valgrind: an error or a leak).
-        rc = self.proc.returncode
-        assert rc == 0, "vmsimd exited with %d:\n%s" % (rc, self.proc.stderr.read().decode()[-3000:])
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
+def Server(*args, web=None):
+    """A vmsimd on a throwaway database with no auth unless a test says otherwise ("--auth";
+    tests/store/ and tests/auth/ cover persistence and auth), under WRAP if set."""
+    if "--db" not in args:
+        args = ("--db", ":memory:") + tuple(args)
+    if "--auth" in args:
+        args = tuple(a for a in args if a != "--auth")
+    elif "--open" not in args:
+        args = ("--open",) + tuple(args)
+    if web:
+        args = tuple(args) + ("--web", web)
+    return Vmsimd(VMSIMD, *args, wrap=WRAP, stop_timeout=5 * SLOW)
 
 
 def curl_rpc(srv, method, body, ctype="application/json"):

@@ -15,11 +15,15 @@ TWIRP = "/twirp/vmsim.v1.VmSim/"
 
 
 class Vmsimd:
-    """vmsimd ARGS... --listen 127.0.0.1:0 --log-level warn; `port` and `url` once it listens."""
+    """vmsimd ARGS... --listen 127.0.0.1:0 --log-level warn; `port` and `url` once it listens.
+    wrap: a command it runs under (valgrind ...), whose exit status stop() checks as its own;
+    stop_timeout: how long stop() waits by default. A with-block stops it at the end."""
 
-    def __init__(self, vmsimd, *args, keep_alive=False):
-        self.proc = subprocess.Popen([vmsimd, "--listen", "127.0.0.1:0", "--log-level", "warn"] +
-                                     list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    def __init__(self, vmsimd, *args, keep_alive=False, wrap=(), stop_timeout=30):
+        self.stop_timeout = stop_timeout
+        self.proc = subprocess.Popen(list(wrap) + [vmsimd, "--listen", "127.0.0.1:0",
+                                                   "--log-level", "warn"] + list(args),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         line = self.proc.stdout.readline().decode()
         if "listening on http://127.0.0.1:" not in line:
             self.proc.kill()
@@ -48,12 +52,21 @@ class Vmsimd:
         except ValueError:
             return r.status, data
 
-    def stop(self, timeout=30):
-        """SIGTERM; vmsimd must exit 0 (its stderr tail is in the failure otherwise)."""
+    def stop(self, timeout=None):
+        """SIGTERM; vmsimd must exit 0 within timeout seconds (its stderr tail is in the
+        failure otherwise). A server that died on its own fails too."""
         if self.conn:
             self.conn.close()
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=timeout)
+        timeout = self.stop_timeout if timeout is None else timeout
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("vmsimd did not stop within %d s of SIGTERM" % timeout)
+        rc = self.proc.returncode
         err = self.proc.stderr.read().decode()[-3000:]
         self.proc.stdout.close()
         self.proc.stderr.close()
@@ -64,3 +77,9 @@ class Vmsimd:
         self.proc.wait()
         self.proc.stdout.close()
         self.proc.stderr.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
