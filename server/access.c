@@ -23,10 +23,10 @@ const struct auth_user *access_caller(const struct srv_identity *who)
 static int read_only(const char *method)
 {
 	static const char *const reads[] = {
-	    "GetMachine",   "ListMachines", "Proc",          "FrameMap",
-	    "Counters",     "Events",       "StreamEvents",  "MachineAt",
-	    "SnapshotList", "SnapshotDiff", "ExportMachine", "ListUsers",
-	    "Whoami",       "Translate",    "ListTasks",     "History",
+	    "GetMachine",    "ListMachines", "Proc",      "FrameMap",     "Counters",
+	    "Events",        "StreamEvents", "MachineAt", "SnapshotList", "SnapshotDiff",
+	    "ExportMachine", "ListUsers",    "Whoami",    "Translate",    "ListTasks",
+	    "History",       "Metrics",
 	};
 	for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
 		if (!strcmp(method, reads[i]))
@@ -120,6 +120,8 @@ int access_authorize(void *data, struct srv_identity *who, const char *method,
 	if (!u)
 		return deny(err, e.code, e.msg);
 	who->user = (void *)u;
+	if (!strcmp(method, "Metrics") && u->role != ROLE_ADMIN)
+		return deny(err, TWIRP_PERMISSION_DENIED, "/metrics is for admins");
 	if (machine_id && *machine_id && check_machine(d, u, method, machine_id, err))
 		return -1;
 	if (!strcmp(method, "CreateMachine") && check_create(d, u, who->req, err))

@@ -226,7 +226,7 @@ int durable_open(struct durable *d, struct srv *srv, const char *db, uint32_t ch
 	memset(d, 0, sizeof(*d));
 	d->srv = srv;
 	d->open = open;
-	struct store_opts o = {.path = db, .loop = srv->loop};
+	struct store_opts o = {.path = db, .loop = srv->loop, .lock = 1};
 	if (!(d->store = store_open(&o, err, el)))
 		return -1;
 	d->auth = auth_new(d->store);

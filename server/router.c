@@ -135,8 +135,15 @@ static void events_stream(struct srv *s, struct srv_request *r, const char *id, 
 	sse_open(s, r, sm, last != NULL, last_id);
 }
 
+/* Per-route counts and the machine count are the operators' business: admins only (the
+ * authorize hook decides; an --open server lets everyone in). */
 static void metrics(struct srv *s, struct srv_request *r)
 {
+	struct twirp_err e = {0};
+	if (s->authorize && s->authorize(s->authorize_data, &r->who, "Metrics", "", &e)) {
+		respond_twirp_error(r, &e);
+		return;
+	}
 	struct strbuf sb;
 	strbuf_init(&sb);
 	metrics_render(&s->metrics, registry_count(s->reg), s->nconns, sse_clients(s), &sb);
@@ -144,9 +151,25 @@ static void metrics(struct srv *s, struct srv_request *r)
 	strbuf_release(&sb);
 }
 
+/* Two Authorization headers name two identities; which one counts would depend on the code
+ * that reads them (a proxy may take the first, we the other), so neither does. */
+static int ambiguous_identity(const struct srv_request *r)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < r->nhdr; i++)
+		n += !strcasecmp(r->hdr[i].name, "Authorization");
+	return n > 1;
+}
+
 void router_handle(struct srv *s, struct srv_request *r)
 {
 	const char *p = r->path;
+	if (ambiguous_identity(r)) {
+		r->route = "other";
+		twirp_fail(r, TWIRP_UNAUTHENTICATED,
+		           "more than one Authorization header: send exactly one");
+		return;
+	}
 	if (!strncmp(p, TWIRP_PREFIX, strlen(TWIRP_PREFIX))) {
 		twirp(s, r);
 		return;

@@ -264,6 +264,39 @@ static struct store_rec *stage_user(struct auth *a, const char *name, enum auth_
 	return r;
 }
 
+/*
+ * A quota someone other than an admin grants: every limit set (0, unlimited, is for admins
+ * to grant), and none above the granter's own (where that is unlimited, an instructor's
+ * default), so no one hands out more than they were given.
+ */
+static int check_grant(const struct auth_user *actor, const struct auth_quota *q,
+                       struct twirp_err *e)
+{
+	struct auth_quota cap;
+	auth_default_quota(ROLE_INSTRUCTOR, &cap);
+	if (actor->quota.machines)
+		cap.machines = actor->quota.machines;
+	if (actor->quota.ram_bytes)
+		cap.ram_bytes = actor->quota.ram_bytes;
+	if (actor->quota.ops_per_sec)
+		cap.ops_per_sec = actor->quota.ops_per_sec;
+	if (!q->machines || !q->ram_bytes || !q->ops_per_sec)
+		return twirp_errf(e, TWIRP_PERMISSION_DENIED,
+		                  "unlimited quotas are for admins to grant: set machines, RAM and "
+		                  "ops per second (at most %lld, %lld MiB, %lld)",
+		                  (long long)cap.machines, (long long)(cap.ram_bytes >> 20),
+		                  (long long)cap.ops_per_sec);
+	if (q->machines > cap.machines || q->ram_bytes > cap.ram_bytes ||
+	    q->ops_per_sec > cap.ops_per_sec)
+		return twirp_errf(
+		    e, TWIRP_PERMISSION_DENIED,
+		    "%s may grant at most %lld machines, %lld MiB of RAM and %lld ops "
+		    "per second",
+		    actor->name, (long long)cap.machines, (long long)(cap.ram_bytes >> 20),
+		    (long long)cap.ops_per_sec);
+	return TWIRP_OK;
+}
+
 int auth_create_users(struct auth *a, const struct auth_user *actor, const char *const *names,
                       size_t n, enum auth_role role, int64_t instructor,
                       const struct auth_quota *quota, char (*tokens)[AUTH_TOKEN_BUF], int64_t *ids,
@@ -276,6 +309,8 @@ int auth_create_users(struct auth *a, const struct auth_user *actor, const char 
 	if (quota) {
 		if (quota->machines < 0 || quota->ram_bytes < 0 || quota->ops_per_sec < 0)
 			return twirp_errf(e, TWIRP_INVALID_ARGUMENT, "quotas cannot be negative");
+		if (actor->role != ROLE_ADMIN && check_grant(actor, quota, e))
+			return e ? (int)e->code : TWIRP_PERMISSION_DENIED;
 		q = *quota;
 	} else {
 		auth_default_quota(role, &q);

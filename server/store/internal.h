@@ -6,6 +6,7 @@
 #define VMSIM_STORE_INTERNAL_H
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 #include <sqlite3.h>
@@ -55,6 +56,10 @@ struct store {
 	int stop;
 	struct store_rec *dhead, *dtail; /* committed, waiting for the loop */
 	struct store_stats stats;
+
+	int lock_fd; /* "<path>.lock", flocked (store_opts.lock), else -1 */
+	dev_t dev;   /* the database file as opened: a commit refuses if the path */
+	ino_t ino;   /* names another file or none (lock.c) */
 
 	uv_loop_t *loop;
 	uv_async_t async;
@@ -111,6 +116,13 @@ struct replay {
 	uint64_t upto; /* stop after this seq, inside a batch too (0 = no limit) */
 	char err[256];
 };
+
+/* lock.c: one server per database, and the file under the path still the one open. */
+int store_lock(struct store *s, char *err, size_t el);
+void store_unlock(struct store *s);
+int store_remember_file(struct store *s, char *err, size_t el);
+/* 1 with why filled when the path no longer names the file opened. */
+int store_file_changed(const struct store *s, char *why, size_t len);
 
 /* The store module's functions shared between its files. */
 void store_set_err(char *err, size_t len, const char *fmt, const char *a, const char *b);

@@ -237,6 +237,7 @@ static void store_free(struct store *s)
 		snprintf(side, sizeof(side), "%s-shm", s->path);
 		unlink(side);
 	}
+	store_unlock(s);
 	pthread_mutex_destroy(&s->rmu);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->work);
@@ -276,6 +277,7 @@ struct store *store_open(const struct store_opts *opts, char *err, size_t el)
 	s->window_us = opts->batch_window_us;
 	s->max_batch = opts->max_batch ? opts->max_batch : 8192;
 	s->loop = opts->loop;
+	s->lock_fd = -1;
 	if (!opts->path || !strcmp(opts->path, ":memory:")) {
 		if (make_ephemeral(s, err, el))
 			goto fail;
@@ -285,9 +287,13 @@ struct store *store_open(const struct store_opts *opts, char *err, size_t el)
 	} else {
 		strcpy(s->path, opts->path);
 	}
+	if (!s->ephemeral && opts->lock && store_lock(s, err, el))
+		goto fail;
 	int relaxed = s->ephemeral ? 2 : opts->relaxed;
 	if (open_db(s->path, relaxed, &s->wdb, err, el) || migrate(s->wdb, err, el) ||
 	    open_db(s->path, relaxed, &s->rdb, err, el))
+		goto fail;
+	if (store_remember_file(s, err, el))
 		goto fail;
 	for (int i = 0; i < ST_COUNT; i++) {
 		if (sqlite3_prepare_v3(s->wdb, writer_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
@@ -489,6 +495,10 @@ static void commit_batch(struct store *s, struct store_rec *batch, uint32_t n)
 	uint64_t t0 = now_ns();
 	int64_t now = (int64_t)time(NULL);
 	char why[STORE_ERRLEN];
+	if (store_file_changed(s, why, sizeof(why))) {
+		fail_batch(batch, why);
+		return;
+	}
 	if (step_verb(s, ST_BEGIN)) {
 		snprintf(why, sizeof(why), "BEGIN: %s", sqlite3_errmsg(s->wdb));
 		fail_batch(batch, why);

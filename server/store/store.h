@@ -38,6 +38,9 @@ struct store_opts {
 	 * an ephemeral database never fsyncs (nobody recovers it);
 	 * 1: synchronous=NORMAL, survives a process crash (kill -9) but not a power loss. */
 	int relaxed;
+	/* 1: hold "<path>.lock" (flock) while open; a second opener is refused, naming the
+	 * holder (pid, host, since when). For the server, not for tools that only read. */
+	int lock;
 };
 
 enum store_rec_kind {

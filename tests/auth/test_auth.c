@@ -520,11 +520,52 @@ static void test_rate_quota(void **state)
 		assert_int_equal(auth_rate_check(f->a, f->admin->id, t, &e), TWIRP_OK);
 }
 
+/* An instructor grants quotas within their own and never unlimited; an admin grants any. */
+static void test_granted_quota_capped(void **state)
+{
+	struct fx *f = *state;
+	char toks[8][AUTH_TOKEN_BUF];
+	struct twirp_err e;
+	make_class(f, toks);
+	const struct auth_user *ines = auth_user_by_name(f->a, "ines");
+	const char *one[] = {"g1"};
+	struct auth_quota unlimited = {0, 0, 0};
+	assert_int_equal(auth_create_users(f->a, ines, one, 1, ROLE_STUDENT, 0, &unlimited, toks,
+	                                   NULL, on_done, f, &e),
+	                 TWIRP_PERMISSION_DENIED);
+	assert_string_equal(e.msg, "unlimited quotas are for admins to grant: set machines, RAM "
+	                           "and ops per second (at most 100, 16384 MiB, 5000)");
+	struct auth_quota some_unlimited = {5, 0, 100};
+	assert_int_equal(auth_create_users(f->a, ines, one, 1, ROLE_STUDENT, 0, &some_unlimited,
+	                                   toks, NULL, on_done, f, &e),
+	                 TWIRP_PERMISSION_DENIED);
+	struct auth_quota above = {5, 1ll << 30, 5001};
+	assert_int_equal(auth_create_users(f->a, ines, one, 1, ROLE_STUDENT, 0, &above, toks, NULL,
+	                                   on_done, f, &e),
+	                 TWIRP_PERMISSION_DENIED);
+	assert_string_equal(e.msg, "ines may grant at most 100 machines, 16384 MiB of RAM and "
+	                           "5000 ops per second");
+	assert_null(auth_user_by_name(f->a, "g1"));
+	struct auth_quota within = {5, 1ll << 30, 5000};
+	assert_int_equal(auth_create_users(f->a, ines, one, 1, ROLE_STUDENT, 0, &within, toks, NULL,
+	                                   on_done, f, &e),
+	                 TWIRP_OK);
+	wait_done(f);
+	assert_int_equal(auth_user_by_name(f->a, "g1")->quota.ops_per_sec, 5000);
+	const char *two[] = {"g2"};
+	assert_int_equal(auth_create_users(f->a, f->admin, two, 1, ROLE_STUDENT, 0, &unlimited,
+	                                   toks, NULL, on_done, f, &e),
+	                 TWIRP_OK);
+	wait_done(f);
+	assert_int_equal(auth_user_by_name(f->a, "g2")->quota.machines, 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sha256_vector),
+	    T(test_granted_quota_capped),
 	    T(test_init_admin_token),
 	    T(test_token_stored_as_sha256_only),
 	    T(test_bad_tokens),
