@@ -224,6 +224,64 @@ static const char *request_machine_id(const ProtobufCMessage *req)
 	return s ? s : "";
 }
 
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; *p < end && shift < 64; shift += 7) {
+		uint8_t b = *(*p)++;
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return 0;
+	}
+	return -1;
+}
+
+/*
+ * The string field of a protobuf body that holds a NUL byte, or NULL. protobuf-c hands
+ * strings over as C strings, so "a\0b" would silently become "a"; JSON refuses \u0000, and
+ * so does this. Walks the wire bytes with the message descriptors, nested messages included.
+ */
+static const char *nul_string_field(const ProtobufCMessageDescriptor *d, const uint8_t *p,
+                                    size_t len, int depth)
+{
+	const uint8_t *end = p + len;
+	uint64_t key, n;
+	while (p < end && depth < 64) {
+		if (read_varint(&p, end, &key))
+			return NULL;
+		switch (key & 7) {
+		case 0:
+			if (read_varint(&p, end, &n))
+				return NULL;
+			break;
+		case 1:
+			p += 8;
+			break;
+		case 5:
+			p += 4;
+			break;
+		case 2: {
+			if (read_varint(&p, end, &n) || n > (uint64_t)(end - p))
+				return NULL;
+			const ProtobufCFieldDescriptor *f =
+			    protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
+			const char *bad = NULL;
+			if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(p, 0, n))
+				bad = f->name;
+			else if (f && f->type == PROTOBUF_C_TYPE_MESSAGE)
+				bad = nul_string_field(f->descriptor, p, n, depth + 1);
+			if (bad)
+				return bad;
+			p += n;
+			break;
+		}
+		default:
+			return NULL; /* groups: protobuf-c has refused them already */
+		}
+	}
+	return NULL;
+}
+
 static ProtobufCMessage *decode(struct srv_call *c, const char *body, size_t len)
 {
 	const ProtobufCMessageDescriptor *d = c->md->input;
@@ -240,8 +298,15 @@ static ProtobufCMessage *decode(struct srv_call *c, const char *body, size_t len
 	ProtobufCAllocator alloc = {arena_alloc, arena_free, c->arena};
 	ProtobufCMessage *m =
 	    c->arena ? protobuf_c_message_unpack(d, &alloc, len, (const uint8_t *)body) : NULL;
-	if (!m)
+	if (!m) {
 		rpc_fail(c, TWIRP_MALFORMED, "the body is not a valid protobuf %s", d->name);
+		return NULL;
+	}
+	const char *field = nul_string_field(d, (const uint8_t *)body, len, 0);
+	if (field)
+		rpc_fail(c, TWIRP_MALFORMED,
+		         "the body is not a valid protobuf %s: %s holds a NUL byte", d->name,
+		         field);
 	return m;
 }
 
@@ -305,7 +370,7 @@ void rpc_dispatch(struct srv *s, const char *method, int json, const char *body,
 	}
 	c->data = m->data;
 	c->req = decode(c, body, len);
-	if (!c->req || check_values(c)) {
+	if (!c->req || c->failed || check_values(c)) {
 		finish(c);
 		return;
 	}

@@ -169,6 +169,40 @@ static void test_decode_failures(void **state)
 	assert_string_equal(a.msg, "machine_id is required");
 }
 
+static struct answer call_pb(struct srv *s, const char *method, const void *body, size_t len)
+{
+	struct answer a = {0};
+	struct srv_identity who = {.peer = "test"};
+	rpc_dispatch(s, method, 0, body, len, &who, on_done, &a);
+	assert_int_equal(a.calls, 1);
+	return a;
+}
+
+/* A protobuf string with a NUL byte is refused, as JSON refuses \u0000 (protobuf-c would cut
+ * "a\0b" to "a"); a machine is not created under the cut name. */
+static void test_protobuf_nul_string(void **state)
+{
+	struct srv *s = *state;
+	assert_int_equal(api_register(s), 0);
+	static const uint8_t cut[] = {0x0a, 0x03, 'a', 0x00, 'b'}; /* name = "a\0b" */
+	struct answer a = call_pb(s, "CreateMachine", cut, sizeof(cut));
+	assert_int_equal(a.code, TWIRP_MALFORMED);
+	assert_string_equal(a.msg,
+	                    "the body is not a valid protobuf vmsim.v1.CreateMachineRequest: "
+	                    "name holds a NUL byte");
+	assert_int_equal(registry_count(s->reg), 0);
+	static const uint8_t get[] = {0x0a, 0x03, 'm', '1', 0x00}; /* machine_id = "m1\0" */
+	a = call_pb(s, "GetMachine", get, sizeof(get));
+	assert_int_equal(a.code, TWIRP_MALFORMED);
+	assert_string_equal(a.msg, "the body is not a valid protobuf vmsim.v1.GetMachineRequest: "
+	                           "machine_id holds a NUL byte");
+	struct answer j = call(s, "GetMachine", "{\"machineId\":\"m1\\u0000\"}");
+	assert_int_equal(j.code, TWIRP_MALFORMED);
+	static const uint8_t fine[] = {0x0a, 0x02, 'm', '1'};
+	a = call_pb(s, "GetMachine", fine, sizeof(fine));
+	assert_int_equal(a.code, TWIRP_NOT_FOUND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -177,6 +211,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unregistered_and_unknown, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_register, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_decode_failures, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_protobuf_nul_string, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
