@@ -2,6 +2,7 @@
 """Writes docs/API.md from proto/vmsim/v1/vmsim.proto: every RPC with its request and response
 messages (fields and their comments) and a curl example. The e2e test `proto.api_md` fails when
 docs/API.md is out of date. Usage: gen_api_md.py PROTO [OUT] (no OUT: print to stdout)."""
+import os
 import re
 import sys
 
@@ -48,6 +49,9 @@ EXAMPLES = {
     "SolveExercise": '{"topic":"buddy","seed":"7"}',
     "ExerciseResults": '{"topic":"buddy"}',
 }
+
+# The hand-written part: what the server accepts and answers on the wire.
+WIRE = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "api_wire.md")).read()
 
 FIELD_EXAMPLE = {
     "machine_id": '"m1"', "pid": "1", "addr": '"4096"', "len": '"8192"', "ino": "1",
@@ -183,9 +187,10 @@ def render(text):
            "| `not_found` | 404 | core ENOENT, unknown machine, unknown /proc view |",
            "| `already_exists` | 409 | core EEXIST (cache or file name taken) |",
            "| `failed_precondition` | 412 | core EBUSY/EPERM (cache not empty, swap in use) |",
-           "| `resource_exhausted` | 429 | core ENOMEM/ENOSPC; 413 for a body over the limit (1 MiB) |",
+           "| `resource_exhausted` | 429 | core ENOMEM/ENOSPC, quotas |",
            "| `unauthenticated` / `permission_denied` | 401 / 403 | when authentication is on |",
            "| `unavailable` | 503 | too many connections; a change could not be saved |",
+           "| `unimplemented` | 501 | unknown HTTP method, Transfer-Encoding other than chunked |",
            "",
            "A failed op is either refused (it changed nothing, is not journaled, keeps the "
            "machine's seq) or failed partway: out of memory after the kernel went to work "
@@ -206,6 +211,8 @@ def render(text):
            "or `?lastEventId=N`; `event: gap` when events were lost, `event: reset` after "
            "ResetMachine, `event: deleted` at the end), `GET /healthz`, `GET /metrics` "
            "(Prometheus), `GET /` and `/static/*` (the dashboard).",
+           "",
+           WIRE.rstrip("\n"),
            "",
            "The examples assume `vmsimd` on the default address:",
            "",

@@ -398,9 +398,45 @@ static int fail(struct dec *dc, const char *fmt, ...)
 	return -1;
 }
 
+/*
+ * A bare integer past INT64_MAX, which jansson cannot hold as an integer, arrives as the
+ * string "\0<digits>" (see quote_big_integers): a NUL no string of a request can hold. Its
+ * digits, or NULL if j is anything else.
+ */
+static const char *big_integer(const json_t *j)
+{
+	if (!json_is_string(j) || json_string_length(j) < 2)
+		return NULL;
+	const char *s = json_string_value(j);
+	return s[0] ? NULL : s + 1;
+}
+
+/* Whether s is a proto3 JSON quoted integer: an optional '-', then 0 or digits without a
+ * leading 0; no sign '+', no spaces, no exponent (as the conformance suite requires). */
+static int strict_integer(const char *s, int is_signed)
+{
+	if (*s == '-' && is_signed)
+		s++;
+	if (*s < '0' || *s > '9' || (*s == '0' && s[1]))
+		return 0;
+	while (*s >= '0' && *s <= '9')
+		s++;
+	return *s == 0;
+}
+
 /* Reads a JSON number or a decimal string as a signed or unsigned 64-bit integer. */
 static int json_int(struct dec *dc, const json_t *j, int is_signed, int64_t *sv, uint64_t *uv)
 {
+	const char *big = big_integer(j);
+	if (big) {
+		errno = 0;
+		*uv = strtoull(big, NULL, 10);
+		*sv = (int64_t)*uv;
+		if (is_signed || errno)
+			return fail(dc, "%s is out of range for %s", big,
+			            is_signed ? "int64" : "uint64");
+		return 0;
+	}
 	if (json_is_integer(j)) {
 		json_int_t x = json_integer_value(j);
 		if (!is_signed && x < 0)
@@ -423,7 +459,7 @@ static int json_int(struct dec *dc, const json_t *j, int is_signed, int64_t *sv,
 		const char *s = json_string_value(j);
 		char *end;
 		errno = 0;
-		if (!*s || (!is_signed && *s == '-'))
+		if (!strict_integer(s, is_signed))
 			return fail(dc, "\"%s\" is not a valid %s integer", s,
 			            is_signed ? "signed" : "unsigned");
 		if (is_signed)
@@ -439,6 +475,11 @@ static int json_int(struct dec *dc, const json_t *j, int is_signed, int64_t *sv,
 
 static int json_float(struct dec *dc, const json_t *j, double *out)
 {
+	const char *big = big_integer(j);
+	if (big) {
+		*out = strtod(big, NULL);
+		return 0;
+	}
 	if (json_is_number(j)) {
 		*out = json_number_value(j);
 		return 0;
@@ -477,7 +518,7 @@ static int json_enum(struct dec *dc, const ProtobufCEnumDescriptor *ed, const js
 		*out = (int)x;
 		return 0;
 	}
-	if (!json_is_string(j))
+	if (!json_is_string(j) || big_integer(j))
 		return fail(dc, "expected an enum name of %s", ed->name);
 	const char *s = json_string_value(j);
 	const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, s);
@@ -503,7 +544,7 @@ static int json_enum(struct dec *dc, const ProtobufCEnumDescriptor *ed, const js
 
 static int json_bytes(struct dec *dc, const json_t *j, ProtobufCBinaryData *out)
 {
-	if (!json_is_string(j))
+	if (!json_is_string(j) || big_integer(j))
 		return fail(dc, "expected a base64 string");
 	size_t n = json_string_length(j);
 	const char *s = json_string_value(j);
@@ -597,7 +638,7 @@ static int value_decode(struct dec *dc, const ProtobufCFieldDescriptor *f, const
 	case PROTOBUF_C_TYPE_ENUM:
 		return json_enum(dc, f->descriptor, j, (int *)p);
 	case PROTOBUF_C_TYPE_STRING: {
-		if (!json_is_string(j))
+		if (!json_is_string(j) || big_integer(j))
 			return fail(dc, "expected a string");
 		char *s = strdup(json_string_value(j));
 		if (!s)
@@ -757,11 +798,85 @@ ProtobufCMessage *pb_json_decode(const ProtobufCMessageDescriptor *d, const json
 	return decode_msg(&dc, d, obj);
 }
 
+/* Whether a number token of len bytes at p is an integer past INT64_MAX (no sign, no
+ * fraction, no exponent, no leading zero: a valid JSON integer jansson overflows on). */
+static int past_int64(const char *p, size_t len)
+{
+	if (len < 19 || p[0] == '0')
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+	return len > 19 || memcmp(p, "9223372036854775807", 19) > 0;
+}
+
+/*
+ * uint64 fields take the whole range as bare JSON numbers too, but jansson's integers are
+ * signed 64-bit and it refuses the text. Rewrites each such integer outside strings into the
+ * string "\u0000<digits>" (read back by big_integer). NULL when there is none, or when the
+ * text holds a \u0000 of its own (refused as the first parse refuses it).
+ */
+static char *quote_big_integers(const char *text, size_t len, size_t *out_len)
+{
+	char *out = malloc(len * 2 + 16), *o = out;
+	int found = 0;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		char c = text[i];
+		if (c == '"') { /* a string: copied, escapes and all */
+			size_t j = i + 1;
+			while (j < len && text[j] != '"') {
+				if (text[j] == '\\' && j + 5 < len &&
+				    !memcmp(text + j + 1, "u0000", 5)) {
+					free(out);
+					return NULL;
+				}
+				j += text[j] == '\\' ? 2 : 1;
+			}
+			j = j < len ? j + 1 : len;
+			memcpy(o, text + i, j - i);
+			o += j - i;
+			i = j;
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			size_t j = i;
+			while (j < len && strchr("0123456789+-.eE", text[j]))
+				j++;
+			if (past_int64(text + i, j - i)) {
+				memcpy(o, "\"\\u0000", 7);
+				o += 7;
+				found = 1;
+			}
+			memcpy(o, text + i, j - i);
+			o += j - i;
+			if (past_int64(text + i, j - i))
+				*o++ = '"';
+			i = j;
+		} else {
+			*o++ = c;
+			i++;
+		}
+	}
+	if (!found) {
+		free(out);
+		return NULL;
+	}
+	*out_len = (size_t)(o - out);
+	return out;
+}
+
 ProtobufCMessage *pb_json_parse(const ProtobufCMessageDescriptor *d, const char *text, size_t len,
                                 char *err, size_t errlen)
 {
 	json_error_t je;
 	json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (!j && json_error_code(&je) == json_error_numeric_overflow) {
+		size_t qlen;
+		char *quoted = quote_big_integers(text, len, &qlen);
+		if (quoted)
+			j = json_loadb(quoted, qlen, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+		free(quoted);
+	}
 	if (!j) {
 		snprintf(err, errlen, "invalid JSON at line %d column %d: %s", je.line, je.column,
 		         je.text);

@@ -12,7 +12,8 @@ libcurl4-openssl-dev libhttp-parser-dev libjansson-dev libcmocka-dev libreadline
 zlib1g-dev"
 
 PKGS="$BUILD_PKGS clang libclang-rt-14-dev clang-format sqlite3
-curl jq python3 tmux wrk docker-compose chromium groff-base valgrind"
+curl jq python3 tmux wrk docker-compose chromium groff-base valgrind
+python3-protobuf protobuf-compiler prometheus"
 
 case "$MODE" in
 all) ;;

@@ -130,7 +130,7 @@ static void machine_to_pb(const struct srv_machine *sm, Vmsim__V1__Machine *pb,
 	for (unsigned i = 0; i < nz; i++)
 		free_pages += z[i].free;
 	pb->free_pages = free_pages;
-	pb->next_event_id = events_next_id(sm->m);
+	pb->next_event_id = sm->event_base + events_next_id(sm->m);
 }
 
 static void reply_machine(struct srv_call *c, const struct srv_machine *sm)
@@ -250,8 +250,7 @@ static void reset_booted(struct srv_call *c, struct machine *m, const char *err,
 	if (!m) {
 		rpc_fail(c, TWIRP_RESOURCE_EXHAUSTED, "%s", err);
 	} else {
-		machine_destroy(sm->m);
-		sm->m = m;
+		registry_replace(s->reg, sm, m);
 		sse_machine_reset(s, sm);
 		reply_machine(c, sm);
 		commit_machine(c, SRV_COMMIT_RESET, sm);
@@ -290,7 +289,7 @@ static void reset_machine(struct srv_call *c)
 /* ------------------------------------------------------------------------------------ */
 /* Ops */
 
-static void result_to_pb(const struct op_result *res, Vmsim__V1__OpResult *pb)
+static void result_to_pb(const struct op_result *res, uint64_t event_base, Vmsim__V1__OpResult *pb)
 {
 	vmsim__v1__op_result__init(pb);
 	pb->seq = res->seq;
@@ -301,8 +300,8 @@ static void result_to_pb(const struct op_result *res, Vmsim__V1__OpResult *pb)
 	pb->major = res->major;
 	pb->tlb_hits = res->tlb_hits;
 	pb->tlb_misses = res->tlb_misses;
-	pb->first_event = res->first_event;
-	pb->last_event = res->last_event;
+	pb->first_event = res->first_event ? event_base + res->first_event : 0;
+	pb->last_event = res->last_event ? event_base + res->last_event : 0;
 }
 
 /* One op RPC (AllocPages, Mmap, Access, ...): the request converts to a struct op. */
@@ -328,7 +327,7 @@ static void op_rpc(struct srv_call *c)
 		return;
 	}
 	Vmsim__V1__OpResult pb;
-	result_to_pb(&res, &pb);
+	result_to_pb(&res, sm->event_base, &pb);
 	/* The events of this op, rendered, so a client can --explain without a second call. */
 	char *texts[MAX_RESULT_EVENTS];
 	size_t n = 0;
@@ -375,7 +374,7 @@ static int apply_step(struct slice_job *j, size_t i)
 		return -1;
 	}
 	if (r->results) {
-		result_to_pb(&r->res, &r->results[i]);
+		result_to_pb(&r->res, r->sm->event_base, &r->results[i]);
 		r->rptr[i] = &r->results[i];
 	}
 	r->applied = i + 1;
@@ -762,8 +761,10 @@ static void events(struct srv_call *c)
 	struct srv_machine *sm = machine_of(c);
 	if (!sm)
 		return;
-	uint64_t first = events_first_id(sm->m), next = events_next_id(sm->m);
-	uint64_t from = req->after_id + 1;
+	/* Ids as clients see them: they keep growing across resets (srv_machine.event_base). */
+	uint64_t base = sm->event_base;
+	uint64_t first = base + events_first_id(sm->m), next = base + events_next_id(sm->m);
+	uint64_t from = req->after_id == UINT64_MAX ? UINT64_MAX : req->after_id + 1;
 	Vmsim__V1__EventsResponse resp = VMSIM__V1__EVENTS_RESPONSE__INIT;
 	resp.first_id = first;
 	resp.next_id = next;
@@ -785,13 +786,13 @@ static void events(struct srv_call *c)
 		struct strbuf sb;
 		strbuf_init(&sb);
 		for (uint64_t id = from; k < n; id++) {
-			const struct event *e = event_get(sm->m, id);
+			const struct event *e = event_get(sm->m, id - base);
 			if (!e)
 				break;
 			event_render(e, &sb);
 			texts[k] = strbuf_detach(&sb, NULL);
 			vmsim__v1__event__init(&evs[k]);
-			evs[k].id = e->id;
+			evs[k].id = base + e->id;
 			evs[k].seq = e->seq;
 			evs[k].type = e->type;
 			evs[k].text = texts[k] ? texts[k] : "";

@@ -307,8 +307,7 @@ static void restore_after(struct work *w)
 		         c->machine_id);
 		return;
 	}
-	machine_destroy(sm->m);
-	sm->m = w->m;
+	registry_replace(c->srv->reg, sm, w->m);
 	w->m = NULL;
 	sse_machine_reset(c->srv, sm);
 	x->c = c;

@@ -11,10 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+
+#include "twirp.h"
 
 #define HTTP_SWEEP_MS    100 /* deadline resolution */
 #define MAX_HEADERS      100
-#define WRITE_HIGH_WATER (4u << 20) /* stop reading while this much output is unsent */
+#define WRITE_HIGH_WATER (4u << 20)  /* stop reading while this much output is unsent */
+#define LINGER_MS        2000        /* lingering close: how long input is still read */
+#define LINGER_BYTES     (16u << 20) /* ... and how much of it */
 
 struct srv_conn {
 	uv_tcp_t tcp;
@@ -27,7 +32,12 @@ struct srv_conn {
 	unsigned nqueued;
 	size_t header_bytes;
 	int last_was_value;
-	int error_status; /* set by a callback that rejects the request (413, 431) */
+	int error_status; /* set by a callback that refuses the request, with error */
+	struct twirp_err error;
+	int discard;      /* the parser stopped at an error: input is read and dropped */
+	uint64_t dropped; /* bytes dropped since */
+	uv_shutdown_t shut;
+	int shut_started;
 	int in_message;
 	int reading;
 	int closing;
@@ -49,7 +59,9 @@ struct write_req {
 
 static void conn_advance(struct srv_conn *c);
 static void conn_close(struct srv_conn *c);
+static void conn_finish(struct srv_conn *c);
 static void conn_read_start(struct srv_conn *c);
+static int conn_write(struct srv_conn *c, const void *data, size_t len);
 
 const char *http_status_text(int status)
 {
@@ -74,6 +86,8 @@ const char *http_status_text(int status)
 		return "Conflict";
 	case 412:
 		return "Precondition Failed";
+	case 417:
+		return "Expectation Failed";
 	case 413:
 		return "Payload Too Large";
 	case 429:
@@ -149,13 +163,30 @@ static struct srv_conn *pconn(http_parser *p)
 	return p->data;
 }
 
+/*
+ * Refuses the request being parsed: the parser stops, and the answer is a Twirp error whose
+ * HTTP status is the one the Twirp spec gives its code (every route answers in Twirp JSON).
+ */
+static int refuse(struct srv_conn *c, enum twirp_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int refuse(struct srv_conn *c, enum twirp_code code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->error.msg, sizeof(c->error.msg), fmt, ap);
+	va_end(ap);
+	c->error.code = code;
+	c->error_status = twirp_code_status(code);
+	return -1;
+}
+
 static int count_header_bytes(struct srv_conn *c, size_t n)
 {
 	c->header_bytes += n;
-	if (c->header_bytes > c->srv->cfg.max_header) {
-		c->error_status = 431;
-		return -1;
-	}
+	if (c->header_bytes > c->srv->cfg.max_header)
+		return refuse(c, TWIRP_MALFORMED,
+		              "request headers too large (the limit is %zu bytes)",
+		              c->srv->cfg.max_header);
 	return 0;
 }
 
@@ -188,11 +219,13 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 	struct srv_request *r = c->cur;
 	if (count_header_bytes(c, n))
 		return -1;
+	/* RFC 9112 5.1: no whitespace between a field name and its colon (request smuggling). */
+	if (memchr(at, ' ', n) || memchr(at, '\t', n))
+		return refuse(c, TWIRP_MALFORMED, "whitespace in a header name");
 	if (c->last_was_value || r->nhdr == 0) {
-		if (r->nhdr == MAX_HEADERS) {
-			c->error_status = 431;
-			return -1;
-		}
+		if (r->nhdr == MAX_HEADERS)
+			return refuse(c, TWIRP_MALFORMED, "more than %d header fields",
+			              MAX_HEADERS);
 		if (r->nhdr == r->hdr_cap) {
 			unsigned nc = r->hdr_cap ? r->hdr_cap * 2 : 8;
 			struct srv_header *nh = realloc(r->hdr, nc * sizeof(*nh));
@@ -221,17 +254,103 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 	return append_str(&r->hdr[r->nhdr - 1].value, at, n);
 }
 
+/*
+ * The request target as a path and a query. The absolute form ("http://host:port/path?q",
+ * RFC 9112 3.2.2), which a server must accept, is cut down to the origin form first.
+ */
+static int set_target(struct srv_request *r)
+{
+	if (!r->url && !(r->url = strdup("/")))
+		return -1;
+	char *u = r->url;
+	if (!strncasecmp(u, "http://", 7) || !strncasecmp(u, "https://", 8)) {
+		char *authority = strstr(u, "//") + 2;
+		char *rest = authority + strcspn(authority, "/?");
+		if (*rest == '/') {
+			memmove(u, rest, strlen(rest) + 1);
+		} else { /* "http://host" or "http://host?q": the path is "/" */
+			memmove(u + 1, rest, strlen(rest) + 1);
+			u[0] = '/';
+		}
+	}
+	r->path = u;
+	char *q = strchr(u, '?');
+	if (q) {
+		*q = 0;
+		r->query = q + 1;
+	} else {
+		r->query = u + strlen(u);
+	}
+	return 0;
+}
+
+static unsigned header_count(const struct srv_request *r, const char *name)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < r->nhdr; i++)
+		n += !strcasecmp(r->hdr[i].name, name);
+	return n;
+}
+
+/* Whether the field value v is token (any case), allowing optional whitespace around it. */
+static int value_is(const char *v, const char *token)
+{
+	size_t n = strlen(token);
+	v += strspn(v, " \t");
+	return !strncasecmp(v, token, n) && !v[n + strspn(v + n, " \t")];
+}
+
+/* What the head alone decides (RFC 9112): Host, Transfer-Encoding, the body's size. */
+static int check_head(struct srv_conn *c, http_parser *p, struct srv_request *r)
+{
+	unsigned hosts = header_count(r, "Host");
+	if (hosts > 1 || (hosts == 0 && p->http_major == 1 && p->http_minor >= 1))
+		return refuse(c, TWIRP_MALFORMED,
+		              "an HTTP/1.1 request needs exactly one Host header");
+	const char *te = srv_header(r, "Transfer-Encoding");
+	if (te && (header_count(r, "Transfer-Encoding") > 1 || !value_is(te, "chunked")))
+		return refuse(c, TWIRP_UNIMPLEMENTED,
+		              "Transfer-Encoding \"%.64s\" (only chunked is "
+		              "supported)",
+		              te);
+	/* An announced oversize body is refused before it is read. */
+	if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->srv->cfg.max_body)
+		return refuse(c, TWIRP_INVALID_ARGUMENT,
+		              "request body too large (the limit is %zu bytes)",
+		              c->srv->cfg.max_body);
+	return 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
 	struct srv_conn *c = pconn(p);
 	struct srv_request *r = c->cur;
 	for (unsigned i = 0; i < r->nhdr; i++)
-		if (!r->hdr[i].value)
-			r->hdr[i].value = strdup("");
-	/* Refuse an announced oversize body before reading it. */
-	if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->srv->cfg.max_body) {
-		c->error_status = 413;
+		if (!r->hdr[i].value && !(r->hdr[i].value = strdup("")))
+			return -1;
+	if (set_target(r))
 		return -1;
+	r->method = p->method;
+	r->who.peer = c->peer;
+	r->who.authorization = srv_header(r, "Authorization");
+	if (check_head(c, p, r))
+		return -1;
+	/* The route, the RPC method and the token are judged before any byte of the body. */
+	struct twirp_err e = {0};
+	if (router_check_head(c->srv, r, &e)) {
+		c->error = e;
+		c->error_status = twirp_code_status(e.code);
+		return -1;
+	}
+	/* RFC 9110 10.1.1: a client that waits for 100 Continue before the body gets it (after
+	 * the answers of earlier pipelined requests it could not be told apart from them). */
+	const char *expect = srv_header(r, "Expect");
+	int has_body =
+	    (p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length);
+	if (expect && value_is(expect, "100-continue") && has_body && !c->head &&
+	    p->http_minor >= 1) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		conn_write(c, cont, sizeof(cont) - 1);
 	}
 	return 0;
 }
@@ -240,10 +359,10 @@ static int on_body(http_parser *p, const char *at, size_t n)
 {
 	struct srv_conn *c = pconn(p);
 	struct srv_request *r = c->cur;
-	if (r->body_len + n > c->srv->cfg.max_body) {
-		c->error_status = 413;
-		return -1;
-	}
+	if (r->body_len + n > c->srv->cfg.max_body)
+		return refuse(c, TWIRP_INVALID_ARGUMENT,
+		              "request body too large (the limit is %zu bytes)",
+		              c->srv->cfg.max_body);
 	if (r->body_cap == 0 && (p->flags & F_CONTENTLENGTH) && p->content_length + 1 > n) {
 		/* Size the buffer once from Content-Length. */
 		r->body_cap = p->content_length + 1;
@@ -261,25 +380,9 @@ static int on_message_complete(http_parser *p)
 	c->cur = NULL;
 	c->in_message = 0;
 	r->conn = c;
-	r->method = p->method;
 	r->head = p->method == HTTP_HEAD;
 	r->keep_alive = http_should_keep_alive(p);
-	if (!r->url)
-		r->url = strdup("/");
-	if (!r->url) {
-		request_free(r);
-		return -1;
-	}
-	r->path = r->url;
-	char *q = strchr(r->url, '?');
-	if (q) {
-		*q = 0;
-		r->query = q + 1;
-	} else {
-		r->query = r->url + strlen(r->url);
-	}
-	r->who.peer = c->peer;
-	r->who.authorization = srv_header(r, "Authorization");
+	r->who.authorization = srv_header(r, "Authorization"); /* trailers may have moved it */
 	r->t_start = uv_hrtime();
 	if (c->tail)
 		c->tail->next = r;
@@ -315,7 +418,7 @@ static void on_write(uv_write_t *req, int status)
 		return;
 	}
 	if (c->close_after_write && c->writes_pending == 0) {
-		conn_close(c);
+		conn_finish(c);
 		return;
 	}
 	if (!c->reading && !c->closing && !c->stream && c->nqueued < c->srv->cfg.max_pipeline &&
@@ -363,6 +466,20 @@ static void log_request(struct srv_request *r)
 		        http_method_str(r->method), r->url, r->status, r->body_out, secs * 1e3);
 }
 
+/* The Date field every answer carries (RFC 9110 6.6.1), as an IMF-fixdate. */
+static const char *http_date(char buf[40])
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	snprintf(buf, 40, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
+	         months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return buf;
+}
+
 void srv_respond(struct srv_request *r, int status, const char *ctype, const char *extra,
                  const void *body, size_t len)
 {
@@ -383,11 +500,15 @@ void srv_respond(struct srv_request *r, int status, const char *ctype, const cha
 		return;
 	}
 	int keep = r->keep_alive && !c->srv->stopping;
-	char head[512];
+	char head[640], date[40];
 	int n = snprintf(head, sizeof(head),
-	                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-	                 status, http_status_text(status), ctype, len,
-	                 keep ? "" : "Connection: close\r\n", extra ? extra : "");
+	                 "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: "
+	                 "%zu\r\n%s%s%s\r\n",
+	                 status, http_status_text(status), http_date(date), ctype, len,
+	                 keep ? "" : "Connection: close\r\n",
+	                 /* RFC 9110 11.6.1: a 401 names the scheme that would succeed */
+	                 status == 401 ? "WWW-Authenticate: Bearer realm=\"vmsim\"\r\n" : "",
+	                 extra ? extra : "");
 	if (n < 0 || (size_t)n >= sizeof(head))
 		n = snprintf(head, sizeof(head), "HTTP/1.1 500 Internal Server Error\r\n\r\n");
 	struct write_req *w = malloc(sizeof(*w) + (size_t)n + send);
@@ -404,8 +525,8 @@ void srv_respond(struct srv_request *r, int status, const char *ctype, const cha
 	conn_advance(c);
 }
 
-/* Error for a request the parser rejected: queued like a response so order is kept. */
-static void queue_error(struct srv_conn *c, int status)
+/* Error for a request the parser refused: queued like a response so order is kept. */
+static void queue_error(struct srv_conn *c, int status, const struct twirp_err *e)
 {
 	struct srv_request *r = calloc(1, sizeof(*r));
 	if (!r) {
@@ -427,17 +548,13 @@ static void queue_error(struct srv_conn *c, int status)
 		c->head = r;
 	c->tail = r;
 	c->nqueued++;
-	char body[160];
-	int n = snprintf(body, sizeof(body), "{\"code\":\"%s\",\"msg\":\"%s\"}",
-	                 status == 413   ? "resource_exhausted"
-	                 : status == 408 ? "deadline_exceeded"
-	                 : status == 431 ? "malformed"
-	                                 : "malformed",
-	                 status == 413   ? "request body too large"
-	                 : status == 431 ? "request headers too large"
-	                 : status == 408 ? "request took too long to arrive"
-	                                 : "malformed HTTP request");
-	srv_respond(r, status, "application/json", NULL, body, (size_t)n);
+	size_t len = 0;
+	char *body = twirp_error_json(e, &len);
+	if (body)
+		srv_respond(r, status, "application/json", NULL, body, len);
+	else
+		srv_respond(r, 500, "text/plain", NULL, "out of memory\n", 14);
+	free(body);
 }
 
 /* Sends finished responses in order and hands the next request to the router. */
@@ -476,7 +593,7 @@ static void conn_advance(struct srv_conn *c)
 			c->tail = NULL;
 			c->nqueued = 0;
 			if (c->writes_pending == 0)
-				conn_close(c);
+				conn_finish(c);
 			break;
 		}
 	}
@@ -495,6 +612,50 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	struct srv_conn *c = h->data;
 	buf->base = c->srv->readbuf;
 	buf->len = sizeof(c->srv->readbuf);
+}
+
+static int tchar(unsigned char ch)
+{
+	return ch > ' ' && ch < 127 && !strchr("\"(),/:;<=>?@[\\]{}", ch);
+}
+
+/*
+ * The parser stopped at data[at]. The answer goes after those of the requests before it, and
+ * what the client still sends is read and dropped (a close with unread input would reset the
+ * connection, and the client could lose the answer before reading it).
+ */
+static void parse_error(struct srv_conn *c, const char *data, size_t len, size_t at)
+{
+	struct twirp_err e = {.code = TWIRP_MALFORMED};
+	int status = 400;
+	snprintf(e.msg, sizeof(e.msg), "malformed HTTP request (%s)",
+	         http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));
+	if (c->error_status) {
+		e = c->error;
+		status = c->error_status;
+	} else if (HTTP_PARSER_ERRNO(&c->parser) == HPE_INVALID_TRANSFER_ENCODING) {
+		e.code = TWIRP_UNIMPLEMENTED;
+		snprintf(e.msg, sizeof(e.msg), "Transfer-Encoding other than chunked");
+		status = twirp_code_status(e.code);
+	} else if (HTTP_PARSER_ERRNO(&c->parser) == HPE_INVALID_METHOD) {
+		/* A well-formed method token the parser does not know: 501 (RFC 9110 9.1). */
+		size_t b = at, end = at;
+		while (b > 0 && tchar((unsigned char)data[b - 1]))
+			b--;
+		while (end < len && tchar((unsigned char)data[end]))
+			end++;
+		if (end > b && end < len && data[end] == ' ') {
+			e.code = TWIRP_UNIMPLEMENTED;
+			snprintf(e.msg, sizeof(e.msg), "unknown method %.*s", (int)(end - b),
+			         data + b);
+			status = twirp_code_status(e.code);
+		}
+	}
+	c->discard = 1;
+	queue_error(c, status, &e);
+	request_free(c->cur);
+	c->cur = NULL;
+	c->in_message = 0;
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -518,14 +679,16 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	if (c->stream) { /* an event stream only talks one way */
 		return;
 	}
+	if (c->discard) {
+		c->dropped += (uint64_t)nread;
+		if (c->dropped > LINGER_BYTES)
+			conn_close(c);
+		return;
+	}
 	size_t done = http_parser_execute(&c->parser, &parser_settings, buf->base, (size_t)nread);
 	if (c->parser.http_errno != HPE_OK || done != (size_t)nread) {
-		int status = c->error_status ? c->error_status : 400;
-		uv_read_stop(st);
-		c->reading = 0;
-		queue_error(c, status);
-		request_free(c->cur);
-		c->cur = NULL;
+		parse_error(c, buf->base, (size_t)nread,
+		            done < (size_t)nread ? done : (size_t)nread - 1);
 		return;
 	}
 	if (c->nqueued >= c->srv->cfg.max_pipeline) {
@@ -593,20 +756,55 @@ static void conn_close(struct srv_conn *c)
 		srv_conns_drained(s);
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct srv_conn *c = req->data;
+	if (status < 0 && !c->closing)
+		conn_close(c);
+}
+
+/*
+ * After the last answer: close, unless the client may still be sending a request the server
+ * refused. Then lingering close (RFC 9112 9.6): send FIN, and read and drop its input until
+ * it closes, LINGER_MS pass or LINGER_BYTES arrive, so it reads the answer, not a reset.
+ */
+static void conn_finish(struct srv_conn *c)
+{
+	if (c->closing)
+		return;
+	if (!c->discard || c->shut_started) {
+		conn_close(c);
+		return;
+	}
+	c->shut.data = c;
+	if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown)) {
+		conn_close(c);
+		return;
+	}
+	c->shut_started = 1;
+	c->deadline = uv_now(c->srv->loop) + LINGER_MS;
+	conn_read_start(c);
+}
+
 static void conn_expire(struct srv_conn *c)
 {
 	c->deadline = 0;
 	if (c->stream || c->closing)
 		return;
+	if (c->shut_started) {
+		conn_close(c); /* the lingering time is over */
+		return;
+	}
 	if (c->in_message) {
 		/* Slowloris: the request did not arrive in time. */
 		srv_log(c->srv, LOG_DEBUG, "%s request timeout", c->peer);
-		uv_read_stop((uv_stream_t *)&c->tcp);
-		c->reading = 0;
 		request_free(c->cur);
 		c->cur = NULL;
 		c->in_message = 0;
-		queue_error(c, 408);
+		c->discard = 1;
+		struct twirp_err e = {.code = TWIRP_DEADLINE_EXCEEDED,
+		                      .msg = "the request took too long to arrive"};
+		queue_error(c, twirp_code_status(e.code), &e);
 		return;
 	}
 	if (!c->head)
@@ -648,12 +846,20 @@ static void reject_written(uv_write_t *w, int status)
 /* Over max_conns: answer 503 and close, so the client learns why. */
 static void reject(struct srv *s, uv_stream_t *server)
 {
-	static const char msg[] =
-	    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-	    "Content-Length: 58\r\nConnection: close\r\n\r\n"
+	static const char body[] =
 	    "{\"code\":\"unavailable\",\"msg\":\"too many connections, retry\"}";
+	char date[40];
 	uv_tcp_t *t = malloc(sizeof(*t));
-	uv_write_t *w = malloc(sizeof(*w));
+	struct {
+		uv_write_t w;
+		char msg[256];
+	} *w = malloc(sizeof(*w));
+	int n = w ? snprintf(w->msg, sizeof(w->msg),
+	                     "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\n"
+	                     "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+	                     "Connection: close\r\n\r\n%s",
+	                     http_date(date), sizeof(body) - 1, body)
+	          : 0;
 	if (!t || !w || uv_tcp_init(s->loop, t)) {
 		free(t);
 		free(w);
@@ -665,8 +871,8 @@ static void reject(struct srv *s, uv_stream_t *server)
 		return;
 	}
 	s->metrics.conns_rejected++;
-	uv_buf_t b = uv_buf_init((char *)msg, sizeof(msg) - 1);
-	if (uv_write(w, (uv_stream_t *)t, &b, 1, reject_written)) {
+	uv_buf_t b = uv_buf_init(w->msg, (unsigned)n);
+	if (uv_write(&w->w, (uv_stream_t *)t, &b, 1, reject_written)) {
 		free(w);
 		uv_close((uv_handle_t *)t, reject_closed);
 	}
@@ -781,11 +987,11 @@ int srv_stream_begin(struct srv_request *r, const char *ctype, const char *extra
 	struct srv_conn *c = r->conn;
 	if (!c || c->closing)
 		return -1;
-	char head[512];
+	char head[512], date[40];
 	int n = snprintf(head, sizeof(head),
-	                 "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n"
-	                 "Connection: keep-alive\r\n%s\r\n",
-	                 ctype, extra ? extra : "");
+	                 "HTTP/1.1 200 OK\r\nDate: %s\r\nContent-Type: %s\r\n"
+	                 "Cache-Control: no-cache\r\nConnection: keep-alive\r\n%s\r\n",
+	                 http_date(date), ctype, extra ? extra : "");
 	r->streaming = 1;
 	r->status = 200;
 	c->deadline = 0;

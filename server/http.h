@@ -83,5 +83,11 @@ const char *http_status_text(int status);
 /* Where every complete request goes (router.c): Twirp RPC, SSE events, static files,
  * /healthz, /metrics. */
 void router_handle(struct srv *s, struct srv_request *r);
+/*
+ * What the head of r decides before its body is read (router.c, called once its headers are
+ * parsed): the route, the RPC method and Content-Type, the caller's token. 0, or -1 with the
+ * Twirp error in e, which the connection answers at once (and drops the body).
+ */
+int router_check_head(struct srv *s, struct srv_request *r, struct twirp_err *e);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "events.h"
 
 struct registry {
 	struct srv_machine **bucket;
@@ -197,9 +198,16 @@ int registry_reset(struct registry *r, struct srv_machine *sm, char *err, size_t
 	struct machine *fresh = machine_create(&sm->cfg, err, len);
 	if (!fresh)
 		return -1;
-	machine_destroy(sm->m);
-	sm->m = fresh;
+	registry_replace(r, sm, fresh);
 	return 0;
+}
+
+void registry_replace(struct registry *r, struct srv_machine *sm, struct machine *m)
+{
+	(void)r;
+	sm->event_base += events_next_id(sm->m) - 1;
+	machine_destroy(sm->m);
+	sm->m = m;
 }
 
 size_t registry_count(const struct registry *r)

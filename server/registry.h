@@ -24,6 +24,9 @@ struct srv_machine {
 	struct machine *m;
 	struct machine_config cfg; /* as booted, defaults filled in */
 	struct sse_client *subs;   /* live event streams on this machine */
+	/* Added to the core's event ids, which restart at 1 when the machine is replaced (reset,
+	 * restore), so the ids clients see keep growing: raised by each replacement. */
+	uint64_t event_base;
 	unsigned nsubs;
 	void *owner;             /* the auth layer's user record, NULL while the server is open */
 	struct slice_hold *busy; /* held by a request running in slices or booting; others wait */
@@ -53,6 +56,9 @@ struct srv_machine *registry_get(const struct registry *r, const char *id);
 void registry_delete(struct registry *r, struct srv_machine *sm);
 /* Reboots sm from its config: a fresh machine, seq 0. */
 int registry_reset(struct registry *r, struct srv_machine *sm, char *err, size_t len);
+/* Puts m in the place of sm's machine, which it destroys (reset, restore): the event ids sm
+ * shows go on after the old machine's. */
+void registry_replace(struct registry *r, struct srv_machine *sm, struct machine *m);
 size_t registry_count(const struct registry *r);
 /* Creation order: first, then ->next. */
 struct srv_machine *registry_first(const struct registry *r);

@@ -16,6 +16,7 @@
 #include "rpc.h"
 #include "sse.h"
 #include "static.h"
+#include "vmsim/v1/vmsim.pb-c.h"
 
 #define TWIRP_PREFIX "/twirp/vmsim.v1.VmSim/"
 
@@ -73,6 +74,59 @@ static int content_kind(const char *ct)
 	    (n == 22 && !strncasecmp(ct, "application/x-protobuf", n)))
 		return 0;
 	return -1;
+}
+
+static int head_fail(struct twirp_err *e, enum twirp_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int head_fail(struct twirp_err *e, enum twirp_code code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	e->code = code;
+	return -1;
+}
+
+/* Two Authorization headers name two identities; which one counts would depend on the code
+ * that reads them (a proxy may take the first, we the other), so neither does. */
+static int ambiguous_identity(const struct srv_request *r)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < r->nhdr; i++)
+		n += !strcasecmp(r->hdr[i].name, "Authorization");
+	return n > 1;
+}
+
+int router_check_head(struct srv *s, struct srv_request *r, struct twirp_err *e)
+{
+	const char *p = r->path;
+	if (ambiguous_identity(r))
+		return head_fail(e, TWIRP_UNAUTHENTICATED,
+		                 "more than one Authorization header: send exactly one");
+	if (strncmp(p, "/twirp/", 7))
+		return 0; /* GETs: no body to spare */
+	if (strncmp(p, TWIRP_PREFIX, strlen(TWIRP_PREFIX)))
+		return head_fail(e, TWIRP_BAD_ROUTE,
+		                 "no service at %s (the service is vmsim.v1.VmSim)", p);
+	if (r->method != HTTP_POST)
+		return head_fail(e, TWIRP_BAD_ROUTE, "unsupported method %s (only POST is allowed)",
+		                 http_method_str(r->method));
+	const char *method = p + strlen(TWIRP_PREFIX);
+	if (!protobuf_c_service_descriptor_get_method_by_name(&vmsim__v1__vm_sim__descriptor,
+	                                                      method))
+		return head_fail(e, TWIRP_BAD_ROUTE, "no method %s in vmsim.v1.VmSim", method);
+	const char *ct = srv_header(r, "Content-Type");
+	if (content_kind(ct) < 0)
+		return head_fail(e, TWIRP_BAD_ROUTE,
+		                 "unexpected Content-Type: \"%s\" (use application/json or "
+		                 "application/protobuf)",
+		                 ct ? ct : "");
+	/* Who is calling: a read-only method without a machine checks the token alone, and
+	 * charges nothing. The call is authorized in full once its body is decoded. */
+	if (s->authorize && s->authorize(s->authorize_data, &r->who, "Whoami", "", e))
+		return -1;
+	return 0;
 }
 
 static void twirp(struct srv *s, struct srv_request *r)
@@ -149,16 +203,6 @@ static void metrics(struct srv *s, struct srv_request *r)
 	metrics_render(&s->metrics, registry_count(s->reg), s->nconns, sse_clients(s), &sb);
 	srv_respond(r, 200, "text/plain; version=0.0.4", NULL, sb.buf, sb.len);
 	strbuf_release(&sb);
-}
-
-/* Two Authorization headers name two identities; which one counts would depend on the code
- * that reads them (a proxy may take the first, we the other), so neither does. */
-static int ambiguous_identity(const struct srv_request *r)
-{
-	unsigned n = 0;
-	for (unsigned i = 0; i < r->nhdr; i++)
-		n += !strcasecmp(r->hdr[i].name, "Authorization");
-	return n > 1;
 }
 
 void router_handle(struct srv *s, struct srv_request *r)

@@ -14,6 +14,7 @@
 
 #include "ops.h"
 #include "pb_json.h"
+#include "pb_wire.h"
 #include "registry.h"
 #include "sse.h"
 #include "vmsim/v1/vmsim.pb-c.h"
@@ -126,24 +127,6 @@ enum twirp_code twirp_code(enum vm_err e)
 		return TWIRP_FAILED_PRECONDITION;
 	}
 	return TWIRP_INTERNAL;
-}
-
-char *twirp_error_json(const struct twirp_err *err, size_t *len)
-{
-	/* The message may quote what the client sent, or be cut inside a UTF-8 sequence by its
-	 * fixed buffer: pb_json_string keeps the JSON valid whatever it holds. */
-	json_t *j = json_pack("{s:s,s:o}", "code", twirp_code_name(err->code), "msg",
-	                      pb_json_string(err->msg));
-	if (j && err->seq) { /* Twirp meta values are strings */
-		char seq[24];
-		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)err->seq);
-		json_object_set_new(j, "meta", json_pack("{s:s}", "seq", seq));
-	}
-	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	json_decref(j);
-	if (s)
-		*len = strlen(s);
-	return s;
 }
 
 void rpc_fail(struct srv_call *c, enum twirp_code code, const char *fmt, ...)
@@ -294,19 +277,28 @@ static ProtobufCMessage *decode(struct srv_call *c, const char *body, size_t len
 			         why);
 		return m;
 	}
+	/* Repeated submessages and groups: what protobuf-c reads otherwise than the spec. */
+	const uint8_t *in = (const uint8_t *)body;
+	uint8_t *merged = NULL;
+	int need = pb_wire_needs_merge(d, in, len);
+	if (need > 0 && !pb_wire_merge(d, in, len, &merged, &len))
+		in = merged;
 	c->arena = xcalloc(1, sizeof(*c->arena));
 	ProtobufCAllocator alloc = {arena_alloc, arena_free, c->arena};
-	ProtobufCMessage *m =
-	    c->arena ? protobuf_c_message_unpack(d, &alloc, len, (const uint8_t *)body) : NULL;
+	ProtobufCMessage *m = c->arena && need >= 0 && (need == 0 || merged)
+	                          ? protobuf_c_message_unpack(d, &alloc, len, in)
+	                          : NULL;
 	if (!m) {
+		free(merged);
 		rpc_fail(c, TWIRP_MALFORMED, "the body is not a valid protobuf %s", d->name);
 		return NULL;
 	}
-	const char *field = nul_string_field(d, (const uint8_t *)body, len, 0);
+	const char *field = nul_string_field(d, in, len, 0);
 	if (field)
 		rpc_fail(c, TWIRP_MALFORMED,
 		         "the body is not a valid protobuf %s: %s holds a NUL byte", d->name,
 		         field);
+	free(merged);
 	return m;
 }
 

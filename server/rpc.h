@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "server.h"
+#include "twirp.h"
 
 struct srv_call;
 struct rpc_arena;
@@ -92,8 +93,7 @@ void rpc_fail(struct srv_call *c, enum twirp_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void rpc_fail_vm(struct srv_call *c, enum vm_err e, const char *msg);
 
-/* Twirp code for a core error, and the error JSON body (twirp_code_status: its HTTP status). */
+/* Twirp code for a core error (twirp_error_json in twirp.h: the error body). */
 enum twirp_code twirp_code(enum vm_err e);
-char *twirp_error_json(const struct twirp_err *err, size_t *len);
 
 #endif

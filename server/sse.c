@@ -2,6 +2,12 @@
  * SSE streams. Every event becomes "id: N\nevent: event\ndata: <Event as JSON>\n\n"; a
  * client that resumes after events left the ring first gets an "event: gap" saying how many
  * were lost. A heartbeat comment every 15 s keeps proxies from closing quiet streams.
+ *
+ * Ids are the core's event ids plus the machine's event_base, so they keep growing when the
+ * machine is reset or restored (the core restarts at 1). A resume id this machine never gave
+ * out since it was last replaced (one from before a reset, or beyond the newest event: another
+ * incarnation, a restarted server) gets "event: reset" and the whole ring, never a silent
+ * replay from a wrong place.
  */
 #include "sse.h"
 
@@ -21,7 +27,7 @@ struct sse_client {
 	struct srv *srv;
 	struct srv_conn *conn;
 	struct srv_machine *sm;
-	uint64_t next_id;                 /* next event to send */
+	uint64_t next_id;                 /* next event to send (a core id) */
 	struct sse_client *next;          /* sm->subs */
 	struct sse_client *gnext, *gprev; /* all streams */
 };
@@ -97,9 +103,11 @@ static int push(struct sse_client *cl)
 	struct strbuf sb, text;
 	strbuf_init(&sb);
 	strbuf_init(&text);
+	uint64_t base = cl->sm->event_base;
 	if (cl->next_id < first) {
 		strbuf_addf(&sb, "event: gap\ndata: {\"lost\":\"%llu\",\"firstId\":\"%llu\"}\n\n",
-		            (unsigned long long)(first - cl->next_id), (unsigned long long)first);
+		            (unsigned long long)(first - cl->next_id),
+		            (unsigned long long)(base + first));
 		cl->next_id = first;
 	}
 	for (; cl->next_id < next; cl->next_id++) {
@@ -109,14 +117,14 @@ static int push(struct sse_client *cl)
 		strbuf_reset(&text);
 		event_render(e, &text);
 		Vmsim__V1__Event ev = VMSIM__V1__EVENT__INIT;
-		ev.id = e->id;
+		ev.id = base + e->id;
 		ev.seq = e->seq;
 		ev.type = e->type;
 		ev.text = text.buf ? text.buf : "";
 		char *json = pb_json_dumps(&ev.base, PB_JSON_EMIT_DEFAULTS, NULL);
 		if (json)
 			strbuf_addf(&sb, "id: %llu\nevent: event\ndata: %s\n\n",
-			            (unsigned long long)e->id, json);
+			            (unsigned long long)ev.id, json);
 		free(json);
 		if (sb.len > 65536) { /* send in pieces so the buffer check sees the backlog */
 			int rc = send_text(cl, sb.buf, sb.len);
@@ -134,6 +142,24 @@ static int push(struct sse_client *cl)
 	return rc;
 }
 
+/*
+ * "event: reset": what the client holds is not this machine's history any more; the ring
+ * follows from its first event. stale_id: the resume id that was refused (0: a live reset).
+ */
+static int send_reset(struct sse_client *cl, uint64_t stale_id)
+{
+	char text[160];
+	uint64_t first = cl->sm->event_base + events_first_id(cl->sm->m);
+	int n = stale_id
+	            ? snprintf(text, sizeof(text),
+	                       "event: reset\ndata: {\"firstId\":\"%llu\",\"staleId\":\"%llu\"}"
+	                       "\n\n",
+	                       (unsigned long long)first, (unsigned long long)stale_id)
+	            : snprintf(text, sizeof(text), "event: reset\ndata: {\"firstId\":\"%llu\"}\n\n",
+	                       (unsigned long long)first);
+	return send_text(cl, text, (size_t)n);
+}
+
 void sse_open(struct srv *s, struct srv_request *r, struct srv_machine *sm, int has_last,
               uint64_t last_id)
 {
@@ -147,9 +173,9 @@ void sse_open(struct srv *s, struct srv_request *r, struct srv_machine *sm, int 
 	cl->srv = s;
 	cl->conn = r->conn;
 	cl->sm = sm;
-	uint64_t next = events_next_id(sm->m);
-	/* A resume id from before a reset (ids restarted) replays what the ring holds. */
-	cl->next_id = !has_last ? next : last_id + 1 > next ? events_first_id(sm->m) : last_id + 1;
+	uint64_t next = events_next_id(sm->m), base = sm->event_base;
+	int stale = has_last && ((base && last_id <= base) || last_id >= base + next);
+	cl->next_id = !has_last ? next : stale ? events_first_id(sm->m) : last_id - base + 1;
 	cl->next = sm->subs;
 	sm->subs = cl;
 	sm->nsubs++;
@@ -160,8 +186,11 @@ void sse_open(struct srv *s, struct srv_request *r, struct srv_machine *sm, int 
 	st->n++;
 	srv_conn_set_stream(r->conn, cl, on_conn_closed);
 	/* Tell the client how to reconnect, then catch it up. */
-	if (send_text(cl, "retry: 2000\n\n", 13) == 0)
-		push(cl);
+	if (send_text(cl, "retry: 2000\n\n", 13))
+		return;
+	if (stale && send_reset(cl, last_id))
+		return;
+	push(cl);
 }
 
 void sse_notify(struct srv *s, struct srv_machine *sm)
@@ -181,7 +210,7 @@ void sse_machine_reset(struct srv *s, struct srv_machine *sm)
 	for (struct sse_client *cl = sm->subs, *next; cl; cl = next) {
 		next = cl->next;
 		cl->next_id = events_first_id(sm->m);
-		send_text(cl, "event: reset\ndata: {}\n\n", 23);
+		send_reset(cl, 0);
 	}
 	sse_notify(s, sm);
 }

@@ -94,6 +94,34 @@ static int safe_relative(const char *p)
 	return 1;
 }
 
+/*
+ * If-None-Match (RFC 9110 13.1.2): "*" matches any current file, and a listed entity tag
+ * matches by the weak comparison GET uses: the opaque tags equal, "W/" ignored on either side.
+ */
+static int none_match(const char *list, const char *etag)
+{
+	const char *opaque = !strncmp(etag, "W/", 2) ? etag + 2 : etag;
+	size_t olen = strlen(opaque);
+	const char *p = list;
+	for (;;) {
+		p += strspn(p, " \t,");
+		if (!*p)
+			return 0;
+		if (*p == '*')
+			return 1;
+		if (!strncmp(p, "W/", 2))
+			p += 2;
+		if (*p != '"')
+			return 0; /* not a list of entity tags: no match */
+		const char *close = strchr(p + 1, '"');
+		if (!close)
+			return 0;
+		if ((size_t)(close + 1 - p) == olen && !memcmp(p, opaque, olen))
+			return 1;
+		p = close + 1;
+	}
+}
+
 static void not_found(struct srv_request *r)
 {
 	srv_respond(r, 404, "text/plain", NULL, "not found\n", 10);
@@ -137,7 +165,7 @@ void static_serve(struct srv *s, struct srv_request *r, const char *rel)
 	         "X-Content-Type-Options: nosniff\r\n",
 	         etag, lm);
 	const char *inm = srv_header(r, "If-None-Match");
-	if (inm && strstr(inm, etag)) {
+	if (inm && none_match(inm, etag)) {
 		close(fd);
 		srv_respond(r, 304, mime_type(real), extra, NULL, 0);
 		return;
