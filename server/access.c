@@ -120,6 +120,7 @@ int access_authorize(void *data, struct srv_identity *who, const char *method,
 	if (!u)
 		return deny(err, e.code, e.msg);
 	who->user = (void *)u;
+	who->user_id = u->id;
 	if (!strcmp(method, "Metrics") && u->role != ROLE_ADMIN)
 		return deny(err, TWIRP_PERMISSION_DENIED, "/metrics is for admins");
 	if (machine_id && *machine_id && check_machine(d, u, method, machine_id, err))

@@ -15,11 +15,16 @@
 
 #include "twirp.h"
 
-#define HTTP_SWEEP_MS    100 /* deadline resolution */
-#define MAX_HEADERS      100
-#define WRITE_HIGH_WATER (4u << 20)  /* stop reading while this much output is unsent */
-#define LINGER_MS        2000        /* lingering close: how long input is still read */
-#define LINGER_BYTES     (16u << 20) /* ... and how much of it */
+#define HTTP_SWEEP_MS 100 /* deadline resolution */
+#define MAX_HEADERS   100
+/* Past this much unsent output a connection is neither read nor served (backpressure): a
+ * client that does not read its answers holds at most this, plus one answer, plus its
+ * queued requests (max_pipeline of them, their bodies at most QUEUE_BYTES together). */
+#define OUT_HIGH_WATER (1u << 20)
+#define QUEUE_BYTES    (1u << 20)
+#define COUNT_BUCKETS  1024
+#define LINGER_MS      2000        /* lingering close: how long input is still read */
+#define LINGER_BYTES   (16u << 20) /* ... and how much of it */
 
 struct srv_conn {
 	uv_tcp_t tcp;
@@ -30,6 +35,8 @@ struct srv_conn {
 	struct srv_request *cur;         /* being parsed */
 	struct srv_request *head, *tail; /* parsed, in order; head is being handled */
 	unsigned nqueued;
+	size_t queued_bytes; /* bodies of the queued requests */
+	unsigned requests;   /* requests begun on this connection */
 	size_t header_bytes;
 	int last_was_value;
 	int error_status; /* set by a callback that refuses the request, with error */
@@ -46,8 +53,24 @@ struct srv_conn {
 	unsigned writes_pending;
 	unsigned open_handles;
 	char peer[64];
+	char addr[48];   /* the peer's address without the port */
+	int authed;      /* a request on it passed authentication (it left the per-address pool) */
+	int64_t user_id; /* whose it is then (0: --open) */
 	void *stream;
 	void (*stream_on_close)(void *stream);
+};
+
+/* Connections per peer address (not yet authenticated) or per user (authenticated). */
+struct http_count {
+	struct http_count *next;
+	int64_t user; /* a user's entry, or 0 for an address's */
+	char addr[48];
+	unsigned conns;
+};
+
+struct http_state {
+	struct srv_conn *oldest; /* the tail of srv->conns, which is newest first */
+	struct http_count *bucket[COUNT_BUCKETS];
 };
 
 struct write_req {
@@ -103,6 +126,130 @@ const char *http_status_text(int status)
 	default:
 		return "Unknown";
 	}
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Fairness: connections by age, per address before authentication, per user after */
+
+static struct http_state *hstate(const struct srv *s)
+{
+	return s->http;
+}
+
+static unsigned count_hash(int64_t user, const char *addr)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)user ^ (uint32_t)((uint64_t)user >> 32);
+	for (; *addr; addr++)
+		h = (h ^ (unsigned char)*addr) * 16777619u;
+	return h % COUNT_BUCKETS;
+}
+
+/* The entry of a user (user != 0) or of an address; created on demand (NULL: no memory). */
+static struct http_count *count_get(struct srv *s, int64_t user, const char *addr, int create)
+{
+	struct http_state *st = hstate(s);
+	if (!st)
+		return NULL;
+	if (user)
+		addr = "";
+	struct http_count **pp = &st->bucket[count_hash(user, addr)];
+	for (struct http_count *e = *pp; e; e = e->next)
+		if (e->user == user && !strcmp(e->addr, addr))
+			return e;
+	struct http_count *e = create ? calloc(1, sizeof(*e)) : NULL;
+	if (e) {
+		e->user = user;
+		snprintf(e->addr, sizeof(e->addr), "%s", addr);
+		e->next = *pp;
+		*pp = e;
+	}
+	return e;
+}
+
+static void count_drop(struct srv *s, int64_t user, const char *addr)
+{
+	struct http_state *st = hstate(s);
+	struct http_count *e = count_get(s, user, addr, 0);
+	if (!e || --e->conns)
+		return;
+	struct http_count **pp = &st->bucket[count_hash(user, user ? "" : addr)];
+	while (*pp != e)
+		pp = &(*pp)->next;
+	*pp = e->next;
+	free(e);
+}
+
+/*
+ * What may be closed to make room: a connection with no request in hand, either not yet
+ * authenticated (silent, or trickling a head) or idle between requests. Streams and
+ * connections whose answer is being made are never closed for another client.
+ */
+static int evictable(const struct srv_conn *c)
+{
+	return !c->closing && !c->stream && !c->head && !c->shut_started &&
+	       (!c->authed || !c->in_message);
+}
+
+/* Closes the oldest evictable connection (not yet authenticated and from addr, if addr is
+ * given). 1 if one was closed. */
+static int evict_oldest(struct srv *s, const char *addr)
+{
+	struct http_state *st = hstate(s);
+	for (struct srv_conn *c = st ? st->oldest : NULL; c; c = c->prev) {
+		if (!evictable(c) || (addr && (c->authed || strcmp(c->addr, addr))))
+			continue;
+		srv_log(s, LOG_DEBUG, "%s closed to make room (%s)", c->peer,
+		        addr ? "too many unauthenticated connections from its address"
+		             : "connection limit");
+		s->metrics.conns_rejected++;
+		conn_close(c);
+		return 1;
+	}
+	return 0;
+}
+
+int srv_conn_authenticated(struct srv_request *r, struct twirp_err *e)
+{
+	struct srv_conn *c = r->conn;
+	if (!c)
+		return 0;
+	int64_t user = r->who.user_id;
+	if (c->authed && c->user_id == user)
+		return 0;
+	struct srv *s = c->srv;
+	if (c->authed)
+		count_drop(s, c->user_id, "");
+	else
+		count_drop(s, 0, c->addr);
+	c->authed = 1;
+	c->user_id = 0;
+	if (!user)
+		return 0;
+	struct http_count *u = count_get(s, user, "", 1);
+	if (u && u->conns >= s->cfg.max_conns_per_user) {
+		e->code = TWIRP_RESOURCE_EXHAUSTED;
+		snprintf(e->msg, sizeof(e->msg),
+		         "too many connections for this user (the limit is %u): close some",
+		         s->cfg.max_conns_per_user);
+		r->keep_alive = 0;
+		return -1;
+	}
+	if (u) {
+		u->conns++;
+		c->user_id = user;
+	}
+	return 0;
+}
+
+/* Whether c may take more input: not while its answers or requests pile up. */
+static int may_read(const struct srv_conn *c)
+{
+	if (c->closing)
+		return 0;
+	if (c->discard || c->stream)
+		return 1; /* dropped as it comes; read so the close is seen */
+	return c->nqueued < c->srv->cfg.max_pipeline && c->queued_bytes < QUEUE_BYTES &&
+	       c->tcp.write_queue_size < OUT_HIGH_WATER;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -197,11 +344,14 @@ static int on_message_begin(http_parser *p)
 	if (!c->cur)
 		return -1;
 	c->cur->srv = c->srv;
+	c->cur->conn = c; /* the head checks may need it; freed with c->cur if c closes */
 	c->header_bytes = 0;
 	c->last_was_value = 0;
 	c->in_message = 1;
-	/* From here the whole request must arrive within request_timeout_ms. */
-	c->deadline = uv_now(c->srv->loop) + c->srv->cfg.request_timeout_ms;
+	/* From here the whole request must arrive within request_timeout_ms; the first one
+	 * within that time of the connection itself (the header timeout). */
+	if (c->requests++)
+		c->deadline = uv_now(c->srv->loop) + c->srv->cfg.request_timeout_ms;
 	return 0;
 }
 
@@ -390,6 +540,7 @@ static int on_message_complete(http_parser *p)
 		c->head = r;
 	c->tail = r;
 	c->nqueued++;
+	c->queued_bytes += r->body_len;
 	return 0;
 }
 
@@ -421,8 +572,9 @@ static void on_write(uv_write_t *req, int status)
 		conn_finish(c);
 		return;
 	}
-	if (!c->reading && !c->closing && !c->stream && c->nqueued < c->srv->cfg.max_pipeline &&
-	    c->tcp.write_queue_size < WRITE_HIGH_WATER)
+	if (c->head && c->tcp.write_queue_size < OUT_HIGH_WATER)
+		conn_advance(c); /* requests held while the output was full */
+	if (!c->reading && may_read(c))
 		conn_read_start(c);
 }
 
@@ -566,6 +718,8 @@ static void conn_advance(struct srv_conn *c)
 	while (c->head && !c->closing) {
 		struct srv_request *r = c->head;
 		if (!r->dispatched) {
+			if (c->tcp.write_queue_size >= OUT_HIGH_WATER)
+				break; /* the client is not reading: on_write resumes */
 			r->dispatched = 1;
 			router_handle(c->srv, r);
 			continue;
@@ -581,6 +735,7 @@ static void conn_advance(struct srv_conn *c)
 		if (!c->head)
 			c->tail = NULL;
 		c->nqueued--;
+		c->queued_bytes -= r->body_len < c->queued_bytes ? r->body_len : c->queued_bytes;
 		request_free(r);
 		if (!keep) {
 			c->close_after_write = 1;
@@ -592,6 +747,7 @@ static void conn_advance(struct srv_conn *c)
 			}
 			c->tail = NULL;
 			c->nqueued = 0;
+			c->queued_bytes = 0;
 			if (c->writes_pending == 0)
 				conn_finish(c);
 			break;
@@ -691,11 +847,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		            done < (size_t)nread ? done : (size_t)nread - 1);
 		return;
 	}
-	if (c->nqueued >= c->srv->cfg.max_pipeline) {
+	conn_advance(c);
+	if (c->reading && !may_read(c)) {
 		uv_read_stop(st);
 		c->reading = 0;
 	}
-	conn_advance(c);
 }
 
 static void conn_read_start(struct srv_conn *c)
@@ -744,6 +900,9 @@ static void conn_close(struct srv_conn *c)
 	c->tail = NULL;
 	request_free(c->cur);
 	c->cur = NULL;
+	struct http_state *st = hstate(s);
+	if (st && st->oldest == c)
+		st->oldest = c->prev;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -751,6 +910,10 @@ static void conn_close(struct srv_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->nconns--;
+	if (c->authed && c->user_id)
+		count_drop(s, c->user_id, "");
+	else if (!c->authed)
+		count_drop(s, 0, c->addr);
 	uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 	if (!s->nconns)
 		srv_conns_drained(s);
@@ -883,6 +1046,7 @@ static void conn_start(struct srv *s, struct srv_conn *c)
 {
 	uv_tcp_nodelay(&c->tcp, 1);
 	peer_name(&c->tcp, c->peer, sizeof(c->peer));
+	snprintf(c->addr, sizeof(c->addr), "%.*s", (int)(strrchr(c->peer, ':') - c->peer), c->peer);
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	c->next = s->conns;
@@ -891,8 +1055,19 @@ static void conn_start(struct srv *s, struct srv_conn *c)
 	s->conns = c;
 	s->nconns++;
 	s->metrics.conns_accepted++;
-	c->deadline = uv_now(s->loop) + s->cfg.idle_timeout_ms;
-	conn_read_start(c);
+	struct http_state *st = hstate(s);
+	if (st && !st->oldest)
+		st->oldest = c;
+	/* The first request head must arrive within the request timeout of the connection; the
+	 * idle timeout applies only between requests. */
+	c->deadline = uv_now(s->loop) + s->cfg.request_timeout_ms;
+	struct http_count *a = count_get(s, 0, c->addr, 1);
+	if (a && ++a->conns > s->cfg.max_unauth_per_addr)
+		evict_oldest(s, c->addr); /* its oldest silent one, not the newcomer */
+	if (!a)
+		c->authed = 1; /* not counted, so not discounted either */
+	if (!c->closing)
+		conn_read_start(c);
 }
 
 static struct srv_conn *conn_new(struct srv *s)
@@ -912,7 +1087,9 @@ void http_on_connection(uv_stream_t *server, int status)
 	struct srv *s = server->data;
 	if (status < 0)
 		return;
-	if (s->nconns >= s->cfg.max_conns) {
+	/* At the limit the oldest idle or unauthenticated connection makes room; only when every
+	 * connection is busy is the newcomer refused. */
+	if (s->nconns >= s->cfg.max_conns && !evict_oldest(s, NULL)) {
 		reject(s, server);
 		return;
 	}
@@ -929,7 +1106,7 @@ void http_on_connection(uv_stream_t *server, int status)
 
 int http_adopt(struct srv *s, uv_os_sock_t fd)
 {
-	if (s->nconns >= s->cfg.max_conns)
+	if (s->nconns >= s->cfg.max_conns && !evict_oldest(s, NULL))
 		return -1;
 	struct srv_conn *c = conn_new(s);
 	if (!c)
@@ -954,8 +1131,25 @@ static void on_sweep(uv_timer_t *t)
 	}
 }
 
+/* Frees the bookkeeping of fairness (stopping: the connections left go uncounted). */
+static void http_release(struct srv *s)
+{
+	struct http_state *st = hstate(s);
+	if (!st)
+		return;
+	for (unsigned i = 0; i < COUNT_BUCKETS; i++)
+		for (struct http_count *e = st->bucket[i], *n; e; e = n) {
+			n = e->next;
+			free(e);
+		}
+	free(st);
+	s->http = NULL;
+}
+
 void http_sweep_start(struct srv *s)
 {
+	if (!s->http)
+		s->http = calloc(1, sizeof(struct http_state));
 	uv_timer_init(s->loop, &s->sweep);
 	s->sweep.data = s;
 	uv_timer_start(&s->sweep, on_sweep, HTTP_SWEEP_MS, HTTP_SWEEP_MS);
@@ -964,6 +1158,7 @@ void http_sweep_start(struct srv *s)
 void http_sweep_stop(struct srv *s)
 {
 	uv_close((uv_handle_t *)&s->sweep, NULL);
+	http_release(s);
 }
 
 void http_close_all(struct srv *s, int force)

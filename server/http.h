@@ -63,6 +63,13 @@ void srv_stream_close(struct srv_conn *c);
 /* The SSE client attached to a streaming connection (for the close notification). */
 void srv_conn_set_stream(struct srv_conn *c, void *stream, void (*on_close)(void *stream));
 
+/*
+ * r passed authentication (r->who filled by the authorize hook): its connection leaves the
+ * per-address pool of unauthenticated connections and counts for its user. -1 with e filled
+ * (resource_exhausted) when the user already holds cfg.max_conns_per_user connections.
+ */
+int srv_conn_authenticated(struct srv_request *r, struct twirp_err *e);
+
 /* Accepts connections on s->listener (called by srv_start). */
 void http_on_connection(uv_stream_t *server, int status);
 /*

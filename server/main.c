@@ -53,7 +53,12 @@ static void usage(FILE *f)
 	    "                          admins may\n"
 	    "  --web DIR               dashboard files (default %s)\n"
 	    "  --max-body BYTES        request body limit (default 1048576)\n"
-	    "  --max-conns N           concurrent connections (default 4096)\n"
+	    "  --max-conns N           concurrent connections (default 4096; at the limit the\n"
+	    "                          oldest idle or unauthenticated one is closed)\n"
+	    "  --max-conns-per-user N  connections of one authenticated user (default 64)\n"
+	    "  --max-streams-per-user N  event streams of one user (default 16)\n"
+	    "  --max-unauth-per-addr N connections not yet authenticated from one address\n"
+	    "                          (default 1024; beyond, its oldest is closed)\n"
 	    "  --max-machines N        machines hosted (default 10000)\n"
 	    "  --max-op-work N         work of one op, in accesses (default 524288; refused\n"
 	    "                          above, resource_exhausted)\n"
@@ -287,6 +292,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"web", required_argument, NULL, 'w'},
 	    {"max-body", required_argument, NULL, 'b'},
 	    {"max-conns", required_argument, NULL, 'c'},
+	    {"max-conns-per-user", required_argument, NULL, 'U'},
+	    {"max-streams-per-user", required_argument, NULL, 'E'},
+	    {"max-unauth-per-addr", required_argument, NULL, 'P'},
 	    {"max-machines", required_argument, NULL, 'm'},
 	    {"max-op-work", required_argument, NULL, 'W'},
 	    {"max-request-work", required_argument, NULL, 'R'},
@@ -327,6 +335,20 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'w':
 			snprintf(o->cfg->web_dir, sizeof(o->cfg->web_dir), "%s", optarg);
 			o->web_given = 1;
+			break;
+		case 'U':
+		case 'E':
+		case 'P':
+			if (parse_num(optarg, 1, 1u << 24, &v)) {
+				fprintf(stderr, "vmsimd: bad number %s\n", optarg);
+				return 2;
+			}
+			if (opt == 'U')
+				o->cfg->max_conns_per_user = (unsigned)v;
+			else if (opt == 'E')
+				o->cfg->max_streams_per_user = (unsigned)v;
+			else
+				o->cfg->max_unauth_per_addr = (unsigned)v;
 			break;
 		case 'b':
 		case 'c':

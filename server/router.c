@@ -44,6 +44,18 @@ static void twirp_fail(struct srv_request *r, enum twirp_code code, const char *
 	respond_twirp_error(r, &e);
 }
 
+/* Calls after which a user may have lost access to machines: their open event streams are
+ * authorized again, and closed where they no longer would be. */
+static int changes_access(const char *method)
+{
+	static const char *const m[] = {"RevokeToken", "ShareMachine", "DisableUser", "DeleteUser",
+	                                "SetUserDisabled"};
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+		if (!strcmp(method, m[i]))
+			return 1;
+	return 0;
+}
+
 static void rpc_done(struct srv_call *c, void *arg)
 {
 	struct srv_request *r = arg;
@@ -53,6 +65,8 @@ static void rpc_done(struct srv_call *c, void *arg)
 	}
 	if (c->md)
 		r->route = c->md->name; /* static string from the descriptor */
+	if (!c->failed && c->md && changes_access(c->md->name))
+		sse_reauthorize(c->srv);
 	if (c->failed) {
 		respond_twirp_error(r, &c->err);
 	} else {
@@ -126,7 +140,7 @@ int router_check_head(struct srv *s, struct srv_request *r, struct twirp_err *e)
 	 * charges nothing. The call is authorized in full once its body is decoded. */
 	if (s->authorize && s->authorize(s->authorize_data, &r->who, "Whoami", "", e))
 		return -1;
-	return 0;
+	return srv_conn_authenticated(r, e);
 }
 
 static void twirp(struct srv *s, struct srv_request *r)
@@ -156,19 +170,30 @@ static void events_stream(struct srv *s, struct srv_request *r, const char *id, 
 	r->route = "sse";
 	char mid[MACHINE_ID_LEN];
 	if (idlen == 0 || idlen >= sizeof(mid)) {
-		twirp_fail(r, TWIRP_NOT_FOUND, "no such machine");
+		twirp_fail(r, TWIRP_NOT_FOUND,
+		           "no machine \"%.*s\" (ListMachines shows the machines)",
+		           (int)(idlen < 64 ? idlen : 64), id);
 		return;
 	}
 	memcpy(mid, id, idlen);
 	mid[idlen] = 0;
 	struct twirp_err e = {0};
-	if (s->authorize && s->authorize(s->authorize_data, &r->who, "StreamEvents", mid, &e)) {
+	if ((s->authorize && s->authorize(s->authorize_data, &r->who, "StreamEvents", mid, &e)) ||
+	    srv_conn_authenticated(r, &e)) {
 		respond_twirp_error(r, &e);
 		return;
 	}
 	struct srv_machine *sm = registry_get(s->reg, mid);
 	if (!sm) {
-		twirp_fail(r, TWIRP_NOT_FOUND, "no machine \"%s\"", mid);
+		/* Word for word what authorize says of a machine the caller may not see. */
+		twirp_fail(r, TWIRP_NOT_FOUND,
+		           "no machine \"%s\" (ListMachines shows the machines)", mid);
+		return;
+	}
+	if (r->who.user_id && sse_user_streams(s, r->who.user_id) >= s->cfg.max_streams_per_user) {
+		twirp_fail(r, TWIRP_RESOURCE_EXHAUSTED,
+		           "too many event streams for this user (the limit is %u): close some",
+		           s->cfg.max_streams_per_user);
 		return;
 	}
 	/* Resume point: the Last-Event-ID header (EventSource reconnects) or ?lastEventId=. */

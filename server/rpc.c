@@ -15,6 +15,7 @@
 #include "ops.h"
 #include "pb_json.h"
 #include "pb_wire.h"
+#include "read_cost.h"
 #include "registry.h"
 #include "sse.h"
 #include "vmsim/v1/vmsim.pb-c.h"
@@ -383,6 +384,13 @@ void rpc_admit(struct srv_call *c)
 		return;
 	}
 	who->req = NULL;
+	/* A read whose answer grows with the machine pays for it like ops (seam 4). */
+	uint64_t units = read_cost(s, c->method, c->req);
+	if (units > 1 && s->charge && s->charge(s->charge_data, who, units, &c->err)) {
+		c->failed = 1;
+		finish(c);
+		return;
+	}
 	if (!s->park || !s->park(c))
 		rpc_run(c);
 }

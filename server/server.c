@@ -23,7 +23,11 @@ void srv_config_default(struct srv_config *cfg)
 	cfg->request_timeout_ms = 10000;
 	cfg->max_conns = 4096;
 	cfg->sse_max_buffer = 1u << 20;
-	cfg->max_pipeline = 64;
+	cfg->max_pipeline = 16;
+	/* A class behind one NAT address: every student's dashboard and stream get in. */
+	cfg->max_conns_per_user = 64;
+	cfg->max_streams_per_user = 16;
+	cfg->max_unauth_per_addr = 1024;
 	cfg->max_machines = 10000;
 	cfg->max_op_work = 1u << 19;      /* about 10 ms of loop time (cost.h) */
 	cfg->max_request_work = 1u << 28; /* about 5 s, run in slices */

@@ -27,18 +27,21 @@ struct srv_config {
 	int port;           /* 0 = ephemeral; the bound port is printed */
 	char web_dir[1024]; /* static files of the dashboard */
 	enum srv_log_level log_level;
-	int open;                    /* no auth: every caller is an admin */
-	int demo;                    /* create a demo machine at start */
-	size_t max_body;             /* request body limit (413 above) */
-	size_t max_header;           /* URL + headers limit (431 above) */
-	unsigned idle_timeout_ms;    /* keep-alive connection with no request */
-	unsigned request_timeout_ms; /* first byte of a request to its last (slowloris) */
-	unsigned max_conns;          /* beyond this, new connections get 503 */
-	size_t sse_max_buffer;       /* unsent SSE bytes before a slow client is dropped */
-	unsigned max_pipeline;       /* requests queued per connection before reading pauses */
-	size_t max_machines;         /* CreateMachine beyond this: resource_exhausted */
-	uint64_t max_op_work;        /* work of one op (cost.h) beyond this: refused */
-	uint64_t max_request_work;   /* work of one request's ops beyond this: refused */
+	int open;                      /* no auth: every caller is an admin */
+	int demo;                      /* create a demo machine at start */
+	size_t max_body;               /* request body limit (400 invalid_argument above) */
+	size_t max_header;             /* URL + headers limit (400 malformed above) */
+	unsigned idle_timeout_ms;      /* keep-alive connection with no request */
+	unsigned request_timeout_ms;   /* first byte of a request to its last (slowloris) */
+	unsigned max_conns;            /* beyond this, new connections get 503 */
+	size_t sse_max_buffer;         /* unsent SSE bytes before a slow client is dropped */
+	unsigned max_pipeline;         /* requests queued per connection before reading pauses */
+	unsigned max_conns_per_user;   /* connections one authenticated user may hold */
+	unsigned max_streams_per_user; /* SSE streams one authenticated user may hold */
+	unsigned max_unauth_per_addr;  /* connections not yet authenticated, per peer address */
+	size_t max_machines;           /* CreateMachine beyond this: resource_exhausted */
+	uint64_t max_op_work;          /* work of one op (cost.h) beyond this: refused */
+	uint64_t max_request_work;     /* work of one request's ops beyond this: refused */
 };
 
 /* Who is calling: filled from the request by the transport, judged by srv->authorize. */
@@ -46,6 +49,7 @@ struct srv_identity {
 	const char *authorization; /* the raw Authorization header, or NULL */
 	const char *peer;          /* "127.0.0.1:53422" */
 	void *user;                /* set by the authorize hook for later hooks (owner, quotas) */
+	int64_t user_id;           /* the user's stable id, set with user (0: none, --open) */
 	const void *req;           /* the decoded request while authorize runs (NULL for SSE) */
 };
 
@@ -126,7 +130,8 @@ struct srv {
 	struct srv_conn *conns; /* every open connection (for shutdown and /metrics) */
 	unsigned nconns;
 	int stopping;
-	void *sse; /* sse.c state */
+	void *sse;  /* sse.c state */
+	void *http; /* http.c state: connections by age, per address, per user */
 	char demo_id[32];
 	struct rpc_method *methods; /* handlers, indexed like the service's methods (rpc.h) */
 	/* Holds back an authorized call that must wait for its machine (apply_slice.c's

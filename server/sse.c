@@ -19,6 +19,7 @@
 #include "http.h"
 #include "pb_json.h"
 #include "registry.h"
+#include "twirp.h"
 #include "vmsim/v1/vmsim.pb-c.h"
 
 #define HEARTBEAT_MS 15000
@@ -26,6 +27,7 @@
 struct sse_client {
 	struct srv *srv;
 	struct srv_conn *conn;
+	struct srv_request *req; /* the stream's request: its caller, to authorize again */
 	struct srv_machine *sm;
 	uint64_t next_id;                 /* next event to send (a core id) */
 	struct sse_client *next;          /* sm->subs */
@@ -172,6 +174,7 @@ void sse_open(struct srv *s, struct srv_request *r, struct srv_machine *sm, int 
 	struct sse_state *st = state(s);
 	cl->srv = s;
 	cl->conn = r->conn;
+	cl->req = r;
 	cl->sm = sm;
 	uint64_t next = events_next_id(sm->m), base = sm->event_base;
 	int stale = has_last && ((base && last_id <= base) || last_id >= base + next);
@@ -266,4 +269,34 @@ void sse_shutdown(struct srv *s)
 unsigned sse_clients(const struct srv *s)
 {
 	return s->sse ? state(s)->n : 0;
+}
+
+unsigned sse_user_streams(const struct srv *s, int64_t user_id)
+{
+	unsigned n = 0;
+	for (struct sse_client *cl = s->sse ? state(s)->all : NULL; cl; cl = cl->gnext)
+		n += cl->req->who.user_id == user_id;
+	return n;
+}
+
+void sse_reauthorize(struct srv *s)
+{
+	if (!s->authorize || !s->sse)
+		return;
+	for (struct sse_client *cl = state(s)->all, *next; cl; cl = next) {
+		next = cl->gnext;
+		struct twirp_err e = {0};
+		if (!cl->sm ||
+		    !s->authorize(s->authorize_data, &cl->req->who, "StreamEvents", cl->sm->id, &e))
+			continue;
+		size_t len = 0;
+		char *json = twirp_error_json(&e, &len);
+		struct strbuf sb;
+		strbuf_init(&sb);
+		strbuf_addf(&sb, "event: closed\ndata: %s\n\n", json ? json : "{}");
+		srv_stream_write(cl->conn, sb.buf, sb.len);
+		strbuf_release(&sb);
+		free(json);
+		end_stream(cl);
+	}
 }

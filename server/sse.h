@@ -28,5 +28,13 @@ void sse_machine_reset(struct srv *s, struct srv_machine *sm);
 void sse_machine_deleted(struct srv *s, struct srv_machine *sm);
 
 unsigned sse_clients(const struct srv *s);
+/* Streams held by the user with this id. */
+unsigned sse_user_streams(const struct srv *s, int64_t user_id);
+/*
+ * Runs the authorize hook again for every open stream, as its request would be now, and ends
+ * those it refuses (token revoked, user disabled, machine no longer shared) with
+ * "event: closed" carrying the error. The auth layer calls it after changing who may see what.
+ */
+void sse_reauthorize(struct srv *s);
 
 #endif

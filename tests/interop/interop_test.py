@@ -485,15 +485,8 @@ def test_static_conditional_get():
 
 
 def test_date_on_every_answer():
-    """Date on 200, errors, 304, 503 and SSE heads (every answer above is checked too)."""
-    with Server("--max-conns", "2") as srv:
-        held = [Conn(srv), Conn(srv)]
-        time.sleep(0.1)
-        r = raw(srv, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        expect_error(r, 503, "unavailable", "over max-conns")
-        for c in held:
-            c.close()
-        time.sleep(0.2)
+    """Date on 200, errors, 304 and SSE heads (every answer above is checked too)."""
+    with Server() as srv:
         call_pb(srv, "CreateMachine", pb.CreateMachineRequest())
         c = Conn(srv)
         c.send(b"GET /v1/machines/m1/events HTTP/1.1\r\nHost: x\r\n\r\n")
