@@ -475,3 +475,104 @@ int fork_load(struct machine *m, struct snap_reader *r)
 	}
 	return r->err ? -1 : 0;
 }
+
+/* ---- mm_struct lifetime: mm_alloc, mmput, dup_mm ------------------------------------- */
+
+struct mm_struct *mm_alloc(struct machine *m)
+{
+	struct mm_struct *mm = calloc(1, sizeof(*mm));
+	if (!mm)
+		return NULL;
+	mm->objp = kmem_cache_alloc(m, KMEM_MM_STRUCT, GFP_KERNEL);
+	mm->pgd = pgd_alloc(m);
+	if (!mm->objp || mm->pgd == PFN_NONE || mms_add(&m->mmap, mm)) {
+		if (mm->objp)
+			kmem_cache_free(m, KMEM_MM_STRUCT, mm->objp);
+		if (mm->pgd != PFN_NONE)
+			pgd_free(m, mm->pgd);
+		free(mm);
+		return NULL;
+	}
+	mm->id = m->mmap.next_mm_id++;
+	mm->mm_users = mm->mm_count = 1;
+	ev_emit(m, EV_MM_ALLOC, mm->id, mm->pgd, 0, NULL);
+	return mm;
+}
+
+void mm_abandon(struct machine *m, struct mm_struct *mm)
+{
+	uint32_t id = mm->id;
+	mmput(m, mm);
+	if (id + 1 == m->mmap.next_mm_id)
+		m->mmap.next_mm_id = id;
+}
+
+void mmput(struct machine *m, struct mm_struct *mm)
+{
+	if (--mm->mm_users > 0)
+		return;
+	exit_mmap(m, mm);
+	if (mm->anon_vma_objp)
+		kmem_cache_free(m, KMEM_ANON_VMA, mm->anon_vma_objp);
+	pgd_free(m, mm->pgd);
+	kmem_cache_free(m, KMEM_MM_STRUCT, mm->objp);
+	mms_del(&m->mmap, mm);
+	ev_emit(m, EV_MMDROP, mm->id, 0, 0, NULL);
+	free(mm);
+}
+
+struct mm_struct *dup_mm(struct machine *m, struct mm_struct *old)
+{
+	struct mm_struct *mm = mm_alloc(m);
+	if (!mm)
+		return NULL;
+	uint32_t id = mm->id, pgd = mm->pgd;
+	uint64_t objp = mm->objp;
+	/* Copy the layout fields, then reset what belongs to the new mm alone. */
+	*mm = *old;
+	mm->id = id;
+	mm->pgd = pgd;
+	mm->objp = objp;
+	mm->mmap = mm->mmap_cache = NULL;
+	mm->mm_rb.node = NULL;
+	mm->map_count = 0;
+	mm->mm_users = mm->mm_count = 1;
+	mm->total_vm = mm->exec_vm = mm->data_vm = mm->stack_vm = 0;
+	memset(mm->rss, 0, sizeof(mm->rss));
+	mm->hiwater_rss = 0;
+	mm->pgtables_bytes = 0;
+	mm->anon_vma_objp = old->anon_vma_objp ? kmem_cache_alloc(m, KMEM_ANON_VMA, GFP_KERNEL) : 0;
+	mm->hiwater_vm = 0;
+	struct vm_area_struct *prev = NULL;
+	for (const struct vm_area_struct *v = old->mmap; v; v = v->vm_next) {
+		struct vm_area_struct *n = vm_area_alloc(m, mm);
+		uint64_t ptes = 0;
+		int failed = 0;
+		if (n) {
+			n->vm_start = v->vm_start;
+			n->vm_end = v->vm_end;
+			n->vm_pgoff = v->vm_pgoff;
+			/* the reserve stays with the parent (HPAGE_RESV_OWNER) */
+			n->vm_flags = v->vm_flags & ~VM_HUGE_RESV;
+			n->vm_file = v->vm_file;
+			vma_link(mm, n, prev);
+			prev = n;
+			failed = copy_page_range(m, mm, old, v, &ptes);
+		}
+		if (!n || failed) {
+			mm_abandon(m, mm);
+			/* the PTEs copied so far were write-protected in the parent too: its TLB
+			 * must go on this path as well (dup_mmap flushes at its out: label) */
+			if (m->tlb.mm_id == old->id)
+				flush_tlb_all(m, old->id);
+			return NULL;
+		}
+		ev_emit(m, EV_DUP_MM, v->vm_start, v->vm_end, ptes, "copy_page_range");
+	}
+	mm->hiwater_vm = mm->total_vm;
+	mm->hiwater_rss = get_mm_rss(mm);
+	/* The parent's PTEs lost write permission: its TLB entries must go (flush_tlb_mm). */
+	if (m->tlb.mm_id == old->id)
+		flush_tlb_all(m, old->id);
+	return mm;
+}

@@ -609,3 +609,108 @@ int memory_load(struct machine *m, struct snap_reader *r)
 	m->memory.zero_pfn = snap_get_u32(r);
 	return tlb_load(m, r);
 }
+
+/* ---- unmapping and copying ranges of PTEs ------------------------------------------- */
+
+struct zap_ctx {
+	struct mm_struct *mm;
+	const struct vm_area_struct *vma;
+	uint64_t pages;
+};
+
+static void zap_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref ref, uint64_t pte)
+{
+	struct zap_ctx *z = arg;
+	pt_write(m, ref.tpfn, ref.idx, 0);
+	if (is_swap_pte(pte)) {
+		z->mm->rss[MM_SWAPENTS]--;
+		free_swap_and_cache(m, (uint32_t)pte_to_swp_entry(pte));
+		return;
+	}
+	flush_tlb_page(m, z->mm->id, va);
+	if (!vm_normal_page(m, pte))
+		return;
+	uint32_t pfn = pte_pfn(m, pte);
+	if ((pte & _PAGE_DIRTY) && page_type(&m->pa.mem_map[pfn]) == PT_FILE)
+		set_page_dirty(m, pfn); /* zap_pte_range: a written shared page must reach disk */
+	z->mm->rss[mm_counter(m, z->vma, pfn)]--;
+	z->pages++;
+	free_page_and_swap_cache(m, pfn); /* tlb_finish_mmu's free_pages_and_swap_cache */
+}
+
+/* zap_page_range(): unmaps every page of [start, end), VMA by VMA. */
+void zap_page_range(struct machine *m, struct mm_struct *mm, uint64_t start, uint64_t end)
+{
+	update_hiwater_rss(mm);
+	for (struct vm_area_struct *v = find_vma(mm, start); v && v->vm_start < end;
+	     v = v->vm_next) {
+		struct zap_ctx z = {mm, v, 0};
+		uint64_t s = v->vm_start > start ? v->vm_start : start;
+		uint64_t e = v->vm_end < end ? v->vm_end : end;
+		if (v->vm_flags & VM_HUGETLB) {
+			unmap_hugepage_range(m, mm, v, s, e);
+			continue;
+		}
+		pt_for_each(m, mm, s, e, zap_one_pte, &z);
+		if (z.pages)
+			ev_emit(m, EV_ZAP_PTE, s, e, z.pages, NULL);
+	}
+}
+
+struct copy_ctx {
+	struct mm_struct *dst, *src;
+	const struct vm_area_struct *vma;
+	uint64_t cached_base; /* va range of the child's leaf table in cached */
+	struct pte_ref cached;
+	int failed;
+	uint64_t ptes;
+};
+
+static void copy_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref ref,
+                         uint64_t pte)
+{
+	struct copy_ctx *c = arg;
+	if (c->failed)
+		return;
+	uint64_t span_mask = ~((1ull << pt_shift(m, pt_levels(m) - 2)) - 1);
+	if ((va & span_mask) != c->cached_base) {
+		if (pt_walk(m, c->dst, va, 1, &c->cached, NULL)) {
+			c->failed = 1;
+			return;
+		}
+		c->cached_base = va & span_mask;
+	}
+	if (pte_present(pte)) {
+		/* A private writable page is now shared: both sides lose write (COW). */
+		if ((c->vma->vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE && (pte & _PAGE_RW)) {
+			pte = (pte & ~_PAGE_RW) | _PAGE_COW;
+			pt_write(m, ref.tpfn, ref.idx, pte);
+		}
+		if (vm_normal_page(m, pte)) {
+			uint32_t pfn = pte_pfn(m, pte);
+			m->pa.mem_map[pfn].refcount++;
+			c->dst->rss[mm_counter(m, c->vma, pfn)]++;
+		}
+	} else {
+		swap_duplicate(m, (uint32_t)pte_to_swp_entry(pte), 1); /* the child names it too */
+		c->dst->rss[MM_SWAPENTS]++;
+	}
+	pt_write(m, c->cached.tpfn, pt_index(m, va, pt_levels(m) - 1), pte);
+	c->ptes++;
+}
+
+/*
+ * copy_page_range(): copies the PTEs of the parent's vma into the child's tables. Private
+ * writable pages become COW on both sides. Returns -1 if a child table could not be
+ * allocated; *ptes counts the entries copied.
+ */
+int copy_page_range(struct machine *m, struct mm_struct *dst, struct mm_struct *src,
+                    const struct vm_area_struct *vma, uint64_t *ptes)
+{
+	if (vma->vm_flags & VM_HUGETLB)
+		return copy_hugetlb_page_range(m, dst, src, vma) ? -1 : 0;
+	struct copy_ctx c = {dst, src, vma, 1, {0, 0}, 0, 0};
+	pt_for_each(m, src, vma->vm_start, vma->vm_end, copy_one_pte, &c);
+	*ptes = c.ptes;
+	return c.failed ? -1 : 0;
+}

@@ -1,7 +1,8 @@
 /*
- * Address spaces (mm/mmap.c, mm/mprotect.c, mm/madvise.c): VMAs on a sorted list and an
- * rbtree, find_vma, get_unmapped_area (top-down), vma_merge, split_vma, do_mmap, do_munmap,
- * mprotect, brk, and the ELF-like layout a new program gets.
+ * Address spaces (mm/mmap.c): VMAs on a sorted list and an rbtree, find_vma,
+ * get_unmapped_area (top-down), vma_merge, split_vma, do_mmap, do_munmap, brk, exit_mmap,
+ * validate_mm's checks and the snapshot of every mm. mprotect.c, madvise.c, exec.c, fork.c
+ * (dup_mmap), memory.c (zap and copy_page_range) and task_mmu.c (/proc views) use them.
  */
 #include "mmap.h"
 
@@ -10,8 +11,8 @@
 #include <string.h>
 
 #include "kernel.h"
-#include "rmap.h"
 #include "snapshot.h"
+#include "task_mmu.h"
 #include "tlb.h"
 
 static const char *const mmap_tmpl[] = {
@@ -34,10 +35,6 @@ static const char *const mmap_tmpl[] = {
 };
 
 const struct event_table mmap_events = {5, mmap_tmpl, ARRAY_SIZE(mmap_tmpl)};
-
-#define PAGE_MASK_    (~(PAGE_SIZE - 1))
-#define PAGE_ALIGN(x) (((x) + PAGE_SIZE - 1) & PAGE_MASK_)
-#define MIN_GAP       (128ull << 20) /* mmap_base(): at least 128 MiB below the stack top */
 
 uint64_t mmap_min_addr(const struct machine *m)
 {
@@ -85,7 +82,7 @@ void mmap_release(struct machine *m)
 	pgtable_release(m);
 }
 
-static int mms_add(struct mmap_state *s, struct mm_struct *mm)
+int mms_add(struct mmap_state *s, struct mm_struct *mm)
 {
 	if (s->nr_mms == s->cap_mms) {
 		uint32_t cap = s->cap_mms ? s->cap_mms * 2 : 16;
@@ -99,7 +96,7 @@ static int mms_add(struct mmap_state *s, struct mm_struct *mm)
 	return 0;
 }
 
-static void mms_del(struct mmap_state *s, struct mm_struct *mm)
+void mms_del(struct mmap_state *s, struct mm_struct *mm)
 {
 	for (uint32_t i = 0; i < s->nr_mms; i++) {
 		if (s->mms[i] == mm) {
@@ -110,30 +107,9 @@ static void mms_del(struct mmap_state *s, struct mm_struct *mm)
 	}
 }
 
-struct mm_struct *mm_alloc(struct machine *m)
-{
-	struct mm_struct *mm = calloc(1, sizeof(*mm));
-	if (!mm)
-		return NULL;
-	mm->objp = kmem_cache_alloc(m, KMEM_MM_STRUCT, GFP_KERNEL);
-	mm->pgd = pgd_alloc(m);
-	if (!mm->objp || mm->pgd == PFN_NONE || mms_add(&m->mmap, mm)) {
-		if (mm->objp)
-			kmem_cache_free(m, KMEM_MM_STRUCT, mm->objp);
-		if (mm->pgd != PFN_NONE)
-			pgd_free(m, mm->pgd);
-		free(mm);
-		return NULL;
-	}
-	mm->id = m->mmap.next_mm_id++;
-	mm->mm_users = mm->mm_count = 1;
-	ev_emit(m, EV_MM_ALLOC, mm->id, mm->pgd, 0, NULL);
-	return mm;
-}
-
 /* ---- VMA list and tree --------------------------------------------------------------- */
 
-static struct vm_area_struct *vm_area_alloc(struct machine *m, struct mm_struct *mm)
+struct vm_area_struct *vm_area_alloc(struct machine *m, struct mm_struct *mm)
 {
 	struct vm_area_struct *v = calloc(1, sizeof(*v));
 	if (!v)
@@ -147,14 +123,14 @@ static struct vm_area_struct *vm_area_alloc(struct machine *m, struct mm_struct 
 	return v;
 }
 
-static void vm_area_free(struct machine *m, struct vm_area_struct *v)
+void vm_area_free(struct machine *m, struct vm_area_struct *v)
 {
 	kmem_cache_free(m, KMEM_VM_AREA_STRUCT, v->objp);
 	free(v);
 }
 
 /* vm_stat_account(): VmData, VmStk and the exec pages of VmLib/VmExe. */
-static void vm_stat_account(struct mm_struct *mm, uint32_t flags, int64_t npages)
+void vm_stat_account(struct mm_struct *mm, uint32_t flags, int64_t npages)
 {
 	mm->total_vm += (uint64_t)npages;
 	if (mm->total_vm > mm->hiwater_vm)
@@ -165,11 +141,6 @@ static void vm_stat_account(struct mm_struct *mm, uint32_t flags, int64_t npages
 		mm->stack_vm += (uint64_t)npages;
 	else if ((flags & (VM_WRITE | VM_SHARED | VM_GROWSDOWN)) == VM_WRITE)
 		mm->data_vm += (uint64_t)npages;
-}
-
-static uint64_t vma_pages(const struct vm_area_struct *v)
-{
-	return (v->vm_end - v->vm_start) >> PAGE_SHIFT;
 }
 
 static void vma_rb_insert(struct mm_struct *mm, struct vm_area_struct *vma)
@@ -185,7 +156,7 @@ static void vma_rb_insert(struct mm_struct *mm, struct vm_area_struct *vma)
 }
 
 /* __vma_link(): into the list after prev (NULL: at the head) and into the tree. */
-static void vma_link(struct mm_struct *mm, struct vm_area_struct *vma, struct vm_area_struct *prev)
+void vma_link(struct mm_struct *mm, struct vm_area_struct *vma, struct vm_area_struct *prev)
 {
 	vma->vm_prev = prev;
 	vma->vm_next = prev ? prev->vm_next : mm->mmap;
@@ -284,56 +255,11 @@ void update_hiwater_rss(struct mm_struct *mm)
 		mm->hiwater_rss = rss;
 }
 
-struct zap_ctx {
-	struct mm_struct *mm;
-	const struct vm_area_struct *vma;
-	uint64_t pages;
-};
-
-static void zap_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref ref, uint64_t pte)
-{
-	struct zap_ctx *z = arg;
-	pt_write(m, ref.tpfn, ref.idx, 0);
-	if (is_swap_pte(pte)) {
-		z->mm->rss[MM_SWAPENTS]--;
-		free_swap_and_cache(m, (uint32_t)pte_to_swp_entry(pte));
-		return;
-	}
-	flush_tlb_page(m, z->mm->id, va);
-	if (!vm_normal_page(m, pte))
-		return;
-	uint32_t pfn = pte_pfn(m, pte);
-	if ((pte & _PAGE_DIRTY) && page_type(&m->pa.mem_map[pfn]) == PT_FILE)
-		set_page_dirty(m, pfn); /* zap_pte_range: a written shared page must reach disk */
-	z->mm->rss[mm_counter(m, z->vma, pfn)]--;
-	z->pages++;
-	free_page_and_swap_cache(m, pfn); /* tlb_finish_mmu's free_pages_and_swap_cache */
-}
-
-/* zap_page_range(): unmaps every page of [start, end), VMA by VMA. */
-void zap_page_range(struct machine *m, struct mm_struct *mm, uint64_t start, uint64_t end)
-{
-	update_hiwater_rss(mm);
-	for (struct vm_area_struct *v = find_vma(mm, start); v && v->vm_start < end;
-	     v = v->vm_next) {
-		struct zap_ctx z = {mm, v, 0};
-		uint64_t s = v->vm_start > start ? v->vm_start : start;
-		uint64_t e = v->vm_end < end ? v->vm_end : end;
-		if (v->vm_flags & VM_HUGETLB) {
-			unmap_hugepage_range(m, mm, v, s, e);
-			continue;
-		}
-		pt_for_each(m, mm, s, e, zap_one_pte, &z);
-		if (z.pages)
-			ev_emit(m, EV_ZAP_PTE, s, e, z.pages, NULL);
-	}
-}
-
 /* ---- split and merge --------------------------------------------------------------- */
 
 /* split_vma(): vma keeps [vm_start, addr); the new VMA takes [addr, vm_end). */
-static struct vm_area_struct *split_vma(struct machine *m, struct mm_struct *mm,
-                                        struct vm_area_struct *vma, uint64_t addr)
+struct vm_area_struct *split_vma(struct machine *m, struct mm_struct *mm,
+                                 struct vm_area_struct *vma, uint64_t addr)
 {
 	struct vm_area_struct *n = vm_area_alloc(m, mm);
 	if (!n)
@@ -371,8 +297,8 @@ static void vma_absorb_next(struct machine *m, struct mm_struct *mm, struct vm_a
 }
 
 /* vma_merge() for a VMA already in the list: joins it with equal neighbours on both sides. */
-static struct vm_area_struct *vma_merge(struct machine *m, struct mm_struct *mm,
-                                        struct vm_area_struct *vma)
+struct vm_area_struct *vma_merge(struct machine *m, struct mm_struct *mm,
+                                 struct vm_area_struct *vma)
 {
 	if (vma->vm_next && can_merge(vma, vma->vm_next)) {
 		ev_emit(m, EV_VMA_MERGE, vma->vm_start, vma->vm_next->vm_end, 0, "next");
@@ -448,8 +374,8 @@ static int range_free(struct mm_struct *mm, uint64_t start, uint64_t end)
  * A hugetlb VMA splits only at huge page boundaries (hugetlb_vm_op_split): start and end
  * must be aligned where they fall inside one. Returns the offending address or 0.
  */
-static uint64_t huge_misaligned(const struct machine *m, struct mm_struct *mm, uint64_t start,
-                                uint64_t end)
+uint64_t huge_misaligned(const struct machine *m, struct mm_struct *mm, uint64_t start,
+                         uint64_t end)
 {
 	uint64_t mask = huge_page_size(m) - 1;
 	const struct vm_area_struct *v = find_vma(mm, start);
@@ -462,7 +388,7 @@ static uint64_t huge_misaligned(const struct machine *m, struct mm_struct *mm, u
 }
 
 /* How many new VMAs editing [start, end) splits off: one for each end inside a VMA. */
-static unsigned splits_needed(struct mm_struct *mm, uint64_t start, uint64_t end)
+unsigned splits_needed(struct mm_struct *mm, uint64_t start, uint64_t end)
 {
 	const struct vm_area_struct *v = find_vma(mm, start);
 	unsigned n = v && v->vm_start < start && v->vm_start < end;
@@ -474,7 +400,7 @@ static unsigned splits_needed(struct mm_struct *mm, uint64_t start, uint64_t end
  * The vm_area_structs an edit will allocate, taken care of before anything changes: a split
  * that failed halfway through an op would leave the op failed but the VMAs changed.
  */
-static int vma_prealloc(struct machine *m, unsigned n)
+int vma_prealloc(struct machine *m, unsigned n)
 {
 	return n ? kmem_cache_reserve(m, KMEM_VM_AREA_STRUCT, n, GFP_KERNEL) : 0;
 }
@@ -511,7 +437,7 @@ static int do_munmap(struct machine *m, struct mm_struct *mm, uint64_t start, ui
 	return 0;
 }
 
-static void prot_str(uint32_t flags, char *s)
+void prot_str(uint32_t flags, char *s)
 {
 	s[0] = (flags & VM_READ) ? 'r' : '-';
 	s[1] = (flags & VM_WRITE) ? 'w' : '-';
@@ -520,7 +446,7 @@ static void prot_str(uint32_t flags, char *s)
 	s[4] = '\0';
 }
 
-static uint32_t calc_vm_flags(uint32_t prot, uint32_t flags)
+uint32_t calc_vm_flags(uint32_t prot, uint32_t flags)
 {
 	uint32_t vf = (prot & PROT_READ_ ? VM_READ : 0) | (prot & PROT_WRITE_ ? VM_WRITE : 0) |
 	              (prot & PROT_EXEC_ ? VM_EXEC : 0) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
@@ -532,9 +458,8 @@ static uint32_t calc_vm_flags(uint32_t prot, uint32_t flags)
 }
 
 /* mmap_region(): the range is free; extend a neighbour or link a new VMA. */
-static struct vm_area_struct *mmap_region(struct machine *m, struct mm_struct *mm, uint64_t addr,
-                                          uint64_t len, uint32_t vm_flags, uint32_t file,
-                                          uint64_t pgoff)
+struct vm_area_struct *mmap_region(struct machine *m, struct mm_struct *mm, uint64_t addr,
+                                   uint64_t len, uint32_t vm_flags, uint32_t file, uint64_t pgoff)
 {
 	struct vm_area_struct *prev = vma_prev_of(mm, addr);
 	struct vm_area_struct *v = vm_area_alloc(m, mm);
@@ -680,89 +605,6 @@ static enum vm_err do_mmap(struct machine *m, struct mm_struct *mm, const struct
 	return VM_OK;
 }
 
-/* ---- mprotect ---------------------------------------------------------------------- */
-
-struct prot_ctx {
-	struct mm_struct *mm;
-	uint32_t vm_flags;
-};
-
-/* change_pte_range(): writable only where no COW is pending; NX follows VM_EXEC. */
-static void change_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref ref,
-                           uint64_t pte)
-{
-	struct prot_ctx *c = arg;
-	if (!pte_present(pte))
-		return;
-	uint64_t n = pte;
-	if (!(c->vm_flags & VM_WRITE))
-		n &= ~_PAGE_RW;
-	else if ((c->vm_flags & VM_SHARED) && !(pte & _PAGE_SPECIAL))
-		n |= _PAGE_RW;
-	n = (c->vm_flags & VM_EXEC) ? (n & ~_PAGE_NX) : (n | _PAGE_NX);
-	n = mk_pte(m, pte_pfn(m, n), n & ~0x000ffffffffff000ull);
-	if (n != pte) {
-		pt_write(m, ref.tpfn, ref.idx, n);
-		flush_tlb_page(m, c->mm->id, va);
-	}
-}
-
-static enum vm_err do_mprotect(struct machine *m, struct mm_struct *mm, uint64_t start,
-                               uint64_t len, uint32_t prot, struct op_result *res)
-{
-	if (start % PAGE_SIZE)
-		return op_fail(res, VM_EINVAL, "mprotect: address %#llx is not page aligned",
-		               (unsigned long long)start);
-	if (len == 0)
-		return op_fail(res, VM_EINVAL, "mprotect: length is 0");
-	if (prot & ~(PROT_READ_ | PROT_WRITE_ | PROT_EXEC_))
-		return op_fail(res, VM_EINVAL, "mprotect: unknown prot bits %#x", prot);
-	uint64_t end = start + PAGE_ALIGN(len);
-	if (end > task_size(m) || end <= start) /* <=: PAGE_ALIGN of a huge length wraps to 0 */
-		return op_fail(res, VM_EINVAL, "mprotect: range reaches kernel space");
-	/* The whole range must be mapped, without holes (ENOMEM like the kernel). */
-	uint64_t a = start;
-	for (const struct vm_area_struct *v = find_vma(mm, start); a < end; v = v->vm_next) {
-		if (!v || v->vm_start > a)
-			return op_fail(res, VM_ENOMEM, "mprotect: %#llx is not mapped",
-			               (unsigned long long)a);
-		if ((prot & PROT_WRITE_) && (v->vm_flags & VM_MIXEDMAP) &&
-		    !(v->vm_flags & VM_SHARED))
-			return op_fail(res, VM_EPERM, "mprotect: map_driver mapping is read-only");
-		a = v->vm_end;
-	}
-	if (huge_misaligned(m, mm, start, end))
-		return op_fail(res, VM_EINVAL, "mprotect: %#llx-%#llx cuts a huge page",
-		               (unsigned long long)start, (unsigned long long)end);
-	if (vma_prealloc(m, splits_needed(mm, start, end)))
-		return op_fail(res, VM_ENOMEM, "mprotect: out of memory splitting a VMA");
-	/* After the prealloc the splits cannot fail. */
-	struct vm_area_struct *v = find_vma(mm, start);
-	if (v->vm_start < start)
-		v = split_vma(m, mm, v, start);
-	while (v && v->vm_start < end) {
-		if (v->vm_end > end)
-			split_vma(m, mm, v, end);
-		uint32_t nf = (v->vm_flags & ~(VM_READ | VM_WRITE | VM_EXEC)) |
-		              (calc_vm_flags(prot, 0) & (VM_READ | VM_WRITE | VM_EXEC));
-		if ((nf & (VM_WRITE | VM_SHARED)) == VM_WRITE)
-			nf |= VM_ACCOUNT; /* mprotect_fixup charges a newly writable private VMA */
-		vm_stat_account(mm, v->vm_flags, -(int64_t)vma_pages(v));
-		v->vm_flags = nf;
-		vm_stat_account(mm, v->vm_flags, (int64_t)vma_pages(v));
-		char p[5];
-		prot_str(nf, p);
-		ev_emit(m, EV_MPROTECT, v->vm_start, v->vm_end, 0, p);
-		struct prot_ctx c = {mm, nf};
-		if (nf & VM_HUGETLB)
-			hugetlb_change_protection(m, mm, v);
-		else
-			pt_for_each(m, mm, v->vm_start, v->vm_end, change_one_pte, &c);
-		v = vma_merge(m, mm, v)->vm_next;
-	}
-	return VM_OK;
-}
-
 /* ---- brk ----------------------------------------------------------------------------- */
 
 static enum vm_err do_brk(struct machine *m, struct mm_struct *mm, uint64_t brk,
@@ -799,98 +641,9 @@ static enum vm_err do_brk(struct machine *m, struct mm_struct *mm, uint64_t brk,
 	return VM_OK;
 }
 
-/* ---- madvise(MADV_DONTNEED) --------------------------------------------------------- */
-
-static enum vm_err do_madvise(struct machine *m, struct mm_struct *mm, uint64_t start, uint64_t len,
-                              uint32_t advice, struct op_result *res)
-{
-	if (advice != MADV_DONTNEED_)
-		return op_fail(res, VM_EINVAL, "madvise: only MADV_DONTNEED (4) is modelled");
-	if (start % PAGE_SIZE || len == 0)
-		return op_fail(res, VM_EINVAL, "madvise: address must be page aligned, length > 0");
-	uint64_t end = start + PAGE_ALIGN(len);
-	if (end > task_size(m) || end <= start)
-		return op_fail(res, VM_EINVAL, "madvise: range reaches kernel space");
-	uint64_t a = start;
-	for (const struct vm_area_struct *v = find_vma(mm, start); a < end; v = v->vm_next) {
-		if (!v || v->vm_start > a)
-			return op_fail(res, VM_ENOMEM, "madvise: %#llx is not mapped",
-			               (unsigned long long)a);
-		if (v->vm_flags & VM_HUGETLB)
-			return op_fail(
-			    res, VM_EINVAL,
-			    "madvise: MADV_DONTNEED on huge pages is not modelled (munmap "
-			    "the range instead)");
-		a = v->vm_end;
-	}
-	ev_emit(m, EV_MADVISE, start, end, 0, "MADV_DONTNEED");
-	zap_page_range(m, mm, start, end);
-	return VM_OK;
-}
-
-/* ---- program image (exec) ------------------------------------------------------------- */
-
-static uint32_t exe_inode(const char *name)
-{
-	uint32_t h = 2166136261u;
-	for (const char *p = name; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	return 100000 + h % 900000;
-}
-
-enum vm_err image_check(const struct machine *m, uint64_t *text, uint64_t *data, uint64_t *bss,
-                        uint64_t *stack, struct op_result *res)
-{
-	uint64_t lim = m->cfg.arch == ARCH_I386 ? (512ull << 20) : (1ull << 30);
-	*text = *text ? *text : 16 << 10;
-	*data = *data ? *data : 4 << 10;
-	*stack = *stack ? *stack : 132 << 10;
-	if (*text > lim || *data > lim || *bss > lim || *stack > (64ull << 20))
-		return op_fail(res, VM_EINVAL,
-		               "image: text/data/bss must be <= %llu MiB each, stack <= 64 MiB",
-		               (unsigned long long)(lim >> 20));
-	return VM_OK;
-}
-
-enum vm_err setup_image(struct machine *m, struct mm_struct *mm, const char *name, uint64_t text,
-                        uint64_t data, uint64_t bss, uint64_t stack, struct op_result *res)
-{
-	int i386 = m->cfg.arch == ARCH_I386;
-	uint64_t ts = task_size(m);
-	enum vm_err e = image_check(m, &text, &data, &bss, &stack, res);
-	if (e)
-		return e;
-	snprintf(mm->exe, sizeof(mm->exe), "%s%s", name[0] == '/' ? "" : "/bin/", name);
-	mm->exe_ino = exe_inode(mm->exe);
-	mm->start_code = i386 ? 0x08048000ull : 0x400000ull;
-	mm->end_code = mm->start_code + text;
-	mm->start_data = PAGE_ALIGN(mm->end_code);
-	mm->end_data = mm->start_data + data;
-	uint64_t bss_start = PAGE_ALIGN(mm->end_data), bss_end = PAGE_ALIGN(mm->end_data + bss);
-	mm->start_brk = mm->brk = bss_end;
-	mm->mmap_base = ts - MIN_GAP;
-	uint64_t stack_start = ts - PAGE_ALIGN(stack);
-	mm->start_stack = ts - 0x100; /* the initial stack pointer, below argv/envp */
-	uint32_t img = VM_EXECIMAGE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-	uint64_t text_pages = PAGE_ALIGN(text) >> PAGE_SHIFT;
-	if (!mmap_region(m, mm, mm->start_code, PAGE_ALIGN(text), img | VM_READ | VM_EXEC, 0, 0) ||
-	    !mmap_region(m, mm, mm->start_data, PAGE_ALIGN(data),
-	                 img | VM_READ | VM_WRITE | VM_ACCOUNT, 0, text_pages) ||
-	    (bss_end > bss_start &&
-	     !mmap_region(m, mm, bss_start, bss_end - bss_start,
-	                  VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT,
-	                  0, 0)) ||
-	    !mmap_region(m, mm, stack_start, ts - stack_start,
-	                 VM_READ | VM_WRITE | VM_GROWSDOWN | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC |
-	                     VM_ACCOUNT,
-	                 0, 0))
-		return op_fail(res, VM_ENOMEM, "image: out of memory for the VMAs");
-	return VM_OK;
-}
-
 /* ---- teardown ------------------------------------------------------------------------ */
 
-static void exit_mmap(struct machine *m, struct mm_struct *mm)
+void exit_mmap(struct machine *m, struct mm_struct *mm)
 {
 	ev_emit(m, EV_EXIT_MMAP, mm->id, mm->map_count, 0, NULL);
 	zap_page_range(m, mm, 0, task_size(m));
@@ -902,130 +655,6 @@ static void exit_mmap(struct machine *m, struct mm_struct *mm)
 	}
 	if (m->tlb.mm_id == mm->id)
 		flush_tlb_all(m, 0);
-}
-
-void mm_abandon(struct machine *m, struct mm_struct *mm)
-{
-	uint32_t id = mm->id;
-	mmput(m, mm);
-	if (id + 1 == m->mmap.next_mm_id)
-		m->mmap.next_mm_id = id;
-}
-
-void mmput(struct machine *m, struct mm_struct *mm)
-{
-	if (--mm->mm_users > 0)
-		return;
-	exit_mmap(m, mm);
-	if (mm->anon_vma_objp)
-		kmem_cache_free(m, KMEM_ANON_VMA, mm->anon_vma_objp);
-	pgd_free(m, mm->pgd);
-	kmem_cache_free(m, KMEM_MM_STRUCT, mm->objp);
-	mms_del(&m->mmap, mm);
-	ev_emit(m, EV_MMDROP, mm->id, 0, 0, NULL);
-	free(mm);
-}
-
-/* ---- fork: dup_mmap + copy_page_range ------------------------------------------------- */
-
-struct copy_ctx {
-	struct mm_struct *dst, *src;
-	const struct vm_area_struct *vma;
-	uint64_t cached_base; /* va range of the child's leaf table in cached */
-	struct pte_ref cached;
-	int failed;
-	uint64_t ptes;
-};
-
-static void copy_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref ref,
-                         uint64_t pte)
-{
-	struct copy_ctx *c = arg;
-	if (c->failed)
-		return;
-	uint64_t span_mask = ~((1ull << pt_shift(m, pt_levels(m) - 2)) - 1);
-	if ((va & span_mask) != c->cached_base) {
-		if (pt_walk(m, c->dst, va, 1, &c->cached, NULL)) {
-			c->failed = 1;
-			return;
-		}
-		c->cached_base = va & span_mask;
-	}
-	if (pte_present(pte)) {
-		/* A private writable page is now shared: both sides lose write (COW). */
-		if ((c->vma->vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE && (pte & _PAGE_RW)) {
-			pte = (pte & ~_PAGE_RW) | _PAGE_COW;
-			pt_write(m, ref.tpfn, ref.idx, pte);
-		}
-		if (vm_normal_page(m, pte)) {
-			uint32_t pfn = pte_pfn(m, pte);
-			m->pa.mem_map[pfn].refcount++;
-			c->dst->rss[mm_counter(m, c->vma, pfn)]++;
-		}
-	} else {
-		swap_duplicate(m, (uint32_t)pte_to_swp_entry(pte), 1); /* the child names it too */
-		c->dst->rss[MM_SWAPENTS]++;
-	}
-	pt_write(m, c->cached.tpfn, pt_index(m, va, pt_levels(m) - 1), pte);
-	c->ptes++;
-}
-
-struct mm_struct *dup_mm(struct machine *m, struct mm_struct *old)
-{
-	struct mm_struct *mm = mm_alloc(m);
-	if (!mm)
-		return NULL;
-	uint32_t id = mm->id, pgd = mm->pgd;
-	uint64_t objp = mm->objp;
-	/* Copy the layout fields, then reset what belongs to the new mm alone. */
-	*mm = *old;
-	mm->id = id;
-	mm->pgd = pgd;
-	mm->objp = objp;
-	mm->mmap = mm->mmap_cache = NULL;
-	mm->mm_rb.node = NULL;
-	mm->map_count = 0;
-	mm->mm_users = mm->mm_count = 1;
-	mm->total_vm = mm->exec_vm = mm->data_vm = mm->stack_vm = 0;
-	memset(mm->rss, 0, sizeof(mm->rss));
-	mm->hiwater_rss = 0;
-	mm->pgtables_bytes = 0;
-	mm->anon_vma_objp = old->anon_vma_objp ? kmem_cache_alloc(m, KMEM_ANON_VMA, GFP_KERNEL) : 0;
-	mm->hiwater_vm = 0;
-	struct vm_area_struct *prev = NULL;
-	for (const struct vm_area_struct *v = old->mmap; v; v = v->vm_next) {
-		struct vm_area_struct *n = vm_area_alloc(m, mm);
-		struct copy_ctx c = {mm, old, v, 1, {0, 0}, 0, 0};
-		if (n) {
-			n->vm_start = v->vm_start;
-			n->vm_end = v->vm_end;
-			n->vm_pgoff = v->vm_pgoff;
-			/* the reserve stays with the parent (HPAGE_RESV_OWNER) */
-			n->vm_flags = v->vm_flags & ~VM_HUGE_RESV;
-			n->vm_file = v->vm_file;
-			vma_link(mm, n, prev);
-			prev = n;
-			if (v->vm_flags & VM_HUGETLB)
-				c.failed = copy_hugetlb_page_range(m, mm, old, v);
-			else
-				pt_for_each(m, old, v->vm_start, v->vm_end, copy_one_pte, &c);
-		}
-		if (!n || c.failed) {
-			mm_abandon(m, mm);
-			/* the PTEs copied so far were write-protected in the parent too: its TLB
-			 * must go on this path as well (dup_mmap flushes at its out: label) */
-			if (m->tlb.mm_id == old->id)
-				flush_tlb_all(m, old->id);
-			return NULL;
-		}
-		ev_emit(m, EV_DUP_MM, v->vm_start, v->vm_end, c.ptes, "copy_page_range");
-	}
-	mm->hiwater_vm = mm->total_vm;
-	mm->hiwater_rss = get_mm_rss(mm);
-	/* The parent's PTEs lost write permission: its TLB entries must go (flush_tlb_mm). */
-	if (m->tlb.mm_id == old->id)
-		flush_tlb_all(m, old->id);
-	return mm;
 }
 
 /* ---- ops ---------------------------------------------------------------------------- */
@@ -1085,237 +714,6 @@ enum vm_err mmap_apply(struct machine *m, const struct op *op, struct op_result 
 	}
 }
 
-/* ---- views: /proc/PID/maps, smaps, status, pmap ---------------------------------------- */
-
-static const char *vma_name(const struct machine *m, const struct mm_struct *mm,
-                            const struct vm_area_struct *v, char *buf, size_t len)
-{
-	if (v->vm_flags & VM_MIXEDMAP) {
-		snprintf(buf, len, "/dev/mapdrv%u", v->vm_file);
-		return buf;
-	}
-	if (v->vm_file)
-		return filemap_file_name(m, v->vm_file);
-	if (v->vm_flags & VM_HUGETLB)
-		return "/anon_hugepage (deleted)"; /* hugetlb_file_setup()'s unlinked file */
-	if (v->vm_flags & VM_EXECIMAGE)
-		return mm->exe;
-	if (v->vm_start <= mm->brk && v->vm_end >= mm->start_brk)
-		return "[heap]";
-	if (vma_is_stack(mm, v))
-		return "[stack]";
-	return NULL;
-}
-
-/* show_map_vma(): "%08lx-%08lx %c%c%c%c %08llx %02x:%02x %lu " then the name at column 73
- * (49 on 32-bit: seq_setwidth(m, 25 + sizeof(void *) * 6 - 1) then seq_pad). */
-static void show_vma_header(const struct machine *m, const struct mm_struct *mm,
-                            const struct vm_area_struct *v, struct strbuf *sb)
-{
-	unsigned dev_major = 0, dev_minor = 0;
-	uint64_t ino = 0, pgoff = 0;
-	char p[5], nb[48];
-	prot_str(v->vm_flags, p);
-	if (v->vm_flags & VM_MIXEDMAP) {
-		dev_minor = 5; /* devtmpfs */
-		ino = 1000 + v->vm_file;
-		pgoff = v->vm_pgoff << PAGE_SHIFT;
-	} else if (v->vm_flags & VM_HUGETLB) {
-		/* the internal hugetlbfs mount; one inode per mapping, named by its address */
-		dev_minor = 0x0f;
-		ino = (v->vm_start - (v->vm_pgoff << PAGE_SHIFT)) >>
-		      (PAGE_SHIFT + huge_page_order(m));
-		pgoff = v->vm_pgoff << PAGE_SHIFT;
-	} else if (v->vm_file || (v->vm_flags & VM_EXECIMAGE)) {
-		dev_major = 8;
-		dev_minor = 1;
-		ino = v->vm_file ? v->vm_file : mm->exe_ino;
-		pgoff = v->vm_pgoff << PAGE_SHIFT;
-	}
-	size_t start = sb->len;
-	strbuf_addf(sb, "%08llx-%08llx %s %08llx %02x:%02x %llu ", (unsigned long long)v->vm_start,
-	            (unsigned long long)v->vm_end, p, (unsigned long long)pgoff, dev_major,
-	            dev_minor, (unsigned long long)ino);
-	const char *name = vma_name(m, mm, v, nb, sizeof(nb));
-	if (name) {
-		size_t width = m->cfg.arch == ARCH_I386 ? 25 + 4 * 6 - 1 : 25 + 8 * 6 - 1;
-		size_t used = sb->len - start;
-		if (used < width)
-			strbuf_addf(sb, "%*s", (int)(width - used), "");
-		strbuf_addf(sb, " %s", name);
-	}
-	strbuf_adds(sb, "\n");
-}
-
-void show_maps(const struct machine *m, const struct mm_struct *mm, struct strbuf *sb)
-{
-	for (const struct vm_area_struct *v = mm->mmap; v; v = v->vm_next)
-		show_vma_header(m, mm, v, sb);
-}
-
-struct smaps_ctx {
-	const struct vm_area_struct *vma;
-	uint64_t rss, pss, pss_dirty, shared_clean, shared_dirty, private_clean, private_dirty,
-	    referenced, anon, swap;
-};
-
-static void smaps_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref ref, uint64_t pte)
-{
-	struct smaps_ctx *c = arg;
-	(void)va;
-	(void)ref;
-	if (is_swap_pte(pte)) {
-		c->swap += PAGE_SIZE;
-		return;
-	}
-	if (!vm_normal_page(m, pte))
-		return;
-	uint32_t pfn = pte_pfn(m, pte);
-	int mc = page_mapcount(m, pfn);
-	int dirty = (pte & _PAGE_DIRTY) || (m->pa.mem_map[pfn].flags & PG_dirty);
-	c->rss += PAGE_SIZE;
-	c->pss += (PAGE_SIZE << 12) / (uint64_t)(mc > 0 ? mc : 1);
-	if (dirty)
-		c->pss_dirty += (PAGE_SIZE << 12) / (uint64_t)(mc > 0 ? mc : 1);
-	if (mc >= 2)
-		*(dirty ? &c->shared_dirty : &c->shared_clean) += PAGE_SIZE;
-	else
-		*(dirty ? &c->private_dirty : &c->private_clean) += PAGE_SIZE;
-	if (pte & _PAGE_ACCESSED)
-		c->referenced += PAGE_SIZE;
-	if (page_type(&m->pa.mem_map[pfn]) == PT_ANON)
-		c->anon += PAGE_SIZE;
-}
-
-static void smaps_line(struct strbuf *sb, const char *name, uint64_t bytes)
-{
-	strbuf_addf(sb, "%-16s%8llu kB\n", name, (unsigned long long)(bytes >> 10));
-}
-
-static void show_vm_flags(const struct vm_area_struct *v, struct strbuf *sb)
-{
-	static const struct {
-		uint32_t flag;
-		const char *mn;
-	} mnemonics[] = {
-	    {VM_READ, "rd"},      {VM_WRITE, "wr"},    {VM_EXEC, "ex"},       {VM_SHARED, "sh"},
-	    {VM_MAYREAD, "mr"},   {VM_MAYWRITE, "mw"}, {VM_MAYEXEC, "me"},    {VM_MAYSHARE, "ms"},
-	    {VM_GROWSDOWN, "gd"}, {VM_IO, "io"},       {VM_DONTEXPAND, "de"}, {VM_ACCOUNT, "ac"},
-	    {VM_HUGETLB, "ht"},   {VM_MIXEDMAP, "mm"},
-	};
-	strbuf_adds(sb, "VmFlags: ");
-	for (size_t i = 0; i < ARRAY_SIZE(mnemonics); i++)
-		if (v->vm_flags & mnemonics[i].flag)
-			strbuf_addf(sb, "%s ", mnemonics[i].mn);
-	strbuf_adds(sb, "\n");
-}
-
-void show_smaps(const struct machine *m, const struct mm_struct *mm, struct strbuf *sb)
-{
-	for (const struct vm_area_struct *v = mm->mmap; v; v = v->vm_next) {
-		struct smaps_ctx c = {.vma = v};
-		uint64_t hshared = 0, hprivate = 0;
-		int huge = (v->vm_flags & VM_HUGETLB) != 0;
-		pt_for_each(m, mm, v->vm_start, v->vm_end, smaps_pte, &c);
-		if (huge)
-			hugetlb_usage(m, mm, v->vm_start, v->vm_end, &hshared, &hprivate);
-		show_vma_header(m, mm, v, sb);
-		smaps_line(sb, "Size:", v->vm_end - v->vm_start);
-		smaps_line(sb, "KernelPageSize:", huge ? huge_page_size(m) : PAGE_SIZE);
-		smaps_line(sb, "MMUPageSize:", huge ? huge_page_size(m) : PAGE_SIZE);
-		smaps_line(sb, "Rss:", c.rss);
-		smaps_line(sb, "Pss:", c.pss >> 12);
-		smaps_line(sb, "Pss_Dirty:", c.pss_dirty >> 12);
-		smaps_line(sb, "Shared_Clean:", c.shared_clean);
-		smaps_line(sb, "Shared_Dirty:", c.shared_dirty);
-		smaps_line(sb, "Private_Clean:", c.private_clean);
-		smaps_line(sb, "Private_Dirty:", c.private_dirty);
-		smaps_line(sb, "Referenced:", c.referenced);
-		smaps_line(sb, "Anonymous:", c.anon);
-		smaps_line(sb, "KSM:", 0);
-		smaps_line(sb, "LazyFree:", 0);
-		smaps_line(sb, "AnonHugePages:", 0);
-		smaps_line(sb, "ShmemPmdMapped:", 0);
-		smaps_line(sb, "FilePmdMapped:", 0);
-		smaps_line(sb, "Shared_Hugetlb:", hshared);
-		/* the one 7-wide field */
-		strbuf_addf(sb, "Private_Hugetlb: %7llu kB\n",
-		            (unsigned long long)(hprivate >> 10));
-		smaps_line(sb, "Swap:", c.swap);
-		smaps_line(sb, "SwapPss:", c.swap);
-		smaps_line(sb, "Locked:", 0);
-		strbuf_adds(sb, "THPeligible:    0\n");
-		show_vm_flags(v, sb);
-	}
-}
-
-/* task_mem() of fs/proc/task_mmu.c: the Vm* lines of /proc/PID/status. */
-void task_mem(const struct machine *m, const struct mm_struct *mm, struct strbuf *sb)
-{
-	uint64_t anon = mm->rss[MM_ANONPAGES], file = mm->rss[MM_FILEPAGES],
-	         shmem = mm->rss[MM_SHMEMPAGES], rss = anon + file + shmem;
-	uint64_t hiwater_rss = mm->hiwater_rss > rss ? mm->hiwater_rss : rss;
-	uint64_t hiwater_vm = mm->hiwater_vm > mm->total_vm ? mm->hiwater_vm : mm->total_vm;
-	uint64_t text = (PAGE_ALIGN(mm->end_code) - (mm->start_code & PAGE_MASK_)) >> 10;
-	uint64_t lib = (mm->exec_vm << (PAGE_SHIFT - 10)) > text
-	                   ? (mm->exec_vm << (PAGE_SHIFT - 10)) - text
-	                   : 0;
-	const struct {
-		const char *name;
-		uint64_t kb;
-	} lines[] = {
-	    {"VmPeak", hiwater_vm << 2},
-	    {"VmSize", mm->total_vm << 2},
-	    {"VmLck", mm->locked_vm << 2},
-	    {"VmPin", 0},
-	    {"VmHWM", hiwater_rss << 2},
-	    {"VmRSS", rss << 2},
-	    {"RssAnon", anon << 2},
-	    {"RssFile", file << 2},
-	    {"RssShmem", shmem << 2},
-	    {"VmData", mm->data_vm << 2},
-	    {"VmStk", mm->stack_vm << 2},
-	    {"VmExe", text},
-	    {"VmLib", lib},
-	    {"VmPTE", mm->pgtables_bytes >> 10},
-	    {"VmSwap", mm->rss[MM_SWAPENTS] << 2},
-	};
-	for (size_t i = 0; i < ARRAY_SIZE(lines); i++)
-		strbuf_addf(sb, "%s:\t%8llu kB\n", lines[i].name, (unsigned long long)lines[i].kb);
-	uint64_t hshared, hprivate;
-	hugetlb_usage(m, mm, 0, task_size(m), &hshared, &hprivate);
-	strbuf_addf(sb, "HugetlbPages:\t%8llu kB\n",
-	            (unsigned long long)((hshared + hprivate) >> 10));
-}
-
-/* pmap(1) default format: address, size, mode, mapping. */
-void show_pmap(const struct machine *m, const struct mm_struct *mm, const char *comm, uint32_t pid,
-               struct strbuf *sb)
-{
-	int w = m->cfg.arch == ARCH_I386 ? 8 : 16;
-	uint64_t total = 0;
-	strbuf_addf(sb, "%u:   %s\n", pid, comm);
-	for (const struct vm_area_struct *v = mm->mmap; v; v = v->vm_next) {
-		char nb[48], mode[6];
-		const char *name = vma_name(m, mm, v, nb, sizeof(nb));
-		const char *base = name && name[0] == '/' ? strrchr(name, '/') + 1 : NULL;
-		mode[0] = (v->vm_flags & VM_READ) ? 'r' : '-';
-		mode[1] = (v->vm_flags & VM_WRITE) ? 'w' : '-';
-		mode[2] = (v->vm_flags & VM_EXEC) ? 'x' : '-';
-		mode[3] = (v->vm_flags & VM_MAYSHARE) ? 's' : '-';
-		mode[4] = '-';
-		mode[5] = '\0';
-		uint64_t kb = (v->vm_end - v->vm_start) >> 10;
-		total += kb;
-		strbuf_addf(
-		    sb, "%0*llx %6lluK %s %s\n", w, (unsigned long long)v->vm_start,
-		    (unsigned long long)kb, mode,
-		    base ? base
-		         : (name && strcmp(name, "[stack]") == 0 ? "  [ stack ]" : "  [ anon ]"));
-	}
-	strbuf_addf(sb, " total %*lluK\n", w, (unsigned long long)total);
-}
-
 /* ---- machine_check ------------------------------------------------------------------ */
 
 /* List sorted and disjoint, tree in-order equal to the list, counters equal to the sum. */
@@ -1357,183 +755,12 @@ static int check_vmas(const struct mm_struct *mm, char *buf, size_t len)
 	return 0;
 }
 
-struct pte_check {
-	const struct mm_struct *mm;
-	const struct vm_area_struct *vma;
-	uint32_t *maps;
-	uint64_t rss[NR_MM_COUNTERS];
-	int bad;
-	char why[160];
-};
-
-static void check_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref ref,
-                          uint64_t pte)
-{
-	struct pte_check *c = arg;
-	(void)ref;
-	if (c->bad)
-		return;
-	const struct vm_area_struct *v = c->vma;
-	if (va < v->vm_start || va >= v->vm_end) {
-		c->bad = 1;
-		snprintf(c->why, sizeof(c->why), "mm %u: PTE at %#llx outside any VMA", c->mm->id,
-		         (unsigned long long)va);
-		return;
-	}
-	if (is_swap_pte(pte)) {
-		if (!swap_entry_valid(m, (uint32_t)pte_to_swp_entry(pte))) {
-			c->bad = 1;
-			snprintf(c->why, sizeof(c->why), "mm %u: swap PTE at %#llx names no slot",
-			         c->mm->id, (unsigned long long)va);
-		}
-		c->rss[MM_SWAPENTS]++;
-		return;
-	}
-	if (!vm_normal_page(m, pte)) {
-		if (pte_pfn(m, pte) != zero_pfn(m) || (pte & _PAGE_RW)) {
-			c->bad = 1;
-			snprintf(c->why, sizeof(c->why),
-			         "mm %u: special PTE at %#llx is not the zero page", c->mm->id,
-			         (unsigned long long)va);
-		}
-		return;
-	}
-	uint32_t pfn = pte_pfn(m, pte);
-	const struct page *p = pfn < m->pa.nr_frames ? &m->pa.mem_map[pfn] : NULL;
-	enum page_type t = p ? page_type(p) : PT_FREE;
-	if (t != PT_ANON && t != PT_FILE && t != PT_VMALLOC) {
-		c->bad = 1;
-		snprintf(c->why, sizeof(c->why), "mm %u: PTE at %#llx maps pfn %#x of type %d",
-		         c->mm->id, (unsigned long long)va, pfn, (int)t);
-		return;
-	}
-	if (t == PT_ANON && page_anon_index(m, pfn) != (uint32_t)(va >> PAGE_SHIFT)) {
-		c->bad = 1;
-		snprintf(c->why, sizeof(c->why), "anon pfn %#x at %#llx has index %#x", pfn,
-		         (unsigned long long)va, page_anon_index(m, pfn));
-		return;
-	}
-	if ((pte & _PAGE_RW) && !(v->vm_flags & VM_WRITE)) {
-		c->bad = 1;
-		snprintf(c->why, sizeof(c->why), "mm %u: writable PTE at %#llx in a read-only VMA",
-		         c->mm->id, (unsigned long long)va);
-		return;
-	}
-	c->maps[pfn]++;
-	c->rss[mm_counter(m, v, pfn)]++;
-}
-
-static int check_mm_ptes(const struct machine *m, const struct mm_struct *mm, uint32_t *maps,
-                         char *buf, size_t len)
-{
-	struct pte_check c = {.mm = mm, .maps = maps};
-	/* Entries outside every VMA: walk the gaps too (the check callback flags them). */
-	uint64_t a = 0;
-	for (const struct vm_area_struct *v = mm->mmap;; v = v->vm_next) {
-		uint64_t gap_end = v ? v->vm_start : task_size(m);
-		struct vm_area_struct none = {.vm_start = 1, .vm_end = 0};
-		c.vma = &none;
-		pt_for_each(m, mm, a, gap_end, check_one_pte, &c);
-		if (!v)
-			break;
-		c.vma = v;
-		pt_for_each(m, mm, v->vm_start, v->vm_end, check_one_pte, &c);
-		a = v->vm_end;
-	}
-	CHECK(!c.bad, "%s", c.why);
-	for (int i = 0; i < NR_MM_COUNTERS; i++)
-		CHECK(c.rss[i] == mm->rss[i], "mm %u: rss[%d] is %llu but its PTEs map %llu",
-		      mm->id, i, (unsigned long long)mm->rss[i], (unsigned long long)c.rss[i]);
-	return 0;
-}
-
-static int check_frames(const struct machine *m, const uint32_t *maps, const uint16_t *tables,
-                        char *buf, size_t len)
-{
-	uint64_t nr_tables = 0;
-	for (uint64_t pfn = 0; pfn < m->pa.nr_frames; pfn++) {
-		const struct page *p = &m->pa.mem_map[pfn];
-		enum page_type t = page_type(p);
-		if (pfn == m->mmap.init_mm.pgd) {
-			CHECK(tables[pfn] == 1 && t == PT_RESERVED,
-			      "swapper_pg_dir pfn %#llx: %u references, type %d",
-			      (unsigned long long)pfn, tables[pfn], (int)t);
-		} else if (t == PT_PGTABLE) {
-			nr_tables++;
-			CHECK(tables[pfn] == 1, "page-table pfn %#llx is referenced %u times",
-			      (unsigned long long)pfn, tables[pfn]);
-			CHECK(kmap(m, (uint32_t)pfn), "page-table pfn %#llx has no contents",
-			      (unsigned long long)pfn);
-		} else {
-			CHECK(tables[pfn] == 0, "pfn %#llx of type %d is used as a page table",
-			      (unsigned long long)pfn, (int)t);
-		}
-		if (t == PT_ANON) {
-			uint32_t extra = (p->flags & PG_swapcache) ? 1 : 0;
-			CHECK(p->refcount == maps[pfn] + extra,
-			      "anon pfn %#llx: refcount %u but %u PTEs map it",
-			      (unsigned long long)pfn, p->refcount, maps[pfn]);
-		} else if ((t == PT_FILE || t == PT_VMALLOC) && maps[pfn]) {
-			CHECK(p->refcount == maps[pfn] + 1,
-			      "pfn %#llx (type %d): refcount %u but %u PTEs map it",
-			      (unsigned long long)pfn, (int)t, p->refcount, maps[pfn]);
-		}
-	}
-	CHECK(nr_tables == m->pgtable.nr_pgtable, "%llu page-table frames, counter says %llu",
-	      (unsigned long long)nr_tables, (unsigned long long)m->pgtable.nr_pgtable);
-	return 0;
-}
-
-/* Kernel half of every pgd equals init_mm's: kernel mappings are shared, never copied. */
-static int check_kernel_half(const struct machine *m, const struct mm_struct *mm, char *buf,
-                             size_t len)
-{
-	for (unsigned i = pt_user_pgds(m); i < pt_entries(m); i++)
-		CHECK(pt_read(m, mm->pgd, i) == pt_read(m, m->mmap.init_mm.pgd, i),
-		      "mm %u: kernel pgd entry %u differs from init_mm", mm->id, i);
-	return 0;
-}
-
-static int count_user_tables(const struct machine *m, const struct mm_struct *mm, uint16_t *tables,
-                             char *buf, size_t len)
-{
-	uint64_t before = 0, after = 0;
-	for (uint64_t pfn = 0; pfn < m->pa.nr_frames; pfn++)
-		before += tables[pfn];
-	pt_count_tables(m, mm, 1, tables);
-	for (uint64_t pfn = 0; pfn < m->pa.nr_frames; pfn++)
-		after += tables[pfn];
-	CHECK((after - before - 1) * PAGE_SIZE == mm->pgtables_bytes,
-	      "mm %u: pgtables_bytes %llu but %llu tables below the pgd", mm->id,
-	      (unsigned long long)mm->pgtables_bytes, (unsigned long long)(after - before - 1));
-	return 0;
-}
-
 int mmap_check(const struct machine *m, char *buf, size_t len)
 {
-	uint64_t n = m->pa.nr_frames;
-	uint32_t *maps = calloc(n, sizeof(*maps));
-	uint16_t *tables = calloc(n, sizeof(*tables));
-	int r = (!maps || !tables) ? -1 : 0;
-	if (r)
-		snprintf(buf, len, "no host memory for the check");
-	if (!r)
-		pt_count_tables(m, &m->mmap.init_mm, 0, tables);
-	for (uint32_t i = 0; !r && i < m->mmap.nr_mms; i++) {
-		const struct mm_struct *mm = m->mmap.mms[i];
-		r = check_vmas(mm, buf, len);
-		if (!r)
-			r = check_mm_ptes(m, mm, maps, buf, len);
-		if (!r)
-			r = check_kernel_half(m, mm, buf, len);
-		if (!r)
-			r = count_user_tables(m, mm, tables, buf, len);
-	}
-	if (!r)
-		r = check_frames(m, maps, tables, buf, len);
-	free(maps);
-	free(tables);
-	return r;
+	for (uint32_t i = 0; i < m->mmap.nr_mms; i++)
+		if (check_vmas(m->mmap.mms[i], buf, len))
+			return -1;
+	return pgtable_check(m, buf, len);
 }
 
 /* ---- snapshot ----------------------------------------------------------------------- */
@@ -1670,50 +897,4 @@ int mmap_load(struct machine *m, struct snap_reader *r)
 	if (!r->err && m->mmap.init_mm.pgd >= m->pa.nr_frames)
 		return snap_fail(r, "init_mm: bad pgd %u", m->mmap.init_mm.pgd);
 	return pgtable_load(m, r);
-}
-
-/* ---- /proc/PID views -------------------------------------------------------------- */
-
-static const char *task_state_name(const struct task_struct *t)
-{
-	return t->state == TASK_VFORK ? "D (disk sleep)" : "R (running)";
-}
-
-enum vm_err proc_pid_maps(const struct machine *m, uint32_t pid, struct strbuf *sb)
-{
-	const struct task_struct *t = find_task(m, pid);
-	if (!t)
-		return VM_ENOENT;
-	show_maps(m, t->mm, sb);
-	return VM_OK;
-}
-
-enum vm_err proc_pid_smaps(const struct machine *m, uint32_t pid, struct strbuf *sb)
-{
-	const struct task_struct *t = find_task(m, pid);
-	if (!t)
-		return VM_ENOENT;
-	show_smaps(m, t->mm, sb);
-	return VM_OK;
-}
-
-/* proc_pid_status(): the identity lines, then task_mem()'s Vm* lines. */
-enum vm_err proc_pid_status(const struct machine *m, uint32_t pid, struct strbuf *sb)
-{
-	const struct task_struct *t = find_task(m, pid);
-	if (!t)
-		return VM_ENOENT;
-	strbuf_addf(sb, "Name:\t%s\nState:\t%s\nTgid:\t%u\nPid:\t%u\nPPid:\t%u\n", t->comm,
-	            task_state_name(t), pid, pid, t->ppid);
-	task_mem(m, t->mm, sb);
-	return VM_OK;
-}
-
-enum vm_err proc_pid_pmap(const struct machine *m, uint32_t pid, struct strbuf *sb)
-{
-	const struct task_struct *t = find_task(m, pid);
-	if (!t)
-		return VM_ENOENT;
-	show_pmap(m, t->mm, t->mm->exe, pid, sb);
-	return VM_OK;
 }

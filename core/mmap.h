@@ -1,7 +1,8 @@
 /*
- * Address spaces (mm/mmap.c, mm/mprotect.c): mm_struct and its VMAs, kept both as an
- * address-sorted list (full walks: maps, fork, exit) and a red-black tree (find_vma).
- * do_mmap, do_munmap, mprotect, brk and madvise(MADV_DONTNEED) change them.
+ * Address spaces (mm/mmap.c): mm_struct and its VMAs, kept both as an address-sorted list
+ * (full walks: maps, fork, exit) and a red-black tree (find_vma). do_mmap, do_munmap and brk
+ * (mmap.c), mprotect (mprotect.c), madvise (madvise.c) and the program image (exec.c)
+ * change them; fork.c creates, copies and drops whole mms.
  */
 #ifndef VMSIM_MMAP_H
 #define VMSIM_MMAP_H
@@ -11,6 +12,7 @@
 
 #include "events.h"
 #include "machine.h"
+#include "mm_types.h"
 #include "rbtree.h"
 #include "strbuf.h"
 
@@ -37,6 +39,9 @@
 #define MM_SWAPENTS    2
 #define MM_SHMEMPAGES  3
 #define NR_MM_COUNTERS 4
+
+#define PAGE_MASK_    (~(PAGE_SIZE - 1))
+#define PAGE_ALIGN(x) (((x) + PAGE_SIZE - 1) & PAGE_MASK_)
 
 /* madvise advice values (include/uapi/asm-generic/mman-common.h). */
 #define MADV_DONTNEED_ 4
@@ -129,16 +134,19 @@ void mmput(struct machine *m, struct mm_struct *mm);
 /* mmput() of an mm that the failing op in progress allocated: its id is given back as well,
  * as if it had never been allocated (a failed op changes nothing). */
 void mm_abandon(struct machine *m, struct mm_struct *mm);
-/* Validates image sizes (0 = default) before anything is allocated. */
+/* exec.c. Validates image sizes (0 = default) before anything is allocated. */
 enum vm_err image_check(const struct machine *m, uint64_t *text, uint64_t *data, uint64_t *bss,
                         uint64_t *stack, struct op_result *res);
 /* Sets up the ELF-like layout of a fresh mm (text, data, bss, heap, stack). */
 enum vm_err setup_image(struct machine *m, struct mm_struct *mm, const char *name, uint64_t text,
                         uint64_t data, uint64_t bss, uint64_t stack, struct op_result *res);
-/* dup_mmap: copies mm's VMAs and page tables into a new mm (fork). NULL on OOM. */
+/* fork.c. dup_mmap: copies mm's VMAs and page tables into a new mm (fork). NULL on OOM. */
 struct mm_struct *dup_mm(struct machine *m, struct mm_struct *old);
-/* Zaps (unmaps and releases) every PTE in [start, end) of vma's range. */
+/* memory.c. Zaps (unmaps and releases) every PTE in [start, end), VMA by VMA. */
 void zap_page_range(struct machine *m, struct mm_struct *mm, uint64_t start, uint64_t end);
+/* memory.c. Copies vma's PTEs from src into dst (fork); -1 if a table could not be had. */
+int copy_page_range(struct machine *m, struct mm_struct *dst, struct mm_struct *src,
+                    const struct vm_area_struct *vma, uint64_t *ptes);
 void update_hiwater_rss(struct mm_struct *mm);
 uint64_t get_mm_rss(const struct mm_struct *mm);
 uint64_t mmap_min_addr(const struct machine *m);
@@ -153,16 +161,51 @@ struct mm_struct *mm_by_id(const struct machine *m, uint32_t id);
 void mmap_save_mms(const struct machine *m, struct snap_writer *w);
 int mmap_load_mms(struct machine *m, struct snap_reader *r);
 
-/* Views (proc.c routes them). */
-void show_maps(const struct machine *m, const struct mm_struct *mm, struct strbuf *sb);
-void show_smaps(const struct machine *m, const struct mm_struct *mm, struct strbuf *sb);
-void task_mem(const struct machine *m, const struct mm_struct *mm, struct strbuf *sb);
-void show_pmap(const struct machine *m, const struct mm_struct *mm, const char *comm, uint32_t pid,
-               struct strbuf *sb);
-/* /proc/PID/{maps,smaps,status,pmap}: VM_ENOENT for an unknown pid. */
-enum vm_err proc_pid_maps(const struct machine *m, uint32_t pid, struct strbuf *sb);
-enum vm_err proc_pid_smaps(const struct machine *m, uint32_t pid, struct strbuf *sb);
-enum vm_err proc_pid_status(const struct machine *m, uint32_t pid, struct strbuf *sb);
-enum vm_err proc_pid_pmap(const struct machine *m, uint32_t pid, struct strbuf *sb);
+/* exit_mmap: unmaps every VMA and frees the page tables below the pgd (mmput's last user). */
+void exit_mmap(struct machine *m, struct mm_struct *mm);
+
+/*
+ * VMA editing shared by mmap.c, mprotect.c, madvise.c, exec.c and fork.c (what Linux keeps
+ * in mm/internal.h and mm/vma.c).
+ */
+static inline uint64_t vma_pages(const struct vm_area_struct *v)
+{
+	return (v->vm_end - v->vm_start) >> PAGE_SHIFT;
+}
+struct vm_area_struct *vm_area_alloc(struct machine *m, struct mm_struct *mm);
+void vm_area_free(struct machine *m, struct vm_area_struct *v);
+/* __vma_link(): into the list after prev (NULL: at the head) and into the tree. */
+void vma_link(struct mm_struct *mm, struct vm_area_struct *vma, struct vm_area_struct *prev);
+/* vm_stat_account(): total_vm and VmData, VmStk, VmExe/VmLib by the VMA's flags. */
+void vm_stat_account(struct mm_struct *mm, uint32_t flags, int64_t npages);
+/* split_vma(): vma keeps [vm_start, addr); the new VMA takes [addr, vm_end). */
+struct vm_area_struct *split_vma(struct machine *m, struct mm_struct *mm,
+                                 struct vm_area_struct *vma, uint64_t addr);
+/* vma_merge() for a VMA already in the list: joins it with equal neighbours on both sides. */
+struct vm_area_struct *vma_merge(struct machine *m, struct mm_struct *mm,
+                                 struct vm_area_struct *vma);
+/* mmap_region(): the range is free; extend a neighbour or link a new VMA. NULL on OOM. */
+struct vm_area_struct *mmap_region(struct machine *m, struct mm_struct *mm, uint64_t addr,
+                                   uint64_t len, uint32_t vm_flags, uint32_t file, uint64_t pgoff);
+/* The start or end of [start, end) that falls inside a hugetlb VMA off a huge page, or 0. */
+uint64_t huge_misaligned(const struct machine *m, struct mm_struct *mm, uint64_t start,
+                         uint64_t end);
+/* How many new VMAs editing [start, end) splits off: one for each end inside a VMA. */
+unsigned splits_needed(struct mm_struct *mm, uint64_t start, uint64_t end);
+/* Reserves n vm_area_struct objects so the splits of an edit cannot fail halfway. */
+int vma_prealloc(struct machine *m, unsigned n);
+/* The VM_READ/WRITE/EXEC/SHARED bits of PROT_* and MAP_* (calc_vm_prot_bits and friends). */
+uint32_t calc_vm_flags(uint32_t prot, uint32_t flags);
+/* "rwxp" / "r--s": the permission column of /proc/PID/maps (s needs 5 bytes). */
+void prot_str(uint32_t flags, char *s);
+/* The list of live user mms (mm_alloc and mmput keep it; snapshots and checks walk it). */
+int mms_add(struct mmap_state *s, struct mm_struct *mm);
+void mms_del(struct mmap_state *s, struct mm_struct *mm);
+
+/* mprotect.c and madvise.c: the ops mmap_apply routes to them. */
+enum vm_err do_mprotect(struct machine *m, struct mm_struct *mm, uint64_t start, uint64_t len,
+                        uint32_t prot, struct op_result *res);
+enum vm_err do_madvise(struct machine *m, struct mm_struct *mm, uint64_t start, uint64_t len,
+                       uint32_t advice, struct op_result *res);
 
 #endif

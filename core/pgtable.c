@@ -5,6 +5,7 @@
  */
 #include "pgtable.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -680,4 +681,187 @@ int pgtable_load(struct machine *m, struct snap_reader *r)
 			return -1;
 	}
 	return r->err ? -1 : 0;
+}
+
+/* ---- machine_check: page tables against the VMAs, the rss counters and the frames ---- */
+
+struct pte_check {
+	const struct mm_struct *mm;
+	const struct vm_area_struct *vma;
+	uint32_t *maps;
+	uint64_t rss[NR_MM_COUNTERS];
+	int bad;
+	char why[160];
+};
+
+static void check_one_pte(struct machine *m, void *arg, uint64_t va, struct pte_ref ref,
+                          uint64_t pte)
+{
+	struct pte_check *c = arg;
+	(void)ref;
+	if (c->bad)
+		return;
+	const struct vm_area_struct *v = c->vma;
+	if (va < v->vm_start || va >= v->vm_end) {
+		c->bad = 1;
+		snprintf(c->why, sizeof(c->why), "mm %u: PTE at %#llx outside any VMA", c->mm->id,
+		         (unsigned long long)va);
+		return;
+	}
+	if (is_swap_pte(pte)) {
+		if (!swap_entry_valid(m, (uint32_t)pte_to_swp_entry(pte))) {
+			c->bad = 1;
+			snprintf(c->why, sizeof(c->why), "mm %u: swap PTE at %#llx names no slot",
+			         c->mm->id, (unsigned long long)va);
+		}
+		c->rss[MM_SWAPENTS]++;
+		return;
+	}
+	if (!vm_normal_page(m, pte)) {
+		if (pte_pfn(m, pte) != zero_pfn(m) || (pte & _PAGE_RW)) {
+			c->bad = 1;
+			snprintf(c->why, sizeof(c->why),
+			         "mm %u: special PTE at %#llx is not the zero page", c->mm->id,
+			         (unsigned long long)va);
+		}
+		return;
+	}
+	uint32_t pfn = pte_pfn(m, pte);
+	const struct page *p = pfn < m->pa.nr_frames ? &m->pa.mem_map[pfn] : NULL;
+	enum page_type t = p ? page_type(p) : PT_FREE;
+	if (t != PT_ANON && t != PT_FILE && t != PT_VMALLOC) {
+		c->bad = 1;
+		snprintf(c->why, sizeof(c->why), "mm %u: PTE at %#llx maps pfn %#x of type %d",
+		         c->mm->id, (unsigned long long)va, pfn, (int)t);
+		return;
+	}
+	if (t == PT_ANON && page_anon_index(m, pfn) != (uint32_t)(va >> PAGE_SHIFT)) {
+		c->bad = 1;
+		snprintf(c->why, sizeof(c->why), "anon pfn %#x at %#llx has index %#x", pfn,
+		         (unsigned long long)va, page_anon_index(m, pfn));
+		return;
+	}
+	if ((pte & _PAGE_RW) && !(v->vm_flags & VM_WRITE)) {
+		c->bad = 1;
+		snprintf(c->why, sizeof(c->why), "mm %u: writable PTE at %#llx in a read-only VMA",
+		         c->mm->id, (unsigned long long)va);
+		return;
+	}
+	c->maps[pfn]++;
+	c->rss[mm_counter(m, v, pfn)]++;
+}
+
+static int check_mm_ptes(const struct machine *m, const struct mm_struct *mm, uint32_t *maps,
+                         char *buf, size_t len)
+{
+	struct pte_check c = {.mm = mm, .maps = maps};
+	/* Entries outside every VMA: walk the gaps too (the check callback flags them). */
+	uint64_t a = 0;
+	for (const struct vm_area_struct *v = mm->mmap;; v = v->vm_next) {
+		uint64_t gap_end = v ? v->vm_start : task_size(m);
+		struct vm_area_struct none = {.vm_start = 1, .vm_end = 0};
+		c.vma = &none;
+		pt_for_each(m, mm, a, gap_end, check_one_pte, &c);
+		if (!v)
+			break;
+		c.vma = v;
+		pt_for_each(m, mm, v->vm_start, v->vm_end, check_one_pte, &c);
+		a = v->vm_end;
+	}
+	CHECK(!c.bad, "%s", c.why);
+	for (int i = 0; i < NR_MM_COUNTERS; i++)
+		CHECK(c.rss[i] == mm->rss[i], "mm %u: rss[%d] is %llu but its PTEs map %llu",
+		      mm->id, i, (unsigned long long)mm->rss[i], (unsigned long long)c.rss[i]);
+	return 0;
+}
+
+static int check_frames(const struct machine *m, const uint32_t *maps, const uint16_t *tables,
+                        char *buf, size_t len)
+{
+	uint64_t nr_tables = 0;
+	for (uint64_t pfn = 0; pfn < m->pa.nr_frames; pfn++) {
+		const struct page *p = &m->pa.mem_map[pfn];
+		enum page_type t = page_type(p);
+		if (pfn == m->mmap.init_mm.pgd) {
+			CHECK(tables[pfn] == 1 && t == PT_RESERVED,
+			      "swapper_pg_dir pfn %#llx: %u references, type %d",
+			      (unsigned long long)pfn, tables[pfn], (int)t);
+		} else if (t == PT_PGTABLE) {
+			nr_tables++;
+			CHECK(tables[pfn] == 1, "page-table pfn %#llx is referenced %u times",
+			      (unsigned long long)pfn, tables[pfn]);
+			CHECK(kmap(m, (uint32_t)pfn), "page-table pfn %#llx has no contents",
+			      (unsigned long long)pfn);
+		} else {
+			CHECK(tables[pfn] == 0, "pfn %#llx of type %d is used as a page table",
+			      (unsigned long long)pfn, (int)t);
+		}
+		if (t == PT_ANON) {
+			uint32_t extra = (p->flags & PG_swapcache) ? 1 : 0;
+			CHECK(p->refcount == maps[pfn] + extra,
+			      "anon pfn %#llx: refcount %u but %u PTEs map it",
+			      (unsigned long long)pfn, p->refcount, maps[pfn]);
+		} else if ((t == PT_FILE || t == PT_VMALLOC) && maps[pfn]) {
+			CHECK(p->refcount == maps[pfn] + 1,
+			      "pfn %#llx (type %d): refcount %u but %u PTEs map it",
+			      (unsigned long long)pfn, (int)t, p->refcount, maps[pfn]);
+		}
+	}
+	CHECK(nr_tables == m->pgtable.nr_pgtable, "%llu page-table frames, counter says %llu",
+	      (unsigned long long)nr_tables, (unsigned long long)m->pgtable.nr_pgtable);
+	return 0;
+}
+
+/* Kernel half of every pgd equals init_mm's: kernel mappings are shared, never copied. */
+static int check_kernel_half(const struct machine *m, const struct mm_struct *mm, char *buf,
+                             size_t len)
+{
+	for (unsigned i = pt_user_pgds(m); i < pt_entries(m); i++)
+		CHECK(pt_read(m, mm->pgd, i) == pt_read(m, m->mmap.init_mm.pgd, i),
+		      "mm %u: kernel pgd entry %u differs from init_mm", mm->id, i);
+	return 0;
+}
+
+static int count_user_tables(const struct machine *m, const struct mm_struct *mm, uint16_t *tables,
+                             char *buf, size_t len)
+{
+	uint64_t before = 0, after = 0;
+	for (uint64_t pfn = 0; pfn < m->pa.nr_frames; pfn++)
+		before += tables[pfn];
+	pt_count_tables(m, mm, 1, tables);
+	for (uint64_t pfn = 0; pfn < m->pa.nr_frames; pfn++)
+		after += tables[pfn];
+	CHECK((after - before - 1) * PAGE_SIZE == mm->pgtables_bytes,
+	      "mm %u: pgtables_bytes %llu but %llu tables below the pgd", mm->id,
+	      (unsigned long long)mm->pgtables_bytes, (unsigned long long)(after - before - 1));
+	return 0;
+}
+
+/*
+ * Every PTE lies inside a VMA and maps a page of a mappable type, each mm's rss counters and
+ * pgtables_bytes match its tables, and every frame's refcount matches the PTEs mapping it.
+ */
+int pgtable_check(const struct machine *m, char *buf, size_t len)
+{
+	uint64_t n = m->pa.nr_frames;
+	uint32_t *maps = calloc(n, sizeof(*maps));
+	uint16_t *tables = calloc(n, sizeof(*tables));
+	int r = (!maps || !tables) ? -1 : 0;
+	if (r)
+		snprintf(buf, len, "no host memory for the check");
+	if (!r)
+		pt_count_tables(m, &m->mmap.init_mm, 0, tables);
+	for (uint32_t i = 0; !r && i < m->mmap.nr_mms; i++) {
+		const struct mm_struct *mm = m->mmap.mms[i];
+		r = check_mm_ptes(m, mm, maps, buf, len);
+		if (!r)
+			r = check_kernel_half(m, mm, buf, len);
+		if (!r)
+			r = count_user_tables(m, mm, tables, buf, len);
+	}
+	if (!r)
+		r = check_frames(m, maps, tables, buf, len);
+	free(maps);
+	free(tables);
+	return r;
 }

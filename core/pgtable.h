@@ -174,6 +174,8 @@ void pt_count_tables(const struct machine *m, const struct mm_struct *mm, int us
 
 struct snap_writer;
 struct snap_reader;
+/* machine_check of the page tables: PTEs inside VMAs, rss counters, frame refcounts. */
+int pgtable_check(const struct machine *m, char *buf, size_t len);
 void pgtable_save(const struct machine *m, struct snap_writer *w);
 int pgtable_load(struct machine *m, struct snap_reader *r);
 

@@ -10,6 +10,7 @@
 
 #include "kernel.h"
 #include "meminfo.h"
+#include "task_mmu.h"
 
 struct proc_view {
 	const char *name;
