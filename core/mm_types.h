@@ -8,10 +8,9 @@
 
 #include <stdint.h>
 
-#define PAGE_SHIFT 12
-#define PAGE_SIZE  (1ull << PAGE_SHIFT)
-#define MAX_ORDER  11 /* orders 0..10, as in the kernels the seed describes */
-#define PFN_NONE   UINT32_MAX
+#include "machine.h" /* PAGE_SHIFT, PAGE_SIZE, MAX_ORDER */
+
+#define PFN_NONE UINT32_MAX
 
 /*
  * 16 bytes per frame:

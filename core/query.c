@@ -148,3 +148,44 @@ uint64_t query_max_pgtables_bytes(const struct machine *m)
 	}
 	return most;
 }
+
+_Static_assert(QUERY_WALK_LEVELS == PT_LEVELS_MAX, "one query step per page-table level");
+
+enum vm_err query_translate(const struct machine *m, uint32_t pid, uint64_t va,
+                            struct query_walk *out)
+{
+	static const struct {
+		uint64_t bit;
+		const char *name;
+	} bits[QUERY_PTE_FLAGS] = {
+	    {_PAGE_PRESENT, "present"}, {_PAGE_RW, "rw"},
+	    {_PAGE_USER, "user"},       {_PAGE_ACCESSED, "accessed"},
+	    {_PAGE_DIRTY, "dirty"},     {_PAGE_PSE, "pse"},
+	    {_PAGE_GLOBAL, "global"},   {_PAGE_COW, "cow"},
+	    {_PAGE_SPECIAL, "special"}, {_PAGE_NX, "nx"},
+	};
+	struct walk_trace t;
+	memset(out, 0, sizeof(*out));
+	enum vm_err e = translate(m, pid, va, &t);
+	if (e)
+		return e;
+	for (uint32_t i = 0; i < t.nr && i < PT_LEVELS_MAX; i++) {
+		const struct walk_step *w = &t.step[i];
+		struct query_walk_step *s = &out->step[out->nr++];
+		s->level = pt_level_name(m, w->level);
+		s->index = w->index;
+		s->table_pfn = w->table_pfn;
+		s->entry = w->entry;
+		s->has_next = w->next_pfn != PFN_NONE;
+		s->next_pfn = s->has_next ? w->next_pfn : 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bits); i++)
+		if (t.pte & bits[i].bit)
+			out->flags[out->nr_flags++] = bits[i].name;
+	out->present = t.fail_level < 0;
+	out->phys = out->present ? t.phys : 0;
+	out->pte = t.pte;
+	out->missing_level = t.fail_level < 0 ? "" : pt_level_name(m, (unsigned)t.fail_level);
+	out->direct_map = t.direct_map;
+	return VM_OK;
+}

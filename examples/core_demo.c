@@ -1,7 +1,10 @@
 /* Boots a demo machine with the core library alone and prints what the kernel would show. */
 #include <stdio.h>
 
-#include "kernel.h"
+#include "events.h"
+#include "machine.h"
+#include "proc.h"
+#include "strbuf.h"
 
 int main(void)
 {
@@ -20,7 +23,7 @@ int main(void)
 	struct strbuf sb;
 	strbuf_init(&sb);
 	strbuf_adds(&sb, "$ cat /proc/buddyinfo\n");
-	buddyinfo_show(m, &sb);
+	proc_render(m, "buddyinfo", &sb);
 	strbuf_adds(&sb, "\n$ dmesg (vmsim events)\n");
 	for (uint64_t id = events_first_id(m); id < events_next_id(m); id++) {
 		event_render(event_get(m, id), &sb);

@@ -13,10 +13,7 @@
 #include "events.h"
 #include "exercise.h"
 #include "handlers.h"
-#include "memory.h"
-#include "mm_types.h"
 #include "ops.h"
-#include "pgtable.h"
 #include "proc.h"
 #include "query.h"
 #include "registry.h"
@@ -662,8 +659,8 @@ static void translate_rpc(struct srv_call *c)
 	struct srv_machine *sm = machine_of(c);
 	if (!sm)
 		return;
-	struct walk_trace t;
-	enum vm_err e = translate(sm->m, req->pid, req->addr, &t);
+	struct query_walk t;
+	enum vm_err e = query_translate(sm->m, req->pid, req->addr, &t);
 	if (e == VM_ENOENT) {
 		rpc_fail(c, TWIRP_NOT_FOUND, "no process with pid %u", req->pid);
 		return;
@@ -674,46 +671,30 @@ static void translate_rpc(struct srv_call *c)
 		         sm->cfg.arch == ARCH_I386 ? "i386" : "x86_64");
 		return;
 	}
-	Vmsim__V1__WalkStep steps[PT_LEVELS_MAX], *sp[PT_LEVELS_MAX];
-	for (uint32_t i = 0; i < t.nr && i < PT_LEVELS_MAX; i++) {
-		const struct walk_step *w = &t.step[i];
+	Vmsim__V1__WalkStep steps[QUERY_WALK_LEVELS], *sp[QUERY_WALK_LEVELS];
+	for (uint32_t i = 0; i < t.nr; i++) {
+		const struct query_walk_step *w = &t.step[i];
 		vmsim__v1__walk_step__init(&steps[i]);
-		steps[i].level = (char *)pt_level_name(sm->m, w->level);
+		steps[i].level = (char *)w->level;
 		steps[i].index = w->index;
 		steps[i].table_pfn = w->table_pfn;
 		steps[i].entry = w->entry;
-		if (w->next_pfn != PFN_NONE) {
+		if (w->has_next) {
 			steps[i].next_opt_case = VMSIM__V1__WALK_STEP__NEXT_OPT_NEXT_PFN;
 			steps[i].next_pfn = w->next_pfn;
 		}
 		sp[i] = &steps[i];
 	}
-	static const struct {
-		uint64_t bit;
-		const char *name;
-	} bits[] = {
-	    {_PAGE_PRESENT, "present"}, {_PAGE_RW, "rw"},
-	    {_PAGE_USER, "user"},       {_PAGE_ACCESSED, "accessed"},
-	    {_PAGE_DIRTY, "dirty"},     {_PAGE_PSE, "pse"},
-	    {_PAGE_GLOBAL, "global"},   {_PAGE_COW, "cow"},
-	    {_PAGE_SPECIAL, "special"}, {_PAGE_NX, "nx"},
-	};
-	char *flags[sizeof(bits) / sizeof(bits[0])];
-	size_t nf = 0;
-	for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
-		if (t.pte & bits[i].bit)
-			flags[nf++] = (char *)bits[i].name;
 	Vmsim__V1__TranslateResponse resp = VMSIM__V1__TRANSLATE_RESPONSE__INIT;
-	resp.present = t.fail_level < 0;
-	resp.phys = resp.present ? t.phys : 0;
+	resp.present = t.present;
+	resp.phys = t.phys;
 	resp.pte = t.pte;
-	resp.missing_level =
-	    t.fail_level < 0 ? "" : (char *)pt_level_name(sm->m, (unsigned)t.fail_level);
+	resp.missing_level = (char *)t.missing_level;
 	resp.direct_map = t.direct_map;
 	resp.n_steps = t.nr;
 	resp.steps = sp;
-	resp.n_pte_flags = nf;
-	resp.pte_flags = flags;
+	resp.n_pte_flags = t.nr_flags;
+	resp.pte_flags = (char **)t.flags;
 	rpc_reply(c, &resp.base);
 }
 

@@ -4,7 +4,6 @@
  */
 #include "cost.h"
 
-#include "mm_types.h"
 #include "query.h"
 
 static uint64_t sat_add(uint64_t a, uint64_t b)

@@ -18,8 +18,7 @@
 #include <unistd.h>
 
 #include "machine.h"
-#include "memory.h"
-#include "pgtable.h"
+#include "query.h"
 #include "ops.h"
 #include "proc.h"
 #include "query.h"
@@ -294,8 +293,8 @@ static void compare_state(void)
 
 	/* Page walks of the mapping in parent and child, and of an unknown pid. */
 	for (uint32_t pid = 1; pid <= 3; pid++) {
-		struct walk_trace t;
-		enum vm_err le = translate(local, pid, map_addr, &t);
+		struct query_walk t;
+		enum vm_err le = query_translate(local, pid, map_addr, &t);
 		Vmsim__V1__TranslateRequest tr = VMSIM__V1__TRANSLATE_REQUEST__INIT;
 		tr.machine_id = (char *)mid;
 		tr.pid = pid;
@@ -307,9 +306,8 @@ static void compare_state(void)
 		} else {
 			Vmsim__V1__TranslateResponse *r =
 			    vmsim__v1__translate_response__unpack(NULL, len, out);
-			CHECK(status == 200 && r && r->present == (t.fail_level < 0) &&
-			          r->pte == t.pte && r->n_steps == t.nr &&
-			          (!r->present || r->phys == t.phys),
+			CHECK(status == 200 && r && r->present == t.present && r->pte == t.pte &&
+			          r->n_steps == t.nr && (!r->present || r->phys == t.phys),
 			      "translate pid %u differs", pid);
 			if (r)
 				vmsim__v1__translate_response__free_unpacked(r, NULL);

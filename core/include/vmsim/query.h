@@ -27,7 +27,7 @@ struct query_zone {
 	const char *name;
 	uint64_t start_pfn, spanned, present, managed, free;
 	uint64_t wmark_min, wmark_low, wmark_high;
-	uint64_t nr_free[11]; /* blocks per order */
+	uint64_t nr_free[MAX_ORDER]; /* blocks per order */
 };
 
 /* Populated zones in order; returns how many were written (at most max). */
@@ -55,5 +55,33 @@ uint32_t query_tasks(const struct machine *m, struct query_task *out, uint32_t m
 /* The most page-table bytes one address space holds (VmPTE of the largest): what bounds the
  * entries a fork's copy_page_range visits. */
 uint64_t query_max_pgtables_bytes(const struct machine *m);
+
+#define QUERY_WALK_LEVELS 4
+#define QUERY_PTE_FLAGS   10
+
+/* One level of a page walk: the table read, the entry found, the next table or page. */
+struct query_walk_step {
+	const char *level; /* "pgd", "pud", "pmd", "pte" (the levels the arch has) */
+	uint32_t index, table_pfn;
+	uint64_t entry;
+	int has_next;
+	uint32_t next_pfn;
+};
+
+/* A page walk of pid's va, as the MMU does it, and the leaf entry's flags by name. */
+struct query_walk {
+	uint32_t nr;
+	struct query_walk_step step[QUERY_WALK_LEVELS];
+	int present;               /* translated: phys is the physical address */
+	const char *missing_level; /* the level whose entry was not present; "" if present */
+	int direct_map;            /* a kernel lowmem address, translated as va - PAGE_OFFSET */
+	uint64_t pte, phys;
+	uint32_t nr_flags;
+	const char *flags[QUERY_PTE_FLAGS]; /* "present", "rw", "user", ... */
+};
+
+/* VM_ENOENT for an unknown pid, VM_EFAULT for an address the arch cannot hold. */
+enum vm_err query_translate(const struct machine *m, uint32_t pid, uint64_t va,
+                            struct query_walk *out);
 
 #endif

@@ -11,6 +11,11 @@
 
 struct machine;
 
+/* The base page: 4 KiB on both arches (huge pages are hugetlb's, see HugePages_* in meminfo). */
+#define PAGE_SHIFT 12
+#define PAGE_SIZE  (1ull << PAGE_SHIFT)
+#define MAX_ORDER  11 /* buddy orders 0..10: OP_ALLOC_PAGES takes order < MAX_ORDER */
+
 enum machine_arch {
 	ARCH_I386 = 0,   /* 2-level paging 10/10/12, 3G/1G split, HighMem above 896 MiB */
 	ARCH_X86_64 = 1, /* 4-level paging 9/9/9/9/12, 47-bit user space */
