@@ -419,7 +419,17 @@ static enum vm_err gen_replacement(struct exercise *ex, struct ex_rng *r, struct
 	solution_fields(ex);
 	strbuf_addf(&ex->solution, "%llu hits, %llu misses. Step by step (simulate_policy):\n",
 	            (unsigned long long)tot.hits, (unsigned long long)tot.misses);
-	policy_report(&ex->solution, pol, frames, steps, contents, n);
+	char *report = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&report, &len);
+	if (!f) {
+		snprintf(err, errlen, "exercise: out of host memory");
+		return VM_ENOMEM;
+	}
+	policy_report(f, pol, frames, steps, contents, n);
+	fclose(f);
+	strbuf_adds(&ex->solution, report);
+	free(report);
 	return VM_OK;
 }
 

@@ -6,8 +6,8 @@ GOLDEN_DIR=$2/golden
 . "$2/lib.sh"
 
 SIL=7,0,1,2,0,3,0,4,2,3,0,3,2,1,2,0,1,7,0,1
-expect_golden "fifo steps" policy-fifo.txt "$CTL" policy simulate --policy fifo --frames 3 --refs $SIL
-expect_golden "opt steps" policy-opt.txt "$CTL" policy simulate --policy opt --frames 3 --refs $SIL
+expect_golden "fifo steps" policy-simulate-fifo.txt "$CTL" policy simulate --policy fifo --frames 3 --refs $SIL
+expect_golden "opt steps" policy-simulate-opt.txt "$CTL" policy simulate --policy opt --frames 3 --refs $SIL
 expect "all policies" 0 "fifo, 3 frames: 20 references, 15 faults, 5 hits, fault rate 75.00%
 lru, 3 frames: 20 references, 12 faults, 8 hits, fault rate 60.00%
 mru, 3 frames: 20 references, 16 faults, 4 hits, fault rate 80.00%
@@ -31,6 +31,7 @@ expect_rc "zero frames" 2 "bad --frames '0'" "$CTL" policy simulate --policy lru
 expect_rc "no refs" 2 "missing --refs" "$CTL" policy simulate --policy lru --frames 2
 expect_rc "bad ref" 2 "'x' is not a page number" "$CTL" policy simulate --policy lru --frames 2 --refs 1,x
 expect_rc "no file" 2 "cannot open /nonexistent" "$CTL" policy simulate --policy lru --frames 2 --refs-file /nonexistent
+expect_rc "page above 2^32" 2 "page 4294967296 is above 4294967295" "$CTL" policy simulate --policy lru --frames 2 --refs 1,4294967296
 
 # A million references: every policy, totals only; OPT must agree with itself run twice
 # (deterministic) and never fault more than LRU.

@@ -41,27 +41,47 @@ static void test_textbook_counts(void **state)
 	assert_int_equal(misses(SIM_LRU, 5, loop, 40), 5);
 }
 
+/* Which frame each reference lands in: free frames fill from 0, a victim's frame takes the
+ * new page (vmsimctl policy simulate prints the frames in this order). */
+static void test_frames(void **state)
+{
+	(void)state;
+	static const uint32_t fifo[TB_N] = {0, 1, 2, 0, 1, 1, 2, 0, 1, 2, 0, 2, 1};
+	static const uint32_t lru[TB_N] = {0, 1, 2, 0, 1, 2, 1, 0, 2, 1, 0, 1, 2};
+	struct policy_step steps[TB_N];
+	struct policy_totals t;
+	assert_int_equal(simulate_policy(SIM_FIFO, 3, textbook, TB_N, steps, NULL, &t), 0);
+	for (size_t i = 0; i < TB_N; i++)
+		assert_int_equal(steps[i].frame, fifo[i]);
+	assert_int_equal(simulate_policy(SIM_LRU, 3, textbook, TB_N, steps, NULL, &t), 0);
+	for (size_t i = 0; i < TB_N; i++)
+		assert_int_equal(steps[i].frame, lru[i]);
+}
+
 static void report_golden(enum sim_policy p, const char *golden)
 {
 	struct policy_step steps[TB_N];
 	uint32_t contents[TB_N * 3];
 	struct policy_totals t;
 	assert_int_equal(simulate_policy(p, 3, textbook, TB_N, steps, contents, &t), 0);
-	struct strbuf sb;
-	strbuf_init(&sb);
-	policy_report(&sb, p, 3, steps, contents, TB_N);
-	assert_golden(golden, sb.buf);
-	strbuf_release(&sb);
+	char *report = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&report, &len);
+	assert_non_null(f);
+	policy_report(f, p, 3, steps, contents, TB_N);
+	fclose(f);
+	assert_golden(golden, report);
+	free(report);
 }
 
 static void test_reports(void **state)
 {
 	(void)state;
-	report_golden(SIM_FIFO, "policy-fifo.txt");
-	report_golden(SIM_LRU, "policy-lru.txt");
-	report_golden(SIM_MRU, "policy-mru.txt");
-	report_golden(SIM_OPT, "policy-opt.txt");
-	report_golden(SIM_CLOCK, "policy-clock.txt");
+	report_golden(SIM_FIFO, "policy-report-fifo.txt");
+	report_golden(SIM_LRU, "policy-report-lru.txt");
+	report_golden(SIM_MRU, "policy-report-mru.txt");
+	report_golden(SIM_OPT, "policy-report-opt.txt");
+	report_golden(SIM_CLOCK, "policy-report-clock.txt");
 }
 
 /*
@@ -188,6 +208,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_textbook_counts),
 	    cmocka_unit_test(test_reports),
+	    cmocka_unit_test(test_frames),
 	    cmocka_unit_test(test_random_strings_match_brute_force),
 	    cmocka_unit_test(test_bad_input),
 	};

@@ -2,13 +2,15 @@
  * The textbook page-replacement exercise: simulate_policy() replays a reference string on a
  * given number of frames under FIFO, LRU, MRU, OPT or CLOCK and reports every step (hit or
  * miss, the victim, the frames' contents) and the totals, like OSTEP's paging-policy.py.
- * A pure function: it touches no machine.
+ * A pure function: it touches no machine. A library of its own (vmsim_policy, libc only):
+ * the replacement exercise of the server and `vmsimctl policy simulate` both run it.
  */
 #ifndef VMSIM_POLICY_H
 #define VMSIM_POLICY_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum sim_policy { SIM_FIFO = 0, SIM_LRU, SIM_MRU, SIM_OPT, SIM_CLOCK, SIM_NR_POLICIES };
 
@@ -20,6 +22,8 @@ struct policy_step {
 	uint32_t ref;    /* the page referenced */
 	uint32_t hit;    /* 1 hit, 0 miss */
 	uint32_t victim; /* page evicted by this miss, SIM_NONE when a frame was free */
+	uint32_t frame;  /* the frame ref is in after the step: free frames fill from 0, and a
+	                    victim's frame takes the new page */
 };
 
 struct policy_totals {
@@ -43,10 +47,12 @@ int simulate_policy(enum sim_policy policy, uint32_t frames, const uint32_t *ref
 
 const char *sim_policy_name(enum sim_policy p);
 
-struct strbuf;
+/* policy_report shows at most this many frames per line (an exercise has 3 or 4). */
+#define SIM_REPORT_FRAMES 64u
+
 /* The run in OSTEP paging-policy.py's text (steps and contents as simulate_policy filled). */
-void policy_report(struct strbuf *sb, enum sim_policy p, uint32_t frames,
-                   const struct policy_step *steps, const uint32_t *contents, size_t n);
+void policy_report(FILE *out, enum sim_policy p, uint32_t frames, const struct policy_step *steps,
+                   const uint32_t *contents, size_t n);
 /* "fifo", "lru", "mru", "opt", "clock" (any case) -> policy, or -1. */
 int sim_policy_parse(const char *name);
 

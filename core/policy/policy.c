@@ -10,8 +10,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "strbuf.h"
-
 static const char *const policy_names[SIM_NR_POLICIES] = {"fifo", "lru", "mru", "opt", "clock"};
 
 const char *sim_policy_name(enum sim_policy p)
@@ -171,17 +169,18 @@ static uint32_t step_fifo(struct sim *s, uint32_t id, int *hit)
 {
 	if ((*hit = s->slot[id] != SIM_NONE))
 		return SIM_NONE;
-	uint32_t victim = SIM_NONE;
+	uint32_t victim = SIM_NONE, f;
 	if (s->used == s->frames) {
-		victim = s->frame[s->hand];
+		f = s->hand;
+		victim = s->frame[f];
 		s->slot[victim] = SIM_NONE;
-		s->frame[s->hand] = id;
 		if (++s->hand == s->frames)
 			s->hand = 0;
 	} else {
-		s->frame[s->used++] = id;
+		f = s->used++;
 	}
-	s->slot[id] = 0;
+	s->frame[f] = id;
+	s->slot[id] = f;
 	return victim;
 }
 
@@ -194,15 +193,16 @@ static uint32_t step_lru(struct sim *s, uint32_t id, int *hit)
 		}
 		return SIM_NONE;
 	}
-	uint32_t victim = SIM_NONE;
+	uint32_t victim = SIM_NONE, f;
 	if (s->used == s->frames) {
 		victim = s->policy == SIM_MRU ? s->tail : s->head;
 		list_del(s, victim);
+		f = s->slot[victim];
 		s->slot[victim] = SIM_NONE;
 	} else {
-		s->used++;
+		f = s->used++;
 	}
-	s->slot[id] = 0;
+	s->slot[id] = f;
 	list_add_tail(s, id);
 	return victim;
 }
@@ -382,6 +382,7 @@ int simulate_policy(enum sim_policy policy, uint32_t frames, const uint32_t *ref
 			steps[i].ref = refs[i];                                                \
 			steps[i].hit = (uint32_t)hit;                                          \
 			steps[i].victim = victim == SIM_NONE ? SIM_NONE : page_of(&s, victim); \
+			steps[i].frame = s.slot[s.ids[i]];                                     \
 		}                                                                              \
 		if (contents)                                                                  \
 			sim_contents(&s, contents + i * frames);                               \
@@ -412,38 +413,38 @@ int simulate_policy(enum sim_policy policy, uint32_t frames, const uint32_t *ref
  * The run as OSTEP's paging-policy.py -c prints it: one line per access with the cache
  * between its two ends, the victim and running totals, then FINALSTATS.
  */
-void policy_report(struct strbuf *sb, enum sim_policy p, uint32_t frames,
-                   const struct policy_step *steps, const uint32_t *contents, size_t n)
+void policy_report(FILE *out, enum sim_policy p, uint32_t frames, const struct policy_step *steps,
+                   const uint32_t *contents, size_t n)
 {
 	static const char *const ends[SIM_NR_POLICIES][2] = {
 	    {"FirstIn", "Lastin"}, {"LRU", "MRU"},     {"LRU", "MRU"},
 	    {"Left ", "Right"},    {"Left ", "Right"},
 	};
 	uint64_t hits = 0, miss = 0;
+	char mem[SIM_REPORT_FRAMES * 12 + 3];
 	for (size_t i = 0; i < n; i++) {
 		hits += steps[i].hit;
 		miss += !steps[i].hit;
-		struct strbuf mem;
-		strbuf_init(&mem);
-		strbuf_adds(&mem, "[");
-		for (uint32_t f = 0, first = 1; f < frames; f++) {
+		size_t len = 0;
+		mem[len++] = '[';
+		for (uint32_t f = 0, first = 1; f < frames && f < SIM_REPORT_FRAMES; f++) {
 			uint32_t v = contents[i * frames + f];
 			if (v == SIM_NONE)
 				continue;
-			strbuf_addf(&mem, first ? "%u" : ", %u", v);
+			len += (size_t)snprintf(mem + len, sizeof(mem) - len, first ? "%u" : ", %u",
+			                        v);
 			first = 0;
 		}
-		strbuf_adds(&mem, "]");
+		snprintf(mem + len, sizeof(mem) - len, "]");
 		char victim[16] = "-";
 		if (steps[i].victim != SIM_NONE)
 			snprintf(victim, sizeof(victim), "%u", steps[i].victim);
-		strbuf_addf(sb,
-		            "Access: %u  %s %s -> %12s <- %s Replaced:%s [Hits:%llu Misses:%llu]\n",
-		            steps[i].ref, steps[i].hit ? "HIT " : "MISS", ends[p][0], mem.buf,
-		            ends[p][1], victim, (unsigned long long)hits, (unsigned long long)miss);
-		strbuf_release(&mem);
+		fprintf(out,
+		        "Access: %u  %s %s -> %12s <- %s Replaced:%s [Hits:%llu Misses:%llu]\n",
+		        steps[i].ref, steps[i].hit ? "HIT " : "MISS", ends[p][0], mem, ends[p][1],
+		        victim, (unsigned long long)hits, (unsigned long long)miss);
 	}
-	strbuf_addf(sb, "\nFINALSTATS hits %llu   misses %llu   hitrate %.2f\n",
-	            (unsigned long long)hits, (unsigned long long)miss,
-	            n ? 100.0 * (double)hits / (double)n : 0.0);
+	fprintf(out, "\nFINALSTATS hits %llu   misses %llu   hitrate %.2f\n",
+	        (unsigned long long)hits, (unsigned long long)miss,
+	        n ? 100.0 * (double)hits / (double)n : 0.0);
 }
