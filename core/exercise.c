@@ -855,6 +855,35 @@ static enum vm_err gen_hugepage(struct exercise *ex, struct ex_rng *r, struct ma
 typedef enum vm_err (*exercise_gen)(struct exercise *ex, struct ex_rng *r, struct machine *m,
                                     char *err, size_t errlen);
 
+/*
+ * What to look at again when a part is wrong, in the kernel's terms. Graded feedback without
+ * solve rights says which parts are wrong and gives this, never the values.
+ */
+static const char *const topic_hints[EX_NR_TOPICS] = {
+    [EX_BUDDY_ALLOC] = "__rmqueue_smallest() takes the head of the smallest free list whose "
+                       "order fits, and expand() puts each upper half back one order down.",
+    [EX_BUDDYINFO] = "__free_one_page() merges a freed block with its buddy (pfn ^ (1 << order)) "
+                     "while the buddy is free at the same order; buddyinfo counts the blocks "
+                     "left on each order's free list.",
+    [EX_SLAB] = "calculate_slab_order(): the object size rounded up to the cache's alignment, "
+                "then the smallest slab order that wastes little; every slab holds "
+                "objperslab objects.",
+    [EX_REPLACEMENT] = "replay the string one reference at a time: a hit needs the page in a "
+                       "frame already; on a miss with every frame full the policy's rule picks "
+                       "the victim.",
+    [EX_FREE] = "procps-ng free: used = total - free - buffers - cache, from the meminfo lines "
+                "of the question; -/+ buffers/cache counts the page cache as free.",
+    [EX_TRANSLATE] = "split the address into one index per level (i386 10/10/12 bits, x86_64 "
+                     "9/9/9/9/12); the walk stops at the first entry without _PAGE_PRESENT, "
+                     "and phys is the leaf's frame plus the page offset.",
+    [EX_COW] = "copy_page_range() shares private pages read-only at fork; a write to a shared "
+               "page faults and do_wp_page() copies it unless the writer holds the only "
+               "reference.",
+    [EX_HUGEPAGE] = "mmap(MAP_HUGETLB) reserves its pages (HugePages_Rsvd) until faults take "
+                    "them; one TLB entry covers a huge page, and the walk ends at the level "
+                    "whose entry has _PAGE_PSE.",
+};
+
 static const struct topic {
 	const char *name;
 	const char *summary;
@@ -988,7 +1017,33 @@ static int field_index(const struct exercise *ex, const char *name, size_t n)
 	return -1;
 }
 
-enum vm_err exercise_check(const struct exercise *ex, const char *answer,
+/* One line of feedback; the kernel's value only when the caller may see solutions. */
+static void grade_field(const struct exercise_field *f, int have, uint64_t got, int reveal,
+                        struct exercise_verdict *v)
+{
+	char want[32], gave[32];
+	exercise_format_value(f, f->value, want, sizeof(want));
+	if (!have) {
+		if (reveal)
+			strbuf_addf(&v->feedback, "%s: missing (the kernel gave %s)\n", f->name,
+			            want);
+		else
+			strbuf_addf(&v->feedback, "%s: missing\n", f->name);
+		return;
+	}
+	exercise_format_value(f, got, gave, sizeof(gave));
+	if (got == f->value) {
+		v->right++;
+		strbuf_addf(&v->feedback, "%s: %s right\n", f->name, gave);
+	} else if (reveal) {
+		strbuf_addf(&v->feedback, "%s: %s wrong, the kernel gave %s\n", f->name, gave,
+		            want);
+	} else {
+		strbuf_addf(&v->feedback, "%s: %s wrong\n", f->name, gave);
+	}
+}
+
+enum vm_err exercise_check(const struct exercise *ex, const char *answer, int reveal,
                            struct exercise_verdict *v, char *err, size_t errlen)
 {
 	memset(v, 0, sizeof(*v));
@@ -1061,27 +1116,13 @@ enum vm_err exercise_check(const struct exercise *ex, const char *answer,
 		have[idx] = 1;
 	}
 	v->total = ex->nfields;
-	for (unsigned i = 0; i < ex->nfields; i++) {
-		const struct exercise_field *f = &ex->field[i];
-		char want[32], gave[32];
-		exercise_format_value(f, f->value, want, sizeof(want));
-		if (!have[i]) {
-			strbuf_addf(&v->feedback, "%s: missing (the kernel gave %s)\n", f->name,
-			            want);
-			continue;
-		}
-		exercise_format_value(f, got[i], gave, sizeof(gave));
-		if (got[i] == f->value) {
-			v->right++;
-			strbuf_addf(&v->feedback, "%s: %s right\n", f->name, gave);
-		} else {
-			strbuf_addf(&v->feedback, "%s: %s wrong, the kernel gave %s\n", f->name,
-			            gave, want);
-		}
-	}
+	for (unsigned i = 0; i < ex->nfields; i++)
+		grade_field(&ex->field[i], have[i], got[i], reveal, v);
 	v->correct = v->right == v->total;
 	strbuf_addf(&v->feedback, "%u of %u right%s\n", v->right, v->total,
 	            v->correct ? ": correct" : "");
+	if (!v->correct && !reveal)
+		strbuf_addf(&v->feedback, "Hint: %s\n", topic_hints[ex->topic]);
 	return VM_OK;
 }
 

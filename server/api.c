@@ -824,19 +824,13 @@ void api_fail_topic(struct srv_call *c, const char *topic)
 	strbuf_release(&names);
 }
 
-/* An answer with no value in it (blank, or only separators) is not an attempt. */
-static int has_value(const char *answer)
-{
-	return answer && answer[strspn(answer, " \t\r\n,;")] != '\0';
-}
-
 /* After CheckExercise has set its reply: the attempt of the caller goes to the commit seam,
- * so the verdict is sent once it is recorded. Not when the call failed or the answer gave no
- * value. */
+ * so the verdict is sent once it is recorded. Every graded answer is an attempt, a blank or
+ * partial one included; not when the call failed. */
 static void commit_attempt(struct srv_call *c, enum exercise_topic t, uint64_t seed,
-                           const char *answer, const struct exercise_verdict *v)
+                           const struct exercise_verdict *v)
 {
-	if (c->failed || !has_value(answer))
+	if (c->failed)
 		return;
 	struct srv_attempt *a = &c->commit.attempt;
 	snprintf(a->topic, sizeof(a->topic), "%s", exercise_topic_name(t));
@@ -897,7 +891,7 @@ static void check_exercise(struct srv_call *c)
 		return;
 	struct exercise_verdict v;
 	char err[200];
-	enum vm_err e = exercise_check(&ex, req->answer, &v, err, sizeof(err));
+	enum vm_err e = exercise_check(&ex, req->answer, req->reveal, &v, err, sizeof(err));
 	if (e != VM_OK) {
 		rpc_fail_vm(c, e, err);
 		exercise_release(&ex);
@@ -912,7 +906,7 @@ static void check_exercise(struct srv_call *c)
 	if ((v.correct || req->reveal) && ex.solution.buf)
 		resp.solution = ex.solution.buf;
 	rpc_reply(c, &resp.base);
-	commit_attempt(c, ex.topic, req->seed, req->answer, &v); /* the reply waits for it */
+	commit_attempt(c, ex.topic, req->seed, &v); /* the reply waits for it */
 	exercise_verdict_release(&v);
 	exercise_release(&ex);
 }

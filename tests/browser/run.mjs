@@ -565,8 +565,8 @@ if (await has('ListExercises')) {
     await page.waitForSelector('.verdict');
     eq(await page.getAttribute('.verdict', 'data-correct'), 'false', 'wrong answer graded wrong');
     // the right answer, read from the server's worked solution
-    const sol = await api('CheckExercise', { topic: 'buddy', seed: '7', answer: '', reveal: true });
-    const pairs = /Answer: (.*)/.exec(sol.solution)[1].trim().split(/\s+/).map((p) => p.split('='));
+    const sol = await api('SolveExercise', { topic: 'buddy', seed: '7' });
+    const pairs = sol.answers.map((a) => [a.name, a.value]);
     for (const [k, v] of pairs) await page.fill(`#ex-answer [name="${k}"]`, v);
     await page.click('#ex-answer button[type=submit]');
     await page.waitForSelector('.verdict[data-correct=true]');

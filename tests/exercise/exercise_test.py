@@ -44,8 +44,13 @@ def test_rpcs(s):
                                     "num_slabs=21\n"), v["solution"])
     st, v = s.call("CheckExercise", {"topic": "slab", "seed": "3", "answer": "3360, 9, 8, 20"})
     expect(st == 200 and v["correct"] is False and v["right"] == 3, "%r" % v)
-    expect("num_slabs: 20 wrong, the kernel gave 21" in v["feedback"], v["feedback"])
+    expect("num_slabs: 20 wrong\n" in v["feedback"] and "21" not in v["feedback"] and
+           "Hint: calculate_slab_order()" in v["feedback"], v["feedback"])
     expect(v.get("solution", "") == "", "a wrong answer got the solution without reveal")
+    # with reveal (solve rights) the feedback gives the kernel's values too
+    st, v = s.call("CheckExercise", {"topic": "slab", "seed": "3", "answer": "3360, 9, 8, 20",
+                                     "reveal": True})
+    expect(st == 200 and "num_slabs: 20 wrong, the kernel gave 21" in v["feedback"], "%r" % v)
 
     # reveal: the worked solution (OSTEP's -c).
     st, sol = s.call("CheckExercise", {"topic": "buddy", "seed": "1", "answer": "",
@@ -95,13 +100,14 @@ def test_open_mode(s):
     st, r = s.call("ExerciseResults", {"topic": "slab"})
     expect(st == 200 and len(r["results"]) == 1, "ExerciseResults %d %r" % (st, r))
     row = r["results"][0]
-    # test_rpcs answered slab seed 3 right then wrong, then seeds 0, 77 and 2^64-1 right (the
-    # unreadable answers and the blank reveal are not attempts)
+    # test_rpcs answered slab seed 3 right, wrong, wrong with reveal, then seeds 0, 77 and
+    # 2^64-1 blank with reveal and right: every graded answer is an attempt, blank ones too
+    # (the unreadable answers are refused, not graded)
     expect((row["user"], row["userId"], row["attempts"], row["correct"], row["lastSeed"]) ==
-           ("open", "0", "5", "4", "18446744073709551615") and row["firstCorrect"] != "0",
+           ("open", "0", "9", "4", "18446744073709551615") and row["firstCorrect"] != "0",
            "open row %r" % row)
     st, r = s.call("ExerciseResults", {"user": "open", "topic": "buddy"})
-    expect(st == 200 and [(x["attempts"], x["correct"]) for x in r["results"]] == [("3", "3")],
+    expect(st == 200 and [(x["attempts"], x["correct"]) for x in r["results"]] == [("7", "3")],
            "filter by the open user: %d %r" % (st, r))
 
 

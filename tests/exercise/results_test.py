@@ -4,7 +4,8 @@ real vmsimd in auth mode, started on a copy of a database written by the previou
 (fixtures/main-v2.db, store schema 2): the migration keeps users, tokens and machines.
 
 Checks: SolveExercise and CheckExercise's reveal per role (admin, instructor, student; then
---student-solve), every graded answer recorded (blank and unreadable answers not), ExerciseResults
+--student-solve), every graded answer recorded (a blank or partial one too; an unreadable one is
+refused), feedback without solve rights that never shows the expected values, ExerciseResults
 per role with user/topic filters and every kind of bad input, the same results after a restart,
 and `vmsimctl exercise results|solve` (table, -o json, exit codes).
 Usage: results_test.py VMSIMD FIXTURE_DB [VMSIMCTL]. Python standard library only."""
@@ -119,9 +120,19 @@ def answer_all(srv, s2, t1):
     for tok, topic, seed, ans, ok in graded:
         st, v = srv.call("CheckExercise", {"topic": topic, "seed": seed, "answer": ans}, tok)
         check(st == 200 and v["correct"] is ok, "%s/%s %r graded %s: %s" % (topic, seed, ans, ok, v))
-    # not attempts: a blank answer, an unreadable one, an unknown topic
+    # Without solve rights the feedback says which parts are wrong or missing and gives a hint
+    # in kernel terms, never the values (the kernel gave 0x1008, 0x100e, ...).
+    st, v = srv.call("CheckExercise", {"topic": "buddy", "seed": "4242", "answer": "0 0"}, S1)
+    check(st == 200 and v["right"] == 0 and v["total"] == 2 and not v.get("solution") and
+          v["feedback"].startswith("pfn1: 0 wrong\npfn2: 0 wrong\n0 of 2 right\n"
+                                   "Hint: __rmqueue_smallest()") and
+          "0x1008" not in json.dumps(v) and "0x100e" not in json.dumps(v),
+          "a student's wrong answer reveals nothing: %s" % v)
+    # a blank answer is graded and recorded as an attempt, and reveals nothing either
     st, v = srv.call("CheckExercise", {"topic": "slab", "seed": "3", "answer": " , "}, S1)
-    check(st == 200 and v["right"] == 0, "blank answer graded, not recorded: %s" % v)
+    check(st == 200 and v["right"] == 0 and "3360" not in json.dumps(v) and
+          "objsize: missing\n" in v["feedback"], "blank answer graded, recorded: %s" % v)
+    # not attempts: an unreadable answer, an unknown topic
     st, e = srv.call("CheckExercise", {"topic": "slab", "seed": "3", "answer": "zz"}, S1)
     check(st == 400, "unreadable answer: %s" % e)
     st, e = srv.call("CheckExercise", {"topic": "nope", "seed": "3", "answer": "1"}, S1)
@@ -129,8 +140,8 @@ def answer_all(srv, s2, t1):
 
 
 # ines's slab row is her reveal on a wrong answer in test_solve: graded, so recorded
-EVERYONE = [("ines", "buddy", 1, 0, "9"), ("ines", "slab", 1, 0, "3"), ("s1", "buddy", 1, 0, "7"),
-            ("s1", "slab", 3, 2, "3"),
+EVERYONE = [("ines", "buddy", 1, 0, "9"), ("ines", "slab", 1, 0, "3"),
+            ("s1", "buddy", 2, 0, "4242"), ("s1", "slab", 4, 2, "3"),
             ("s2", "cow", 1, 1, "2"), ("s2", "slab", 1, 0, "5"), ("t1", "free", 1, 1, "4")]
 
 
@@ -145,7 +156,7 @@ def test_results(srv, s2, t1, otto, t0):
     st, res = results(srv, S1)
     check(rows(res) == [r for r in EVERYONE if r[0] == "s1"], "student sees own: %s" % (rows(res),))
     st, res = results(srv, S1, user="s1", topic="slab")
-    check(rows(res) == [("s1", "slab", 3, 2, "3")], "student filters own: %s" % (rows(res),))
+    check(rows(res) == [("s1", "slab", 4, 2, "3")], "student filters own: %s" % (rows(res),))
     # times: first correct between the test's start and now; never correct = 0
     now = time.time() + 1
     slab = [r for r in results(srv, INES, user="s1")[1] if r["topic"] == "slab"][0]
@@ -207,7 +218,7 @@ def test_cli(srv, s2):
     r = run(INES, "-o", "json", "exercise", "results", "--user", "s1", "--topic", "slab")
     j = json.loads(r.stdout) if r.returncode == 0 else {}
     check([(x["user"], x["attempts"], x["correct"]) for x in j.get("results", [])] ==
-          [("s1", "3", "2")], "results -o json with filters: %r" % (r,))
+          [("s1", "4", "2")], "results -o json with filters: %r" % (r,))
     r = run(S1, "exercise", "results", "--user", "s2")
     check(r.returncode == 1 and "only their own exercise results" in r.stderr,
           "student asks for another's results: %r" % (r,))
@@ -222,6 +233,10 @@ def test_cli(srv, s2):
           "student solve refused: %r" % (r,))
     r = run(s2, "exercise", "answer", "slab", "--seed", "5", "1", "1", "1", "1")
     check(r.returncode == 1, "a wrong answer from the CLI exits 1: %r" % (r,))
+    r = run(s2, "exercise", "answer", "buddy", "--seed", "4242", "0", "0")
+    check(r.returncode == 1 and "pfn1: 0 wrong\npfn2: 0 wrong\n0 of 2 right\n" in r.stdout
+          and "Hint: " in r.stdout and "0x1008" not in r.stdout + r.stderr and
+          "0x100e" not in r.stdout + r.stderr, "the CLI's answer reveals nothing: %r" % (r,))
     r = run(s2, "-o", "json", "exercise", "results", "--topic", "slab")
     check([x["attempts"] for x in json.loads(r.stdout)["results"]] == ["2"],
           "the CLI's answer was recorded: %r" % (r,))

@@ -36,7 +36,15 @@ static void right_answer(const struct exercise *ex, char *buf, size_t len, int n
 static void check(const struct exercise *ex, const char *answer, struct exercise_verdict *v)
 {
 	char err[256];
-	if (exercise_check(ex, answer, v, err, sizeof(err)))
+	if (exercise_check(ex, answer, 1, v, err, sizeof(err)))
+		fail_msg("exercise_check(\"%s\"): %s", answer, err);
+}
+
+/* As a student without solve rights sees it. */
+static void check_student(const struct exercise *ex, const char *answer, struct exercise_verdict *v)
+{
+	char err[256];
+	if (exercise_check(ex, answer, 0, v, err, sizeof(err)))
 		fail_msg("exercise_check(\"%s\"): %s", answer, err);
 }
 
@@ -361,7 +369,7 @@ static void test_bad_input(void **state)
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		err[0] = '\0';
-		assert_int_equal(exercise_check(&ex, bad[i].answer, &v, err, sizeof(err)),
+		assert_int_equal(exercise_check(&ex, bad[i].answer, 1, &v, err, sizeof(err)),
 		                 VM_EINVAL);
 		if (!strstr(err, bad[i].msg))
 			fail_msg("answer \"%s\": message \"%s\", want \"%s\"", bad[i].answer, err,
@@ -394,13 +402,86 @@ static void test_bad_input(void **state)
 	assert_int_equal(v.right, 12);
 	assert_non_null(strstr(v.feedback.buf, "step13: M wrong, the kernel gave H\n"));
 	exercise_verdict_release(&v);
-	assert_int_equal(exercise_check(&ex, "MMMHHHHHMMMHHH", &v, err, sizeof(err)), VM_EINVAL);
+	assert_int_equal(exercise_check(&ex, "MMMHHHHHMMMHHH", 1, &v, err, sizeof(err)), VM_EINVAL);
 	assert_non_null(strstr(err, "has 14 letters"));
 	exercise_verdict_release(&v);
-	assert_int_equal(exercise_check(&ex, "X", &v, err, sizeof(err)), VM_EINVAL);
+	assert_int_equal(exercise_check(&ex, "X", 1, &v, err, sizeof(err)), VM_EINVAL);
 	assert_non_null(strstr(err, "cannot read \"X\" as H or M for step1"));
 	exercise_verdict_release(&v);
 	exercise_release(&ex);
+}
+
+/* Without solve rights the feedback names the wrong and missing parts, never the values. */
+static void test_student_feedback_hides_values(void **state)
+{
+	(void)state;
+	struct exercise ex = make(EX_BUDDY_ALLOC, 4242);
+	struct exercise_verdict v;
+	char want[EXERCISE_MAX_FIELDS][32];
+	assert_int_equal(ex.nfields, 2);
+	for (unsigned k = 0; k < ex.nfields; k++)
+		exercise_format_value(&ex.field[k], ex.field[k].value, want[k], sizeof(want[k]));
+	assert_string_equal(want[0], "0x1008");
+	assert_string_equal(want[1], "0x100e");
+	check_student(&ex, "0 0", &v);
+	assert_false(v.correct);
+	assert_string_equal(v.feedback.buf,
+	                    "pfn1: 0 wrong\n"
+	                    "pfn2: 0 wrong\n"
+	                    "0 of 2 right\n"
+	                    "Hint: __rmqueue_smallest() takes the head of the smallest free list "
+	                    "whose order fits, and expand() puts each upper half back one order "
+	                    "down.\n");
+	exercise_verdict_release(&v);
+	/* A right part says so; a missing one says missing; a right answer gets no hint. */
+	check_student(&ex, "0x1008", &v);
+	assert_string_equal(v.feedback.buf, "pfn1: 0x1008 right\npfn2: missing\n1 of 2 right\n"
+	                                    "Hint: __rmqueue_smallest() takes the head of the "
+	                                    "smallest free list whose order fits, and expand() "
+	                                    "puts each upper half back one order down.\n");
+	exercise_verdict_release(&v);
+	check_student(&ex, "0x1008 0x100e", &v);
+	assert_true(v.correct);
+	assert_string_equal(v.feedback.buf,
+	                    "pfn1: 0x1008 right\npfn2: 0x100e right\n2 of 2 right: correct\n");
+	exercise_verdict_release(&v);
+	exercise_release(&ex);
+	/* Every topic, blank and all-wrong answers: no expected value in the feedback. */
+	for (int t = 0; t < EX_NR_TOPICS; t++) {
+		for (uint64_t seed = 1; seed <= 20; seed++) {
+			ex = make((enum exercise_topic)t, seed);
+			check_student(&ex, "", &v);
+			assert_int_equal(v.right, 0);
+			assert_null(strstr(v.feedback.buf, "kernel gave"));
+			assert_non_null(strstr(v.feedback.buf, "Hint: "));
+			exercise_verdict_release(&v);
+			char wrong[1024];
+			size_t off = 0;
+			for (unsigned k = 0; k < ex.nfields; k++) {
+				uint64_t w = ex.field[k].kind == EXF_HITMISS
+				                 ? !ex.field[k].value
+				                 : ex.field[k].value + 1;
+				char val[32];
+				exercise_format_value(&ex.field[k], w, val, sizeof(val));
+				off += (size_t)snprintf(wrong + off, sizeof(wrong) - off, "%s=%s ",
+				                        ex.field[k].name, val);
+			}
+			check_student(&ex, wrong, &v);
+			assert_int_equal(v.right, 0);
+			for (unsigned k = 0; k < ex.nfields; k++) {
+				char val[32], line[96];
+				exercise_format_value(&ex.field[k], ex.field[k].value, val,
+				                      sizeof(val));
+				snprintf(line, sizeof(line), " %s\n", val);
+				if (strstr(v.feedback.buf, line) && ex.field[k].kind != EXF_HITMISS)
+					fail_msg("%s seed %llu: the feedback shows %s",
+					         exercise_topic_name(ex.topic),
+					         (unsigned long long)seed, val);
+			}
+			exercise_verdict_release(&v);
+			exercise_release(&ex);
+		}
+	}
 }
 
 int main(void)
@@ -417,6 +498,7 @@ int main(void)
 	    cmocka_unit_test(test_translate_bits),
 	    cmocka_unit_test(test_cow_bounds),
 	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_student_feedback_hides_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

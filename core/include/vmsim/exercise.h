@@ -74,9 +74,11 @@ void exercise_release(struct exercise *ex);
  * semicolons, or as name=value pairs (any order). Hex as 0x..., counts in decimal, H/M for
  * hits and misses (also written together: "MMHM"). VM_EINVAL (with a message saying which token)
  * when the text cannot be read; otherwise VM_OK and the verdict (release with
- * exercise_verdict_release).
+ * exercise_verdict_release). The feedback says which fields are right, wrong or missing;
+ * the expected values only with reveal (a caller with solve rights), otherwise a hint in the
+ * kernel's terms when something is wrong.
  */
-enum vm_err exercise_check(const struct exercise *ex, const char *answer,
+enum vm_err exercise_check(const struct exercise *ex, const char *answer, int reveal,
                            struct exercise_verdict *v, char *err, size_t errlen);
 void exercise_verdict_release(struct exercise_verdict *v);
 
