@@ -2,31 +2,53 @@
  * `vmsimctl machine ...`: create, list, show, delete and reset simulated machines
  * (CreateMachine, ListMachines, GetMachine, DeleteMachine, ResetMachine).
  */
+#include <ctype.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl.h"
 
-static const char *arch_name(Vmsim__V1__Arch a)
+/*
+ * Enum words on the command line are the proto's value names without their prefix, in lower
+ * case ("i386" is ARCH_I386, "clock" is POLICY_CLOCK): looked up in the generated descriptors,
+ * so a value added to the proto is a word here too.
+ */
+static int enum_from_word(const ProtobufCEnumDescriptor *d, const char *prefix, const char *word,
+                          int *value)
 {
-	return a == VMSIM__V1__ARCH__ARCH_I386 ? "i386" : "x86_64";
+	char name[64];
+	int n = snprintf(name, sizeof(name), "%s", prefix);
+	for (const char *w = word; *w && n < (int)sizeof(name) - 1; w++)
+		name[n++] = (char)toupper((unsigned char)*w);
+	name[n] = '\0';
+	const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(d, name);
+	if (!ev || strlen(word) + strlen(prefix) >= sizeof(name))
+		return -1;
+	*value = ev->value;
+	return 0;
 }
 
-static const char *policy_name(Vmsim__V1__Policy p)
+/* The word for an enum value ("x86_64" for ARCH_X86_64); "?" for a value the proto lacks. */
+static const char *enum_word(const ProtobufCEnumDescriptor *d, const char *prefix, int value,
+                             char *buf, size_t len)
 {
-	switch (p) {
-	case VMSIM__V1__POLICY__POLICY_FIFO:
-		return "fifo";
-	case VMSIM__V1__POLICY__POLICY_LRU:
-		return "lru";
-	case VMSIM__V1__POLICY__POLICY_CLOCK:
-		return "clock";
-	default:
-		return "linux";
-	}
+	const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, value);
+	if (!ev || strncmp(ev->name, prefix, strlen(prefix)) != 0)
+		return "?";
+	size_t i = 0;
+	for (const char *p = ev->name + strlen(prefix); *p && i + 1 < len; p++)
+		buf[i++] = (char)tolower((unsigned char)*p);
+	buf[i] = '\0';
+	return buf;
 }
+
+#define ARCH_WORD(a, buf) \
+	enum_word(&vmsim__v1__arch__descriptor, "ARCH_", (int)(a), buf, sizeof(buf))
+#define POLICY_WORD(p, buf) \
+	enum_word(&vmsim__v1__policy__descriptor, "POLICY_", (int)(p), buf, sizeof(buf))
 
 static void print_machine(struct ctl *c, const Vmsim__V1__Machine *m)
 {
@@ -34,16 +56,16 @@ static void print_machine(struct ctl *c, const Vmsim__V1__Machine *m)
 		ctl_print_json(&m->base);
 		return;
 	}
-	char ram[32], free_[32];
+	char ram[32], free_[32], arch[16], policy[16];
 	const Vmsim__V1__MachineConfig *cfg = m->config;
 	ctl_human(cfg ? cfg->ram_bytes : m->nr_frames * 4096, ram, sizeof(ram));
 	ctl_human(m->free_pages * 4096, free_, sizeof(free_));
 	printf("ID:          %s\n", m->id);
 	printf("Name:        %s\n", m->name);
 	if (cfg) {
-		printf("Arch:        %s\n", arch_name(cfg->arch));
+		printf("Arch:        %s\n", ARCH_WORD(cfg->arch, arch));
 		printf("RAM:         %s (%" PRIu64 " frames)\n", ram, m->nr_frames);
-		printf("Policy:      %s\n", policy_name(cfg->policy));
+		printf("Policy:      %s\n", POLICY_WORD(cfg->policy, policy));
 		if (cfg->swappiness_opt_case ==
 		    VMSIM__V1__MACHINE_CONFIG__SWAPPINESS_OPT_SWAPPINESS)
 			printf("Swappiness:  %" PRIu32 "\n", cfg->swappiness);
@@ -53,6 +75,115 @@ static void print_machine(struct ctl *c, const Vmsim__V1__Machine *m)
 	}
 	printf("Free:        %s (%" PRIu64 " pages)\n", free_, m->free_pages);
 	printf("Seq:         %" PRIu64 "\n", m->seq);
+}
+
+/* What `machine create` was asked for: the request, and the steps after it. */
+struct create_args {
+	Vmsim__V1__MachineConfig cfg;
+	Vmsim__V1__CreateMachineRequest req;
+	uint64_t swap; /* bytes of /swapfile to swapon, 0 for none */
+	int use;       /* make it the configured default machine */
+};
+
+/* One option of `machine create` into a; CTL_OK or the usage error. */
+static int create_option(const struct ctl_cmd *self, int ch, struct create_args *a)
+{
+	uint32_t v32;
+	int v;
+	switch (ch) {
+	case 'n':
+		a->req.name = optarg;
+		return CTL_OK;
+	case 'a':
+		if (enum_from_word(&vmsim__v1__arch__descriptor, "ARCH_", optarg, &v))
+			return ctl_usage_error(self, "bad --arch '%s': use i386 or x86_64", optarg);
+		a->cfg.arch = (Vmsim__V1__Arch)v;
+		return CTL_OK;
+	case 'M':
+		if (ctl_parse_size(optarg, &a->cfg.ram_bytes))
+			return ctl_usage_error(self, "bad --mem '%s': use a size like 64M or 1G",
+			                       optarg);
+		return CTL_OK;
+	case 'S':
+		if (ctl_parse_size(optarg, &a->swap))
+			return ctl_usage_error(self, "bad --swap '%s': use a size like 64M",
+			                       optarg);
+		return CTL_OK;
+	case 'e':
+		if (ctl_parse_u64(optarg, &a->cfg.seed))
+			return ctl_usage_error(self, "bad --seed '%s': use a number", optarg);
+		return CTL_OK;
+	case 'p':
+		if (enum_from_word(&vmsim__v1__policy__descriptor, "POLICY_", optarg, &v))
+			return ctl_usage_error(
+			    self, "bad --policy '%s': use linux, fifo, lru or clock", optarg);
+		a->cfg.policy = (Vmsim__V1__Policy)v;
+		return CTL_OK;
+	case 'l':
+		if (ctl_parse_u32(optarg, &a->cfg.tlb_entries))
+			return ctl_usage_error(self, "bad --tlb '%s': use a number", optarg);
+		return CTL_OK;
+	case 'w':
+		if (ctl_parse_u32(optarg, &v32))
+			return ctl_usage_error(self, "bad --swappiness '%s': use 0..200", optarg);
+		a->cfg.swappiness = v32;
+		a->cfg.swappiness_opt_case = VMSIM__V1__MACHINE_CONFIG__SWAPPINESS_OPT_SWAPPINESS;
+		return CTL_OK;
+	case 'u':
+		a->use = 1;
+		return CTL_OK;
+	default:
+		return CTL_EUSAGE;
+	}
+}
+
+/* The seed's scenario on the new machine: dd a swap file, mkswap it, swapon it (one Apply). */
+static int create_swapon(struct ctl *c, const char *machine_id, uint64_t swap)
+{
+	Vmsim__V1__FileCreateRequest dd = VMSIM__V1__FILE_CREATE_REQUEST__INIT;
+	Vmsim__V1__MkswapRequest mk = VMSIM__V1__MKSWAP_REQUEST__INIT;
+	Vmsim__V1__SwaponRequest on = VMSIM__V1__SWAPON_REQUEST__INIT;
+	dd.name = mk.name = on.name = "/swapfile";
+	dd.size = mk.size = swap;
+	mk.prio = on.prio = INT32_MIN; /* automatic, like swapon without -p */
+	Vmsim__V1__Op ops[3] = {VMSIM__V1__OP__INIT, VMSIM__V1__OP__INIT, VMSIM__V1__OP__INIT};
+	ops[0].op_case = VMSIM__V1__OP__OP_FILE_CREATE;
+	ops[0].file_create = &dd;
+	ops[1].op_case = VMSIM__V1__OP__OP_MKSWAP;
+	ops[1].mkswap = &mk;
+	ops[2].op_case = VMSIM__V1__OP__OP_SWAPON;
+	ops[2].swapon = &on;
+	Vmsim__V1__Op *pops[3] = {&ops[0], &ops[1], &ops[2]};
+	Vmsim__V1__ApplyRequest ar = VMSIM__V1__APPLY_REQUEST__INIT;
+	ar.machine_id = (char *)machine_id;
+	ar.ops = pops;
+	ar.n_ops = 3;
+	ProtobufCMessage *aresp;
+	int rc = ctl_rpc(c, "Apply", &ar.base, &aresp);
+	if (rc != CTL_OK)
+		return rc;
+	Vmsim__V1__ApplyResponse *a = (Vmsim__V1__ApplyResponse *)aresp;
+	if (a->error) {
+		fprintf(stderr, "Error (%s): swap: %s\n", a->error->code, a->error->msg);
+		rc = CTL_EREFUSED;
+	}
+	protobuf_c_message_free_unpacked(aresp, NULL);
+	return rc;
+}
+
+static void print_created(struct ctl *c, const Vmsim__V1__Machine *m, const struct create_args *a)
+{
+	if (c->output == CTL_OUT_JSON) {
+		ctl_print_json(&m->base);
+	} else if (c->output == CTL_OUT_TEXT) {
+		printf("%s\n", m->id);
+	} else {
+		char ram[32], arch[16];
+		ctl_human(m->config ? m->config->ram_bytes : 0, ram, sizeof(ram));
+		printf("machine %s created (%s, %s RAM%s%s)\n", m->id,
+		       m->config ? ARCH_WORD(m->config->arch, arch) : "?", ram,
+		       a->swap ? ", swap on" : "", a->use ? ", now in use" : "");
+	}
 }
 
 static int machine_create(struct ctl *c, const struct ctl_cmd *self, int argc, char **argv)
@@ -70,135 +201,34 @@ static int machine_create(struct ctl *c, const struct ctl_cmd *self, int argc, c
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	Vmsim__V1__MachineConfig cfg = VMSIM__V1__MACHINE_CONFIG__INIT;
-	Vmsim__V1__CreateMachineRequest req = VMSIM__V1__CREATE_MACHINE_REQUEST__INIT;
-	req.config = &cfg;
-	uint64_t swap = 0;
-	int use = 0, ch;
-	uint32_t v32;
+	struct create_args a = {.cfg = VMSIM__V1__MACHINE_CONFIG__INIT,
+	                        .req = VMSIM__V1__CREATE_MACHINE_REQUEST__INIT};
+	a.req.config = &a.cfg;
+	int ch, rc;
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'n':
-			req.name = optarg;
-			break;
-		case 'a':
-			if (strcmp(optarg, "x86_64") == 0)
-				cfg.arch = VMSIM__V1__ARCH__ARCH_X86_64;
-			else if (strcmp(optarg, "i386") == 0)
-				cfg.arch = VMSIM__V1__ARCH__ARCH_I386;
-			else
-				return ctl_usage_error(self, "bad --arch '%s': use i386 or x86_64",
-				                       optarg);
-			break;
-		case 'M':
-			if (ctl_parse_size(optarg, &cfg.ram_bytes))
-				return ctl_usage_error(
-				    self, "bad --mem '%s': use a size like 64M or 1G", optarg);
-			break;
-		case 'S':
-			if (ctl_parse_size(optarg, &swap))
-				return ctl_usage_error(self, "bad --swap '%s': use a size like 64M",
-				                       optarg);
-			break;
-		case 'e':
-			if (ctl_parse_u64(optarg, &cfg.seed))
-				return ctl_usage_error(self, "bad --seed '%s': use a number",
-				                       optarg);
-			break;
-		case 'p':
-			if (strcmp(optarg, "linux") == 0)
-				cfg.policy = VMSIM__V1__POLICY__POLICY_LINUX;
-			else if (strcmp(optarg, "fifo") == 0)
-				cfg.policy = VMSIM__V1__POLICY__POLICY_FIFO;
-			else if (strcmp(optarg, "lru") == 0)
-				cfg.policy = VMSIM__V1__POLICY__POLICY_LRU;
-			else if (strcmp(optarg, "clock") == 0)
-				cfg.policy = VMSIM__V1__POLICY__POLICY_CLOCK;
-			else
-				return ctl_usage_error(
-				    self, "bad --policy '%s': use linux, fifo, lru or clock",
-				    optarg);
-			break;
-		case 'l':
-			if (ctl_parse_u32(optarg, &cfg.tlb_entries))
-				return ctl_usage_error(self, "bad --tlb '%s': use a number",
-				                       optarg);
-			break;
-		case 'w':
-			if (ctl_parse_u32(optarg, &v32))
-				return ctl_usage_error(self, "bad --swappiness '%s': use 0..200",
-				                       optarg);
-			cfg.swappiness = v32;
-			cfg.swappiness_opt_case =
-			    VMSIM__V1__MACHINE_CONFIG__SWAPPINESS_OPT_SWAPPINESS;
-			break;
-		case 'u':
-			use = 1;
-			break;
-		case 'h':
+		if (ch == 'h') {
 			ctl_print_cmd_help(stdout, self);
 			return CTL_OK;
-		default:
-			return CTL_EUSAGE;
 		}
+		if ((rc = create_option(self, ch, &a)) != CTL_OK)
+			return rc;
 	}
 	if (optind < argc)
 		return ctl_usage_error(self, "unexpected argument '%s'", argv[optind]);
 	ProtobufCMessage *resp;
-	int rc = ctl_rpc(c, "CreateMachine", &req.base, &resp);
+	rc = ctl_rpc(c, "CreateMachine", &a.req.base, &resp);
 	if (rc)
 		return rc;
 	Vmsim__V1__Machine *m = (Vmsim__V1__Machine *)resp;
-	if (swap) {
-		/* The seed's scenario: dd a swap file, mkswap it, swapon it. */
-		Vmsim__V1__FileCreateRequest dd = VMSIM__V1__FILE_CREATE_REQUEST__INIT;
-		Vmsim__V1__MkswapRequest mk = VMSIM__V1__MKSWAP_REQUEST__INIT;
-		Vmsim__V1__SwaponRequest on = VMSIM__V1__SWAPON_REQUEST__INIT;
-		dd.name = mk.name = on.name = "/swapfile";
-		dd.size = mk.size = swap;
-		mk.prio = on.prio = INT32_MIN; /* automatic, like swapon without -p */
-		Vmsim__V1__Op ops[3] = {VMSIM__V1__OP__INIT, VMSIM__V1__OP__INIT,
-		                        VMSIM__V1__OP__INIT};
-		ops[0].op_case = VMSIM__V1__OP__OP_FILE_CREATE;
-		ops[0].file_create = &dd;
-		ops[1].op_case = VMSIM__V1__OP__OP_MKSWAP;
-		ops[1].mkswap = &mk;
-		ops[2].op_case = VMSIM__V1__OP__OP_SWAPON;
-		ops[2].swapon = &on;
-		Vmsim__V1__Op *pops[3] = {&ops[0], &ops[1], &ops[2]};
-		Vmsim__V1__ApplyRequest ar = VMSIM__V1__APPLY_REQUEST__INIT;
-		ar.machine_id = m->id;
-		ar.ops = pops;
-		ar.n_ops = 3;
-		ProtobufCMessage *aresp;
-		rc = ctl_rpc(c, "Apply", &ar.base, &aresp);
-		if (rc == CTL_OK) {
-			Vmsim__V1__ApplyResponse *a = (Vmsim__V1__ApplyResponse *)aresp;
-			if (a->error) {
-				fprintf(stderr, "Error (%s): swap: %s\n", a->error->code,
-				        a->error->msg);
-				rc = CTL_EREFUSED;
-			}
-			protobuf_c_message_free_unpacked(aresp, NULL);
-		}
-	}
+	if (a.swap)
+		rc = create_swapon(c, m->id, a.swap);
 	/* The rest of this session (a shell, a trace) acts on the new machine. */
 	if (rc == CTL_OK)
 		snprintf(c->machine, sizeof(c->machine), "%s", m->id);
-	if (rc == CTL_OK && use && ctl_config_set("machine", m->id))
+	if (rc == CTL_OK && a.use && ctl_config_set("machine", m->id))
 		rc = CTL_EUSAGE;
-	if (c->output == CTL_OUT_JSON) {
-		ctl_print_json(&m->base);
-	} else if (c->output == CTL_OUT_TEXT) {
-		printf("%s\n", m->id);
-	} else {
-		char ram[32];
-		ctl_human(m->config ? m->config->ram_bytes : 0, ram, sizeof(ram));
-		printf("machine %s created (%s, %s RAM%s%s)\n", m->id,
-		       m->config ? arch_name(m->config->arch) : "?", ram, swap ? ", swap on" : "",
-		       use ? ", now in use" : "");
-	}
+	print_created(c, m, &a);
 	protobuf_c_message_free_unpacked(resp, NULL);
 	return rc;
 }
@@ -211,14 +241,14 @@ static void show_machines(struct ctl *c, const ProtobufCMessage *resp, const voi
 	struct ctl_table *t = ctl_table_new(6, heads);
 	for (size_t i = 0; i < l->n_machines; i++) {
 		const Vmsim__V1__Machine *m = l->machines[i];
-		char ram[32], fr[32];
+		char ram[32], fr[32], arch[16];
 		ctl_human(m->nr_frames * 4096, ram, sizeof(ram));
 		ctl_human(m->free_pages * 4096, fr, sizeof(fr));
 		ctl_table_addf(t, 0, "%s%s", m->id,
 		               strcmp(m->id, c->machine) == 0 && c->output == CTL_OUT_TABLE ? "*"
 		                                                                            : "");
 		ctl_table_addf(t, 1, "%s", m->name);
-		ctl_table_addf(t, 2, "%s", m->config ? arch_name(m->config->arch) : "");
+		ctl_table_addf(t, 2, "%s", m->config ? ARCH_WORD(m->config->arch, arch) : "");
 		ctl_table_addf(t, 3, "%s", ram);
 		ctl_table_addf(t, 4, "%s", fr);
 		ctl_table_addf(t, 5, "%" PRIu64, m->seq);

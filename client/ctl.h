@@ -14,7 +14,7 @@
 
 #include "vmsim/v1/vmsim.pb-c.h"
 
-/* Exit codes, as DESIGN.md section 6 fixes them. */
+/* Exit codes of vmsimctl. */
 enum {
 	CTL_OK = 0,
 	CTL_EREFUSED = 1, /* the server answered with a Twirp error */

@@ -1,7 +1,7 @@
 /*
  * vmsimctl: the command-line client of vmsimd. Global flags (getopt_long), then the
- * environment and ~/.config/vmsim/config defaults, then one command. Exit codes are those of
- * DESIGN.md section 6: 0 ok, 1 the server refused, 2 usage, 3 cannot connect.
+ * environment and ~/.config/vmsim/config defaults, then one command. Exit codes: 0 ok, 1 the
+ * server refused, 2 usage, 3 cannot connect (ctl.h).
  */
 #include <getopt.h>
 #include <stdlib.h>

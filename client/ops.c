@@ -453,7 +453,7 @@ static int param_set(ProtobufCMessage *req, const struct ctl_param *p, const cha
 		break;
 	case P_STR:
 		/* A name must survive the trip through a trace line: no quote, no control byte,
-		 * no leading '-' (it would read back as an option; found by fuzz_trace). */
+		 * no leading '-' (it would read back as an option). */
 		if (!*word || *word == '-' || strchr(word, '"') || has_control_byte(word)) {
 			rc = -1;
 			break;

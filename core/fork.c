@@ -63,18 +63,22 @@ const struct task_struct *task_at(const struct machine *m, uint32_t i)
 	return i < m->tasks.nr ? m->tasks.tasks[i] : NULL;
 }
 
+struct pid_key {
+	const struct fork_state *s;
+	uint32_t pid;
+};
+
+static int task_below(const void *arg, uint32_t i)
+{
+	const struct pid_key *k = arg;
+	return k->s->tasks[i]->pid < k->pid;
+}
+
 /* Index of the first task with pid >= pid. */
 static uint32_t task_slot(const struct fork_state *s, uint32_t pid)
 {
-	uint32_t lo = 0, hi = s->nr;
-	while (lo < hi) {
-		uint32_t mid = (lo + hi) / 2;
-		if (s->tasks[mid]->pid < pid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	struct pid_key k = {s, pid};
+	return sorted_lower_bound(s->nr, task_below, &k);
 }
 
 struct task_struct *find_task(const struct machine *m, uint32_t pid)

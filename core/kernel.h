@@ -68,6 +68,25 @@ uint64_t machine_random(struct machine *m);
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * Binary search of a sorted array of n elements (lib/bsearch.c's loop, returning the insertion
+ * point): the first index whose element does not sort below the key, n if none.
+ * below(arg, i) says whether element i sorts below the key.
+ */
+static inline uint32_t sorted_lower_bound(uint32_t n, int (*below)(const void *arg, uint32_t i),
+                                          const void *arg)
+{
+	uint32_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (below(arg, mid))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* For the *_check functions: unless cond holds, write the reason to buf (len) and fail. */
 #define CHECK(cond, ...)                                 \
 	do {                                             \

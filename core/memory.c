@@ -324,7 +324,7 @@ enum fault_kind handle_mm_fault(struct machine *m, struct task_struct *t,
 	ev_emit(m, EV_HANDLE_MM_FAULT, va, vma->vm_start, vma->vm_end, access_names[kind]);
 	if (vma->vm_flags & VM_HUGETLB)
 		return hugetlb_fault(m, t, vma, va, write); /* not RSS: no resident limit */
-	mem_cgroup_charge(m, t);                            /* vmscan.c: the resident limit */
+	enforce_rlimit_rss(m, t);                           /* vmscan.c: the resident limit */
 	int r = pt_walk(m, t->mm, va, 1, &ref, NULL);
 	if (r)
 		return FAULT_OOM;

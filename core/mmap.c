@@ -892,8 +892,7 @@ int mmap_load(struct machine *m, struct snap_reader *r)
 	if (pgtable_init(m))
 		return snap_fail(r, "kmap: out of host memory");
 	m->mmap.init_mm.pgd = snap_get_u32(r);
-	/* Checked like each mm's pgd: the checks index per-frame arrays with it (found by
-	 * fuzz_snapshot: a corrupt one wrote past the end of mmap_check's table counts). */
+	/* Checked like each mm's pgd: the checks index per-frame arrays with it. */
 	if (!r->err && m->mmap.init_mm.pgd >= m->pa.nr_frames)
 		return snap_fail(r, "init_mm: bad pgd %u", m->mmap.init_mm.pgd);
 	return pgtable_load(m, r);

@@ -767,7 +767,7 @@ int swapfile_load(struct machine *m, struct snap_reader *r)
 		struct swap_info_struct *si = &ss->si[i];
 		si->flags = snap_get_u32(r);
 		/* An unused slot has no flags: a swapon'ed one without SWP_USED would look
-		 * active with no swap_map (found by fuzz_snapshot). */
+		 * active with no swap_map. */
 		if (si->flags & ~(uint32_t)(SWP_USED | SWP_WRITEOK | SWP_PARTITION) ||
 		    (si->flags && !(si->flags & SWP_USED)))
 			return snap_fail(r, "swap area %d: bad flags %#x", i, si->flags);

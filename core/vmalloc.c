@@ -64,18 +64,22 @@ int is_vmalloc_addr(const struct machine *m, uint64_t addr)
 	return addr >= vmalloc_start(m) && addr < vmalloc_end(m);
 }
 
-/* Index of the first area whose va_end is above addr (binary search on the sorted array). */
+struct addr_key {
+	const struct vmalloc_state *s;
+	uint64_t addr;
+};
+
+static int area_below(const void *arg, uint32_t i)
+{
+	const struct addr_key *k = arg;
+	return k->s->areas[i].va_end <= k->addr;
+}
+
+/* Index of the first area whose va_end is above addr (the areas are sorted by address). */
 static uint32_t area_index(const struct machine *m, uint64_t addr)
 {
-	uint32_t lo = 0, hi = m->vmalloc.nr_areas;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (m->vmalloc.areas[mid].va_end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	struct addr_key k = {&m->vmalloc, addr};
+	return sorted_lower_bound(m->vmalloc.nr_areas, area_below, &k);
 }
 
 const struct vmap_area *find_vmap_area(const struct machine *m, uint64_t addr)
@@ -344,8 +348,7 @@ enum vm_err vmalloc_apply(struct machine *m, const struct op *op, struct op_resu
 		if (op->u.vfree.addr == 0) /* vfree(NULL) does nothing, as in the kernel */
 			return VM_OK;
 		/* The driver's buffer is the driver's to free (release() on close), not the
-		 * caller's: found by fuzz_snapshot, a vfree of it left the device pointing at freed
-		 * pages. */
+		 * caller's: a vfree of it would leave the device pointing at freed pages. */
 		for (uint32_t d = 0; d < MAPDRV_MINORS; d++)
 			if (m->driver.dev[d].vaddr == op->u.vfree.addr)
 				return op_fail(

@@ -42,7 +42,7 @@ static const char *const vmscan_tmpl[] = {
     [EV_TICK & 0xff] = "tick: {a} s since boot",
     [EV_SWAPPINESS & 0xff] = "vm.swappiness = {a} (was {b})",
     [EV_FLUSHER & 0xff] = "flusher: {a} dirty pages written back ({s})",
-    [EV_RLIMIT_RECLAIM & 0xff] = "memcg: pid {a} at its limit of {b} pages, reclaim {c}",
+    [EV_RLIMIT_RECLAIM & 0xff] = "rlimit_rss: pid {a} at its limit of {b} pages, reclaim {c}",
 };
 
 const struct event_table vmscan_events = {9, vmscan_tmpl, ARRAY_SIZE(vmscan_tmpl)};
@@ -350,7 +350,7 @@ static int reclaim_mm_page(struct machine *m, const struct mm_struct *mm)
 	return 0;
 }
 
-void mem_cgroup_charge(struct machine *m, struct task_struct *t)
+void enforce_rlimit_rss(struct machine *m, struct task_struct *t)
 {
 	if (!t->rlimit_rss || !t->mm || get_mm_rss(t->mm) < t->rlimit_rss)
 		return;

@@ -93,11 +93,12 @@ void mark_page_accessed(struct machine *m, uint32_t pfn);
 
 struct task_struct;
 /*
- * The per-process resident limit (OP_SET_RLIMIT, like a memory cgroup's memory.max): called
- * before a fault may add a page to t's RSS; at the limit, one of t's own pages is reclaimed
- * first, chosen by the machine's policy, so a working set above the limit thrashes.
+ * The per-task resident limit (OP_SET_RLIMIT: RLIMIT_RSS as the name promises, enforced;
+ * Linux itself ignores it and a memory cgroup's memory.max plays this part): called before a
+ * fault may add a page to t's RSS; at the limit, one of t's own pages is reclaimed first,
+ * chosen by the machine's policy, so a working set above the limit thrashes.
  */
-void mem_cgroup_charge(struct machine *m, struct task_struct *t);
+void enforce_rlimit_rss(struct machine *m, struct task_struct *t);
 
 /* Which LRU list a page belongs on, from its type and flags. */
 enum lru_list page_lru(const struct machine *m, uint32_t pfn);
