@@ -10,10 +10,10 @@ all: build
 setup:
 	@sh scripts/setup.sh
 
-$(BUILD)/CMakeCache.txt:
+# Warnings are errors for the project's own builds (CMake's default leaves them warnings for
+# users); configuring every time keeps that true for a build tree made by hand.
+build: setup
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVMSIM_WERROR=ON
-
-build: setup $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build

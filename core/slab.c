@@ -439,7 +439,8 @@ static void slab_free(struct machine *m, uint32_t pfn, unsigned obj, uint64_t ad
 
 /*
  * virt_to_slab(): the slab and object index of a kernel address, or an error that says what
- * the address is instead. Nothing changes.
+ * the address is instead (into msg, unless len is 0: the kernel's own callers want no text).
+ * Nothing changes.
  */
 static enum vm_err obj_lookup(const struct machine *m, uint64_t addr, uint32_t *headp,
                               unsigned *objp, char *msg, size_t len)
@@ -565,8 +566,7 @@ void kmem_cache_free(struct machine *m, int cache, uint64_t objp)
 {
 	uint32_t head;
 	unsigned obj;
-	char msg[8];
-	if (!kmem_cache_get(m, cache) || obj_lookup(m, objp, &head, &obj, msg, sizeof(msg)))
+	if (!kmem_cache_get(m, cache) || obj_lookup(m, objp, &head, &obj, NULL, 0))
 		return;
 	if (page_slab(m, head)->cache != cache)
 		return;
@@ -589,8 +589,7 @@ void kfree(struct machine *m, uint64_t objp)
 	uint32_t head;
 	unsigned obj;
 	int large;
-	char msg[8];
-	if (objp && !kfree_check(m, objp, &head, &obj, &large, msg, sizeof(msg)))
+	if (objp && !kfree_check(m, objp, &head, &obj, &large, NULL, 0))
 		kfree_apply(m, objp, head, obj, large);
 }
 

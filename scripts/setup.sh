@@ -1,19 +1,22 @@
 #!/bin/sh
 # Idempotent install of every Debian package vmsim needs to build, test and run.
 # Works as root or through sudo; does nothing when everything is already there.
-# `setup.sh build` installs only what compiling needs (the docker image's build stage).
+# `setup.sh build` installs only what compiling the server and the CLI needs (the docker image's
+# build stage, which configures with -DVMSIM_TESTS=OFF); `all` adds the tests' tools, among them
+# podman, podman-compose, runc and debootstrap for the test that builds and runs the image.
 set -eu
 
 MODE="${1:-all}"
 
 BUILD_PKGS="build-essential cmake pkg-config
 libuv1-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
-libcurl4-openssl-dev libhttp-parser-dev libjansson-dev libcmocka-dev libreadline-dev libssl-dev
+libcurl4-openssl-dev libhttp-parser-dev libjansson-dev libreadline-dev libssl-dev
 zlib1g-dev"
 
-PKGS="$BUILD_PKGS clang libclang-rt-14-dev clang-format sqlite3
+PKGS="$BUILD_PKGS libcmocka-dev clang libclang-rt-14-dev clang-format sqlite3
 curl jq python3 tmux wrk docker-compose chromium groff-base valgrind
-python3-protobuf protobuf-compiler prometheus"
+python3-protobuf protobuf-compiler prometheus
+podman podman-compose runc debootstrap"
 
 case "$MODE" in
 all) ;;
