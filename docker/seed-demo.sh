@@ -4,19 +4,23 @@
 # instructor machine shared read-only with the class. Prints every token once and keeps them in
 # STATE_DIR/demo-tokens.txt (mode 0600) so that a restart prints the same table instead of
 # seeding twice. Used by docker/compose.yaml (seed service) and by tests/docker/test_seed.sh.
+# PUBLIC_URL is the address printed for people (in compose, the port published on the host);
+# the script itself talks to SERVER (there, vmsimd on the compose network).
 #
 #   seed-demo.sh --server URL (--admin-token TOKEN | --admin-token-file FILE)
-#                [--examples DIR] [--state-dir DIR] [--vmsimctl PATH]
+#                [--public-url URL] [--examples DIR] [--state-dir DIR] [--vmsimctl PATH]
 set -eu
 
 SERVER="http://127.0.0.1:8080"
+PUBLIC_URL=""
 ADMIN_TOKEN=""
+ADMIN_TOKEN_FILE=""
 EXAMPLES="examples"
 STATE_DIR="."
 VMSIMCTL="vmsimctl"
 
 usage() {
-	sed -n '9,10p' "$0" >&2
+	sed -n '10,11p' "$0" >&2
 	exit 2
 }
 
@@ -24,21 +28,24 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--server) SERVER="$2"; shift 2 ;;
 	--admin-token) ADMIN_TOKEN="$2"; shift 2 ;;
-	--admin-token-file) ADMIN_TOKEN="$(tr -d ' \n' <"$2")"; shift 2 ;;
+	--admin-token-file) ADMIN_TOKEN_FILE="$2"; shift 2 ;;
+	--public-url) PUBLIC_URL="$2"; shift 2 ;;
 	--examples) EXAMPLES="$2"; shift 2 ;;
 	--state-dir) STATE_DIR="$2"; shift 2 ;;
 	--vmsimctl) VMSIMCTL="$2"; shift 2 ;;
 	*) usage ;;
 	esac
 done
-[ -n "$ADMIN_TOKEN" ] || usage
+[ -n "$ADMIN_TOKEN" ] || [ -n "$ADMIN_TOKEN_FILE" ] || usage
+PUBLIC_URL="${PUBLIC_URL:-$SERVER}"
+PUBLIC_URL="${PUBLIC_URL%/}"
 
 TOKENS="$STATE_DIR/demo-tokens.txt"
 banner() {
 	echo "=================================================================="
-	echo " vmsim demo classroom on $SERVER"
-	echo " dashboard: ${SERVER%/}/   (paste a token in the dashboard's login)"
-	echo " CLI:       VMSIM_SERVER=$SERVER VMSIM_TOKEN=<token> vmsimctl machine ls"
+	echo " vmsim demo classroom"
+	echo " dashboard: $PUBLIC_URL/   (paste a token in the dashboard's login)"
+	echo " CLI:       VMSIM_SERVER=$PUBLIC_URL VMSIM_TOKEN=<token> vmsimctl machine ls"
 	echo "=================================================================="
 	cat "$TOKENS"
 }
@@ -63,6 +70,9 @@ until curl -fsS "${SERVER%/}/healthz" >/dev/null 2>&1; do
 	[ $i -lt 60 ] || { echo "seed-demo: $SERVER is not healthy" >&2; exit 3; }
 	sleep 0.5
 done
+# The server writes the admin token before it listens, so it is there once /healthz answers
+# (in compose the seed may start before vmsimd's first start has made it).
+[ -z "$ADMIN_TOKEN_FILE" ] || ADMIN_TOKEN="$(tr -d ' \n' <"$ADMIN_TOKEN_FILE")"
 
 umask 077
 tmp="$TOKENS.tmp"

@@ -3,7 +3,8 @@
 # Works as root or through sudo; does nothing when everything is already there.
 # `setup.sh build` installs only what compiling the server and the CLI needs (the docker image's
 # build stage, which configures with -DVMSIM_TESTS=OFF); `all` adds the tests' tools, among them
-# podman, podman-compose, runc and debootstrap for the test that builds and runs the image.
+# podman, podman-compose, runc and debootstrap for the test that builds and runs the image (and
+# CNI's dnsname plugin, so that compose services reach each other by name).
 set -eu
 
 MODE="${1:-all}"
@@ -16,7 +17,7 @@ zlib1g-dev"
 PKGS="$BUILD_PKGS libcmocka-dev clang libclang-rt-14-dev clang-format sqlite3
 curl jq python3 tmux wrk docker-compose chromium groff-base valgrind
 python3-protobuf protobuf-compiler prometheus
-podman podman-compose runc debootstrap"
+podman podman-compose runc debootstrap golang-github-containernetworking-plugin-dnsname"
 
 case "$MODE" in
 all) ;;

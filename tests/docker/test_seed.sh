@@ -58,11 +58,16 @@ ctl() { vmsimctl --server "$URL" "$@"; }
 [ "$(ctl --token "$ADMIN" -o json whoami | jq -r .user.role)" = ROLE_ADMIN ] ||
 	fail "admin.token is not an admin token: $(ctl --token "$ADMIN" -o json whoami)"
 
-sh "$T/bin/vmsim-entrypoint" seed "$URL" >"$T/seed1.out" 2>&1 || {
+# compose sets VMSIM_PUBLIC_URL to the published port: that is what the banner shows people,
+# while the script reaches the server at URL.
+VMSIM_PUBLIC_URL=http://localhost:18080/ sh "$T/bin/vmsim-entrypoint" seed "$URL" >"$T/seed1.out" 2>&1 || {
 	cat "$T/seed1.out" >&2
 	fail "seed failed"
 }
 grep -q 'seeded 1 instructor, 3 students, 4 machines' "$T/seed1.out" || fail "no seed summary"
+grep -q '^ dashboard: http://localhost:18080/ ' "$T/seed1.out" || fail "banner lacks the public URL"
+grep -q '^ CLI:       VMSIM_SERVER=http://localhost:18080 ' "$T/seed1.out" || fail "CLI line lacks the public URL"
+grep -q "$URL" "$T/seed1.out" && fail "banner shows the internal URL $URL"
 TOK="$T/data/demo-tokens.txt"
 [ "$(stat -c %a "$TOK")" = 600 ] || fail "demo-tokens.txt is not mode 600"
 [ "$(awk 'NR>1{print $1":"$2}' "$TOK" | tr '\n' ' ')" = \
@@ -136,6 +141,7 @@ res=$(ctl --token "$(tok_of bob)" -o json exercise results | jq -c '[.results[].
 # Seeding again seeds nothing and prints the same tokens.
 sh "$T/bin/vmsim-entrypoint" seed "$URL" >"$T/seed2.out" 2>&1 || fail "second seed failed"
 grep -q 'already seeded' "$T/seed2.out" || fail "second seed did not notice the classroom"
+grep -q "^ dashboard: $URL/ " "$T/seed2.out" || fail "without VMSIM_PUBLIC_URL the banner shows $URL"
 [ "$(ctl --token "$ADMIN" -o json user ls | jq '.users | length')" = 5 ] || fail "second seed added users"
 
 # Restart on the same volume: no new admin, the same machines at the same state.
