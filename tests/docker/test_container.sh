@@ -41,12 +41,17 @@ done
 if [ "$(id -u)" -ne 0 ]; then
 	userns="$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || echo 0)"
 	[ "$userns" -gt 0 ] || skip "not root, and user namespaces are off (rootless podman needs them)"
+	# Rootless podman can use base images already in the user's store, but cannot make them.
+	if ! podman image exists debian:12 2>/dev/null || ! podman image exists debian:12-slim 2>/dev/null; then
+		skip "not root: debootstrap cannot make the base images debian:12 and debian:12-slim"
+	fi
 	CACHE="${VMSIM_CONTAINER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vmsim-container}"
+	mkdir -p "$CACHE" 2>/dev/null || skip "not root, and no cache directory $CACHE"
 else
 	command -v debootstrap >/dev/null 2>&1 || skip "debootstrap is not installed (scripts/setup.sh installs it)"
 	CACHE="${VMSIM_CONTAINER_CACHE:-/var/cache/vmsim-container}"
+	mkdir -p "$CACHE"
 fi
-mkdir -p "$CACHE"
 
 T="$(mktemp -d)"
 PROJ=
@@ -72,9 +77,6 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 # ---- base images ----
-if [ "$(id -u)" -ne 0 ] && { ! podman image exists debian:12 || ! podman image exists debian:12-slim; }; then
-	skip "not root: debootstrap cannot make the base images debian:12 and debian:12-slim"
-fi
 sh "$SRC/tests/docker/debian_base.sh" "$CACHE" "${VMSIM_DEBIAN_MIRROR:-http://deb.debian.org/debian}" ||
 	fail "could not make the base images"
 
