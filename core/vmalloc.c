@@ -305,8 +305,7 @@ uint64_t vmalloc(struct machine *m, uint64_t size)
 void vfree(struct machine *m, uint64_t addr)
 {
 	uint32_t idx;
-	char msg[8];
-	if (addr && !vfree_check(m, addr, &idx, msg, sizeof(msg)))
+	if (addr && !vfree_check(m, addr, &idx, NULL, 0)) /* a kernel caller wants no message */
 		vfree_area(m, idx);
 }
 
