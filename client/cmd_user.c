@@ -1,7 +1,7 @@
 /*
  * `vmsimctl user add|ls|token|revoke`, `whoami`, `login` and `machine export|import|share`:
- * users, tokens and moving machines between servers (server/auth/ and users_rpc.c serve the RPCs). Tokens
- * are shown once; `login` keeps one in ~/.config/vmsim/config after Whoami accepts it.
+ * users, tokens and moving machines between servers (server/auth/ and users_rpc.c serve the RPCs).
+ * Tokens are shown once; `login` keeps one in ~/.config/vmsim/config after Whoami accepts it.
  */
 #include <getopt.h>
 #include <inttypes.h>

@@ -1,5 +1,6 @@
 /* Tests of the SQLite store (server/store/store.c, reads.c): schema, group commit,
- * completions on the loop, journal scans with corrupt tails, snapshots, integrity_check. Every database is ephemeral or under $TMPDIR. */
+ * completions on the loop, journal scans with corrupt tails, snapshots, integrity_check. Every
+ * database is ephemeral or under $TMPDIR. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
